@@ -1,0 +1,201 @@
+//! Activation functions: one generic formula each.
+//!
+//! To add an activation: add a variant, one arm in [`Activation::apply`] and its name in
+//! [`Activation::NAMES`] / [`Activation::parse`]. The derivative comes from evaluating the
+//! same formula on dual numbers (see `engine::scalar`), and `tests/gradcheck.rs` checks it
+//! against finite differences automatically for every entry of [`Activation::all`].
+
+use crate::engine::scalar::{Dual, Scalar};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Sigmoid,
+    Tanh,
+    Relu,
+    /// `max(slope·x, x)`; the report uses slope 0.1.
+    LeakyRelu { slope: f64 },
+    Elu { alpha: f64 },
+    Selu,
+    /// Exact GELU, `x·Φ(x)` with the error function.
+    Gelu,
+    Softplus,
+    /// `x·σ(x)` (also called SiLU).
+    Swish,
+}
+
+/// Numerically stable logistic function: never evaluates `exp` of a large positive number.
+pub fn sigmoid<S: Scalar>(x: S) -> S {
+    let one = S::cst(1.0);
+    if x.re() >= 0.0 {
+        one / (one + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (one + e)
+    }
+}
+
+/// Numerically stable `ln(1 + eˣ)`.
+pub fn softplus<S: Scalar>(x: S) -> S {
+    if x.re() > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
+}
+
+impl Activation {
+    pub const NAMES: &'static [&'static str] =
+        &["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish"];
+
+    /// The formula, written once.
+    pub fn apply<S: Scalar>(self, x: S) -> S {
+        let zero = S::cst(0.0);
+        match self {
+            Activation::Identity => x,
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => x.tanh(),
+            // `x * 0` rather than a constant keeps the derivative exactly 0 for x ≤ 0.
+            Activation::Relu => if x.re() > 0.0 { x } else { x * zero },
+            Activation::LeakyRelu { slope } => if x.re() > 0.0 { x } else { x * S::cst(slope) },
+            Activation::Elu { alpha } => if x.re() > 0.0 { x } else { S::cst(alpha) * (x.exp() - S::cst(1.0)) },
+            Activation::Selu => {
+                const ALPHA: f64 = 1.673_263_242_354_377_3;
+                const SCALE: f64 = 1.050_700_987_355_480_5;
+                let inner = if x.re() > 0.0 { x } else { S::cst(ALPHA) * (x.exp() - S::cst(1.0)) };
+                S::cst(SCALE) * inner
+            }
+            Activation::Gelu => S::cst(0.5) * x * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+            Activation::Softplus => softplus(x),
+            Activation::Swish => x * sigmoid(x),
+        }
+    }
+
+    /// Value and derivative at `x`, from one dual-number evaluation.
+    #[inline]
+    pub fn value_and_derivative<T: Scalar>(self, x: T) -> (T, T) {
+        let y = self.apply(Dual::var(x));
+        (y.v, y.d)
+    }
+
+    /// Parses `sigmoid`, `relu`, `leaky_relu` (slope 0.1), `leaky_relu:0.2`, `elu`, `elu:0.5`, …
+    pub fn parse(s: &str) -> Result<Activation, String> {
+        let (name, param) = match s.split_once(':') {
+            Some((n, p)) => {
+                let v: f64 = p.parse().map_err(|_| format!("activation `{s}`: parameter `{p}` is not a number"))?;
+                if !v.is_finite() {
+                    return Err(format!("activation `{s}`: parameter must be finite"));
+                }
+                (n, Some(v))
+            }
+            None => (s, None),
+        };
+        let act = match name {
+            "identity" | "linear" => Activation::Identity,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "relu" => Activation::Relu,
+            "leaky_relu" | "leakyrelu" | "lrelu" => Activation::LeakyRelu { slope: param.unwrap_or(0.1) },
+            "elu" => Activation::Elu { alpha: param.unwrap_or(1.0) },
+            "selu" => Activation::Selu,
+            "gelu" => Activation::Gelu,
+            "softplus" => Activation::Softplus,
+            "swish" | "silu" => Activation::Swish,
+            _ => {
+                let hint = closest(name, Activation::NAMES).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                return Err(format!("unknown activation `{name}` (known: {}){hint}", Activation::NAMES.join(", ")));
+            }
+        };
+        if param.is_some() && !matches!(act, Activation::LeakyRelu { .. } | Activation::Elu { .. }) {
+            return Err(format!("activation `{name}` takes no parameter (got `{s}`)"));
+        }
+        Ok(act)
+    }
+
+    /// One of each, with default parameters: what the gradient tests iterate over.
+    pub fn all() -> Vec<Activation> {
+        Activation::NAMES.iter().map(|n| Activation::parse(n).expect("every listed name parses")).collect()
+    }
+
+    /// Whether the output always lies in (0, 1), so cross-entropy on it is defined.
+    pub fn is_probability(self) -> bool {
+        matches!(self, Activation::Sigmoid)
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activation::Identity => write!(f, "identity"),
+            Activation::Sigmoid => write!(f, "sigmoid"),
+            Activation::Tanh => write!(f, "tanh"),
+            Activation::Relu => write!(f, "relu"),
+            Activation::LeakyRelu { slope } if *slope == 0.1 => write!(f, "leaky_relu"),
+            Activation::LeakyRelu { slope } => write!(f, "leaky_relu:{slope}"),
+            Activation::Elu { alpha } if *alpha == 1.0 => write!(f, "elu"),
+            Activation::Elu { alpha } => write!(f, "elu:{alpha}"),
+            Activation::Selu => write!(f, "selu"),
+            Activation::Gelu => write!(f, "gelu"),
+            Activation::Softplus => write!(f, "softplus"),
+            Activation::Swish => write!(f, "swish"),
+        }
+    }
+}
+
+/// The candidate with the smallest edit distance, if it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    fn lev(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, &cb) in b.iter().enumerate() {
+                cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_display() {
+        for a in Activation::all() {
+            assert_eq!(Activation::parse(&a.to_string()), Ok(a));
+        }
+        let a = Activation::parse("leaky_relu:0.2").unwrap();
+        assert_eq!(a, Activation::LeakyRelu { slope: 0.2 });
+        assert_eq!(Activation::parse(&a.to_string()), Ok(a));
+    }
+
+    #[test]
+    fn unknown_names_suggest_a_fix() {
+        let e = Activation::parse("leaky_rlu").unwrap_err();
+        assert!(e.contains("did you mean `leaky_relu`"), "{e}");
+        assert!(Activation::parse("relu:0.3").unwrap_err().contains("takes no parameter"));
+        assert!(Activation::parse("elu:abc").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn formulas_match_textbook_values() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(Activation::Sigmoid.apply(0.0), 0.5));
+        assert!(close(Activation::Sigmoid.apply(-800.0), 0.0) && Activation::Sigmoid.apply(-800.0f64).is_finite());
+        assert!(close(Activation::LeakyRelu { slope: 0.1 }.apply(-2.0), -0.2));
+        assert!(close(Activation::Relu.apply(-2.0), 0.0) && close(Activation::Relu.apply(3.0), 3.0));
+        assert!(close(Activation::Softplus.apply(0.0), std::f64::consts::LN_2));
+        assert!(close(Activation::Softplus.apply(1000.0), 1000.0));
+        assert!(close(Activation::Gelu.apply(1.0), 0.841_344_746_068_542_9));
+        assert!(close(Activation::Swish.apply(1.0), 1.0 / (1.0 + (-1.0f64).exp())));
+        assert!(close(Activation::Selu.apply(1.0), 1.050_700_987_355_480_5));
+        assert!(close(Activation::Elu { alpha: 1.0 }.apply(-1.0), (-1.0f64).exp() - 1.0));
+    }
+
+    #[test]
+    fn relu_derivative_at_zero_is_zero_like_the_frameworks() {
+        assert_eq!(Activation::Relu.value_and_derivative(0.0f64), (0.0, 0.0));
+        assert_eq!(Activation::LeakyRelu { slope: 0.1 }.value_and_derivative(0.0f64).1, 0.1);
+    }
+}

@@ -1,0 +1,84 @@
+//! Seeded generators for the three datasets, matching the original files' distributions
+//! (sizes, value sets, class balance, shape statistics; `tests/data.rs` compares them).
+//! They let gradlab run without any files and draw held-out sets from the same distribution.
+
+use super::{Dataset, DatasetKind};
+use crate::init::SeededRng;
+
+/// `n` labels with exactly `round(n·fraction)` ones, in random order.
+fn balanced_labels(rng: &mut SeededRng, n: usize, fraction: f64) -> Vec<f32> {
+    let ones = (n as f64 * fraction).round() as usize;
+    let mut labels: Vec<f32> = (0..n).map(|i| if i < ones { 1.0 } else { 0.0 }).collect();
+    rng.shuffle(&mut labels);
+    labels
+}
+
+/// 4×4 images of fair coin flips; labels random, 11 of 64 positive as in the original file.
+pub fn random(n: usize, seed: u64) -> Dataset {
+    let mut rng = SeededRng::new(seed);
+    let images = (0..n * 16).map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 }).collect();
+    let labels = balanced_labels(&mut rng, n, 11.0 / 64.0);
+    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, format!("built-in generator, seed {seed}"))
+}
+
+/// 16×16: a vertical bar (2–4 wide, 10–13 tall) and a square blob (side 1, 3, 5 or 7) that
+/// lies entirely left of the bar (label 1) or right of it (label 0). Blob and bar may touch.
+pub fn line(n: usize, seed: u64) -> Dataset {
+    let mut rng = SeededRng::new(seed);
+    let labels = balanced_labels(&mut rng, n, 0.5);
+    let mut images = vec![0f32; n * 256];
+    for (img, &label) in images.chunks_exact_mut(256).zip(&labels) {
+        let mut set = |y: i64, x: i64| {
+            // Label 0 is the mirror image of a label-1 layout.
+            let x = if label > 0.5 { x } else { 15 - x };
+            img[(y * 16 + x) as usize] = 1.0;
+        };
+        let (bar_w, bar_h, bar_top, bar_x) = (rng.int(2, 4), rng.int(10, 13), rng.int(1, 3), rng.int(7, 10));
+        let u = rng.uniform();
+        let side = match u {
+            u if u < 0.11 => 1,
+            u if u < 0.36 => 3,
+            u if u < 0.86 => 5,
+            _ => 7,
+        }
+        .min(bar_x);
+        let blob_x = rng.int(0, bar_x - side);
+        let blob_y = rng.int(1, 15 - side);
+        for y in bar_top..(bar_top + bar_h).min(15) {
+            for x in bar_x..bar_x + bar_w {
+                set(y, x);
+            }
+        }
+        for y in blob_y..blob_y + side {
+            for x in blob_x..blob_x + side {
+                set(y, x);
+            }
+        }
+    }
+    Dataset::new(DatasetKind::Line, images, n, 16, labels, None, format!("built-in generator, seed {seed}"))
+}
+
+/// 16×16, one filled shape of size `w = 1 + Binomial(6, 0.4)` (1..7): label 1 a square of side
+/// 2w+1, label 0 a diamond of radius w; centre uniform in [w, 15−w] ∩ [4, 11] on each axis.
+pub fn detection(n: usize, seed: u64) -> Dataset {
+    let mut rng = SeededRng::new(seed);
+    let labels = balanced_labels(&mut rng, n, 0.5);
+    let mut images = vec![0f32; n * 256];
+    let mut widths = Vec::with_capacity(n);
+    for (img, &label) in images.chunks_exact_mut(256).zip(&labels) {
+        let w = 1 + (0..6).filter(|_| rng.bernoulli(0.4)).count() as i64;
+        let cy = rng.int(w.max(4), (15 - w).min(11));
+        let cx = rng.int(w.max(4), (15 - w).min(11));
+        for y in 0..16i64 {
+            for x in 0..16i64 {
+                let (dy, dx) = ((y - cy).abs(), (x - cx).abs());
+                let inside = if label > 0.5 { dy <= w && dx <= w } else { dy + dx <= w };
+                if inside {
+                    img[(y * 16 + x) as usize] = 1.0;
+                }
+            }
+        }
+        widths.push(w as f32);
+    }
+    Dataset::new(DatasetKind::Detection, images, n, 16, labels, Some(widths), format!("built-in generator, seed {seed}"))
+}

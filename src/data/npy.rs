@@ -1,0 +1,106 @@
+//! Reading NumPy `.npy` files (through `npyz`) with the checks gradlab needs: little-endian
+//! `int64`, `float64` or `float32`, C order, the expected rank; every failure names the file.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// A C-ordered array converted to f64, with its shape.
+#[derive(Debug, Clone)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+pub fn read_npy(path: &Path) -> Result<NpyArray> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check --data points at a directory laid out like ../shared/datasets/cis680-hw1/"),
+        _ => Error::io(path, e),
+    })?;
+    parse_npy(&bytes).map_err(|msg| Error::data(path, msg))
+}
+
+/// Parses `.npy` bytes; the error says what is wrong, without the path.
+pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return Err("not a NumPy .npy file (bad magic bytes)".into());
+    }
+    let file = npyz::NpyFile::new(bytes).map_err(|e| format!("bad .npy header: {e}"))?;
+    if file.order() == npyz::Order::Fortran {
+        return Err("Fortran-ordered array; save it with np.ascontiguousarray(a) first".into());
+    }
+    let dtype = match file.dtype() {
+        npyz::DType::Plain(ts) => ts.to_string(),
+        other => return Err(format!("structured dtype {other:?} is not supported; expected int64, float64 or float32")),
+    };
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let expected: usize = shape.iter().product();
+    let data: Vec<f64> = match dtype.as_str() {
+        "<f8" => file.into_vec::<f64>().map_err(|e| truncated(e, expected))?,
+        "<f4" => file.into_vec::<f32>().map_err(|e| truncated(e, expected))?.into_iter().map(f64::from).collect(),
+        "<i8" => file.into_vec::<i64>().map_err(|e| truncated(e, expected))?.into_iter().map(|v| v as f64).collect(),
+        d if d.starts_with('>') => return Err(format!("big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))")),
+        d => return Err(format!("unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)")),
+    };
+    if data.len() != expected {
+        return Err(format!("data holds {} values but the header's shape {shape:?} needs {expected}", data.len()));
+    }
+    Ok(NpyArray { shape, data })
+}
+
+fn truncated(e: std::io::Error, expected: usize) -> String {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        format!("file is truncated: the header promises {expected} values")
+    } else {
+        format!("cannot read the data: {e}")
+    }
+}
+
+/// Writes a little-endian, C-ordered `.npy` (format 1.0). Used by tests and to export data.
+pub fn npy_bytes(shape: &[usize], descr: &str, fortran: bool, payload: &[u8]) -> Vec<u8> {
+    let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+    let shape_txt = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape_txt}, }}", if fortran { "True" } else { "False" });
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+pub fn f64_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
+    npy_bytes(shape, "<f8", false, &data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_supported_dtype() {
+        let f8 = f64_npy(&[2, 2], &[1.0, 2.0, 3.0, 4.5]);
+        assert_eq!(parse_npy(&f8).unwrap().data, vec![1.0, 2.0, 3.0, 4.5]);
+        let i8 = npy_bytes(&[3], "<i8", false, &[1i64, 0, 7].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
+        let a = parse_npy(&i8).unwrap();
+        assert_eq!((a.shape, a.data), (vec![3], vec![1.0, 0.0, 7.0]));
+        let f4 = npy_bytes(&[2], "<f4", false, &[0.5f32, -1.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
+        assert_eq!(parse_npy(&f4).unwrap().data, vec![0.5, -1.0]);
+    }
+
+    #[test]
+    fn rejects_bad_files_with_a_reason() {
+        let good = f64_npy(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let err = |b: &[u8]| parse_npy(b).unwrap_err();
+        assert!(err(b"PK\x03\x04garbage").contains("magic"));
+        assert!(err(&good[..good.len() - 8]).contains("truncated"), "{}", err(&good[..good.len() - 8]));
+        assert!(err(&npy_bytes(&[2], "<f8", true, &[0u8; 16])).contains("Fortran"));
+        assert!(err(&npy_bytes(&[2], ">f8", false, &[0u8; 16])).contains("big-endian"));
+        assert!(err(&npy_bytes(&[2], "<i2", false, &[0u8; 4])).contains("unsupported dtype"));
+        let mut bad_header = good.clone();
+        bad_header[12..20].copy_from_slice(b"nonsense");
+        assert!(err(&bad_header).contains("header"), "{}", err(&bad_header));
+    }
+}

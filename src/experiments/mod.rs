@@ -1,0 +1,4 @@
+//! One module per study. Each exposes the same few items: a config struct, `run`, and
+//! `write_outputs` (summary.json, metrics.csv, figures, tables).
+
+pub mod fc_random;

@@ -1,0 +1,142 @@
+//! The binary, run as a user would: help, successful runs, and bad input with named errors and
+//! distinct exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gradlab-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_explains_every_option_with_its_default() {
+    let o = gradlab(&["train", "fc", "--help"]);
+    assert!(o.status.success());
+    let h = String::from_utf8_lossy(&o.stdout);
+    for needle in ["--seeds", "[default: 32]", "--lr", "[default: 0.1]", "--init-std", "--max-iters", "[default: 10000]", "--reduction", "--per-sample-bias", "--data", "--out", "Exit codes"] {
+        assert!(h.contains(needle), "help lacks {needle}:\n{h}");
+    }
+    assert!(gradlab(&["--help"]).status.success());
+    assert!(gradlab(&["table1", "--help"]).status.success());
+}
+
+#[test]
+fn a_small_run_writes_every_output_whole() {
+    let out = tmp("small");
+    let o = gradlab(&["train", "fc", "--act", "relu,sigmoid", "--loss", "ce", "--seeds", "3", "--max-iters", "40", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["metrics.csv", "summary.json", "table1.md", "curves.svg", "curves.png"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let settings = summary["settings"].as_array().unwrap();
+    assert_eq!(settings.len(), 2);
+    assert_eq!(settings[0]["setting"], "relu+ce");
+    assert_eq!(settings[0]["seeds"], 3);
+    assert_eq!(settings[0]["iterations"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["complete"], true);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("setting,seed,iteration,loss,accuracy"));
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&first[..3], &["relu+ce", "0", "1"]);
+    // 2 settings × 3 seeds × at most 40 iterations, each seed at least 1 row.
+    let rows = csv.lines().count() - 1;
+    assert!((6..=240).contains(&rows), "{rows} rows");
+    assert!(std::fs::read(out.join("curves.png")).unwrap().starts_with(b"\x89PNG"));
+    // Refuses to mix with an earlier run unless --force.
+    let again = gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "2", "--out", out.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("not empty") && stderr(&again).contains("--force"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn bad_options_exit_2_and_say_what_to_do() {
+    let out = tmp("bad");
+    let o = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--act", "sigmod"], "did you mean `sigmoid`"),
+        (&["--seeds", "0"], "--seeds must be at least 1"),
+        (&["--lr", "-1"], "--lr must be a positive number"),
+        (&["--lr", "0"], "--lr must be a positive number"),
+        (&["--max-iters", "0"], "--max-iters must be at least 1"),
+        (&["--loss", "mse"], "invalid value 'mse'"),
+        (&["--reduction", "avg"], "invalid value 'avg'"),
+    ];
+    for (extra, msg) in cases {
+        let mut args = vec!["train", "fc", "--out", o];
+        args.extend_from_slice(extra);
+        let r = gradlab(&args);
+        assert_eq!(r.status.code(), Some(2), "{extra:?}: {}", stderr(&r));
+        assert!(stderr(&r).contains(msg), "{extra:?}: {}", stderr(&r));
+    }
+    assert!(!out.exists(), "nothing is created on a usage error");
+}
+
+fn write_npy(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn bad_data_exits_3_and_names_the_file_and_problem() {
+    use gradlab::data::npy::{f64_npy, npy_bytes};
+    let root = tmp("data");
+    let out = root.join("out");
+    let imgs = root.join("random/random_imgs.npy");
+    let labs = root.join("random/random_labs.npy");
+    let run = || gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "1", "--data", root.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let expect = |o: Output, file: &Path, msg: &str| {
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(file.file_name().unwrap().to_str().unwrap()) && e.contains(msg), "expected `{msg}` about {}: {e}", file.display());
+    };
+    std::fs::create_dir_all(&root).unwrap();
+    expect(run(), &imgs, "not found");
+    write_npy(&imgs, &f64_npy(&[2, 4, 4], &[0.5; 32]));
+    expect(run(), &labs, "not found");
+    write_npy(&labs, &f64_npy(&[3], &[0.0, 1.0, 1.0]));
+    expect(run(), &labs, "3 labels for 2 images");
+    write_npy(&labs, &f64_npy(&[2], &[0.0, 2.0]));
+    expect(run(), &labs, "labels must be 0 or 1");
+    write_npy(&imgs, &f64_npy(&[2, 5, 5], &[0.0; 50]));
+    expect(run(), &imgs, "expected N×4×4");
+    write_npy(&imgs, &f64_npy(&[2, 4, 4], &[f64::NAN; 32]));
+    expect(run(), &imgs, "must be finite");
+    write_npy(&imgs, &npy_bytes(&[2, 4, 4], ">f8", false, &[0u8; 256]));
+    expect(run(), &imgs, "big-endian");
+    write_npy(&imgs, &f64_npy(&[0, 4, 4], &[]));
+    expect(run(), &imgs, "empty");
+    write_npy(&imgs, b"not numpy");
+    expect(run(), &imgs, "magic");
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn the_original_data_trains() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cis680-hw1");
+    if !dir.is_dir() {
+        eprintln!("skipped: ../shared/datasets/cis680-hw1 is absent (CI always has it)");
+        return;
+    }
+    let out = tmp("orig");
+    let o = gradlab(&["train", "fc", "--act", "relu", "--loss", "ce", "--seeds", "4", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    // ReLU+CE memorises the random labels within the cap (JAX reference: median 930).
+    assert_eq!(summary["settings"][0]["converged"], 4, "{summary}");
+    assert!(summary["settings"][0]["median_iterations"].as_f64().unwrap() < 3000.0);
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -1,0 +1,204 @@
+//! Every operation, activation and whole network against central finite differences in f64,
+//! for a single model (E = 1) and an ensemble (E = 3).
+
+use gradlab::activations::Activation;
+use gradlab::engine::loss::sigmoid_cross_entropy;
+use gradlab::engine::scalar::Dual;
+use gradlab::engine::{Graph, NodeId, Reduction};
+use gradlab::init::SeededRng;
+use gradlab::models::fc::{FcConfig, FcNet, LossKind};
+
+/// Points away from the kinks of relu-like functions, spanning saturation.
+const POINTS: [f64; 10] = [-6.0, -2.5, -1.0, -0.3, -0.05, 0.07, 0.4, 1.3, 3.0, 7.5];
+
+fn fd(f: impl Fn(f64) -> f64, x: f64) -> f64 {
+    let h = 1e-6 * (1.0 + x.abs());
+    (f(x + h) - f(x - h)) / (2.0 * h)
+}
+
+#[test]
+fn every_activation_derivative_matches_finite_differences() {
+    for act in Activation::all().into_iter().chain([Activation::LeakyRelu { slope: 0.25 }, Activation::Elu { alpha: 0.5 }]) {
+        for x in POINTS {
+            let want = fd(|v| act.apply(v), x);
+            let (_, d64) = act.value_and_derivative(x);
+            assert!((d64 - want).abs() <= 1e-7 * (1.0 + want.abs()), "{act} at {x}: dual {d64} vs fd {want}");
+            // The f32 path the engine trains with: same formula, f32 rounding.
+            let (v32, d32) = act.value_and_derivative(x as f32);
+            assert!((d32 as f64 - want).abs() <= 2e-6 * (1.0 + want.abs()), "{act} f32 at {x}: {d32} vs {want}");
+            assert!((v32 as f64 - act.apply(x)).abs() <= 2e-6 * (1.0 + act.apply(x).abs()), "{act} f32 value at {x}");
+        }
+    }
+}
+
+#[test]
+fn stable_cross_entropy_matches_naive_where_finite_and_stays_finite_elsewhere() {
+    let naive = |o: f64, y: f64| {
+        let p = 1.0 / (1.0 + (-o).exp());
+        -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+    };
+    for o in [-30.0, -8.0, -1.0, -1e-3, 0.0, 0.5, 4.0, 20.0, 30.0] {
+        for y in [0.0, 0.3, 1.0] {
+            let (s, n) = (sigmoid_cross_entropy(o, y), naive(o, y));
+            assert!(n.is_finite(), "naive must be finite here");
+            // The naive form itself loses digits to cancellation in 1 − σ(o), about ε·e^|o|.
+            let tol = 1e-9 * (1.0 + n.abs()) + 1e-15 * o.abs().exp();
+            assert!((s - n).abs() <= tol, "o={o} y={y}: stable {s} naive {n}");
+        }
+    }
+    for (o, y, want) in [(1000.0, 0.0, 1000.0), (-1000.0, 1.0, 1000.0), (1000.0, 1.0, 0.0), (-1000.0, 0.0, 0.0)] {
+        assert!(naive(o, y).is_nan() || naive(o, y).is_infinite(), "the naive form breaks at o={o}");
+        let s = sigmoid_cross_entropy(o, y);
+        assert!((s - want).abs() < 1e-9, "o={o} y={y}: {s}");
+        let d = sigmoid_cross_entropy(Dual::var(o), Dual { v: y, d: 0.0 }).d;
+        assert!(d.is_finite() && (d - (if o > 0.0 { 1.0 } else { 0.0 } - y)).abs() < 1e-12, "gradient σ(o)−y at {o}: {d}");
+        let s32 = sigmoid_cross_entropy(o as f32, y as f32);
+        assert!(s32.is_finite() && (s32 as f64 - want).abs() < 1e-3);
+    }
+}
+
+/// Fills every parameter of `g` with values in [-scale, scale).
+fn randomise(g: &mut Graph<f64>, ids: &[NodeId], seed: u64, scale: f64) {
+    let mut rng = SeededRng::new(seed);
+    for &id in ids {
+        for v in g.value_mut(id) {
+            *v = (rng.uniform() * 2.0 - 1.0) * scale;
+        }
+    }
+}
+
+/// Checks `∂(Σₑ loss[e])/∂node` from backward against central differences, element by element.
+fn check(g: &mut Graph<f64>, loss: NodeId, wrt: &[NodeId], what: &str) {
+    g.forward();
+    g.backward(loss);
+    let total = |g: &mut Graph<f64>| {
+        g.forward();
+        g.value(loss).iter().sum::<f64>()
+    };
+    for &id in wrt {
+        let analytic = g.grad(id).to_vec();
+        assert_eq!(analytic.len(), g.value(id).len(), "{what}: node has a gradient buffer");
+        for j in 0..analytic.len() {
+            let orig = g.value(id)[j];
+            let h = 1e-6 * (1.0 + orig.abs());
+            g.value_mut(id)[j] = orig + h;
+            let up = total(g);
+            g.value_mut(id)[j] = orig - h;
+            let down = total(g);
+            g.value_mut(id)[j] = orig;
+            let numeric = (up - down) / (2.0 * h);
+            let tol = 1e-6 * (1.0 + numeric.abs().max(analytic[j].abs()));
+            assert!((analytic[j] - numeric).abs() <= tol, "{what}: element {j}: backward {} vs finite difference {numeric}", analytic[j]);
+        }
+    }
+}
+
+fn targets(g: &mut Graph<f64>, shape: &[usize], seed: u64, binary: bool) -> NodeId {
+    let t = g.input(shape).unwrap();
+    let mut rng = SeededRng::new(seed);
+    for v in g.value_mut(t) {
+        *v = if binary { f64::from(rng.bernoulli(0.5)) } else { rng.uniform() * 3.0 };
+    }
+    t
+}
+
+#[test]
+fn dense_with_every_bias_kind_and_input_kind() {
+    for e in [1, 3] {
+        for per_sample in [false, true] {
+            for shared_input in [true, false] {
+                let (b, fin, fout) = (5, 6, 3);
+                let mut g = Graph::<f64>::new(e);
+                // A per-model input is a parameter here, so its gradient (dX) is checked too.
+                let x = if shared_input { g.input(&[1, b, 2, 3]).unwrap() } else { g.param(&[b, fin]) };
+                let w = g.param(&[fout, fin]);
+                let bias = g.param(&if per_sample { vec![b, fout] } else { vec![fout] });
+                let y = g.dense(x, w, Some(bias)).unwrap();
+                let t = targets(&mut g, &[1, b, fout], 9, false);
+                let loss = g.squared_error(y, t, 0.5, Reduction::Mean).unwrap();
+                randomise(&mut g, &[x, w, bias], 1, 1.0);
+                let wrt: Vec<NodeId> = if shared_input { vec![w, bias] } else { vec![x, w, bias] };
+                check(&mut g, loss, &wrt, &format!("dense E={e} per_sample={per_sample} shared_input={shared_input}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_without_bias_and_chained_layers_pass_gradients_through() {
+    let mut g = Graph::<f64>::new(2);
+    let x = g.input(&[1, 4, 5]).unwrap();
+    let w1 = g.param(&[3, 5]);
+    let w2 = g.param(&[2, 3]);
+    let h = g.dense(x, w1, None).unwrap();
+    let a = g.activation(h, Activation::Tanh);
+    let y = g.dense(a, w2, None).unwrap();
+    let t = targets(&mut g, &[1, 4, 2], 3, false);
+    let loss = g.squared_error(y, t, 1.0, Reduction::Sum).unwrap();
+    let mut rng = SeededRng::new(5);
+    for v in g.value_mut(x) {
+        *v = rng.uniform();
+    }
+    randomise(&mut g, &[w1, w2], 2, 1.0);
+    check(&mut g, loss, &[w1, w2], "dense→tanh→dense");
+}
+
+#[test]
+fn every_activation_inside_a_graph() {
+    for act in Activation::all() {
+        for e in [1, 3] {
+            let mut g = Graph::<f64>::new(e);
+            let x = g.param(&[7, 2]);
+            let y = g.activation(x, act);
+            let t = targets(&mut g, &[1, 7, 2], 4, false);
+            let loss = g.squared_error(y, t, 1.0, Reduction::Mean).unwrap();
+            randomise(&mut g, &[x], 11, 3.0);
+            // Keep clear of kinks at 0, where a finite difference straddles two slopes.
+            for v in g.value_mut(x) {
+                if v.abs() < 0.05 {
+                    *v += 0.1;
+                }
+            }
+            check(&mut g, loss, &[x], &format!("activation {act}, E={e}"));
+        }
+    }
+}
+
+#[test]
+fn losses_with_both_reductions_and_a_weighted_sum() {
+    for e in [1, 3] {
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            let mut g = Graph::<f64>::new(e);
+            let logits = g.param(&[6, 1]);
+            let pred = g.param(&[6, 1]);
+            let labels = targets(&mut g, &[1, 6, 1], 7, true);
+            let widths = targets(&mut g, &[1, 6, 1], 8, false);
+            let ce = g.sigmoid_cross_entropy(logits, labels, reduction).unwrap();
+            let reg = g.squared_error(pred, widths, 0.5, reduction).unwrap();
+            let total = g.weighted_sum(&[(ce, 1.0), (reg, 0.01)]).unwrap();
+            randomise(&mut g, &[logits, pred], 3, 4.0);
+            check(&mut g, ce, &[logits], &format!("sigmoid CE {reduction:?} E={e}"));
+            check(&mut g, reg, &[pred], &format!("squared error {reduction:?} E={e}"));
+            check(&mut g, total, &[logits, pred], &format!("CE + 0.01·reg {reduction:?} E={e}"));
+        }
+    }
+}
+
+#[test]
+fn whole_fc_network_every_setting() {
+    let data = gradlab::data::generators::random(16, 3);
+    for act in [Activation::Sigmoid, Activation::Relu, Activation::LeakyRelu { slope: 0.1 }, Activation::Gelu] {
+        for loss in [LossKind::L2, LossKind::Ce] {
+            for per_sample_bias in [false, true] {
+                for e in [1, 3] {
+                    let cfg = FcConfig { per_sample_bias, ..FcConfig::new(act, loss) };
+                    let mut net = FcNet::<f64>::build(&cfg, e, 16).unwrap();
+                    net.init(&gradlab::models::Init::seeds(10, e, 0.5, 0.1));
+                    net.set_data(&data.images, &data.labels);
+                    let params = net.graph.params();
+                    check(&mut net.graph, net.loss, &params, &format!("fc {act}+{loss} per_sample_bias={per_sample_bias} E={e}"));
+                }
+            }
+        }
+    }
+}
