@@ -103,22 +103,34 @@ fn targets(g: &mut Graph<f64>, shape: &[usize], seed: u64, binary: bool) -> Node
 }
 
 #[test]
-fn dense_with_every_bias_kind_and_input_kind() {
-    for e in [1, 3] {
-        for per_sample in [false, true] {
-            for shared_input in [true, false] {
-                let (b, fin, fout) = (5, 6, 3);
-                let mut g = Graph::<f64>::new(e);
-                // A per-model input is a parameter here, so its gradient (dX) is checked too.
-                let x = if shared_input { g.input(&[1, b, 2, 3]).unwrap() } else { g.param(&[b, fin]) };
-                let w = g.param(&[fout, fin]);
-                let bias = g.param(&if per_sample { vec![b, fout] } else { vec![fout] });
-                let y = g.dense(x, w, Some(bias)).unwrap();
-                let t = targets(&mut g, &[1, b, fout], 9, false);
-                let loss = g.squared_error(y, t, 0.5, Reduction::Mean).unwrap();
-                randomise(&mut g, &[x, w, bias], 1, 1.0);
-                let wrt: Vec<NodeId> = if shared_input { vec![w, bias] } else { vec![x, w, bias] };
-                check(&mut g, loss, &wrt, &format!("dense E={e} per_sample={per_sample} shared_input={shared_input}"));
+fn dense_with_every_bias_kind_input_kind_and_input_layout() {
+    // (channels, spatial): features only; one channel with a spatial map; several of both.
+    for (ch, sp) in [(6, vec![]), (1, vec![2, 3]), (2, vec![3])] {
+        for e in [1, 3] {
+            for per_sample in [false, true] {
+                for shared_input in [true, false] {
+                    let (b, fout) = (5, 3);
+                    let fin = ch * sp.iter().product::<usize>();
+                    let mut g = Graph::<f64>::new(e);
+                    let mut x_shape = vec![ch, b];
+                    x_shape.extend(&sp);
+                    // A per-model input is a parameter here, so its gradient (dX) is checked too.
+                    let x = if shared_input {
+                        let mut s = vec![1];
+                        s.extend(&x_shape);
+                        g.input(&s).unwrap()
+                    } else {
+                        g.param(&x_shape)
+                    };
+                    let w = g.param(&[fout, fin]);
+                    let bias = g.param(&if per_sample { vec![fout, b] } else { vec![fout] });
+                    let y = g.dense(x, w, Some(bias)).unwrap();
+                    let t = targets(&mut g, &[1, fout, b], 9, false);
+                    let loss = g.squared_error(y, t, 0.5, Reduction::Mean).unwrap();
+                    randomise(&mut g, &[x, w, bias], 1, 1.0);
+                    let wrt: Vec<NodeId> = if shared_input { vec![w, bias] } else { vec![x, w, bias] };
+                    check(&mut g, loss, &wrt, &format!("dense {x_shape:?} E={e} per_sample={per_sample} shared_input={shared_input}"));
+                }
             }
         }
     }
@@ -127,13 +139,13 @@ fn dense_with_every_bias_kind_and_input_kind() {
 #[test]
 fn dense_without_bias_and_chained_layers_pass_gradients_through() {
     let mut g = Graph::<f64>::new(2);
-    let x = g.input(&[1, 4, 5]).unwrap();
+    let x = g.input(&[1, 5, 4]).unwrap();
     let w1 = g.param(&[3, 5]);
     let w2 = g.param(&[2, 3]);
     let h = g.dense(x, w1, None).unwrap();
     let a = g.activation(h, Activation::Tanh);
     let y = g.dense(a, w2, None).unwrap();
-    let t = targets(&mut g, &[1, 4, 2], 3, false);
+    let t = targets(&mut g, &[1, 2, 4], 3, false);
     let loss = g.squared_error(y, t, 1.0, Reduction::Sum).unwrap();
     let mut rng = SeededRng::new(5);
     for v in g.value_mut(x) {
@@ -148,9 +160,9 @@ fn every_activation_inside_a_graph() {
     for act in Activation::all() {
         for e in [1, 3] {
             let mut g = Graph::<f64>::new(e);
-            let x = g.param(&[7, 2]);
+            let x = g.param(&[2, 7]);
             let y = g.activation(x, act);
-            let t = targets(&mut g, &[1, 7, 2], 4, false);
+            let t = targets(&mut g, &[1, 2, 7], 4, false);
             let loss = g.squared_error(y, t, 1.0, Reduction::Mean).unwrap();
             randomise(&mut g, &[x], 11, 3.0);
             // Keep clear of kinks at 0, where a finite difference straddles two slopes.
@@ -169,10 +181,10 @@ fn losses_with_both_reductions_and_a_weighted_sum() {
     for e in [1, 3] {
         for reduction in [Reduction::Mean, Reduction::Sum] {
             let mut g = Graph::<f64>::new(e);
-            let logits = g.param(&[6, 1]);
-            let pred = g.param(&[6, 1]);
-            let labels = targets(&mut g, &[1, 6, 1], 7, true);
-            let widths = targets(&mut g, &[1, 6, 1], 8, false);
+            let logits = g.param(&[1, 6]);
+            let pred = g.param(&[1, 6]);
+            let labels = targets(&mut g, &[1, 1, 6], 7, true);
+            let widths = targets(&mut g, &[1, 1, 6], 8, false);
             let ce = g.sigmoid_cross_entropy(logits, labels, reduction).unwrap();
             let reg = g.squared_error(pred, widths, 0.5, reduction).unwrap();
             let total = g.weighted_sum(&[(ce, 1.0), (reg, 0.01)]).unwrap();

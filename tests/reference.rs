@@ -35,7 +35,7 @@ fn manual(act: &str, loss_kind: LossKind, per_sample: bool, w1: &[f64], b1: &[f6
     for s in 0..n {
         let xs: Vec<f64> = x[s * 16..(s + 1) * 16].iter().map(|&v| v as f64).collect();
         let yb = y[s] as f64;
-        let bias1 = |j: usize| if per_sample { b1[s * 4 + j] } else { b1[j] };
+        let bias1 = |j: usize| if per_sample { b1[j * n + s] } else { b1[j] };
         let h: Vec<f64> = (0..4).map(|j| (0..16).map(|i| w1[j * 16 + i] * xs[i]).sum::<f64>() + bias1(j)).collect();
         let a: Vec<f64> = h.iter().map(|&v| f(v)).collect();
         let o = (0..4).map(|j| w2[j] * a[j]).sum::<f64>() + if per_sample { b2[s] } else { b2[0] };
@@ -50,7 +50,7 @@ fn manual(act: &str, loss_kind: LossKind, per_sample: bool, w1: &[f64], b1: &[f6
         for j in 0..4 {
             m.gw2[j] += g * a[j];
             let gh = g * w2[j] * df(h[j]);
-            if per_sample { m.gb1[s * 4 + j] += gh } else { m.gb1[j] += gh }
+            if per_sample { m.gb1[j * n + s] += gh } else { m.gb1[j] += gh }
             for i in 0..16 {
                 m.gw1[j * 16 + i] += gh * xs[i];
             }

@@ -5,9 +5,7 @@ use super::real::Real;
 use crate::activations::Activation;
 
 pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
-    for ((&xi, yi), di) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {
-        (*yi, *di) = act.value_and_derivative(xi);
-    }
+    act.map_with_derivative(x, y, dydx);
 }
 
 pub fn backward<T: Real>(gy: &[T], dydx: &[T], gx: &mut [T]) {

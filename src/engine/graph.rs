@@ -29,7 +29,7 @@ pub enum Op {
     Input,
     /// A trainable tensor.
     Param,
-    /// `y[e] = x[e]·w[e]ᵀ + b[e]`; `x` is flattened after the batch axis (channel-major).
+    /// `y[e] = w[e]·x[e] + b[e]`; `x`'s features are flattened channel-major (see `dense`).
     Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
     Activation { x: NodeId, act: Activation },
@@ -107,10 +107,10 @@ impl<T: Real> Graph<T> {
         NodeId(self.ops.len() - 1)
     }
 
-    /// Data fed from outside, shape `[1 or E, B, ...]` (1 = shared by every model).
+    /// Data fed from outside, shape `[1 or E, C, B, spatial...]` (1 = shared by every model).
     pub fn input(&mut self, shape: &[usize]) -> Result<NodeId> {
-        if shape.len() < 2 || (shape[0] != 1 && shape[0] != self.ensemble) {
-            return Err(Error::Shape { op: "input", msg: format!("shape {shape:?} must be [1 or {}, batch, ...]", self.ensemble) });
+        if shape.len() < 3 || (shape[0] != 1 && shape[0] != self.ensemble) {
+            return Err(Error::Shape { op: "input", msg: format!("shape {shape:?} must be [1 or {}, channels, batch, ...]", self.ensemble) });
         }
         Ok(self.push(Op::Input, shape.to_vec(), 0))
     }
@@ -124,7 +124,8 @@ impl<T: Real> Graph<T> {
 
     pub fn dense(&mut self, x: NodeId, w: NodeId, b: Option<NodeId>) -> Result<NodeId> {
         let shape = dense::output_shape(self.ensemble, &self.shapes[x.0], &self.shapes[w.0], b.map(|b| &self.shapes[b.0][..]))?;
-        Ok(self.push(Op::Dense { x, w, b }, shape, 0))
+        let saved = dense::saved_len(&self.shapes[x.0]);
+        Ok(self.push(Op::Dense { x, w, b }, shape, saved))
     }
 
     pub fn activation(&mut self, x: NodeId, act: Activation) -> NodeId {
@@ -135,13 +136,13 @@ impl<T: Real> Graph<T> {
 
     pub fn sigmoid_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
         let shape = loss::output_shape("sigmoid_cross_entropy", &self.shapes[logits.0], &self.shapes[targets.0])?;
-        let n = self.values[logits.0].len();
+        let n = 2 * self.values[logits.0].len();
         Ok(self.push(Op::SigmoidCrossEntropy { logits, targets, reduction }, shape, n))
     }
 
     pub fn squared_error(&mut self, pred: NodeId, targets: NodeId, scale: f64, reduction: Reduction) -> Result<NodeId> {
         let shape = loss::output_shape("squared_error", &self.shapes[pred.0], &self.shapes[targets.0])?;
-        let n = self.values[pred.0].len();
+        let n = 2 * self.values[pred.0].len();
         Ok(self.push(Op::SquaredError { pred, targets, scale, reduction }, shape, n))
     }
 
@@ -194,7 +195,7 @@ impl<T: Real> Graph<T> {
             let v = |id: NodeId| TensorRef { data: &before[id.0][..], shape: &self.shapes[id.0][..] };
             match &self.ops[i] {
                 Op::Input | Op::Param => {}
-                Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out),
+                Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
                 Op::Activation { x, act } => elementwise::forward(*act, v(*x).data, out, saved),
                 Op::SigmoidCrossEntropy { logits, targets, reduction } => {
                     loss::sigmoid_cross_entropy_forward(v(*logits), v(*targets), *reduction, out, saved)
@@ -245,7 +246,7 @@ impl<T: Real> Graph<T> {
                             (gx, gw, &mut none[..])
                         }
                     };
-                    dense::backward(*ensemble, v(*x), v(*w), gy, gx, gw, gb);
+                    dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb);
                 }
                 Op::Activation { x, .. } => elementwise::backward(gy, &saved[i], &mut before[x.0]),
                 Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => {

@@ -7,9 +7,10 @@ use crate::activations::softplus;
 use crate::engine::scalar::{Dual, Scalar};
 use crate::error::{Error, Result};
 
-/// Predictions `[E, B, ...]` and targets `[1 or E, B, ...]` give a loss of shape `[E]`.
+/// Predictions `[E, C, B, ...]` and targets `[1 or E, C, B, ...]` give a loss of shape `[E]`;
+/// a mean divides by the batch `B`.
 pub fn output_shape(op: &'static str, pred: &[usize], targets: &[usize]) -> Result<Vec<usize>> {
-    if pred.len() < 2 || targets.len() != pred.len() || targets[1..] != pred[1..] || (targets[0] != 1 && targets[0] != pred[0]) {
+    if pred.len() < 3 || targets.len() != pred.len() || targets[1..] != pred[1..] || (targets[0] != 1 && targets[0] != pred[0]) {
         return Err(Error::Shape { op, msg: format!("predictions {pred:?} and targets {targets:?} must agree after the ensemble axis") });
     }
     Ok(vec![pred[0]])
@@ -21,29 +22,24 @@ pub fn sigmoid_cross_entropy<S: Scalar>(logit: S, target: S) -> S {
     softplus(logit) - logit * target
 }
 
-fn reduce<T: Real>(
-    pred: TensorRef<T>,
-    targets: TensorRef<T>,
-    reduction: Reduction,
-    loss: &mut [T],
-    dldp: &mut [T],
-    f: impl Fn(Dual<T>, T) -> Dual<T>,
-) {
+/// `saved` holds `∂loss/∂pred` per element, then the per-element losses: two passes, so the
+/// elementwise pass vectorises and only the (ordered, deterministic) sum is sequential.
+fn reduce<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>, reduction: Reduction, loss: &mut [T], saved: &mut [T], f: impl Fn(Dual<T>, T) -> Dual<T>) {
     let per_model = pred.per_model();
     let scale = match reduction {
-        Reduction::Mean => T::from_f64(1.0 / pred.shape[1] as f64),
+        Reduction::Mean => T::from_f64(1.0 / pred.shape[2] as f64),
         Reduction::Sum => T::from_f64(1.0),
     };
+    let (dldp, values) = saved.split_at_mut(saved.len() / 2);
     for (e, l) in loss.iter_mut().enumerate() {
         let (p, t) = (pred.model(e), targets.model(e));
-        let d = &mut dldp[e * per_model..(e + 1) * per_model];
-        let mut sum = T::default();
-        for ((&pi, &ti), di) in p.iter().zip(t).zip(d.iter_mut()) {
+        let range = e * per_model..(e + 1) * per_model;
+        for (((&pi, &ti), di), vi) in p.iter().zip(t).zip(&mut dldp[range.clone()]).zip(&mut values[range.clone()]) {
             let v = f(Dual::var(pi), ti);
-            sum += v.v;
+            *vi = v.v;
             *di = v.d * scale;
         }
-        *l = sum * scale;
+        *l = values[range].iter().fold(T::default(), |acc, &v| acc + v) * scale;
     }
 }
 
@@ -59,7 +55,8 @@ pub fn squared_error_forward<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>,
 }
 
 /// `∂/∂pred += ∂loss/∂pred · (upstream gradient of that model's loss)`.
-pub fn backward<T: Real>(gloss: &[T], dldp: &[T], gpred: &mut [T]) {
+pub fn backward<T: Real>(gloss: &[T], saved: &[T], gpred: &mut [T]) {
+    let dldp = &saved[..saved.len() / 2];
     let per_model = dldp.len() / gloss.len();
     for (e, &g) in gloss.iter().enumerate() {
         let range = e * per_model..(e + 1) * per_model;

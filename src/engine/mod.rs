@@ -1,16 +1,19 @@
 //! The training engine: a tape of operations over ensemble-first tensors, evaluated forward,
 //! differentiated in reverse, updated by SGD.
 //!
-//! Every value has shape `[E, B, ...]`: `E` independent models (seeds) trained in lockstep,
-//! then the batch. Inputs and targets shared by all models are stored once with `E = 1` and
-//! broadcast. Each model's arithmetic never reads another model's data, so member `e` of an
+//! Every value has shape `[E, C, B, S...]`: `E` independent models (seeds) trained in
+//! lockstep, then channels (or features), the batch, and spatial axes. Keeping the batch inside
+//! each channel lets one matrix product serve all models at once (`[E·out, in] × [in, B]`).
+//! Inputs and targets shared by all models are stored once with `E = 1` and broadcast. Each model's arithmetic never reads another model's data, so member `e` of an
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!
-//! Reading order: `scalar` (dual numbers), `real` (float types + gemm), `graph` (the tape),
+//! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `elementwise`, `loss`.
 
 pub mod dense;
 pub mod elementwise;
+pub mod fastmath;
+pub mod gemm;
 pub mod graph;
 pub mod loss;
 pub mod real;

@@ -31,48 +31,62 @@ pub trait Scalar:
 }
 
 impl Scalar for f64 {
+    #[inline(always)]
     fn cst(v: f64) -> Self {
         v
     }
+    #[inline(always)]
     fn re(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
     }
+    #[inline(always)]
     fn ln(self) -> Self {
         f64::ln(self)
     }
+    #[inline(always)]
     fn ln_1p(self) -> Self {
         f64::ln_1p(self)
     }
+    #[inline(always)]
     fn tanh(self) -> Self {
         f64::tanh(self)
     }
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
     }
 }
 
 impl Scalar for f32 {
+    #[inline(always)]
     fn cst(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
     fn re(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
     fn exp(self) -> Self {
-        f32::exp(self)
+        super::fastmath::exp_f32(self)
     }
+    #[inline(always)]
     fn ln(self) -> Self {
         f32::ln(self)
     }
+    #[inline(always)]
     fn ln_1p(self) -> Self {
-        f32::ln_1p(self)
+        super::fastmath::ln_1p_f32(self)
     }
+    #[inline(always)]
     fn tanh(self) -> Self {
         f32::tanh(self)
     }
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erff(self)
     }
@@ -88,6 +102,7 @@ pub struct Dual<T> {
 
 impl<T: Scalar> Dual<T> {
     /// The variable `x` itself: derivative 1.
+    #[inline(always)]
     pub fn var(x: T) -> Self {
         Dual { v: x, d: T::cst(1.0) }
     }
@@ -95,24 +110,28 @@ impl<T: Scalar> Dual<T> {
 
 impl<T: Scalar> Add for Dual<T> {
     type Output = Self;
+    #[inline(always)]
     fn add(self, o: Self) -> Self {
         Dual { v: self.v + o.v, d: self.d + o.d }
     }
 }
 impl<T: Scalar> Sub for Dual<T> {
     type Output = Self;
+    #[inline(always)]
     fn sub(self, o: Self) -> Self {
         Dual { v: self.v - o.v, d: self.d - o.d }
     }
 }
 impl<T: Scalar> Mul for Dual<T> {
     type Output = Self;
+    #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Dual { v: self.v * o.v, d: self.d * o.v + self.v * o.d }
     }
 }
 impl<T: Scalar> Div for Dual<T> {
     type Output = Self;
+    #[inline(always)]
     fn div(self, o: Self) -> Self {
         let q = self.v / o.v;
         Dual { v: q, d: (self.d - q * o.d) / o.v }
@@ -120,32 +139,40 @@ impl<T: Scalar> Div for Dual<T> {
 }
 impl<T: Scalar> Neg for Dual<T> {
     type Output = Self;
+    #[inline(always)]
     fn neg(self) -> Self {
         Dual { v: -self.v, d: -self.d }
     }
 }
 
 impl<T: Scalar> Scalar for Dual<T> {
+    #[inline(always)]
     fn cst(v: f64) -> Self {
         Dual { v: T::cst(v), d: T::cst(0.0) }
     }
+    #[inline(always)]
     fn re(self) -> f64 {
         self.v.re()
     }
+    #[inline(always)]
     fn exp(self) -> Self {
         let e = self.v.exp();
         Dual { v: e, d: self.d * e }
     }
+    #[inline(always)]
     fn ln(self) -> Self {
         Dual { v: self.v.ln(), d: self.d / self.v }
     }
+    #[inline(always)]
     fn ln_1p(self) -> Self {
         Dual { v: self.v.ln_1p(), d: self.d / (T::cst(1.0) + self.v) }
     }
+    #[inline(always)]
     fn tanh(self) -> Self {
         let t = self.v.tanh();
         Dual { v: t, d: self.d * (T::cst(1.0) - t * t) }
     }
+    #[inline(always)]
     fn erf(self) -> Self {
         // d/dx erf(x) = 2/√π · exp(−x²)
         let g = T::cst(std::f64::consts::FRAC_2_SQRT_PI) * (-(self.v * self.v)).exp();

@@ -31,7 +31,7 @@ pub struct FcConfig {
     pub act: Activation,
     pub loss: LossKind,
     pub reduction: Reduction,
-    /// One bias per sample in both layers (`[B, 4]` and `[B, 1]`): the original code's mistake.
+    /// One bias per sample in both layers (`[4, B]` and `[1, B]`): the original code's mistake.
     pub per_sample_bias: bool,
     pub inputs: usize,
     pub hidden: usize,
@@ -60,10 +60,10 @@ pub struct FcNet<T: Real> {
 impl<T: Real> FcNet<T> {
     pub fn build(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<FcNet<T>> {
         let mut g = Graph::new(ensemble);
-        let x = g.input(&[1, batch, cfg.inputs])?;
-        let y = g.input(&[1, batch, 1])?;
+        let x = g.input(&[1, cfg.inputs, batch])?;
+        let y = g.input(&[1, 1, batch])?;
         let (b1_shape, b2_shape) =
-            if cfg.per_sample_bias { (vec![batch, cfg.hidden], vec![batch, 1]) } else { (vec![cfg.hidden], vec![1]) };
+            if cfg.per_sample_bias { (vec![cfg.hidden, batch], vec![1, batch]) } else { (vec![cfg.hidden], vec![1]) };
         let w1 = g.param(&[cfg.hidden, cfg.inputs]);
         let b1 = g.param(&b1_shape);
         let w2 = g.param(&[1, cfg.hidden]);
@@ -85,10 +85,16 @@ impl<T: Real> FcNet<T> {
         init_params(&mut self.graph, &[self.w1, self.w2], &[self.b1, self.b2], init);
     }
 
-    /// Feeds the shared batch: images flattened to `[B, 16]`, labels `[B]`.
+    /// Feeds the shared batch: images `[B, 16]` (row-major, as stored), labels `[B]`.
+    /// The engine holds them feature-major, `[16, B]`.
     pub fn set_data(&mut self, images: &[f32], labels: &[f32]) {
-        for (d, &s) in self.graph.value_mut(self.x).iter_mut().zip(images) {
-            *d = T::from_f64(s as f64);
+        let batch = self.batch;
+        let inputs = images.len() / batch;
+        let x = self.graph.value_mut(self.x);
+        for (s, row) in images.chunks_exact(inputs).enumerate() {
+            for (f, &v) in row.iter().enumerate() {
+                x[f * batch + s] = T::from_f64(v as f64);
+            }
         }
         for (d, &s) in self.graph.value_mut(self.y).iter_mut().zip(labels) {
             *d = T::from_f64(s as f64);
