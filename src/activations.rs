@@ -15,8 +15,12 @@ pub enum Activation {
     Tanh,
     Relu,
     /// `max(slope·x, x)`; the report uses slope 0.1.
-    LeakyRelu { slope: f64 },
-    Elu { alpha: f64 },
+    LeakyRelu {
+        slope: f64,
+    },
+    Elu {
+        alpha: f64,
+    },
     Selu,
     /// Exact GELU, `x·Φ(x)` with the error function.
     Gelu,
@@ -28,24 +32,35 @@ pub enum Activation {
 /// Numerically stable logistic function: never evaluates `exp` of a large positive number.
 #[inline(always)]
 pub fn sigmoid<S: Scalar>(x: S) -> S {
+    // e = exp(−|x|) ≤ 1: σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) otherwise. One exp, and
+    // both sides cheap, so a loop over it vectorises.
     let one = S::cst(1.0);
-    if x.re() >= 0.0 {
-        one / (one + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (one + e)
-    }
+    let e = (-x.abs()).exp();
+    let inv = one / (one + e);
+    if x.re() > 0.0 { inv } else { e * inv }
 }
 
 /// Numerically stable `ln(1 + eˣ)`.
 #[inline(always)]
 pub fn softplus<S: Scalar>(x: S) -> S {
-    if x.re() > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
+    // max(x, 0) + ln(1 + e^−|x|): one exp and one ln_1p whatever the sign.
+    let relu = if x.re() > 0.0 { x } else { x * S::cst(0.0) };
+    relu + (-x.abs()).exp().ln_1p()
 }
 
 impl Activation {
-    pub const NAMES: &'static [&'static str] =
-        &["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish"];
+    pub const NAMES: &'static [&'static str] = &[
+        "identity",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "softplus",
+        "swish",
+    ];
 
     /// The formula, written once. Always inlined, so a loop over a tensor with a fixed
     /// activation compiles to a loop over that one formula.
@@ -57,16 +72,42 @@ impl Activation {
             Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => x.tanh(),
             // `x * 0` rather than a constant keeps the derivative exactly 0 for x ≤ 0.
-            Activation::Relu => if x.re() > 0.0 { x } else { x * zero },
-            Activation::LeakyRelu { slope } => if x.re() > 0.0 { x } else { x * S::cst(slope) },
-            Activation::Elu { alpha } => if x.re() > 0.0 { x } else { S::cst(alpha) * (x.exp() - S::cst(1.0)) },
+            Activation::Relu => {
+                if x.re() > 0.0 {
+                    x
+                } else {
+                    x * zero
+                }
+            }
+            Activation::LeakyRelu { slope } => {
+                if x.re() > 0.0 {
+                    x
+                } else {
+                    x * S::cst(slope)
+                }
+            }
+            Activation::Elu { alpha } => {
+                if x.re() > 0.0 {
+                    x
+                } else {
+                    S::cst(alpha) * (x.exp() - S::cst(1.0))
+                }
+            }
             Activation::Selu => {
                 const ALPHA: f64 = 1.673_263_242_354_377_3;
                 const SCALE: f64 = 1.050_700_987_355_480_5;
-                let inner = if x.re() > 0.0 { x } else { S::cst(ALPHA) * (x.exp() - S::cst(1.0)) };
+                let inner = if x.re() > 0.0 {
+                    x
+                } else {
+                    S::cst(ALPHA) * (x.exp() - S::cst(1.0))
+                };
                 S::cst(SCALE) * inner
             }
-            Activation::Gelu => S::cst(0.5) * x * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+            Activation::Gelu => {
+                S::cst(0.5)
+                    * x
+                    * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf())
+            }
             Activation::Softplus => softplus(x),
             Activation::Swish => x * sigmoid(x),
         }
@@ -107,7 +148,9 @@ impl Activation {
     pub fn parse(s: &str) -> Result<Activation, String> {
         let (name, param) = match s.split_once(':') {
             Some((n, p)) => {
-                let v: f64 = p.parse().map_err(|_| format!("activation `{s}`: parameter `{p}` is not a number"))?;
+                let v: f64 = p
+                    .parse()
+                    .map_err(|_| format!("activation `{s}`: parameter `{p}` is not a number"))?;
                 if !v.is_finite() {
                     return Err(format!("activation `{s}`: parameter must be finite"));
                 }
@@ -120,26 +163,41 @@ impl Activation {
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "relu" => Activation::Relu,
-            "leaky_relu" | "leakyrelu" | "lrelu" => Activation::LeakyRelu { slope: param.unwrap_or(0.1) },
-            "elu" => Activation::Elu { alpha: param.unwrap_or(1.0) },
+            "leaky_relu" | "leakyrelu" | "lrelu" => Activation::LeakyRelu {
+                slope: param.unwrap_or(0.1),
+            },
+            "elu" => Activation::Elu {
+                alpha: param.unwrap_or(1.0),
+            },
             "selu" => Activation::Selu,
             "gelu" => Activation::Gelu,
             "softplus" => Activation::Softplus,
             "swish" | "silu" => Activation::Swish,
             _ => {
-                let hint = closest(name, Activation::NAMES).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
-                return Err(format!("unknown activation `{name}` (known: {}){hint}", Activation::NAMES.join(", ")));
+                let hint = closest(name, Activation::NAMES)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown activation `{name}` (known: {}){hint}",
+                    Activation::NAMES.join(", ")
+                ));
             }
         };
-        if param.is_some() && !matches!(act, Activation::LeakyRelu { .. } | Activation::Elu { .. }) {
-            return Err(format!("activation `{name}` takes no parameter (got `{s}`)"));
+        if param.is_some() && !matches!(act, Activation::LeakyRelu { .. } | Activation::Elu { .. })
+        {
+            return Err(format!(
+                "activation `{name}` takes no parameter (got `{s}`)"
+            ));
         }
         Ok(act)
     }
 
     /// One of each, with default parameters: what the gradient tests iterate over.
     pub fn all() -> Vec<Activation> {
-        Activation::NAMES.iter().map(|n| Activation::parse(n).expect("every listed name parses")).collect()
+        Activation::NAMES
+            .iter()
+            .map(|n| Activation::parse(n).expect("every listed name parses"))
+            .collect()
     }
 
     /// Whether the output always lies in (0, 1), so cross-entropy on it is defined.
@@ -175,13 +233,22 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, &cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
         prev[b.len()]
     }
-    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
+    candidates
+        .iter()
+        .map(|c| (lev(word, c), *c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -202,28 +269,88 @@ mod tests {
     fn unknown_names_suggest_a_fix() {
         let e = Activation::parse("leaky_rlu").unwrap_err();
         assert!(e.contains("did you mean `leaky_relu`"), "{e}");
-        assert!(Activation::parse("relu:0.3").unwrap_err().contains("takes no parameter"));
-        assert!(Activation::parse("elu:abc").unwrap_err().contains("not a number"));
+        assert!(
+            Activation::parse("relu:0.3")
+                .unwrap_err()
+                .contains("takes no parameter")
+        );
+        assert!(
+            Activation::parse("elu:abc")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]
     fn formulas_match_textbook_values() {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
         assert!(close(Activation::Sigmoid.apply(0.0), 0.5));
-        assert!(close(Activation::Sigmoid.apply(-800.0), 0.0) && Activation::Sigmoid.apply(-800.0f64).is_finite());
-        assert!(close(Activation::LeakyRelu { slope: 0.1 }.apply(-2.0), -0.2));
-        assert!(close(Activation::Relu.apply(-2.0), 0.0) && close(Activation::Relu.apply(3.0), 3.0));
-        assert!(close(Activation::Softplus.apply(0.0), std::f64::consts::LN_2));
+        assert!(
+            close(Activation::Sigmoid.apply(-800.0), 0.0)
+                && Activation::Sigmoid.apply(-800.0f64).is_finite()
+        );
+        assert!(close(
+            Activation::LeakyRelu { slope: 0.1 }.apply(-2.0),
+            -0.2
+        ));
+        assert!(
+            close(Activation::Relu.apply(-2.0), 0.0) && close(Activation::Relu.apply(3.0), 3.0)
+        );
+        assert!(close(
+            Activation::Softplus.apply(0.0),
+            std::f64::consts::LN_2
+        ));
         assert!(close(Activation::Softplus.apply(1000.0), 1000.0));
         assert!(close(Activation::Gelu.apply(1.0), 0.841_344_746_068_542_9));
-        assert!(close(Activation::Swish.apply(1.0), 1.0 / (1.0 + (-1.0f64).exp())));
+        assert!(close(
+            Activation::Swish.apply(1.0),
+            1.0 / (1.0 + (-1.0f64).exp())
+        ));
         assert!(close(Activation::Selu.apply(1.0), 1.050_700_987_355_480_5));
-        assert!(close(Activation::Elu { alpha: 1.0 }.apply(-1.0), (-1.0f64).exp() - 1.0));
+        assert!(close(
+            Activation::Elu { alpha: 1.0 }.apply(-1.0),
+            (-1.0f64).exp() - 1.0
+        ));
+    }
+
+    #[test]
+    fn smooth_activations_have_their_true_derivative_at_exactly_zero() {
+        // The derivatives at 0 from calculus: σ'(0) = 1/4, softplus'(0) = 1/2, swish'(0) = 1/2,
+        // gelu'(0) = 1/2, tanh'(0) = 1, elu'(0) = 1 (α = 1), identity'(0) = 1.
+        let cases = [
+            (Activation::Sigmoid, 0.25),
+            (Activation::Softplus, 0.5),
+            (Activation::Swish, 0.5),
+            (Activation::Gelu, 0.5),
+            (Activation::Tanh, 1.0),
+            (Activation::Elu { alpha: 1.0 }, 1.0),
+            (Activation::Identity, 1.0),
+        ];
+        for (a, want) in cases {
+            assert!(
+                (a.value_and_derivative(0.0f64).1 - want).abs() < 1e-12,
+                "{a}: {}",
+                a.value_and_derivative(0.0f64).1
+            );
+            assert!(
+                (a.value_and_derivative(0.0f32).1 - want as f32).abs() < 1e-6,
+                "{a} f32"
+            );
+            assert!(
+                (a.value_and_derivative(-0.0f64).1 - want).abs() < 1e-12,
+                "{a} at -0"
+            );
+        }
     }
 
     #[test]
     fn relu_derivative_at_zero_is_zero_like_the_frameworks() {
         assert_eq!(Activation::Relu.value_and_derivative(0.0f64), (0.0, 0.0));
-        assert_eq!(Activation::LeakyRelu { slope: 0.1 }.value_and_derivative(0.0f64).1, 0.1);
+        assert_eq!(
+            Activation::LeakyRelu { slope: 0.1 }
+                .value_and_derivative(0.0f64)
+                .1,
+            0.1
+        );
     }
 }

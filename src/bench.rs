@@ -51,7 +51,20 @@ pub fn sgemm_gflops(n: usize, budget: Duration) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
     let b = a.clone();
     let mut c = vec![0f32; n * n];
-    let s = time_per_call(budget, || crate::engine::gemm::gemm(n, n, n, black_box(&a), [n, 1], &b, [n, 1], 0.0f32, &mut c, [n, 1]));
+    let s = time_per_call(budget, || {
+        crate::engine::gemm::gemm(
+            n,
+            n,
+            n,
+            black_box(&a),
+            [n, 1],
+            &b,
+            [n, 1],
+            0.0f32,
+            &mut c,
+            [n, 1],
+        )
+    });
     2.0 * (n * n * n) as f64 / s / 1e9
 }
 
@@ -60,7 +73,12 @@ pub fn sgemm_gflops(n: usize, budget: Duration) -> f64 {
 pub const FC73_FLOPS_PER_MODEL: f64 = 2.0 * (64.0 * 16.0 * 4.0 * 2.0 + 64.0 * 4.0 * 3.0);
 
 /// Seconds per fc73 training step for an ensemble of `e` models.
-pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Duration) -> Result<f64> {
+pub fn fc73_step_seconds(
+    e: usize,
+    act: Activation,
+    loss: LossKind,
+    budget: Duration,
+) -> Result<f64> {
     let data = generators::random(64, 0);
     let mut net = FcNet::<f32>::build(&FcConfig::new(act, loss), e, 64)?;
     net.init(&Init::seeds(0, e, 0.1, 0.1));
@@ -78,14 +96,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let peak = sgemm_gflops(512, budget);
     println!("baseline: sgemm 512×512×512, one thread: {peak:.1} GFLOP/s\n");
     println!("fc73 training step (batch 64, forward + backward + SGD), one thread:");
-    println!("{:<14} {:>6} {:>12} {:>16} {:>10} {:>10}", "setting", "E", "µs/step", "µs/step/model", "GFLOP/s", "% sgemm");
-    for (act, loss) in [(Activation::Relu, LossKind::Ce), (Activation::Sigmoid, LossKind::L2)] {
+    println!(
+        "{:<14} {:>6} {:>12} {:>16} {:>10} {:>10}",
+        "setting", "E", "µs/step", "µs/step/model", "GFLOP/s", "% sgemm"
+    );
+    for (act, loss) in [
+        (Activation::Relu, LossKind::Ce),
+        (Activation::Sigmoid, LossKind::L2),
+    ] {
         for &e in &args.ensembles {
             let s = fc73_step_seconds(e, act, loss, budget)?;
             let gflops = FC73_FLOPS_PER_MODEL * e as f64 / s / 1e9;
             println!(
                 "{:<14} {:>6} {:>12.2} {:>16.3} {:>10.2} {:>9.1}%",
-                format!("{act}+{loss}"), e, s * 1e6, s * 1e6 / e as f64, gflops, 100.0 * gflops / peak
+                format!("{act}+{loss}"),
+                e,
+                s * 1e6,
+                s * 1e6 / e as f64,
+                gflops,
+                100.0 * gflops / peak
             );
         }
     }

@@ -8,7 +8,11 @@ pub fn sgd_step<T: Real>(graph: &mut Graph<T>, lr: &[T]) {
     for p in graph.params() {
         let (values, grads) = graph.param_and_grad_mut(p);
         let per_model = values.len() / lr.len();
-        for ((vs, gs), &rate) in values.chunks_exact_mut(per_model).zip(grads.chunks_exact(per_model)).zip(lr) {
+        for ((vs, gs), &rate) in values
+            .chunks_exact_mut(per_model)
+            .zip(grads.chunks_exact(per_model))
+            .zip(lr)
+        {
             for (v, &g) in vs.iter_mut().zip(gs) {
                 *v -= rate * g;
             }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn gradlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args)
+        .output()
+        .expect("runs")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -23,7 +26,20 @@ fn help_explains_every_option_with_its_default() {
     let o = gradlab(&["train", "fc", "--help"]);
     assert!(o.status.success());
     let h = String::from_utf8_lossy(&o.stdout);
-    for needle in ["--seeds", "[default: 32]", "--lr", "[default: 0.1]", "--init-std", "--max-iters", "[default: 10000]", "--reduction", "--per-sample-bias", "--data", "--out", "Exit codes"] {
+    for needle in [
+        "--seeds",
+        "[default: 32]",
+        "--lr",
+        "[default: 0.1]",
+        "--init-std",
+        "--max-iters",
+        "[default: 10000]",
+        "--reduction",
+        "--per-sample-bias",
+        "--data",
+        "--out",
+        "Exit codes",
+    ] {
         assert!(h.contains(needle), "help lacks {needle}:\n{h}");
     }
     assert!(gradlab(&["--help"]).status.success());
@@ -33,12 +49,32 @@ fn help_explains_every_option_with_its_default() {
 #[test]
 fn a_small_run_writes_every_output_whole() {
     let out = tmp("small");
-    let o = gradlab(&["train", "fc", "--act", "relu,sigmoid", "--loss", "ce", "--seeds", "3", "--max-iters", "40", "--out", out.to_str().unwrap()]);
+    let o = gradlab(&[
+        "train",
+        "fc",
+        "--act",
+        "relu,sigmoid",
+        "--loss",
+        "ce",
+        "--seeds",
+        "3",
+        "--max-iters",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["metrics.csv", "summary.json", "table1.md", "curves.svg", "curves.png"] {
+    for f in [
+        "metrics.csv",
+        "summary.json",
+        "table1.md",
+        "curves.svg",
+        "curves.png",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let settings = summary["settings"].as_array().unwrap();
     assert_eq!(settings.len(), 2);
     assert_eq!(settings[0]["setting"], "relu+ce");
@@ -53,9 +89,22 @@ fn a_small_run_writes_every_output_whole() {
     // 2 settings × 3 seeds × at most 40 iterations, each seed at least 1 row.
     let rows = csv.lines().count() - 1;
     assert!((6..=240).contains(&rows), "{rows} rows");
-    assert!(std::fs::read(out.join("curves.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(
+        std::fs::read(out.join("curves.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
     // Refuses to mix with an earlier run unless --force.
-    let again = gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "2", "--out", out.to_str().unwrap()]);
+    let again = gradlab(&[
+        "train",
+        "fc",
+        "--seeds",
+        "1",
+        "--max-iters",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("not empty") && stderr(&again).contains("--force"));
     std::fs::remove_dir_all(&out).unwrap();
@@ -96,11 +145,28 @@ fn bad_data_exits_3_and_names_the_file_and_problem() {
     let out = root.join("out");
     let imgs = root.join("random/random_imgs.npy");
     let labs = root.join("random/random_labs.npy");
-    let run = || gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "1", "--data", root.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let run = || {
+        gradlab(&[
+            "train",
+            "fc",
+            "--seeds",
+            "1",
+            "--max-iters",
+            "1",
+            "--data",
+            root.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
     let expect = |o: Output, file: &Path, msg: &str| {
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
         let e = stderr(&o);
-        assert!(e.contains(file.file_name().unwrap().to_str().unwrap()) && e.contains(msg), "expected `{msg}` about {}: {e}", file.display());
+        assert!(
+            e.contains(file.file_name().unwrap().to_str().unwrap()) && e.contains(msg),
+            "expected `{msg}` about {}: {e}",
+            file.display()
+        );
     };
     std::fs::create_dir_all(&root).unwrap();
     expect(run(), &imgs, "not found");
@@ -132,11 +198,30 @@ fn the_original_data_trains() {
         return;
     }
     let out = tmp("orig");
-    let o = gradlab(&["train", "fc", "--act", "relu", "--loss", "ce", "--seeds", "4", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = gradlab(&[
+        "train",
+        "fc",
+        "--act",
+        "relu",
+        "--loss",
+        "ce",
+        "--seeds",
+        "4",
+        "--data",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     // ReLU+CE memorises the random labels within the cap (JAX reference: median 930).
     assert_eq!(summary["settings"][0]["converged"], 4, "{summary}");
-    assert!(summary["settings"][0]["median_iterations"].as_f64().unwrap() < 3000.0);
+    assert!(
+        summary["settings"][0]["median_iterations"]
+            .as_f64()
+            .unwrap()
+            < 3000.0
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -26,7 +26,11 @@ fn detection_shapes_are_consistent(d: &Dataset) {
         let img = &d.images[i * 256..(i + 1) * 256];
         let area = img.iter().filter(|&&v| v == 1.0).count();
         let r = w[i] as usize;
-        let want = if d.labels[i] == 1.0 { (2 * r + 1).pow(2) } else { 2 * r * r + 2 * r + 1 };
+        let want = if d.labels[i] == 1.0 {
+            (2 * r + 1).pow(2)
+        } else {
+            2 * r * r + 2 * r + 1
+        };
         assert_eq!(area, want, "image {i}: label {} width {r}", d.labels[i]);
     }
 }
@@ -45,14 +49,21 @@ fn line_layout_matches_label(d: &Dataset) {
         };
         let bar: Vec<usize> = (0..16).filter(|&x| run(x) >= 8).collect();
         assert!(!bar.is_empty(), "image {i}: no bar");
-        let others: Vec<usize> = (0..16).filter(|x| !bar.contains(x) && (0..16).any(|y| img[y * 16 + x] == 1.0)).collect();
+        let others: Vec<usize> = (0..16)
+            .filter(|x| !bar.contains(x) && (0..16).any(|y| img[y * 16 + x] == 1.0))
+            .collect();
         if others.is_empty() {
             continue; // a blob hidden in the bar's columns (happens in the original too)
         }
         let left = others.iter().all(|&x| x < bar[0]);
         let right = others.iter().all(|&x| x > *bar.last().unwrap());
         assert!(left || right, "image {i}: blob on both sides");
-        assert_eq!(left, d.labels[i] == 1.0, "image {i}: label {} but blob left = {left}", d.labels[i]);
+        assert_eq!(
+            left,
+            d.labels[i] == 1.0,
+            "image {i}: label {} but blob left = {left}",
+            d.labels[i]
+        );
     }
 }
 
@@ -77,13 +88,24 @@ fn generators_match_the_documented_distributions() {
     let w = big.widths.as_ref().unwrap();
     assert!(w.iter().all(|&v| (1.0..=7.0).contains(&v)));
     let mean = w.iter().sum::<f32>() / w.len() as f32;
-    assert!((mean - 3.4).abs() < 0.15, "mean width {mean} (original: 3.45)");
+    assert!(
+        (mean - 3.4).abs() < 0.15,
+        "mean width {mean} (original: 3.45)"
+    );
 }
 
 #[test]
 fn generators_are_seeded() {
-    for kind in [DatasetKind::Random, DatasetKind::Line, DatasetKind::Detection] {
-        let (a, b, c) = (generate(kind, 64, 1), generate(kind, 64, 1), generate(kind, 64, 2));
+    for kind in [
+        DatasetKind::Random,
+        DatasetKind::Line,
+        DatasetKind::Detection,
+    ] {
+        let (a, b, c) = (
+            generate(kind, 64, 1),
+            generate(kind, 64, 1),
+            generate(kind, 64, 2),
+        );
         assert_eq!(a.images, b.images);
         assert_eq!(a.labels, b.labels);
         assert_ne!(a.images, c.images, "{kind:?}");
@@ -104,7 +126,17 @@ fn original_files_load_and_agree_with_the_generators_rules() {
     // Statistics the generators were fitted to, compared on 4000 generated samples.
     let g = generate(DatasetKind::Line, 4000, 0);
     let fill = |d: &Dataset| d.images.iter().sum::<f32>() / d.images.len() as f32;
-    assert!((fill(&g) - fill(&l)).abs() < 0.04, "line fill: generated {} original {}", fill(&g), fill(&l));
+    assert!(
+        (fill(&g) - fill(&l)).abs() < 0.04,
+        "line fill: generated {} original {}",
+        fill(&g),
+        fill(&l)
+    );
     let gd = generate(DatasetKind::Detection, 4000, 0);
-    assert!((fill(&gd) - fill(&d)).abs() < 0.04, "detection fill: generated {} original {}", fill(&gd), fill(&d));
+    assert!(
+        (fill(&gd) - fill(&d)).abs() < 0.04,
+        "detection fill: generated {} original {}",
+        fill(&gd),
+        fill(&d)
+    );
 }

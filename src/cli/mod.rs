@@ -122,17 +122,33 @@ pub fn run() -> Result<ExitCode> {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Train { net: TrainNet::Fc(args) } => {
-            let acts = args.act.iter().map(|a| crate::activations::Activation::parse(a).map_err(|e| Error::Usage(format!("--act: {e}")))).collect::<Result<Vec<_>>>()?;
+        Command::Train {
+            net: TrainNet::Fc(args),
+        } => {
+            let acts = args
+                .act
+                .iter()
+                .map(|a| {
+                    crate::activations::Activation::parse(a)
+                        .map_err(|e| Error::Usage(format!("--act: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mut settings = vec![];
             for &act in &acts {
                 for &loss in &args.loss {
-                    settings.push(crate::experiments::fc_random::FcSetting { act, loss, per_sample_bias: args.per_sample_bias });
+                    settings.push(crate::experiments::fc_random::FcSetting {
+                        act,
+                        loss,
+                        per_sample_bias: args.per_sample_bias,
+                    });
                 }
             }
             train::fc_study(&args.common, settings)
         }
-        Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
+        Command::Table1(args) => train::fc_study(
+            &args.common,
+            crate::experiments::fc_random::FcSetting::table1(true),
+        ),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -17,13 +17,19 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
         return bad("--seeds must be at least 1".into());
     }
     if c.seeds > 100_000 {
-        return bad(format!("--seeds {} is beyond the supported 100000", c.seeds));
+        return bad(format!(
+            "--seeds {} is beyond the supported 100000",
+            c.seeds
+        ));
     }
     if !(c.lr.is_finite() && c.lr > 0.0) {
         return bad(format!("--lr must be a positive number, got {}", c.lr));
     }
     if !(c.init_std.is_finite() && c.init_std >= 0.0) {
-        return bad(format!("--init-std must be a finite number ≥ 0, got {}", c.init_std));
+        return bad(format!(
+            "--init-std must be a finite number ≥ 0, got {}",
+            c.init_std
+        ));
     }
     if !c.bias_init.is_finite() {
         return bad(format!("--bias-init must be finite, got {}", c.bias_init));
@@ -49,7 +55,9 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         if f.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: finishing the current iteration and writing outputs (Ctrl-C again to quit now)");
+        eprintln!(
+            "\ninterrupted: finishing the current iteration and writing outputs (Ctrl-C again to quit now)"
+        );
     });
     flag
 }
@@ -75,9 +83,11 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     for (k, &setting) in study.settings.iter().enumerate() {
         let pb = ProgressBar::new(study.max_iters as u64);
         pb.set_style(
-            ProgressStyle::with_template("{prefix:>34} [{bar:30}] {pos:>6}/{len} it  {msg}  {elapsed}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>34} [{bar:30}] {pos:>6}/{len} it  {msg}  {elapsed}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         pb.set_prefix(format!("[{}/{}] {}", k + 1, total, setting.name()));
         let run = fc_random::run_setting(&study, setting, &data, &mut |it, converged| {
@@ -96,11 +106,17 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     let complete = !stop.load(Ordering::SeqCst);
     let summaries = fc_random::write_outputs(&c.out, &study, &runs, &data, complete)?;
     println!("{}", fc_random::table1_markdown(&study, &summaries, &data));
-    println!("wrote {} in {:.1} s", c.out.display(), started.elapsed().as_secs_f64());
+    println!(
+        "wrote {} in {:.1} s",
+        c.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     if complete {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("interrupted: outputs are partial and marked \"complete\": false in summary.json");
+        eprintln!(
+            "interrupted: outputs are partial and marked \"complete\": false in summary.json"
+        );
         Ok(ExitCode::from(130))
     }
 }

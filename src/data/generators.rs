@@ -16,9 +16,19 @@ fn balanced_labels(rng: &mut SeededRng, n: usize, fraction: f64) -> Vec<f32> {
 /// 4×4 images of fair coin flips; labels random, 11 of 64 positive as in the original file.
 pub fn random(n: usize, seed: u64) -> Dataset {
     let mut rng = SeededRng::new(seed);
-    let images = (0..n * 16).map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 }).collect();
+    let images = (0..n * 16)
+        .map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 })
+        .collect();
     let labels = balanced_labels(&mut rng, n, 11.0 / 64.0);
-    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, format!("built-in generator, seed {seed}"))
+    Dataset::new(
+        DatasetKind::Random,
+        images,
+        n,
+        4,
+        labels,
+        None,
+        format!("built-in generator, seed {seed}"),
+    )
 }
 
 /// 16×16: a vertical bar (2–4 wide, 10–13 tall) and a square blob (side 1, 3, 5 or 7) that
@@ -33,7 +43,12 @@ pub fn line(n: usize, seed: u64) -> Dataset {
             let x = if label > 0.5 { x } else { 15 - x };
             img[(y * 16 + x) as usize] = 1.0;
         };
-        let (bar_w, bar_h, bar_top, bar_x) = (rng.int(2, 4), rng.int(10, 13), rng.int(1, 3), rng.int(7, 10));
+        let (bar_w, bar_h, bar_top, bar_x) = (
+            rng.int(2, 4),
+            rng.int(10, 13),
+            rng.int(1, 3),
+            rng.int(7, 10),
+        );
         let u = rng.uniform();
         let side = match u {
             u if u < 0.11 => 1,
@@ -55,7 +70,15 @@ pub fn line(n: usize, seed: u64) -> Dataset {
             }
         }
     }
-    Dataset::new(DatasetKind::Line, images, n, 16, labels, None, format!("built-in generator, seed {seed}"))
+    Dataset::new(
+        DatasetKind::Line,
+        images,
+        n,
+        16,
+        labels,
+        None,
+        format!("built-in generator, seed {seed}"),
+    )
 }
 
 /// 16×16, one filled shape of size `w = 1 + Binomial(6, 0.4)` (1..7): label 1 a square of side
@@ -72,7 +95,11 @@ pub fn detection(n: usize, seed: u64) -> Dataset {
         for y in 0..16i64 {
             for x in 0..16i64 {
                 let (dy, dx) = ((y - cy).abs(), (x - cx).abs());
-                let inside = if label > 0.5 { dy <= w && dx <= w } else { dy + dx <= w };
+                let inside = if label > 0.5 {
+                    dy <= w && dx <= w
+                } else {
+                    dy + dx <= w
+                };
                 if inside {
                     img[(y * 16 + x) as usize] = 1.0;
                 }
@@ -80,5 +107,13 @@ pub fn detection(n: usize, seed: u64) -> Dataset {
         }
         widths.push(w as f32);
     }
-    Dataset::new(DatasetKind::Detection, images, n, 16, labels, Some(widths), format!("built-in generator, seed {seed}"))
+    Dataset::new(
+        DatasetKind::Detection,
+        images,
+        n,
+        16,
+        labels,
+        Some(widths),
+        format!("built-in generator, seed {seed}"),
+    )
 }

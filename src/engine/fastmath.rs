@@ -21,7 +21,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
     // 2ⁿ in two halves, so that n from −150 to 128 needs no special case: the product
     // overflows to ∞ or underflows through the subnormals to 0 exactly as it should.
@@ -54,7 +54,7 @@ pub fn ln_1p_f32(x: f32) -> f32 {
     p = p * f - 1.666_805_8e-1;
     p = p * f + 2.000_071_4e-1;
     p = p * f - 2.499_999_4e-1;
-    p = p * f + 3.333_333_1e-1;
+    p = p * f + 3.333_333e-1;
     let y = p * f * z - 2.121_944_4e-4 * e - 0.5 * z;
     let ln_u = f + y + 0.693_359_4 * e;
     // ln(1+x) = ln(u)·x/(u−1) corrects the rounding of u = 1 + x (Goldberg).
@@ -87,7 +87,10 @@ mod tests {
 
     fn sweep() -> impl Iterator<Item = f32> {
         // Every 97th f32 bit pattern: covers all exponents and many mantissas.
-        (0u32..=u32::MAX).step_by(97).map(f32::from_bits).filter(|v| v.is_finite())
+        (0u32..=u32::MAX)
+            .step_by(97)
+            .map(f32::from_bits)
+            .filter(|v| v.is_finite())
     }
 
     #[test]

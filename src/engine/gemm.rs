@@ -24,22 +24,61 @@ pub enum Kernel {
 
 /// The largest index a strided `rows×cols` matrix touches, plus one.
 fn extent(rows: usize, cols: usize, s: [usize; 2]) -> usize {
-    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * s[0] + (cols - 1) * s[1] + 1 }
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * s[0] + (cols - 1) * s[1] + 1
+    }
 }
 
 /// `C ← A·B + beta·C` for an `m×k` matrix `A` and a `k×n` matrix `B`, each given by a slice
 /// and `[row stride, column stride]`. Panics if a stride pattern would leave its slice.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub fn gemm<T: Real>(m: usize, k: usize, n: usize, a: &[T], sa: [usize; 2], b: &[T], sb: [usize; 2], beta: T, c: &mut [T], sc: [usize; 2]) {
+pub fn gemm<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: [usize; 2],
+    b: &[T],
+    sb: [usize; 2],
+    beta: T,
+    c: &mut [T],
+    sc: [usize; 2],
+) {
     gemm_with(Kernel::Auto, m, k, n, a, sa, b, sb, beta, c, sc)
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with<T: Real>(kernel: Kernel, m: usize, k: usize, n: usize, a: &[T], sa: [usize; 2], b: &[T], sb: [usize; 2], beta: T, c: &mut [T], sc: [usize; 2]) {
-    assert!(extent(m, k, sa) <= a.len(), "gemm: A ({m}×{k}, strides {sa:?}) exceeds its buffer of {}", a.len());
-    assert!(extent(k, n, sb) <= b.len(), "gemm: B ({k}×{n}, strides {sb:?}) exceeds its buffer of {}", b.len());
-    assert!(extent(m, n, sc) <= c.len(), "gemm: C ({m}×{n}, strides {sc:?}) exceeds its buffer of {}", c.len());
+pub fn gemm_with<T: Real>(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: [usize; 2],
+    b: &[T],
+    sb: [usize; 2],
+    beta: T,
+    c: &mut [T],
+    sc: [usize; 2],
+) {
+    assert!(
+        extent(m, k, sa) <= a.len(),
+        "gemm: A ({m}×{k}, strides {sa:?}) exceeds its buffer of {}",
+        a.len()
+    );
+    assert!(
+        extent(k, n, sb) <= b.len(),
+        "gemm: B ({k}×{n}, strides {sb:?}) exceeds its buffer of {}",
+        b.len()
+    );
+    assert!(
+        extent(m, n, sc) <= c.len(),
+        "gemm: C ({m}×{n}, strides {sc:?}) exceeds its buffer of {}",
+        c.len()
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -55,7 +94,10 @@ pub fn gemm_with<T: Real>(kernel: Kernel, m: usize, k: usize, n: usize, a: &[T],
             Kernel::Axpy
         }
         Kernel::Dot => {
-            assert!(dot_ok, "dot kernel needs contiguous rows of A and columns of B");
+            assert!(
+                dot_ok,
+                "dot kernel needs contiguous rows of A and columns of B"
+            );
             Kernel::Dot
         }
         Kernel::Packed => Kernel::Packed,
@@ -75,7 +117,18 @@ const NR: usize = 16;
 /// columns accumulate in registers over the whole `k` loop, each loaded row of `B` serving
 /// `MR` rows of `C`.
 #[allow(clippy::too_many_arguments)]
-fn axpy_kernel<T: Real>(m: usize, k: usize, n: usize, a: &[T], sa: [usize; 2], b: &[T], ldb: usize, beta: T, c: &mut [T], ldc: usize) {
+fn axpy_kernel<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: [usize; 2],
+    b: &[T],
+    ldb: usize,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
     let mut i = 0;
     while i + 4 <= m {
         row_block::<T, 4>(i, k, n, a, sa, b, ldb, beta, c, ldc);
@@ -87,26 +140,43 @@ fn axpy_kernel<T: Real>(m: usize, k: usize, n: usize, a: &[T], sa: [usize; 2], b
     }
 }
 
-/// Every element is `Σₚ A[i,p]·B[p,j]` summed in order of `p` from zero, then `+ beta·C`: the
+/// Every element is `Σₚ A[i,p]·B[p,j]` fused-multiply-added in order of `p` from zero, then `+ beta·C`: the
 /// same arithmetic in every path, so a model's numbers do not depend on how many models
 /// share the product.
 #[inline(always)]
 fn finish<T: Real>(acc: T, beta: T, c: &mut T) {
-    *c = if beta == T::default() { acc } else { acc + beta * *c };
+    *c = if beta == T::default() {
+        acc
+    } else {
+        acc + beta * *c
+    };
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn row_block<T: Real, const MR: usize>(i: usize, k: usize, n: usize, a: &[T], sa: [usize; 2], b: &[T], ldb: usize, beta: T, c: &mut [T], ldc: usize) {
+fn row_block<T: Real, const MR: usize>(
+    i: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: [usize; 2],
+    b: &[T],
+    ldb: usize,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
     let mut j = 0;
     while j + NR <= n {
         let mut acc = [[T::default(); NR]; MR];
         for p in 0..k {
-            let brow: &[T; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().expect("NR elements");
+            let brow: &[T; NR] = b[p * ldb + j..p * ldb + j + NR]
+                .try_into()
+                .expect("NR elements");
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let av = a[(i + r) * sa[0] + p * sa[1]];
                 for l in 0..NR {
-                    acc_r[l] += av * brow[l];
+                    acc_r[l] = av.mul_add(brow[l], acc_r[l]);
                 }
             }
         }
@@ -122,7 +192,7 @@ fn row_block<T: Real, const MR: usize>(i: usize, k: usize, n: usize, a: &[T], sa
         for jj in j..n {
             let mut acc = T::default();
             for p in 0..k {
-                acc += a[(i + r) * sa[0] + p * sa[1]] * b[p * ldb + jj];
+                acc = a[(i + r) * sa[0] + p * sa[1]].mul_add(b[p * ldb + jj], acc);
             }
             finish(acc, beta, &mut c[(i + r) * ldc + jj]);
         }
@@ -132,13 +202,24 @@ fn row_block<T: Real, const MR: usize>(i: usize, k: usize, n: usize, a: &[T], sa
 /// `C[i,j] = A[i,:]·B[:,j] + beta·C[i,j]` with both vectors contiguous: for short products
 /// whose `B` is stored transposed (e.g. `dW = dY·Xᵀ` with few input features).
 #[allow(clippy::too_many_arguments)]
-fn dot_kernel<T: Real>(m: usize, k: usize, n: usize, a: &[T], lda: usize, b: &[T], ldbt: usize, beta: T, c: &mut [T], sc: [usize; 2]) {
+fn dot_kernel<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    lda: usize,
+    b: &[T],
+    ldbt: usize,
+    beta: T,
+    c: &mut [T],
+    sc: [usize; 2],
+) {
     for i in 0..m {
         let arow = &a[i * lda..i * lda + k];
         for j in 0..n {
             let mut acc = T::default();
             for (&x, &y) in arow.iter().zip(&b[j * ldbt..j * ldbt + k]) {
-                acc += x * y;
+                acc = x.mul_add(y, acc);
             }
             finish(acc, beta, &mut c[i * sc[0] + j * sc[1]]);
         }
@@ -150,7 +231,18 @@ mod tests {
     use super::*;
 
     /// The obviously right twin, in f64.
-    fn naive(m: usize, k: usize, n: usize, a: &[f64], sa: [usize; 2], b: &[f64], sb: [usize; 2], beta: f64, c: &mut [f64], sc: [usize; 2]) {
+    fn naive(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f64],
+        sa: [usize; 2],
+        b: &[f64],
+        sb: [usize; 2],
+        beta: f64,
+        c: &mut [f64],
+        sc: [usize; 2],
+    ) {
         for i in 0..m {
             for j in 0..n {
                 let mut s = 0.0;
@@ -167,10 +259,21 @@ mod tests {
     fn every_kernel_matches_naive_on_awkward_shapes_and_transposes() {
         let mut seed = 1u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
         };
-        let shapes = [(1, 1, 1), (3, 5, 7), (64, 16, 4), (17, 1, 9), (4, 64, 16), (33, 31, 29), (128, 16, 64), (5, 100, 3)];
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (64, 16, 4),
+            (17, 1, 9),
+            (4, 64, 16),
+            (33, 31, 29),
+            (128, 16, 64),
+            (5, 100, 3),
+        ];
         for &(m, k, n) in &shapes {
             for trans_a in [false, true] {
                 for trans_b in [false, true] {
@@ -193,14 +296,32 @@ mod tests {
                             let mut got = c0.clone();
                             gemm_with(kernel, m, k, n, &a, sa, &b, sb, beta, &mut got, [n, 1]);
                             for (g, w) in got.iter().zip(&want) {
-                                assert!((g - w).abs() < 1e-12 * (k as f64 + 1.0), "{kernel:?} {m}×{k}×{n} ta={trans_a} tb={trans_b}: {g} vs {w}");
+                                assert!(
+                                    (g - w).abs() < 1e-12 * (k as f64 + 1.0),
+                                    "{kernel:?} {m}×{k}×{n} ta={trans_a} tb={trans_b}: {g} vs {w}"
+                                );
                             }
                             let af: Vec<f32> = a.iter().map(|&v| v as f32).collect();
                             let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
                             let mut cf: Vec<f32> = c0.iter().map(|&v| v as f32).collect();
-                            gemm_with(kernel, m, k, n, &af, sa, &bf, sb, beta as f32, &mut cf, [n, 1]);
+                            gemm_with(
+                                kernel,
+                                m,
+                                k,
+                                n,
+                                &af,
+                                sa,
+                                &bf,
+                                sb,
+                                beta as f32,
+                                &mut cf,
+                                [n, 1],
+                            );
                             for (g, w) in cf.iter().zip(&want) {
-                                assert!((*g as f64 - w).abs() < 1e-5 * (k as f64 + 1.0), "f32 {kernel:?} {m}×{k}×{n}: {g} vs {w}");
+                                assert!(
+                                    (*g as f64 - w).abs() < 1e-5 * (k as f64 + 1.0),
+                                    "f32 {kernel:?} {m}×{k}×{n}: {g} vs {w}"
+                                );
                             }
                         }
                     }

@@ -10,8 +10,17 @@ use crate::error::{Error, Result};
 /// Predictions `[E, C, B, ...]` and targets `[1 or E, C, B, ...]` give a loss of shape `[E]`;
 /// a mean divides by the batch `B`.
 pub fn output_shape(op: &'static str, pred: &[usize], targets: &[usize]) -> Result<Vec<usize>> {
-    if pred.len() < 3 || targets.len() != pred.len() || targets[1..] != pred[1..] || (targets[0] != 1 && targets[0] != pred[0]) {
-        return Err(Error::Shape { op, msg: format!("predictions {pred:?} and targets {targets:?} must agree after the ensemble axis") });
+    if pred.len() < 3
+        || targets.len() != pred.len()
+        || targets[1..] != pred[1..]
+        || (targets[0] != 1 && targets[0] != pred[0])
+    {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "predictions {pred:?} and targets {targets:?} must agree after the ensemble axis"
+            ),
+        });
     }
     Ok(vec![pred[0]])
 }
@@ -24,7 +33,14 @@ pub fn sigmoid_cross_entropy<S: Scalar>(logit: S, target: S) -> S {
 
 /// `saved` holds `∂loss/∂pred` per element, then the per-element losses: two passes, so the
 /// elementwise pass vectorises and only the (ordered, deterministic) sum is sequential.
-fn reduce<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>, reduction: Reduction, loss: &mut [T], saved: &mut [T], f: impl Fn(Dual<T>, T) -> Dual<T>) {
+fn reduce<T: Real>(
+    pred: TensorRef<T>,
+    targets: TensorRef<T>,
+    reduction: Reduction,
+    loss: &mut [T],
+    saved: &mut [T],
+    f: impl Fn(Dual<T>, T) -> Dual<T>,
+) {
     let per_model = pred.per_model();
     let scale = match reduction {
         Reduction::Mean => T::from_f64(1.0 / pred.shape[2] as f64),
@@ -34,7 +50,12 @@ fn reduce<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>, reduction: Reducti
     for (e, l) in loss.iter_mut().enumerate() {
         let (p, t) = (pred.model(e), targets.model(e));
         let range = e * per_model..(e + 1) * per_model;
-        for (((&pi, &ti), di), vi) in p.iter().zip(t).zip(&mut dldp[range.clone()]).zip(&mut values[range.clone()]) {
+        for (((&pi, &ti), di), vi) in p
+            .iter()
+            .zip(t)
+            .zip(&mut dldp[range.clone()])
+            .zip(&mut values[range.clone()])
+        {
             let v = f(Dual::var(pi), ti);
             *vi = v.v;
             *di = v.d * scale;
@@ -43,11 +64,26 @@ fn reduce<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>, reduction: Reducti
     }
 }
 
-pub fn sigmoid_cross_entropy_forward<T: Real>(logits: TensorRef<T>, targets: TensorRef<T>, reduction: Reduction, loss: &mut [T], dldp: &mut [T]) {
-    reduce(logits, targets, reduction, loss, dldp, |o, y| sigmoid_cross_entropy(o, Dual::cst(y.to_f64())));
+pub fn sigmoid_cross_entropy_forward<T: Real>(
+    logits: TensorRef<T>,
+    targets: TensorRef<T>,
+    reduction: Reduction,
+    loss: &mut [T],
+    dldp: &mut [T],
+) {
+    reduce(logits, targets, reduction, loss, dldp, |o, y| {
+        sigmoid_cross_entropy(o, Dual::cst(y.to_f64()))
+    });
 }
 
-pub fn squared_error_forward<T: Real>(pred: TensorRef<T>, targets: TensorRef<T>, scale: f64, reduction: Reduction, loss: &mut [T], dldp: &mut [T]) {
+pub fn squared_error_forward<T: Real>(
+    pred: TensorRef<T>,
+    targets: TensorRef<T>,
+    scale: f64,
+    reduction: Reduction,
+    loss: &mut [T],
+    dldp: &mut [T],
+) {
     reduce(pred, targets, reduction, loss, dldp, |p, y| {
         let r = p - Dual::cst(y.to_f64());
         Dual::cst(scale) * r * r

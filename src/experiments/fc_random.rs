@@ -8,7 +8,10 @@ use crate::error::Result;
 use crate::models::Init;
 use crate::models::fc::{FcConfig, FcNet, LossKind, binary_accuracy};
 use crate::optim::sgd_step;
-use crate::report::{self, figures::{Curves, TrainingCurves}};
+use crate::report::{
+    self,
+    figures::{Curves, TrainingCurves},
+};
 use crate::stats::censored_quantile;
 use serde::Serialize;
 use std::path::Path;
@@ -23,13 +26,26 @@ pub struct FcSetting {
 
 impl FcSetting {
     pub fn name(&self) -> String {
-        format!("{}+{}{}", self.act, self.loss, if self.per_sample_bias { "+per-sample-bias" } else { "" })
+        format!(
+            "{}+{}{}",
+            self.act,
+            self.loss,
+            if self.per_sample_bias {
+                "+per-sample-bias"
+            } else {
+                ""
+            }
+        )
     }
 
     /// The four settings of Table 1 in the report's order, then the per-sample-bias variant of
     /// Sigmoid+L2 that the original code actually ran.
     pub fn table1(with_variant: bool) -> Vec<FcSetting> {
-        let s = |act, loss, per_sample_bias| FcSetting { act, loss, per_sample_bias };
+        let s = |act, loss, per_sample_bias| FcSetting {
+            act,
+            loss,
+            per_sample_bias,
+        };
         let mut v = vec![
             s(Activation::Relu, LossKind::Ce, false),
             s(Activation::Relu, LossKind::L2, false),
@@ -72,7 +88,16 @@ pub struct FcStudy {
 
 impl Default for FcStudy {
     fn default() -> FcStudy {
-        FcStudy { settings: FcSetting::table1(true), seeds: 32, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 10_000, reduction: Reduction::Mean }
+        FcStudy {
+            settings: FcSetting::table1(true),
+            seeds: 32,
+            first_seed: 0,
+            lr: 0.1,
+            init_std: 0.1,
+            bias_init: 0.1,
+            max_iters: 10_000,
+            reduction: Reduction::Mean,
+        }
     }
 }
 
@@ -91,9 +116,18 @@ pub struct FcRun {
 
 /// Trains every seed of one setting as one ensemble. `progress(iteration, converged)` is
 /// called once per iteration; returning `false` stops the run there (Ctrl-C).
-pub fn run_setting(study: &FcStudy, setting: FcSetting, data: &Dataset, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<FcRun> {
+pub fn run_setting(
+    study: &FcStudy,
+    setting: FcSetting,
+    data: &Dataset,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<FcRun> {
     let e_count = study.seeds;
-    let cfg = FcConfig { reduction: study.reduction, per_sample_bias: setting.per_sample_bias, ..FcConfig::new(setting.act, setting.loss) };
+    let cfg = FcConfig {
+        reduction: study.reduction,
+        per_sample_bias: setting.per_sample_bias,
+        ..FcConfig::new(setting.act, setting.loss)
+    };
     let mut net = FcNet::<f32>::build(&cfg, e_count, data.n)?;
     let init = Init::seeds(study.first_seed, e_count, study.init_std, study.bias_init);
     net.init(&init);
@@ -187,9 +221,21 @@ struct Summary<'a> {
 }
 
 /// Writes `summary.json`, `metrics.csv`, `table1.md` and the loss/accuracy figures into `dir`.
-pub fn write_outputs(dir: &Path, study: &FcStudy, runs: &[FcRun], data: &Dataset, complete: bool) -> Result<Vec<SettingSummary>> {
+pub fn write_outputs(
+    dir: &Path,
+    study: &FcStudy,
+    runs: &[FcRun],
+    data: &Dataset,
+    complete: bool,
+) -> Result<Vec<SettingSummary>> {
     let summaries: Vec<SettingSummary> = runs.iter().map(summarise).collect();
-    let summary = Summary { study: "task2-fc-random", complete, data: &data.source, config: study, settings: summaries.clone() };
+    let summary = Summary {
+        study: "task2-fc-random",
+        complete,
+        data: &data.source,
+        config: study,
+        settings: summaries.clone(),
+    };
     report::write_json(&dir.join("summary.json"), &summary)?;
 
     let mut csv = String::from("setting,seed,iteration,loss,accuracy\n");
@@ -203,28 +249,71 @@ pub fn write_outputs(dir: &Path, study: &FcStudy, runs: &[FcRun], data: &Dataset
         }
     }
     report::atomic::write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
-    report::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())?;
+    report::atomic::write_atomic(
+        &dir.join("table1.md"),
+        table1_markdown(study, &summaries, data).as_bytes(),
+    )?;
 
-    let curves: Vec<Curves> = runs.iter().map(|r| Curves { label: r.setting.name(), loss: r.loss.clone(), accuracy: r.accuracy.clone() }).collect();
-    report::figures::render(&dir.join("curves"), &TrainingCurves::new("Task 2: fc73 on random, median over seeds with IQR band", &curves))?;
+    let curves: Vec<Curves> = runs
+        .iter()
+        .map(|r| Curves {
+            label: r.setting.name(),
+            loss: r.loss.clone(),
+            accuracy: r.accuracy.clone(),
+        })
+        .collect();
+    report::figures::render(
+        &dir.join("curves"),
+        &TrainingCurves::new(
+            "Task 2: fc73 on random, median over seeds with IQR band",
+            &curves,
+        ),
+    )?;
     Ok(summaries)
 }
 
 pub fn table1_markdown(study: &FcStudy, summaries: &[SettingSummary], data: &Dataset) -> String {
-    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| format!("> {}", study.max_iters));
+    let fmt = |v: Option<f64>| {
+        v.map(|x| format!("{x:.0}"))
+            .unwrap_or_else(|| format!("> {}", study.max_iters))
+    };
     let mut md = format!(
         "# Table 1: iterations to 100% training accuracy\n\n{} seeds per setting ({}..{}), lr {}, init std {}, bias {}, {} reduction, cap {} iterations; data: {}.\n\n",
-        study.seeds, study.first_seed, study.first_seed + study.seeds as u64 - 1, study.lr, study.init_std, study.bias_init,
-        match study.reduction { Reduction::Mean => "mean", Reduction::Sum => "sum" }, study.max_iters, data.source
+        study.seeds,
+        study.first_seed,
+        study.first_seed + study.seeds as u64 - 1,
+        study.lr,
+        study.init_std,
+        study.bias_init,
+        match study.reduction {
+            Reduction::Mean => "mean",
+            Reduction::Sum => "sum",
+        },
+        study.max_iters,
+        data.source
     );
     md.push_str("| Setting | converged | median | IQR | report (rounded up) | JAX reference (median, converged) |\n|---|---:|---:|---:|---:|---:|\n");
     for s in summaries {
-        let setting = FcSetting { act: Activation::parse(&s.activation).expect("own name"), loss: if s.loss == "l2" { LossKind::L2 } else { LossKind::Ce }, per_sample_bias: s.per_sample_bias };
+        let setting = FcSetting {
+            act: Activation::parse(&s.activation).expect("own name"),
+            loss: if s.loss == "l2" {
+                LossKind::L2
+            } else {
+                LossKind::Ce
+            },
+            per_sample_bias: s.per_sample_bias,
+        };
         let (report, jax) = setting.reference();
         md.push_str(&format!(
             "| {} | {}/{} | {} | {}–{} | {} | {} |\n",
-            s.setting, s.converged, s.seeds, fmt(s.median_iterations), fmt(s.p25_iterations), fmt(s.p75_iterations),
-            report.map(|r| r.to_string()).unwrap_or_else(|| "—".into()), jax.unwrap_or("—")
+            s.setting,
+            s.converged,
+            s.seeds,
+            fmt(s.median_iterations),
+            fmt(s.p25_iterations),
+            fmt(s.p75_iterations),
+            report.map(|r| r.to_string()).unwrap_or_else(|| "—".into()),
+            jax.unwrap_or("—")
         ));
     }
     md.push_str("\nIterations count from 1: iteration *i* evaluates the parameters after *i − 1* updates. A seed that never reached 100% counts as larger than the cap, so a median is shown only when more than half converged.\n");

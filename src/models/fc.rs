@@ -8,7 +8,9 @@ use crate::activations::Activation;
 use crate::engine::{Graph, NodeId, Real, Reduction};
 use crate::error::Result;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
     /// Squared error of σ(logit) to the label.
@@ -39,7 +41,14 @@ pub struct FcConfig {
 
 impl FcConfig {
     pub fn new(act: Activation, loss: LossKind) -> FcConfig {
-        FcConfig { act, loss, reduction: Reduction::Mean, per_sample_bias: false, inputs: 16, hidden: 4 }
+        FcConfig {
+            act,
+            loss,
+            reduction: Reduction::Mean,
+            per_sample_bias: false,
+            inputs: 16,
+            hidden: 4,
+        }
     }
 }
 
@@ -62,8 +71,11 @@ impl<T: Real> FcNet<T> {
         let mut g = Graph::new(ensemble);
         let x = g.input(&[1, cfg.inputs, batch])?;
         let y = g.input(&[1, 1, batch])?;
-        let (b1_shape, b2_shape) =
-            if cfg.per_sample_bias { (vec![cfg.hidden, batch], vec![1, batch]) } else { (vec![cfg.hidden], vec![1]) };
+        let (b1_shape, b2_shape) = if cfg.per_sample_bias {
+            (vec![cfg.hidden, batch], vec![1, batch])
+        } else {
+            (vec![cfg.hidden], vec![1])
+        };
         let w1 = g.param(&[cfg.hidden, cfg.inputs]);
         let b1 = g.param(&b1_shape);
         let w2 = g.param(&[1, cfg.hidden]);
@@ -78,11 +90,28 @@ impl<T: Real> FcNet<T> {
                 g.squared_error(p, y, 1.0, cfg.reduction)?
             }
         };
-        Ok(FcNet { graph: g, x, y, w1, b1, hidden, w2, b2, logits, loss, batch })
+        Ok(FcNet {
+            graph: g,
+            x,
+            y,
+            w1,
+            b1,
+            hidden,
+            w2,
+            b2,
+            logits,
+            loss,
+            batch,
+        })
     }
 
     pub fn init(&mut self, init: &Init) {
-        init_params(&mut self.graph, &[self.w1, self.w2], &[self.b1, self.b2], init);
+        init_params(
+            &mut self.graph,
+            &[self.w1, self.w2],
+            &[self.b1, self.b2],
+            init,
+        );
     }
 
     /// Feeds the shared batch: images `[B, 16]` (row-major, as stored), labels `[B]`.
@@ -123,8 +152,20 @@ mod tests {
     #[test]
     fn fc73_has_73_parameters_and_per_sample_variant_adds_320() {
         let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
-        assert_eq!(FcNet::<f32>::build(&cfg, 3, 64).unwrap().graph.param_count(), 73);
-        let ps = FcConfig { per_sample_bias: true, ..cfg };
-        assert_eq!(FcNet::<f32>::build(&ps, 3, 64).unwrap().graph.param_count(), 73 - 5 + 64 * 5);
+        assert_eq!(
+            FcNet::<f32>::build(&cfg, 3, 64)
+                .unwrap()
+                .graph
+                .param_count(),
+            73
+        );
+        let ps = FcConfig {
+            per_sample_bias: true,
+            ..cfg
+        };
+        assert_eq!(
+            FcNet::<f32>::build(&ps, 3, 64).unwrap().graph.param_count(),
+            73 - 5 + 64 * 5
+        );
     }
 }

@@ -17,13 +17,22 @@ pub struct Init {
 impl Init {
     /// Seeds `first..first+n`, the same std for all.
     pub fn seeds(first: u64, n: usize, weight_std: f64, bias: f64) -> Init {
-        Init { seeds: (first..first + n as u64).collect(), weight_std: vec![weight_std; n], bias }
+        Init {
+            seeds: (first..first + n as u64).collect(),
+            weight_std: vec![weight_std; n],
+            bias,
+        }
     }
 }
 
 /// Weights: truncated normal (redrawn beyond 2 std), drawn from the model's own seed, in the
 /// order `weights` lists them, row-major in PyTorch layout. Biases: the constant `init.bias`.
-pub fn init_params<T: Real>(graph: &mut Graph<T>, weights: &[NodeId], biases: &[NodeId], init: &Init) {
+pub fn init_params<T: Real>(
+    graph: &mut Graph<T>,
+    weights: &[NodeId],
+    biases: &[NodeId],
+    init: &Init,
+) {
     let e_count = graph.ensemble();
     assert_eq!(init.seeds.len(), e_count, "one seed per model");
     assert_eq!(init.weight_std.len(), e_count, "one std per model");

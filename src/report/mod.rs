@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// Pretty JSON, written atomically. Non-finite floats become `null`.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     text.push('\n');
     atomic::write_atomic(path, text.as_bytes())
 }
