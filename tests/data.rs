@@ -67,6 +67,74 @@ fn line_layout_matches_label(d: &Dataset) {
     }
 }
 
+/// Epochs a perceptron needs to separate the labels linearly, if it can within `cap`.
+fn perceptron_epochs(d: &Dataset, cap: usize) -> Option<usize> {
+    let p = d.pixels();
+    let mut w = vec![0f64; p + 1];
+    for epoch in 0..cap {
+        let mut mistakes = 0;
+        for i in 0..d.n {
+            let x = &d.images[i * p..(i + 1) * p];
+            let t = if d.labels[i] == 1.0 { 1.0 } else { -1.0 };
+            let score: f64 = x.iter().zip(&w).map(|(&a, b)| a as f64 * b).sum::<f64>() + w[p];
+            if score * t <= 0.0 {
+                mistakes += 1;
+                x.iter()
+                    .zip(w.iter_mut())
+                    .for_each(|(&a, b)| *b += t * a as f64);
+                w[p] += t;
+            }
+        }
+        if mistakes == 0 {
+            return Some(epoch);
+        }
+    }
+    None
+}
+
+/// Mean number of lit pixels of the positives minus that of the negatives.
+fn lit_pixel_gap(d: &Dataset) -> f32 {
+    let p = d.pixels();
+    let (mut pos, mut neg) = ((0.0, 0.0), (0.0, 0.0));
+    for i in 0..d.n {
+        let lit: f32 = d.images[i * p..(i + 1) * p].iter().sum();
+        let acc = if d.labels[i] == 1.0 {
+            &mut pos
+        } else {
+            &mut neg
+        };
+        *acc = (acc.0 + lit, acc.1 + 1.0);
+    }
+    pos.0 / pos.1 - neg.0 / neg.1
+}
+
+#[test]
+fn random_labels_have_the_originals_structure() {
+    // The original file's labels are linearly separable and favour images with more lit
+    // pixels (gap 3.2); the generator's linear teacher reproduces both.
+    for seed in 0..5 {
+        let r = generate(DatasetKind::Random, 64, seed);
+        assert!(
+            perceptron_epochs(&r, 5000).is_some(),
+            "seed {seed}: not linearly separable"
+        );
+        let gap = lit_pixel_gap(&r);
+        assert!(
+            (1.5..5.0).contains(&gap),
+            "seed {seed}: lit-pixel gap {gap}"
+        );
+    }
+    if let Some(dir) = shared() {
+        let r = data::load_dir(DatasetKind::Random, &dir).unwrap();
+        assert!(perceptron_epochs(&r, 5000).is_some());
+        assert!(
+            (lit_pixel_gap(&r) - 3.2).abs() < 0.1,
+            "{}",
+            lit_pixel_gap(&r)
+        );
+    }
+}
+
 #[test]
 fn generators_match_the_documented_distributions() {
     let r = generate(DatasetKind::Random, 64, 3);
