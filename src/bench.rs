@@ -119,5 +119,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     println!("\ntargets (issue 2): ≤ 3 µs/step at E = 1; ≤ 1 µs/step/model at E ≥ 32");
+    let cfg = crate::experiments::landscape::LandscapeConfig {
+        act: Activation::Sigmoid,
+        x: 1.0,
+        y: 0.5,
+        w_range: (-6.0, 6.0),
+        b_range: (-6.0, 6.0),
+        points: 1000,
+    };
+    let t = Instant::now();
+    crate::experiments::landscape::compute(&cfg)?;
+    println!(
+        "\nlandscape: sigmoid neuron, 1000×1000 grid, all seven quantities: {:.3} s (target < 1 s)",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -225,3 +225,63 @@ fn the_original_data_trains() {
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn landscape_writes_figures_grid_and_summary() {
+    let out = tmp("landscape");
+    let o = gradlab(&[
+        "landscape",
+        "--act",
+        "leaky_relu",
+        "--range",
+        "1",
+        "--points",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "grid.csv",
+        "summary.json",
+        "summary.md",
+        "heatmaps.png",
+        "surfaces.svg",
+        "output-surface.png",
+        "dl2_dw-heatmap.svg",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    assert!(
+        !out.join("ce-heatmap.png").exists(),
+        "no CE figure for leaky ReLU"
+    );
+    let csv = std::fs::read_to_string(out.join("grid.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some("w,b,output,l2,dl2_dw,dl2_db,ce,dce_dw,dce_db")
+    );
+    assert_eq!(csv.lines().count(), 1 + 30 * 30);
+    assert!(
+        csv.lines().nth(1).unwrap().ends_with(",,,"),
+        "CE columns empty"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["config"]["act"], "leaky_relu");
+    assert!(summary["key_values"]["ce_at_probe"].is_null());
+    std::fs::remove_dir_all(&out).unwrap();
+
+    for (args, msg) in [
+        (vec!["--points", "1"], "--points must be between"),
+        (vec!["--w-range", "1,-1"], "A < B"),
+        (vec!["--act", "sigmoidd"], "did you mean `sigmoid`"),
+        (vec!["--range", "0"], "--range must be a positive number"),
+    ] {
+        let mut a = vec!["landscape", "--out", out.to_str().unwrap()];
+        a.extend(args);
+        let r = gradlab(&a);
+        assert_eq!(r.status.code(), Some(2), "{a:?}");
+        assert!(stderr(&r).contains(msg), "{a:?}: {}", stderr(&r));
+    }
+}

@@ -40,6 +40,11 @@ pub enum Command {
     /// per-sample-bias variant of Sigmoid+L2 that the original code ran.
     #[command(after_help = EXIT_CODES)]
     Table1(Table1Args),
+    /// One neuron ŷ = act(w·x + b): output, L2 and cross-entropy losses and their gradients
+    /// over a (w, b) grid, as figures (3D surface and heatmap with contours), grid.csv and a
+    /// summary of the findings (Tasks 1 and 4).
+    #[command(after_help = EXIT_CODES)]
+    Landscape(LandscapeArgs),
     /// Measure training-step speed (fc73) against a large sgemm measured in the same run.
     Bench(crate::bench::BenchArgs),
 }
@@ -110,6 +115,50 @@ pub struct FcArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// Activation of the neuron (any of `train fc --act`); cross-entropy is drawn only for
+    /// sigmoid, the one activation whose output stays in (0, 1).
+    #[arg(long, default_value = "sigmoid")]
+    pub act: String,
+    /// The input x.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub x: f64,
+    /// The target y.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub y: f64,
+    /// Half-width R of the square grid: w and b each over [-R, R]. Overridden per axis by
+    /// --w-range / --b-range. The report: 6 for sigmoid (Task 1), 1 for leaky ReLU (Task 4).
+    #[arg(long, default_value_t = 6.0)]
+    pub range: f64,
+    /// Weight axis as A,B (overrides --range for w).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        value_name = "A,B"
+    )]
+    pub w_range: Option<Vec<f64>>,
+    /// Bias axis as C,D (overrides --range for b).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        value_name = "C,D"
+    )]
+    pub b_range: Option<Vec<f64>>,
+    /// Grid points per axis (the report: 100).
+    #[arg(long, default_value_t = 100)]
+    pub points: usize,
+    /// Output directory: grid.csv, summary.json/md, <quantity>-surface/-heatmap.svg/png,
+    /// heatmaps.svg/png and surfaces.svg/png.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct Table1Args {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -149,6 +198,53 @@ pub fn run() -> Result<ExitCode> {
             &args.common,
             crate::experiments::fc_random::FcSetting::table1(true),
         ),
+        Command::Landscape(args) => landscape(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
+}
+
+fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {
+    use crate::experiments::landscape::{
+        LandscapeConfig, compute, summary_markdown, write_outputs,
+    };
+    let act = crate::activations::Activation::parse(&args.act)
+        .map_err(|e| Error::Usage(format!("--act: {e}")))?;
+    if !(args.range.is_finite() && args.range > 0.0) {
+        return Err(Error::Usage(format!(
+            "--range must be a positive number, got {}",
+            args.range
+        )));
+    }
+    let pair = |name: &str, v: &Option<Vec<f64>>| match v.as_deref() {
+        None => Ok((-args.range, args.range)),
+        Some(&[a, b]) => Ok((a, b)),
+        Some(other) => Err(Error::Usage(format!(
+            "{name} takes two numbers A,B; got {} value(s)",
+            other.len()
+        ))),
+    };
+    let cfg = LandscapeConfig {
+        act,
+        x: args.x,
+        y: args.y,
+        w_range: pair("--w-range", &args.w_range)?,
+        b_range: pair("--b-range", &args.b_range)?,
+        points: args.points,
+    };
+    cfg.validate()?;
+    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let grid = compute(&cfg)?;
+    let computed = started.elapsed();
+    let k = write_outputs(&args.out, &cfg, &grid)?;
+    println!("{}", summary_markdown(&cfg, &k));
+    println!(
+        "computed {}×{} grid in {:.3} s; wrote {} in {:.1} s",
+        cfg.points,
+        cfg.points,
+        computed.as_secs_f64(),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,3 +2,4 @@
 //! `write_outputs` (summary.json, metrics.csv, figures, tables).
 
 pub mod fc_random;
+pub mod landscape;

@@ -128,7 +128,13 @@ fn e2s<E: std::fmt::Debug>(e: E) -> String {
 
 /// A tick label with at most 3 significant digits and no float noise: 0.3, 1500, 2e-4.
 pub fn tick(v: f64) -> String {
-    if v == 0.0 {
+    tick_within(v, 0.0)
+}
+
+/// Like [`tick`], on an axis spanning `span`: values within 1e-9·span of zero are "0" (tick
+/// positions like −0.4 + 2·0.2 carry rounding noise of about 1e-17).
+pub fn tick_within(v: f64, span: f64) -> String {
+    if v == 0.0 || v.abs() < 1e-9 * span {
         return "0".into();
     }
     let a = v.abs();
@@ -331,6 +337,8 @@ mod tests {
         assert_eq!(tick(0.125), "0.125");
         assert_eq!(tick(0.0), "0");
         assert_eq!(tick(-1.5), "-1.5");
+        assert_eq!(tick_within(5.551115123125783e-17, 0.8), "0");
+        assert_eq!(tick_within(0.2, 0.8), "0.2");
     }
 
     #[test]
