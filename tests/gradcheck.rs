@@ -292,3 +292,43 @@ fn whole_fc_network_every_setting() {
         }
     }
 }
+
+#[test]
+fn conv2d_every_bias_kind_input_kind_stride_and_padding() {
+    use gradlab::engine::conv2d::Conv2dSpec;
+    for spec in [Conv2dSpec::default(), Conv2dSpec { stride: 2, padding: 1 }] {
+        for e in [1, 3] {
+            for untied in [false, true] {
+                for shared_input in [true, false] {
+                    let (c, b, h, w, out, k) = (2, 3, 6, 5, 3, 3);
+                    let mut g = Graph::<f64>::new(e);
+                    let x = if shared_input { g.input(&[1, c, b, h, w]).unwrap() } else { g.param(&[c, b, h, w]) };
+                    let kern = g.param(&[out, c, k, k]);
+                    let (oh, ow) = (spec.out_size(h, k).unwrap(), spec.out_size(w, k).unwrap());
+                    let bias = g.param(&if untied { vec![out, oh, ow] } else { vec![out] });
+                    let y = g.conv2d(x, kern, Some(bias), spec).unwrap();
+                    let a = g.activation(y, Activation::Tanh);
+                    // A second convolution takes a per-model input, so dX is exercised too.
+                    let kern2 = g.param(&[2, out, 2, 2]);
+                    let y2 = g.conv2d(a, kern2, None, Conv2dSpec::default()).unwrap();
+                    let head = g.param(&[1, 2 * (oh - 1) * (ow - 1)]);
+                    let logits = g.dense(y2, head, None).unwrap();
+                    let t = targets(&mut g, &[1, 1, b], 5, true);
+                    let loss = g.sigmoid_cross_entropy(logits, t, Reduction::Mean).unwrap();
+                    if shared_input {
+                        let mut rng = SeededRng::new(4);
+                        for v in g.value_mut(x) {
+                            *v = rng.uniform();
+                        }
+                    }
+                    randomise(&mut g, &[x, kern, bias, kern2, head], 6, 0.8);
+                    let mut wrt = vec![kern, bias, kern2, head];
+                    if !shared_input {
+                        wrt.push(x);
+                    }
+                    check(&mut g, loss, &wrt, &format!("conv2d {spec:?} E={e} untied={untied} shared_input={shared_input}"));
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! allocated when the node is created, so a training step allocates nothing.
 
 use super::real::Real;
-use super::{dense, elementwise, loss};
+use super::{conv2d, dense, elementwise, loss};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 
@@ -37,6 +37,8 @@ pub enum Op {
         w: NodeId,
         b: Option<NodeId>,
     },
+    /// 2D convolution of `x` `[E, C, B, H, W]` with kernels `w` `[E, out, C, kh, kw]`.
+    Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
     Activation { x: NodeId, act: Activation },
     /// Sigmoid cross-entropy on logits, reduced over the batch: one loss per model.
@@ -120,10 +122,8 @@ impl<T: Real> Graph<T> {
         let needs_grad = match &op {
             Op::Input => false,
             Op::Param => true,
-            Op::Dense { x, w, b } => {
-                self.needs_grad[x.0]
-                    || self.needs_grad[w.0]
-                    || b.is_some_and(|b| self.needs_grad[b.0])
+            Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
+                self.needs_grad[x.0] || self.needs_grad[w.0] || b.is_some_and(|b| self.needs_grad[b.0])
             }
             Op::Activation { x, .. } => self.needs_grad[x.0],
             Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => {
@@ -174,6 +174,12 @@ impl<T: Real> Graph<T> {
         )?;
         let saved = dense::saved_len(&self.shapes[x.0]);
         Ok(self.push(Op::Dense { x, w, b }, shape, saved))
+    }
+
+    pub fn conv2d(&mut self, x: NodeId, w: NodeId, b: Option<NodeId>, spec: conv2d::Conv2dSpec) -> Result<NodeId> {
+        let (geometry, shape) = conv2d::geometry(self.ensemble, &self.shapes[x.0], &self.shapes[w.0], b.map(|b| &self.shapes[b.0][..]), spec)?;
+        let saved = conv2d::saved_len(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
+        Ok(self.push(Op::Conv2d { x, w, b, geometry }, shape, saved))
     }
 
     pub fn activation(&mut self, x: NodeId, act: Activation) -> NodeId {
@@ -301,6 +307,7 @@ impl<T: Real> Graph<T> {
             match &self.ops[i] {
                 Op::Input | Op::Param => {}
                 Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
+                Op::Conv2d { x, w, b, geometry } => conv2d::forward(e, geometry, v(*x), v(*w), b.map(v), out, saved),
                 Op::Activation { x, act } => elementwise::forward(*act, v(*x).data, out, saved),
                 Op::SigmoidCrossEntropy {
                     logits,
@@ -372,23 +379,22 @@ impl<T: Real> Graph<T> {
             let gy = &rest[0][..];
             match &ops[i] {
                 Op::Input | Op::Param => {}
-                Op::Dense { x, w, b } => {
+                Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
                     let mut none: [T; 0] = [];
                     let (gx, gw, gb) = match b {
                         Some(b) => {
-                            let [gx, gw, gb] = before
-                                .get_disjoint_mut([x.0, w.0, b.0])
-                                .expect("dense inputs are distinct nodes");
+                            let [gx, gw, gb] = before.get_disjoint_mut([x.0, w.0, b.0]).expect("layer inputs are distinct nodes");
                             (gx, gw, &mut gb[..])
                         }
                         None => {
-                            let [gx, gw] = before
-                                .get_disjoint_mut([x.0, w.0])
-                                .expect("dense inputs are distinct nodes");
+                            let [gx, gw] = before.get_disjoint_mut([x.0, w.0]).expect("layer inputs are distinct nodes");
                             (gx, gw, &mut none[..])
                         }
                     };
-                    dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb);
+                    match &ops[i] {
+                        Op::Conv2d { geometry, .. } => conv2d::backward(*ensemble, geometry, v(*x), v(*w), gy, &mut saved[i], gx, gw, gb),
+                        _ => dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb),
+                    }
                 }
                 Op::Activation { x, .. } => elementwise::backward(gy, &saved[i], &mut before[x.0]),
                 Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => {

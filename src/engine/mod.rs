@@ -10,6 +10,7 @@
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `elementwise`, `loss`.
 
+pub mod conv2d;
 pub mod dense;
 pub mod elementwise;
 pub mod fastmath;

@@ -1,0 +1,282 @@
+//! 2D convolution (cross-correlation, as in PyTorch), by im2col and one matrix product.
+//!
+//! Layout `[E, C, B, H, W]`: per model, the `K = C·kh·kw` patch rows of every output position
+//! of every sample form a `K × (B·OH·OW)` matrix (`im2col`), and the convolution is
+//! `W [out, K] × cols`, whose result is already the output layout `[out, B, OH, OW]`. A shared
+//! input (leading axis 1, the data) is unrolled once and multiplied by all E models' kernels
+//! stacked as `[E·out, K]` in a single product. Kernels are `[E, out, in, kh, kw]` (PyTorch).
+//!
+//! The bias is tied (`[E, out]`) or untied (`[E, out, OH, OW]`: one per output position and
+//! channel, what the original two-task code had).
+
+use super::gemm::gemm;
+use super::graph::{TensorRef, model_mut};
+use super::real::Real;
+use crate::error::{Error, Result};
+
+/// Stride and padding; all output-size arithmetic lives here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dSpec {
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Default for Conv2dSpec {
+    fn default() -> Conv2dSpec {
+        Conv2dSpec { stride: 1, padding: 0 }
+    }
+}
+
+impl Conv2dSpec {
+    /// Output side for an input side and kernel side, if the kernel fits.
+    pub fn out_size(&self, input: usize, kernel: usize) -> Option<usize> {
+        let padded = input + 2 * self.padding;
+        (padded >= kernel && self.stride > 0).then(|| (padded - kernel) / self.stride + 1)
+    }
+}
+
+/// Sizes of one convolution, derived once from the shapes.
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    pub c: usize,
+    pub b: usize,
+    pub h: usize,
+    pub w: usize,
+    pub out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub spec: Conv2dSpec,
+}
+
+impl Geometry {
+    /// Rows of the unrolled input: one per (channel, kernel row, kernel column).
+    pub fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Columns of the unrolled input: one per (sample, output row, output column).
+    pub fn n(&self) -> usize {
+        self.b * self.oh * self.ow
+    }
+}
+
+pub fn geometry(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize]>, spec: Conv2dSpec) -> Result<(Geometry, Vec<usize>)> {
+    let err = |msg: String| Err(Error::Shape { op: "conv2d", msg });
+    if x.len() != 5 || (x[0] != 1 && x[0] != ensemble) {
+        return err(format!("input {x:?} must be [1 or {ensemble}, channels, batch, height, width]"));
+    }
+    if w.len() != 5 || w[0] != ensemble || w[2] != x[1] {
+        return err(format!("kernel {w:?} must be [{ensemble}, out, {}, kh, kw]", x[1]));
+    }
+    let (Some(oh), Some(ow)) = (spec.out_size(x[3], w[3]), spec.out_size(x[4], w[4])) else {
+        return err(format!("kernel {}×{} does not fit input {}×{} with {spec:?}", w[3], w[4], x[3], x[4]));
+    };
+    let g = Geometry { c: x[1], b: x[2], h: x[3], w: x[4], out: w[1], kh: w[3], kw: w[4], oh, ow, spec };
+    if let Some(b) = b
+        && b != [ensemble, g.out]
+        && b != [ensemble, g.out, oh, ow]
+    {
+        return err(format!("bias {b:?} must be [{ensemble}, {}] (tied) or [{ensemble}, {}, {oh}, {ow}] (untied)", g.out, g.out));
+    }
+    Ok((g, vec![ensemble, g.out, g.b, oh, ow]))
+}
+
+/// Scratch: the unrolled input of each product (kept for dW), then one `K × N` buffer for
+/// the gradient of the unrolled input when the input needs a gradient.
+pub fn saved_len(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_grad: bool) -> usize {
+    let groups = if x_ensemble == 1 { 1 } else { ensemble };
+    (groups + usize::from(input_needs_grad)) * g.k() * g.n()
+}
+
+/// `cols[K, N]` from one model's input `[C, B, H, W]`.
+pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
+    let (n, s, p) = (g.n(), g.spec.stride, g.spec.padding as isize);
+    for c in 0..g.c {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &mut cols[((c * g.kh + ki) * g.kw + kj) * n..][..n];
+                for b in 0..g.b {
+                    let plane = &x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
+                    for oi in 0..g.oh {
+                        let ih = (oi * s + ki) as isize - p;
+                        let dst = &mut row[(b * g.oh + oi) * g.ow..][..g.ow];
+                        if ih < 0 || ih >= g.h as isize {
+                            dst.fill(T::default());
+                            continue;
+                        }
+                        let src = &plane[ih as usize * g.w..][..g.w];
+                        for (oj, d) in dst.iter_mut().enumerate() {
+                            let iw = (oj * s + kj) as isize - p;
+                            *d = if iw < 0 || iw >= g.w as isize { T::default() } else { src[iw as usize] };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds each column entry back into the input position it came from.
+pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
+    let (n, s, p) = (g.n(), g.spec.stride, g.spec.padding as isize);
+    for c in 0..g.c {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &cols[((c * g.kh + ki) * g.kw + kj) * n..][..n];
+                for b in 0..g.b {
+                    let plane = &mut x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
+                    for oi in 0..g.oh {
+                        let ih = (oi * s + ki) as isize - p;
+                        if ih < 0 || ih >= g.h as isize {
+                            continue;
+                        }
+                        let src = &row[(b * g.oh + oi) * g.ow..][..g.ow];
+                        let dst = &mut plane[ih as usize * g.w..][..g.w];
+                        for (oj, &v) in src.iter().enumerate() {
+                            let iw = (oj * s + kj) as isize - p;
+                            if iw >= 0 && iw < g.w as isize {
+                                dst[iw as usize] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
+    if x_ensemble == 1 { (1, ensemble) } else { (ensemble, 1) }
+}
+
+pub fn forward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: TensorRef<T>, b: Option<TensorRef<T>>, y: &mut [T], saved: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
+    let (n_groups, per_group) = groups(ensemble, x.shape[0]);
+    let rows = per_group * g.out;
+    for grp in 0..n_groups {
+        let cols = &mut saved[grp * k * n..(grp + 1) * k * n];
+        im2col(g, x.model(grp), cols);
+        let wg = &w.data[grp * rows * k..(grp + 1) * rows * k];
+        gemm(rows, k, n, wg, [k, 1], cols, [n, 1], T::default(), &mut y[grp * rows * n..(grp + 1) * rows * n], [n, 1]);
+    }
+    if let Some(b) = b {
+        let positions = g.oh * g.ow;
+        if b.data.len() == ensemble * g.out {
+            for (plane, &bias) in y.chunks_exact_mut(n).zip(b.data) {
+                plane.iter_mut().for_each(|v| *v += bias);
+            }
+        } else {
+            // Untied: one bias per (channel, position), shared by the samples of the batch.
+            for (plane, bias) in y.chunks_exact_mut(n).zip(b.data.chunks_exact(positions)) {
+                for sample in plane.chunks_exact_mut(positions) {
+                    sample.iter_mut().zip(bias).for_each(|(v, &bv)| *v += bv);
+                }
+            }
+        }
+    }
+}
+
+/// Adds the gradients into `gx`, `gw`, `gb`; an empty slice means "not needed".
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: TensorRef<T>, gy: &[T], saved: &mut [T], gx: &mut [T], gw: &mut [T], gb: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
+    let one = T::from_f64(1.0);
+    let (n_groups, per_group) = groups(ensemble, x.shape[0]);
+    let rows = per_group * g.out;
+    let (cols_all, dcols) = saved.split_at_mut(n_groups * k * n);
+    if !gw.is_empty() {
+        for grp in 0..n_groups {
+            let cols = &cols_all[grp * k * n..(grp + 1) * k * n];
+            // dW = dY·colsᵀ
+            gemm(rows, n, k, &gy[grp * rows * n..(grp + 1) * rows * n], [n, 1], cols, [1, n], one, &mut gw[grp * rows * k..(grp + 1) * rows * k], [k, 1]);
+        }
+    }
+    if !gb.is_empty() {
+        let positions = g.oh * g.ow;
+        if gb.len() == ensemble * g.out {
+            for (gbv, plane) in gb.iter_mut().zip(gy.chunks_exact(n)) {
+                *gbv += plane.iter().fold(T::default(), |a, &v| a + v);
+            }
+        } else {
+            for (gbp, plane) in gb.chunks_exact_mut(positions).zip(gy.chunks_exact(n)) {
+                for sample in plane.chunks_exact(positions) {
+                    gbp.iter_mut().zip(sample).for_each(|(a, &v)| *a += v);
+                }
+            }
+        }
+    }
+    if !gx.is_empty() {
+        for e in 0..ensemble {
+            // dcols = Wᵀ·dY, then scattered back onto the input.
+            gemm(k, g.out, n, w.model(e), [1, k], &gy[e * g.out * n..(e + 1) * g.out * n], [n, 1], T::default(), dcols, [n, 1]);
+            col2im(g, dcols, model_mut(gx, x.shape[0], e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, loop by loop: y[o,b,i,j] = Σ x[c,b,i·s+u−p, j·s+v−p]·w[o,c,u,v].
+    fn direct(g: &Geometry, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let mut y = vec![0.0; g.out * g.n()];
+        for o in 0..g.out {
+            for b in 0..g.b {
+                for i in 0..g.oh {
+                    for j in 0..g.ow {
+                        let mut s = 0.0;
+                        for c in 0..g.c {
+                            for u in 0..g.kh {
+                                for v in 0..g.kw {
+                                    let ih = (i * g.spec.stride + u) as isize - g.spec.padding as isize;
+                                    let iw = (j * g.spec.stride + v) as isize - g.spec.padding as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
+                                        s += x[((c * g.b + b) * g.h + ih as usize) * g.w + iw as usize] * w[((o * g.c + c) * g.kh + u) * g.kw + v];
+                                    }
+                                }
+                            }
+                        }
+                        y[((o * g.b + b) * g.oh + i) * g.ow + j] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn im2col_product_equals_the_direct_definition_with_stride_and_padding() {
+        let mut seed = 3u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for (spec, h, w, kh, kw) in [
+            (Conv2dSpec::default(), 16, 16, 7, 7),
+            (Conv2dSpec { stride: 2, padding: 1 }, 9, 7, 3, 3),
+            (Conv2dSpec { stride: 3, padding: 2 }, 5, 8, 4, 2),
+        ] {
+            let (c, b, out) = (3, 2, 4);
+            let (geo, shape) = geometry(1, &[1, c, b, h, w], &[1, out, c, kh, kw], None, spec).unwrap();
+            let x: Vec<f64> = (0..c * b * h * w).map(|_| rnd()).collect();
+            let wt: Vec<f64> = (0..out * c * kh * kw).map(|_| rnd()).collect();
+            let mut y = vec![0.0; shape.iter().product()];
+            let mut saved = vec![0.0; saved_len(1, 1, &geo, false)];
+            forward(1, &geo, TensorRef { data: &x, shape: &[1, c, b, h, w] }, TensorRef { data: &wt, shape: &[1, out, c, kh, kw] }, None, &mut y, &mut saved);
+            for (a, d) in y.iter().zip(direct(&geo, &x, &wt)) {
+                assert!((a - d).abs() < 1e-12, "{spec:?}: {a} vs {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn output_sizes() {
+        let s = Conv2dSpec::default();
+        assert_eq!(s.out_size(16, 7), Some(10));
+        assert_eq!(s.out_size(10, 7), Some(4));
+        assert_eq!(s.out_size(5, 7), None);
+        assert_eq!(Conv2dSpec { stride: 2, padding: 1 }.out_size(9, 3), Some(5));
+    }
+}
