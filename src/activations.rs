@@ -49,18 +49,8 @@ pub fn softplus<S: Scalar>(x: S) -> S {
 }
 
 impl Activation {
-    pub const NAMES: &'static [&'static str] = &[
-        "identity",
-        "sigmoid",
-        "tanh",
-        "relu",
-        "leaky_relu",
-        "elu",
-        "selu",
-        "gelu",
-        "softplus",
-        "swish",
-    ];
+    pub const NAMES: &'static [&'static str] =
+        &["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish"];
 
     /// The formula, written once. Always inlined, so a loop over a tensor with a fixed
     /// activation compiles to a loop over that one formula.
@@ -96,18 +86,10 @@ impl Activation {
             Activation::Selu => {
                 const ALPHA: f64 = 1.673_263_242_354_377_3;
                 const SCALE: f64 = 1.050_700_987_355_480_5;
-                let inner = if x.re() > 0.0 {
-                    x
-                } else {
-                    S::cst(ALPHA) * (x.exp() - S::cst(1.0))
-                };
+                let inner = if x.re() > 0.0 { x } else { S::cst(ALPHA) * (x.exp() - S::cst(1.0)) };
                 S::cst(SCALE) * inner
             }
-            Activation::Gelu => {
-                S::cst(0.5)
-                    * x
-                    * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf())
-            }
+            Activation::Gelu => S::cst(0.5) * x * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf()),
             Activation::Softplus => softplus(x),
             Activation::Swish => x * sigmoid(x),
         }
@@ -148,9 +130,7 @@ impl Activation {
     pub fn parse(s: &str) -> Result<Activation, String> {
         let (name, param) = match s.split_once(':') {
             Some((n, p)) => {
-                let v: f64 = p
-                    .parse()
-                    .map_err(|_| format!("activation `{s}`: parameter `{p}` is not a number"))?;
+                let v: f64 = p.parse().map_err(|_| format!("activation `{s}`: parameter `{p}` is not a number"))?;
                 if !v.is_finite() {
                     return Err(format!("activation `{s}`: parameter must be finite"));
                 }
@@ -163,41 +143,27 @@ impl Activation {
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "relu" => Activation::Relu,
-            "leaky_relu" | "leakyrelu" | "lrelu" => Activation::LeakyRelu {
-                slope: param.unwrap_or(0.1),
-            },
-            "elu" => Activation::Elu {
-                alpha: param.unwrap_or(1.0),
-            },
+            "leaky_relu" | "leakyrelu" | "lrelu" => Activation::LeakyRelu { slope: param.unwrap_or(0.1) },
+            "elu" => Activation::Elu { alpha: param.unwrap_or(1.0) },
             "selu" => Activation::Selu,
             "gelu" => Activation::Gelu,
             "softplus" => Activation::Softplus,
             "swish" | "silu" => Activation::Swish,
             _ => {
-                let hint = closest(name, Activation::NAMES)
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "unknown activation `{name}` (known: {}){hint}",
-                    Activation::NAMES.join(", ")
-                ));
+                let hint =
+                    closest(name, Activation::NAMES).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                return Err(format!("unknown activation `{name}` (known: {}){hint}", Activation::NAMES.join(", ")));
             }
         };
-        if param.is_some() && !matches!(act, Activation::LeakyRelu { .. } | Activation::Elu { .. })
-        {
-            return Err(format!(
-                "activation `{name}` takes no parameter (got `{s}`)"
-            ));
+        if param.is_some() && !matches!(act, Activation::LeakyRelu { .. } | Activation::Elu { .. }) {
+            return Err(format!("activation `{name}` takes no parameter (got `{s}`)"));
         }
         Ok(act)
     }
 
     /// One of each, with default parameters: what the gradient tests iterate over.
     pub fn all() -> Vec<Activation> {
-        Activation::NAMES
-            .iter()
-            .map(|n| Activation::parse(n).expect("every listed name parses"))
-            .collect()
+        Activation::NAMES.iter().map(|n| Activation::parse(n).expect("every listed name parses")).collect()
     }
 
     /// Whether the output always lies in (0, 1), so cross-entropy on it is defined.
@@ -233,22 +199,13 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, &cb) in b.iter().enumerate() {
-                cur.push(
-                    (prev[j] + usize::from(ca != cb))
-                        .min(prev[j + 1] + 1)
-                        .min(cur[j] + 1),
-                );
+                cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
             }
             prev = cur;
         }
         prev[b.len()]
     }
-    candidates
-        .iter()
-        .map(|c| (lev(word, c), *c))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, c)| c)
+    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -269,48 +226,23 @@ mod tests {
     fn unknown_names_suggest_a_fix() {
         let e = Activation::parse("leaky_rlu").unwrap_err();
         assert!(e.contains("did you mean `leaky_relu`"), "{e}");
-        assert!(
-            Activation::parse("relu:0.3")
-                .unwrap_err()
-                .contains("takes no parameter")
-        );
-        assert!(
-            Activation::parse("elu:abc")
-                .unwrap_err()
-                .contains("not a number")
-        );
+        assert!(Activation::parse("relu:0.3").unwrap_err().contains("takes no parameter"));
+        assert!(Activation::parse("elu:abc").unwrap_err().contains("not a number"));
     }
 
     #[test]
     fn formulas_match_textbook_values() {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
         assert!(close(Activation::Sigmoid.apply(0.0), 0.5));
-        assert!(
-            close(Activation::Sigmoid.apply(-800.0), 0.0)
-                && Activation::Sigmoid.apply(-800.0f64).is_finite()
-        );
-        assert!(close(
-            Activation::LeakyRelu { slope: 0.1 }.apply(-2.0),
-            -0.2
-        ));
-        assert!(
-            close(Activation::Relu.apply(-2.0), 0.0) && close(Activation::Relu.apply(3.0), 3.0)
-        );
-        assert!(close(
-            Activation::Softplus.apply(0.0),
-            std::f64::consts::LN_2
-        ));
+        assert!(close(Activation::Sigmoid.apply(-800.0), 0.0) && Activation::Sigmoid.apply(-800.0f64).is_finite());
+        assert!(close(Activation::LeakyRelu { slope: 0.1 }.apply(-2.0), -0.2));
+        assert!(close(Activation::Relu.apply(-2.0), 0.0) && close(Activation::Relu.apply(3.0), 3.0));
+        assert!(close(Activation::Softplus.apply(0.0), std::f64::consts::LN_2));
         assert!(close(Activation::Softplus.apply(1000.0), 1000.0));
         assert!(close(Activation::Gelu.apply(1.0), 0.841_344_746_068_542_9));
-        assert!(close(
-            Activation::Swish.apply(1.0),
-            1.0 / (1.0 + (-1.0f64).exp())
-        ));
+        assert!(close(Activation::Swish.apply(1.0), 1.0 / (1.0 + (-1.0f64).exp())));
         assert!(close(Activation::Selu.apply(1.0), 1.050_700_987_355_480_5));
-        assert!(close(
-            Activation::Elu { alpha: 1.0 }.apply(-1.0),
-            (-1.0f64).exp() - 1.0
-        ));
+        assert!(close(Activation::Elu { alpha: 1.0 }.apply(-1.0), (-1.0f64).exp() - 1.0));
     }
 
     #[test]
@@ -332,25 +264,14 @@ mod tests {
                 "{a}: {}",
                 a.value_and_derivative(0.0f64).1
             );
-            assert!(
-                (a.value_and_derivative(0.0f32).1 - want as f32).abs() < 1e-6,
-                "{a} f32"
-            );
-            assert!(
-                (a.value_and_derivative(-0.0f64).1 - want).abs() < 1e-12,
-                "{a} at -0"
-            );
+            assert!((a.value_and_derivative(0.0f32).1 - want as f32).abs() < 1e-6, "{a} f32");
+            assert!((a.value_and_derivative(-0.0f64).1 - want).abs() < 1e-12, "{a} at -0");
         }
     }
 
     #[test]
     fn relu_derivative_at_zero_is_zero_like_the_frameworks() {
         assert_eq!(Activation::Relu.value_and_derivative(0.0f64), (0.0, 0.0));
-        assert_eq!(
-            Activation::LeakyRelu { slope: 0.1 }
-                .value_and_derivative(0.0f64)
-                .1,
-            0.1
-        );
+        assert_eq!(Activation::LeakyRelu { slope: 0.1 }.value_and_derivative(0.0f64).1, 0.1);
     }
 }

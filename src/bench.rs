@@ -6,7 +6,7 @@ use crate::activations::Activation;
 use crate::data::generators;
 use crate::error::Result;
 use crate::models::Init;
-use crate::models::fc::{FcConfig, FcNet, LossKind};
+use crate::models::fc::{self, FcConfig, LossKind};
 use crate::optim::sgd_step;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -52,18 +52,7 @@ pub fn sgemm_gflops(n: usize, budget: Duration) -> f64 {
     let b = a.clone();
     let mut c = vec![0f32; n * n];
     let s = time_per_call(budget, || {
-        crate::engine::gemm::gemm(
-            n,
-            n,
-            n,
-            black_box(&a),
-            [n, 1],
-            &b,
-            [n, 1],
-            0.0f32,
-            &mut c,
-            [n, 1],
-        )
+        crate::engine::gemm::gemm(n, n, n, black_box(&a), [n, 1], &b, [n, 1], 0.0f32, &mut c, [n, 1])
     });
     2.0 * (n * n * n) as f64 / s / 1e9
 }
@@ -73,16 +62,11 @@ pub fn sgemm_gflops(n: usize, budget: Duration) -> f64 {
 pub const FC73_FLOPS_PER_MODEL: f64 = 2.0 * (64.0 * 16.0 * 4.0 * 2.0 + 64.0 * 4.0 * 3.0);
 
 /// Seconds per fc73 training step for an ensemble of `e` models.
-pub fn fc73_step_seconds(
-    e: usize,
-    act: Activation,
-    loss: LossKind,
-    budget: Duration,
-) -> Result<f64> {
+pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Duration) -> Result<f64> {
     let data = generators::random(64, 0);
-    let mut net = FcNet::<f32>::build(&FcConfig::new(act, loss), e, 64)?;
+    let mut net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
     net.init(&Init::seeds(0, e, 0.1, 0.1));
-    net.set_data(&data.images, &data.labels);
+    net.set_data(&data);
     let lr = vec![0.1f32; e];
     Ok(time_per_call(budget, || {
         net.graph.forward();
@@ -100,10 +84,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "{:<14} {:>6} {:>12} {:>16} {:>10} {:>10}",
         "setting", "E", "µs/step", "µs/step/model", "GFLOP/s", "% sgemm"
     );
-    for (act, loss) in [
-        (Activation::Relu, LossKind::Ce),
-        (Activation::Sigmoid, LossKind::L2),
-    ] {
+    for (act, loss) in [(Activation::Relu, LossKind::Ce), (Activation::Sigmoid, LossKind::L2)] {
         for &e in &args.ensembles {
             let s = fc73_step_seconds(e, act, loss, budget)?;
             let gflops = FC73_FLOPS_PER_MODEL * e as f64 / s / 1e9;

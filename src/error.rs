@@ -15,10 +15,7 @@ pub enum Error {
     Data { path: PathBuf, msg: String },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// An engine operation was given tensors of incompatible shapes (a bug in a model builder).
     #[error("{op}: {msg}")]
     Shape { op: &'static str, msg: String },
@@ -26,16 +23,10 @@ pub enum Error {
 
 impl Error {
     pub fn data(path: impl AsRef<Path>, msg: impl Into<String>) -> Error {
-        Error::Data {
-            path: path.as_ref().to_path_buf(),
-            msg: msg.into(),
-        }
+        Error::Data { path: path.as_ref().to_path_buf(), msg: msg.into() }
     }
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
     }
 
     /// Exit codes, documented in `--help` and the README: 2 usage, 3 bad input data,

@@ -13,11 +13,7 @@ pub fn censored_quantile(xs: &[Option<f64>], q: f64) -> Option<f64> {
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     let frac = pos - lo as f64;
-    let r = if frac == 0.0 {
-        v[lo]
-    } else {
-        v[lo] + (v[hi] - v[lo]) * frac
-    };
+    let r = if frac == 0.0 { v[lo] } else { v[lo] + (v[hi] - v[lo]) * frac };
     r.is_finite().then_some(r)
 }
 

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn gradlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .output()
-        .expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -64,17 +61,10 @@ fn a_small_run_writes_every_output_whole() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in [
-        "metrics.csv",
-        "summary.json",
-        "table1.md",
-        "curves.svg",
-        "curves.png",
-    ] {
+    for f in ["metrics.csv", "summary.json", "table1.md", "curves.svg", "curves.png"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let settings = summary["settings"].as_array().unwrap();
     assert_eq!(settings.len(), 2);
     assert_eq!(settings[0]["setting"], "relu+ce");
@@ -83,28 +73,15 @@ fn a_small_run_writes_every_output_whole() {
     assert_eq!(summary["complete"], true);
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("setting,seed,iteration,loss,accuracy"));
+    assert_eq!(lines.next(), Some("setting,seed,iteration,loss,accuracy,max_abs_weight,dead_fraction_hidden"));
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(&first[..3], &["relu+ce", "0", "1"]);
     // 2 settings × 3 seeds × at most 40 iterations, each seed at least 1 row.
     let rows = csv.lines().count() - 1;
     assert!((6..=240).contains(&rows), "{rows} rows");
-    assert!(
-        std::fs::read(out.join("curves.png"))
-            .unwrap()
-            .starts_with(b"\x89PNG")
-    );
+    assert!(std::fs::read(out.join("curves.png")).unwrap().starts_with(b"\x89PNG"));
     // Refuses to mix with an earlier run unless --force.
-    let again = gradlab(&[
-        "train",
-        "fc",
-        "--seeds",
-        "1",
-        "--max-iters",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let again = gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "2", "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("not empty") && stderr(&again).contains("--force"));
     std::fs::remove_dir_all(&out).unwrap();
@@ -213,16 +190,10 @@ fn the_original_data_trains() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     // ReLU+CE memorises the random labels within the cap (JAX reference: median 930).
     assert_eq!(summary["settings"][0]["converged"], 4, "{summary}");
-    assert!(
-        summary["settings"][0]["median_iterations"]
-            .as_f64()
-            .unwrap()
-            < 3000.0
-    );
+    assert!(summary["settings"][0]["median_iterations"].as_f64().unwrap() < 3000.0);
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -252,22 +223,12 @@ fn landscape_writes_figures_grid_and_summary() {
     ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    assert!(
-        !out.join("ce-heatmap.png").exists(),
-        "no CE figure for leaky ReLU"
-    );
+    assert!(!out.join("ce-heatmap.png").exists(), "no CE figure for leaky ReLU");
     let csv = std::fs::read_to_string(out.join("grid.csv")).unwrap();
-    assert_eq!(
-        csv.lines().next(),
-        Some("w,b,output,l2,dl2_dw,dl2_db,ce,dce_dw,dce_db")
-    );
+    assert_eq!(csv.lines().next(), Some("w,b,output,l2,dl2_dw,dl2_db,ce,dce_dw,dce_db"));
     assert_eq!(csv.lines().count(), 1 + 30 * 30);
-    assert!(
-        csv.lines().nth(1).unwrap().ends_with(",,,"),
-        "CE columns empty"
-    );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(csv.lines().nth(1).unwrap().ends_with(",,,"), "CE columns empty");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["config"]["act"], "leaky_relu");
     assert!(summary["key_values"]["ce_at_probe"].is_null());
     std::fs::remove_dir_all(&out).unwrap();

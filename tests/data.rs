@@ -26,11 +26,7 @@ fn detection_shapes_are_consistent(d: &Dataset) {
         let img = &d.images[i * 256..(i + 1) * 256];
         let area = img.iter().filter(|&&v| v == 1.0).count();
         let r = w[i] as usize;
-        let want = if d.labels[i] == 1.0 {
-            (2 * r + 1).pow(2)
-        } else {
-            2 * r * r + 2 * r + 1
-        };
+        let want = if d.labels[i] == 1.0 { (2 * r + 1).pow(2) } else { 2 * r * r + 2 * r + 1 };
         assert_eq!(area, want, "image {i}: label {} width {r}", d.labels[i]);
     }
 }
@@ -49,21 +45,15 @@ fn line_layout_matches_label(d: &Dataset) {
         };
         let bar: Vec<usize> = (0..16).filter(|&x| run(x) >= 8).collect();
         assert!(!bar.is_empty(), "image {i}: no bar");
-        let others: Vec<usize> = (0..16)
-            .filter(|x| !bar.contains(x) && (0..16).any(|y| img[y * 16 + x] == 1.0))
-            .collect();
+        let others: Vec<usize> =
+            (0..16).filter(|x| !bar.contains(x) && (0..16).any(|y| img[y * 16 + x] == 1.0)).collect();
         if others.is_empty() {
             continue; // a blob hidden in the bar's columns (happens in the original too)
         }
         let left = others.iter().all(|&x| x < bar[0]);
         let right = others.iter().all(|&x| x > *bar.last().unwrap());
         assert!(left || right, "image {i}: blob on both sides");
-        assert_eq!(
-            left,
-            d.labels[i] == 1.0,
-            "image {i}: label {} but blob left = {left}",
-            d.labels[i]
-        );
+        assert_eq!(left, d.labels[i] == 1.0, "image {i}: label {} but blob left = {left}", d.labels[i]);
     }
 }
 
@@ -79,9 +69,7 @@ fn perceptron_epochs(d: &Dataset, cap: usize) -> Option<usize> {
             let score: f64 = x.iter().zip(&w).map(|(&a, b)| a as f64 * b).sum::<f64>() + w[p];
             if score * t <= 0.0 {
                 mistakes += 1;
-                x.iter()
-                    .zip(w.iter_mut())
-                    .for_each(|(&a, b)| *b += t * a as f64);
+                x.iter().zip(w.iter_mut()).for_each(|(&a, b)| *b += t * a as f64);
                 w[p] += t;
             }
         }
@@ -98,11 +86,7 @@ fn lit_pixel_gap(d: &Dataset) -> f32 {
     let (mut pos, mut neg) = ((0.0, 0.0), (0.0, 0.0));
     for i in 0..d.n {
         let lit: f32 = d.images[i * p..(i + 1) * p].iter().sum();
-        let acc = if d.labels[i] == 1.0 {
-            &mut pos
-        } else {
-            &mut neg
-        };
+        let acc = if d.labels[i] == 1.0 { &mut pos } else { &mut neg };
         *acc = (acc.0 + lit, acc.1 + 1.0);
     }
     pos.0 / pos.1 - neg.0 / neg.1
@@ -114,24 +98,14 @@ fn random_labels_have_the_originals_structure() {
     // pixels (gap 3.2); the generator's linear teacher reproduces both.
     for seed in 0..5 {
         let r = generate(DatasetKind::Random, 64, seed);
-        assert!(
-            perceptron_epochs(&r, 5000).is_some(),
-            "seed {seed}: not linearly separable"
-        );
+        assert!(perceptron_epochs(&r, 5000).is_some(), "seed {seed}: not linearly separable");
         let gap = lit_pixel_gap(&r);
-        assert!(
-            (1.5..5.0).contains(&gap),
-            "seed {seed}: lit-pixel gap {gap}"
-        );
+        assert!((1.5..5.0).contains(&gap), "seed {seed}: lit-pixel gap {gap}");
     }
     if let Some(dir) = shared() {
         let r = data::load_dir(DatasetKind::Random, &dir).unwrap();
         assert!(perceptron_epochs(&r, 5000).is_some());
-        assert!(
-            (lit_pixel_gap(&r) - 3.2).abs() < 0.1,
-            "{}",
-            lit_pixel_gap(&r)
-        );
+        assert!((lit_pixel_gap(&r) - 3.2).abs() < 0.1, "{}", lit_pixel_gap(&r));
     }
 }
 
@@ -156,24 +130,13 @@ fn generators_match_the_documented_distributions() {
     let w = big.widths.as_ref().unwrap();
     assert!(w.iter().all(|&v| (1.0..=7.0).contains(&v)));
     let mean = w.iter().sum::<f32>() / w.len() as f32;
-    assert!(
-        (mean - 3.4).abs() < 0.15,
-        "mean width {mean} (original: 3.45)"
-    );
+    assert!((mean - 3.4).abs() < 0.15, "mean width {mean} (original: 3.45)");
 }
 
 #[test]
 fn generators_are_seeded() {
-    for kind in [
-        DatasetKind::Random,
-        DatasetKind::Line,
-        DatasetKind::Detection,
-    ] {
-        let (a, b, c) = (
-            generate(kind, 64, 1),
-            generate(kind, 64, 1),
-            generate(kind, 64, 2),
-        );
+    for kind in [DatasetKind::Random, DatasetKind::Line, DatasetKind::Detection] {
+        let (a, b, c) = (generate(kind, 64, 1), generate(kind, 64, 1), generate(kind, 64, 2));
         assert_eq!(a.images, b.images);
         assert_eq!(a.labels, b.labels);
         assert_ne!(a.images, c.images, "{kind:?}");
@@ -194,17 +157,7 @@ fn original_files_load_and_agree_with_the_generators_rules() {
     // Statistics the generators were fitted to, compared on 4000 generated samples.
     let g = generate(DatasetKind::Line, 4000, 0);
     let fill = |d: &Dataset| d.images.iter().sum::<f32>() / d.images.len() as f32;
-    assert!(
-        (fill(&g) - fill(&l)).abs() < 0.04,
-        "line fill: generated {} original {}",
-        fill(&g),
-        fill(&l)
-    );
+    assert!((fill(&g) - fill(&l)).abs() < 0.04, "line fill: generated {} original {}", fill(&g), fill(&l));
     let gd = generate(DatasetKind::Detection, 4000, 0);
-    assert!(
-        (fill(&gd) - fill(&d)).abs() < 0.04,
-        "detection fill: generated {} original {}",
-        fill(&gd),
-        fill(&d)
-    );
+    assert!((fill(&gd) - fill(&d)).abs() < 0.04, "detection fill: generated {} original {}", fill(&gd), fill(&d));
 }

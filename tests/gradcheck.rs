@@ -6,7 +6,7 @@ use gradlab::engine::loss::sigmoid_cross_entropy;
 use gradlab::engine::scalar::Dual;
 use gradlab::engine::{Graph, NodeId, Reduction};
 use gradlab::init::SeededRng;
-use gradlab::models::fc::{FcConfig, FcNet, LossKind};
+use gradlab::models::fc::{self, FcConfig, LossKind};
 
 /// Points away from the kinks of relu-like functions, spanning saturation.
 const POINTS: [f64; 10] = [-6.0, -2.5, -1.0, -0.3, -0.05, 0.07, 0.4, 1.3, 3.0, 7.5];
@@ -18,27 +18,17 @@ fn fd(f: impl Fn(f64) -> f64, x: f64) -> f64 {
 
 #[test]
 fn every_activation_derivative_matches_finite_differences() {
-    for act in Activation::all().into_iter().chain([
-        Activation::LeakyRelu { slope: 0.25 },
-        Activation::Elu { alpha: 0.5 },
-    ]) {
+    for act in
+        Activation::all().into_iter().chain([Activation::LeakyRelu { slope: 0.25 }, Activation::Elu { alpha: 0.5 }])
+    {
         for x in POINTS {
             let want = fd(|v| act.apply(v), x);
             let (_, d64) = act.value_and_derivative(x);
-            assert!(
-                (d64 - want).abs() <= 1e-7 * (1.0 + want.abs()),
-                "{act} at {x}: dual {d64} vs fd {want}"
-            );
+            assert!((d64 - want).abs() <= 1e-7 * (1.0 + want.abs()), "{act} at {x}: dual {d64} vs fd {want}");
             // The f32 path the engine trains with: same formula, f32 rounding.
             let (v32, d32) = act.value_and_derivative(x as f32);
-            assert!(
-                (d32 as f64 - want).abs() <= 2e-6 * (1.0 + want.abs()),
-                "{act} f32 at {x}: {d32} vs {want}"
-            );
-            assert!(
-                (v32 as f64 - act.apply(x)).abs() <= 2e-6 * (1.0 + act.apply(x).abs()),
-                "{act} f32 value at {x}"
-            );
+            assert!((d32 as f64 - want).abs() <= 2e-6 * (1.0 + want.abs()), "{act} f32 at {x}: {d32} vs {want}");
+            assert!((v32 as f64 - act.apply(x)).abs() <= 2e-6 * (1.0 + act.apply(x).abs()), "{act} f32 value at {x}");
         }
     }
 }
@@ -58,16 +48,8 @@ fn stable_cross_entropy_matches_naive_where_finite_and_stays_finite_elsewhere() 
             assert!((s - n).abs() <= tol, "o={o} y={y}: stable {s} naive {n}");
         }
     }
-    for (o, y, want) in [
-        (1000.0, 0.0, 1000.0),
-        (-1000.0, 1.0, 1000.0),
-        (1000.0, 1.0, 0.0),
-        (-1000.0, 0.0, 0.0),
-    ] {
-        assert!(
-            naive(o, y).is_nan() || naive(o, y).is_infinite(),
-            "the naive form breaks at o={o}"
-        );
+    for (o, y, want) in [(1000.0, 0.0, 1000.0), (-1000.0, 1.0, 1000.0), (1000.0, 1.0, 0.0), (-1000.0, 0.0, 0.0)] {
+        assert!(naive(o, y).is_nan() || naive(o, y).is_infinite(), "the naive form breaks at o={o}");
         let s = sigmoid_cross_entropy(o, y);
         assert!((s - want).abs() < 1e-9, "o={o} y={y}: {s}");
         let d = sigmoid_cross_entropy(Dual::var(o), Dual { v: y, d: 0.0 }).d;
@@ -100,11 +82,7 @@ fn check(g: &mut Graph<f64>, loss: NodeId, wrt: &[NodeId], what: &str) {
     };
     for &id in wrt {
         let analytic = g.grad(id).to_vec();
-        assert_eq!(
-            analytic.len(),
-            g.value(id).len(),
-            "{what}: node has a gradient buffer"
-        );
+        assert_eq!(analytic.len(), g.value(id).len(), "{what}: node has a gradient buffer");
         for j in 0..analytic.len() {
             let orig = g.value(id)[j];
             let h = 1e-6 * (1.0 + orig.abs());
@@ -128,11 +106,7 @@ fn targets(g: &mut Graph<f64>, shape: &[usize], seed: u64, binary: bool) -> Node
     let t = g.input(shape).unwrap();
     let mut rng = SeededRng::new(seed);
     for v in g.value_mut(t) {
-        *v = if binary {
-            f64::from(rng.bernoulli(0.5))
-        } else {
-            rng.uniform() * 3.0
-        };
+        *v = if binary { f64::from(rng.bernoulli(0.5)) } else { rng.uniform() * 3.0 };
     }
     t
 }
@@ -158,27 +132,17 @@ fn dense_with_every_bias_kind_input_kind_and_input_layout() {
                         g.param(&x_shape)
                     };
                     let w = g.param(&[fout, fin]);
-                    let bias = g.param(&if per_sample {
-                        vec![fout, b]
-                    } else {
-                        vec![fout]
-                    });
+                    let bias = g.param(&if per_sample { vec![fout, b] } else { vec![fout] });
                     let y = g.dense(x, w, Some(bias)).unwrap();
                     let t = targets(&mut g, &[1, fout, b], 9, false);
                     let loss = g.squared_error(y, t, 0.5, Reduction::Mean).unwrap();
                     randomise(&mut g, &[x, w, bias], 1, 1.0);
-                    let wrt: Vec<NodeId> = if shared_input {
-                        vec![w, bias]
-                    } else {
-                        vec![x, w, bias]
-                    };
+                    let wrt: Vec<NodeId> = if shared_input { vec![w, bias] } else { vec![x, w, bias] };
                     check(
                         &mut g,
                         loss,
                         &wrt,
-                        &format!(
-                            "dense {x_shape:?} E={e} per_sample={per_sample} shared_input={shared_input}"
-                        ),
+                        &format!("dense {x_shape:?} E={e} per_sample={per_sample} shared_input={shared_input}"),
                     );
                 }
             }
@@ -239,24 +203,9 @@ fn losses_with_both_reductions_and_a_weighted_sum() {
             let reg = g.squared_error(pred, widths, 0.5, reduction).unwrap();
             let total = g.weighted_sum(&[(ce, 1.0), (reg, 0.01)]).unwrap();
             randomise(&mut g, &[logits, pred], 3, 4.0);
-            check(
-                &mut g,
-                ce,
-                &[logits],
-                &format!("sigmoid CE {reduction:?} E={e}"),
-            );
-            check(
-                &mut g,
-                reg,
-                &[pred],
-                &format!("squared error {reduction:?} E={e}"),
-            );
-            check(
-                &mut g,
-                total,
-                &[logits, pred],
-                &format!("CE + 0.01·reg {reduction:?} E={e}"),
-            );
+            check(&mut g, ce, &[logits], &format!("sigmoid CE {reduction:?} E={e}"));
+            check(&mut g, reg, &[pred], &format!("squared error {reduction:?} E={e}"));
+            check(&mut g, total, &[logits, pred], &format!("CE + 0.01·reg {reduction:?} E={e}"));
         }
     }
 }
@@ -264,22 +213,14 @@ fn losses_with_both_reductions_and_a_weighted_sum() {
 #[test]
 fn whole_fc_network_every_setting() {
     let data = gradlab::data::generators::random(16, 3);
-    for act in [
-        Activation::Sigmoid,
-        Activation::Relu,
-        Activation::LeakyRelu { slope: 0.1 },
-        Activation::Gelu,
-    ] {
+    for act in [Activation::Sigmoid, Activation::Relu, Activation::LeakyRelu { slope: 0.1 }, Activation::Gelu] {
         for loss in [LossKind::L2, LossKind::Ce] {
             for per_sample_bias in [false, true] {
                 for e in [1, 3] {
-                    let cfg = FcConfig {
-                        per_sample_bias,
-                        ..FcConfig::new(act, loss)
-                    };
-                    let mut net = FcNet::<f64>::build(&cfg, e, 16).unwrap();
+                    let cfg = FcConfig { per_sample_bias, ..FcConfig::new(act, loss) };
+                    let mut net = fc::build::<f64>(&cfg, e, 16).unwrap();
                     net.init(&gradlab::models::Init::seeds(10, e, 0.5, 0.1));
-                    net.set_data(&data.images, &data.labels);
+                    net.set_data(&data);
                     let params = net.graph.params();
                     check(
                         &mut net.graph,
@@ -326,7 +267,12 @@ fn conv2d_every_bias_kind_input_kind_stride_and_padding() {
                     if !shared_input {
                         wrt.push(x);
                     }
-                    check(&mut g, loss, &wrt, &format!("conv2d {spec:?} E={e} untied={untied} shared_input={shared_input}"));
+                    check(
+                        &mut g,
+                        loss,
+                        &wrt,
+                        &format!("conv2d {spec:?} E={e} untied={untied} shared_input={shared_input}"),
+                    );
                 }
             }
         }

@@ -5,14 +5,7 @@ use gradlab::activations::Activation;
 use gradlab::experiments::landscape::{LandscapeConfig, compute, key_values};
 
 fn cfg(act: Activation, x: f64, y: f64, range: f64, points: usize) -> LandscapeConfig {
-    LandscapeConfig {
-        act,
-        x,
-        y,
-        w_range: (-range, range),
-        b_range: (-range, range),
-        points,
-    }
+    LandscapeConfig { act, x, y, w_range: (-range, range), b_range: (-range, range), points }
 }
 
 #[test]
@@ -25,10 +18,7 @@ fn sigmoid_gradients_match_the_closed_forms() {
             let i = ib * l.ws.len() + iw;
             let s = 1.0 / (1.0 + (-(w * x + b)).exp());
             let close = |got: f64, want: f64, what: &str| {
-                assert!(
-                    (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
-                    "{what} at ({w}, {b}): {got} vs {want}"
-                )
+                assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "{what} at ({w}, {b}): {got} vs {want}")
             };
             close(l.output[i], s, "ŷ");
             close(l.l2[i], (s - y).powi(2), "L2");
@@ -68,11 +58,7 @@ fn every_activation_matches_finite_differences_on_the_grid() {
                 );
             }
         }
-        assert_eq!(
-            l.ce.is_some(),
-            act == Activation::Sigmoid,
-            "{act}: CE only where ŷ ∈ (0, 1)"
-        );
+        assert_eq!(l.ce.is_some(), act == Activation::Sigmoid, "{act}: CE only where ŷ ∈ (0, 1)");
     }
 }
 
@@ -91,19 +77,9 @@ fn the_reports_finding_is_read_off_the_grid() {
     let l = compute(&cfg(Activation::Sigmoid, 1.0, 0.5, 6.0, 100)).unwrap();
     let k = key_values(&l);
     assert!((k.probe.0 - 5.0).abs() < 0.07 && (k.probe.1 - 5.0).abs() < 0.07);
-    assert!(
-        k.dl2_dw_fraction_of_max < 1e-3,
-        "L2 gradient at (5, 5) is {} of max",
-        k.dl2_dw_fraction_of_max
-    );
-    assert!(
-        k.dce_dw_fraction_of_max.unwrap() > 0.99,
-        "CE gradient at (5, 5) is {:?} of max",
-        k.dce_dw_fraction_of_max
-    );
-    let t = k
-        .dl2_dw_below_1pct_on_diagonal_from
-        .expect("L2 saturates on the diagonal");
+    assert!(k.dl2_dw_fraction_of_max < 1e-3, "L2 gradient at (5, 5) is {} of max", k.dl2_dw_fraction_of_max);
+    assert!(k.dce_dw_fraction_of_max.unwrap() > 0.99, "CE gradient at (5, 5) is {:?} of max", k.dce_dw_fraction_of_max);
+    let t = k.dl2_dw_below_1pct_on_diagonal_from.expect("L2 saturates on the diagonal");
     // 2(σ−½)σ(1−σ) with σ = σ(2t) falls below 1% of its maximum 0.0962 near t ≈ 3.6.
     assert!((3.3..3.9).contains(&t), "{t}");
     assert_eq!(k.dce_dw_below_1pct_on_diagonal_from, None);
@@ -113,10 +89,7 @@ fn the_reports_finding_is_read_off_the_grid() {
 fn bad_configurations_are_refused() {
     assert!(compute(&cfg(Activation::Sigmoid, 1.0, 0.5, 6.0, 1)).is_err());
     assert!(
-        compute(&cfg(Activation::Sigmoid, 1.0, 0.5, 6.0, 5000))
-            .unwrap_err()
-            .to_string()
-            .contains("between 2 and 4000")
+        compute(&cfg(Activation::Sigmoid, 1.0, 0.5, 6.0, 5000)).unwrap_err().to_string().contains("between 2 and 4000")
     );
     let mut c = cfg(Activation::Sigmoid, 1.0, 0.5, 6.0, 10);
     c.w_range = (1.0, -1.0);

@@ -131,20 +131,10 @@ pub struct LandscapeArgs {
     #[arg(long, default_value_t = 6.0)]
     pub range: f64,
     /// Weight axis as A,B (overrides --range for w).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        allow_hyphen_values = true,
-        value_name = "A,B"
-    )]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_name = "A,B")]
     pub w_range: Option<Vec<f64>>,
     /// Bias axis as C,D (overrides --range for b).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        allow_hyphen_values = true,
-        value_name = "C,D"
-    )]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_name = "C,D")]
     pub b_range: Option<Vec<f64>>,
     /// Grid points per axis (the report: 100).
     #[arg(long, default_value_t = 100)]
@@ -171,16 +161,11 @@ pub fn run() -> Result<ExitCode> {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Train {
-            net: TrainNet::Fc(args),
-        } => {
+        Command::Train { net: TrainNet::Fc(args) } => {
             let acts = args
                 .act
                 .iter()
-                .map(|a| {
-                    crate::activations::Activation::parse(a)
-                        .map_err(|e| Error::Usage(format!("--act: {e}")))
-                })
+                .map(|a| crate::activations::Activation::parse(a).map_err(|e| Error::Usage(format!("--act: {e}"))))
                 .collect::<Result<Vec<_>>>()?;
             let mut settings = vec![];
             for &act in &acts {
@@ -194,34 +179,22 @@ pub fn run() -> Result<ExitCode> {
             }
             train::fc_study(&args.common, settings)
         }
-        Command::Table1(args) => train::fc_study(
-            &args.common,
-            crate::experiments::fc_random::FcSetting::table1(true),
-        ),
+        Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
 
 fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {
-    use crate::experiments::landscape::{
-        LandscapeConfig, compute, summary_markdown, write_outputs,
-    };
-    let act = crate::activations::Activation::parse(&args.act)
-        .map_err(|e| Error::Usage(format!("--act: {e}")))?;
+    use crate::experiments::landscape::{LandscapeConfig, compute, summary_markdown, write_outputs};
+    let act = crate::activations::Activation::parse(&args.act).map_err(|e| Error::Usage(format!("--act: {e}")))?;
     if !(args.range.is_finite() && args.range > 0.0) {
-        return Err(Error::Usage(format!(
-            "--range must be a positive number, got {}",
-            args.range
-        )));
+        return Err(Error::Usage(format!("--range must be a positive number, got {}", args.range)));
     }
     let pair = |name: &str, v: &Option<Vec<f64>>| match v.as_deref() {
         None => Ok((-args.range, args.range)),
         Some(&[a, b]) => Ok((a, b)),
-        Some(other) => Err(Error::Usage(format!(
-            "{name} takes two numbers A,B; got {} value(s)",
-            other.len()
-        ))),
+        Some(other) => Err(Error::Usage(format!("{name} takes two numbers A,B; got {} value(s)", other.len()))),
     };
     let cfg = LandscapeConfig {
         act,

@@ -23,20 +23,12 @@ fn balanced_labels(rng: &mut SeededRng, n: usize, fraction: f64) -> Vec<f32> {
 /// Table 1's nets then rarely reach 100% within 10 000 iterations.)
 pub fn random(n: usize, seed: u64) -> Dataset {
     let mut rng = SeededRng::new(seed);
-    let images: Vec<f32> = (0..n * 16)
-        .map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 })
-        .collect();
+    let images: Vec<f32> = (0..n * 16).map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 }).collect();
     let teacher: Vec<f64> = (0..16).map(|_| 0.2 + 0.2 * rng.normal()).collect();
     // Tiny noise breaks ties between equal scores at random.
     let scores: Vec<f64> = images
         .chunks_exact(16)
-        .map(|x| {
-            x.iter()
-                .zip(&teacher)
-                .map(|(&p, w)| p as f64 * w)
-                .sum::<f64>()
-                + 1e-9 * rng.uniform()
-        })
+        .map(|x| x.iter().zip(&teacher).map(|(&p, w)| p as f64 * w).sum::<f64>() + 1e-9 * rng.uniform())
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).expect("finite scores"));
@@ -44,15 +36,7 @@ pub fn random(n: usize, seed: u64) -> Dataset {
     for &i in &order[..(n as f64 * 11.0 / 64.0).round() as usize] {
         labels[i] = 1.0;
     }
-    Dataset::new(
-        DatasetKind::Random,
-        images,
-        n,
-        4,
-        labels,
-        None,
-        format!("built-in generator, seed {seed}"),
-    )
+    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, format!("built-in generator, seed {seed}"))
 }
 
 /// 16×16: a vertical bar (2–4 wide, 10–13 tall) and a square blob (side 1, 3, 5 or 7) that
@@ -67,12 +51,7 @@ pub fn line(n: usize, seed: u64) -> Dataset {
             let x = if label > 0.5 { x } else { 15 - x };
             img[(y * 16 + x) as usize] = 1.0;
         };
-        let (bar_w, bar_h, bar_top, bar_x) = (
-            rng.int(2, 4),
-            rng.int(10, 13),
-            rng.int(1, 3),
-            rng.int(7, 10),
-        );
+        let (bar_w, bar_h, bar_top, bar_x) = (rng.int(2, 4), rng.int(10, 13), rng.int(1, 3), rng.int(7, 10));
         let u = rng.uniform();
         let side = match u {
             u if u < 0.11 => 1,
@@ -94,15 +73,7 @@ pub fn line(n: usize, seed: u64) -> Dataset {
             }
         }
     }
-    Dataset::new(
-        DatasetKind::Line,
-        images,
-        n,
-        16,
-        labels,
-        None,
-        format!("built-in generator, seed {seed}"),
-    )
+    Dataset::new(DatasetKind::Line, images, n, 16, labels, None, format!("built-in generator, seed {seed}"))
 }
 
 /// 16×16, one filled shape of size `w = 1 + Binomial(6, 0.4)` (1..7): label 1 a square of side
@@ -119,11 +90,7 @@ pub fn detection(n: usize, seed: u64) -> Dataset {
         for y in 0..16i64 {
             for x in 0..16i64 {
                 let (dy, dx) = ((y - cy).abs(), (x - cx).abs());
-                let inside = if label > 0.5 {
-                    dy <= w && dx <= w
-                } else {
-                    dy + dx <= w
-                };
+                let inside = if label > 0.5 { dy <= w && dx <= w } else { dy + dx <= w };
                 if inside {
                     img[(y * 16 + x) as usize] = 1.0;
                 }

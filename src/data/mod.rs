@@ -56,15 +56,7 @@ impl Dataset {
         source: String,
     ) -> Dataset {
         debug_assert_eq!(images.len(), n * side * side);
-        Dataset {
-            kind,
-            images,
-            n,
-            side,
-            labels,
-            widths,
-            source,
-        }
+        Dataset { kind, images, n, side, labels, widths, source }
     }
 
     pub fn pixels(&self) -> usize {
@@ -123,13 +115,7 @@ pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
     let imgs = npy::read_npy(&img_path)?;
     let side = kind.side();
     if imgs.shape.len() != 3 || imgs.shape[1] != side || imgs.shape[2] != side {
-        return Err(Error::data(
-            &img_path,
-            format!(
-                "images have shape {:?}; expected N×{side}×{side}",
-                imgs.shape
-            ),
-        ));
+        return Err(Error::data(&img_path, format!("images have shape {:?}; expected N×{side}×{side}", imgs.shape)));
     }
     let n = imgs.shape[0];
     if n == 0 {
@@ -139,19 +125,13 @@ pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
     let labs = npy::read_npy(&lab_path)?;
     let labels = check_vector(&lab_path, "labels", &labs, n)?;
     if let Some(i) = labels.iter().position(|&l| l != 0.0 && l != 1.0) {
-        return Err(Error::data(
-            &lab_path,
-            format!("label {i} is {}; labels must be 0 or 1", labels[i]),
-        ));
+        return Err(Error::data(&lab_path, format!("label {i} is {}; labels must be 0 or 1", labels[i])));
     }
     let widths = if kind == DatasetKind::Detection {
         let path = file("width");
         let w = check_vector(&path, "widths", &npy::read_npy(&path)?, n)?;
         if let Some(i) = w.iter().position(|&v| v <= 0.0) {
-            return Err(Error::data(
-                &path,
-                format!("width {i} is {}; widths must be positive", w[i]),
-            ));
+            return Err(Error::data(&path, format!("width {i} is {}; widths must be positive", w[i])));
         }
         Some(w)
     } else {
@@ -171,13 +151,9 @@ pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
 
 fn check_finite(path: &Path, what: &str, data: &[f64]) -> Result<()> {
     match data.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::data(
-            path,
-            format!(
-                "{what} value at flat index {i} is {}; data must be finite",
-                data[i]
-            ),
-        )),
+        Some(i) => {
+            Err(Error::data(path, format!("{what} value at flat index {i} is {}; data must be finite", data[i])))
+        }
         None => Ok(()),
     }
 }
@@ -185,16 +161,10 @@ fn check_finite(path: &Path, what: &str, data: &[f64]) -> Result<()> {
 fn check_vector(path: &Path, what: &str, a: &npy::NpyArray, n: usize) -> Result<Vec<f64>> {
     let len = a.data.len();
     if a.shape.len() != 1 && !(a.shape.len() == 2 && a.shape[1] == 1) {
-        return Err(Error::data(
-            path,
-            format!("{what} have shape {:?}; expected a vector of {n}", a.shape),
-        ));
+        return Err(Error::data(path, format!("{what} have shape {:?}; expected a vector of {n}", a.shape)));
     }
     if len != n {
-        return Err(Error::data(
-            path,
-            format!("{len} {what} for {n} images; the counts must match"),
-        ));
+        return Err(Error::data(path, format!("{len} {what} for {n} images; the counts must match")));
     }
     check_finite(path, what, &a.data)?;
     Ok(a.data.clone())

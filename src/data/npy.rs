@@ -13,7 +13,10 @@ pub struct NpyArray {
 
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check --data points at a directory laid out like ../shared/datasets/cis680-hw1/"),
+        std::io::ErrorKind::NotFound => Error::data(
+            path,
+            "file not found; check --data points at a directory laid out like ../shared/datasets/cis680-hw1/",
+        ),
         _ => Error::io(path, e),
     })?;
     parse_npy(&bytes).map_err(|msg| Error::data(path, msg))
@@ -31,43 +34,24 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let dtype = match file.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => {
-            return Err(format!(
-                "structured dtype {other:?} is not supported; expected int64, float64 or float32"
-            ));
+            return Err(format!("structured dtype {other:?} is not supported; expected int64, float64 or float32"));
         }
     };
     let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
     let expected: usize = shape.iter().product();
     let data: Vec<f64> = match dtype.as_str() {
         "<f8" => file.into_vec::<f64>().map_err(|e| truncated(e, expected))?,
-        "<f4" => file
-            .into_vec::<f32>()
-            .map_err(|e| truncated(e, expected))?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "<i8" => file
-            .into_vec::<i64>()
-            .map_err(|e| truncated(e, expected))?
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
+        "<f4" => file.into_vec::<f32>().map_err(|e| truncated(e, expected))?.into_iter().map(f64::from).collect(),
+        "<i8" => file.into_vec::<i64>().map_err(|e| truncated(e, expected))?.into_iter().map(|v| v as f64).collect(),
         d if d.starts_with('>') => {
-            return Err(format!(
-                "big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))"
-            ));
+            return Err(format!("big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))"));
         }
         d => {
-            return Err(format!(
-                "unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)"
-            ));
+            return Err(format!("unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)"));
         }
     };
     if data.len() != expected {
-        return Err(format!(
-            "data holds {} values but the header's shape {shape:?} needs {expected}",
-            data.len()
-        ));
+        return Err(format!("data holds {} values but the header's shape {shape:?} needs {expected}", data.len()));
     }
     Ok(NpyArray { shape, data })
 }
@@ -83,11 +67,7 @@ fn truncated(e: std::io::Error, expected: usize) -> String {
 /// Writes a little-endian, C-ordered `.npy` (format 1.0). Used by tests and to export data.
 pub fn npy_bytes(shape: &[usize], descr: &str, fortran: bool, payload: &[u8]) -> Vec<u8> {
     let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
-    let shape_txt = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
+    let shape_txt = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!(
         "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape_txt}, }}",
         if fortran { "True" } else { "False" }
@@ -104,15 +84,7 @@ pub fn npy_bytes(shape: &[usize], descr: &str, fortran: bool, payload: &[u8]) ->
 }
 
 pub fn f64_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
-    npy_bytes(
-        shape,
-        "<f8",
-        false,
-        &data
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<_>>(),
-    )
+    npy_bytes(shape, "<f8", false, &data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
 }
 
 #[cfg(test)]
@@ -123,26 +95,11 @@ mod tests {
     fn reads_each_supported_dtype() {
         let f8 = f64_npy(&[2, 2], &[1.0, 2.0, 3.0, 4.5]);
         assert_eq!(parse_npy(&f8).unwrap().data, vec![1.0, 2.0, 3.0, 4.5]);
-        let i8 = npy_bytes(
-            &[3],
-            "<i8",
-            false,
-            &[1i64, 0, 7]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<_>>(),
-        );
+        let i8 = npy_bytes(&[3], "<i8", false, &[1i64, 0, 7].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
         let a = parse_npy(&i8).unwrap();
         assert_eq!((a.shape, a.data), (vec![3], vec![1.0, 0.0, 7.0]));
-        let f4 = npy_bytes(
-            &[2],
-            "<f4",
-            false,
-            &[0.5f32, -1.0]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<_>>(),
-        );
+        let f4 =
+            npy_bytes(&[2], "<f4", false, &[0.5f32, -1.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
         assert_eq!(parse_npy(&f4).unwrap().data, vec![0.5, -1.0]);
     }
 
@@ -151,11 +108,7 @@ mod tests {
         let good = f64_npy(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
         let err = |b: &[u8]| parse_npy(b).unwrap_err();
         assert!(err(b"PK\x03\x04garbage").contains("magic"));
-        assert!(
-            err(&good[..good.len() - 8]).contains("truncated"),
-            "{}",
-            err(&good[..good.len() - 8])
-        );
+        assert!(err(&good[..good.len() - 8]).contains("truncated"), "{}", err(&good[..good.len() - 8]));
         assert!(err(&npy_bytes(&[2], "<f8", true, &[0u8; 16])).contains("Fortran"));
         assert!(err(&npy_bytes(&[2], ">f8", false, &[0u8; 16])).contains("big-endian"));
         assert!(err(&npy_bytes(&[2], "<i2", false, &[0u8; 4])).contains("unsupported dtype"));

@@ -61,7 +61,13 @@ impl Geometry {
     }
 }
 
-pub fn geometry(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize]>, spec: Conv2dSpec) -> Result<(Geometry, Vec<usize>)> {
+pub fn geometry(
+    ensemble: usize,
+    x: &[usize],
+    w: &[usize],
+    b: Option<&[usize]>,
+    spec: Conv2dSpec,
+) -> Result<(Geometry, Vec<usize>)> {
     let err = |msg: String| Err(Error::Shape { op: "conv2d", msg });
     if x.len() != 5 || (x[0] != 1 && x[0] != ensemble) {
         return err(format!("input {x:?} must be [1 or {ensemble}, channels, batch, height, width]"));
@@ -77,7 +83,10 @@ pub fn geometry(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize]>, 
         && b != [ensemble, g.out]
         && b != [ensemble, g.out, oh, ow]
     {
-        return err(format!("bias {b:?} must be [{ensemble}, {}] (tied) or [{ensemble}, {}, {oh}, {ow}] (untied)", g.out, g.out));
+        return err(format!(
+            "bias {b:?} must be [{ensemble}, {}] (tied) or [{ensemble}, {}, {oh}, {ow}] (untied)",
+            g.out, g.out
+        ));
     }
     Ok((g, vec![ensemble, g.out, g.b, oh, ow]))
 }
@@ -150,7 +159,15 @@ fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
     if x_ensemble == 1 { (1, ensemble) } else { (ensemble, 1) }
 }
 
-pub fn forward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: TensorRef<T>, b: Option<TensorRef<T>>, y: &mut [T], saved: &mut [T]) {
+pub fn forward<T: Real>(
+    ensemble: usize,
+    g: &Geometry,
+    x: TensorRef<T>,
+    w: TensorRef<T>,
+    b: Option<TensorRef<T>>,
+    y: &mut [T],
+    saved: &mut [T],
+) {
     let (k, n) = (g.k(), g.n());
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);
     let rows = per_group * g.out;
@@ -179,7 +196,17 @@ pub fn forward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: Tenso
 
 /// Adds the gradients into `gx`, `gw`, `gb`; an empty slice means "not needed".
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: TensorRef<T>, gy: &[T], saved: &mut [T], gx: &mut [T], gw: &mut [T], gb: &mut [T]) {
+pub fn backward<T: Real>(
+    ensemble: usize,
+    g: &Geometry,
+    x: TensorRef<T>,
+    w: TensorRef<T>,
+    gy: &[T],
+    saved: &mut [T],
+    gx: &mut [T],
+    gw: &mut [T],
+    gb: &mut [T],
+) {
     let (k, n) = (g.k(), g.n());
     let one = T::from_f64(1.0);
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);
@@ -189,7 +216,18 @@ pub fn backward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: Tens
         for grp in 0..n_groups {
             let cols = &cols_all[grp * k * n..(grp + 1) * k * n];
             // dW = dY·colsᵀ
-            gemm(rows, n, k, &gy[grp * rows * n..(grp + 1) * rows * n], [n, 1], cols, [1, n], one, &mut gw[grp * rows * k..(grp + 1) * rows * k], [k, 1]);
+            gemm(
+                rows,
+                n,
+                k,
+                &gy[grp * rows * n..(grp + 1) * rows * n],
+                [n, 1],
+                cols,
+                [1, n],
+                one,
+                &mut gw[grp * rows * k..(grp + 1) * rows * k],
+                [k, 1],
+            );
         }
     }
     if !gb.is_empty() {
@@ -209,7 +247,18 @@ pub fn backward<T: Real>(ensemble: usize, g: &Geometry, x: TensorRef<T>, w: Tens
     if !gx.is_empty() {
         for e in 0..ensemble {
             // dcols = Wᵀ·dY, then scattered back onto the input.
-            gemm(k, g.out, n, w.model(e), [1, k], &gy[e * g.out * n..(e + 1) * g.out * n], [n, 1], T::default(), dcols, [n, 1]);
+            gemm(
+                k,
+                g.out,
+                n,
+                w.model(e),
+                [1, k],
+                &gy[e * g.out * n..(e + 1) * g.out * n],
+                [n, 1],
+                T::default(),
+                dcols,
+                [n, 1],
+            );
             col2im(g, dcols, model_mut(gx, x.shape[0], e));
         }
     }
@@ -233,7 +282,8 @@ mod tests {
                                     let ih = (i * g.spec.stride + u) as isize - g.spec.padding as isize;
                                     let iw = (j * g.spec.stride + v) as isize - g.spec.padding as isize;
                                     if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
-                                        s += x[((c * g.b + b) * g.h + ih as usize) * g.w + iw as usize] * w[((o * g.c + c) * g.kh + u) * g.kw + v];
+                                        s += x[((c * g.b + b) * g.h + ih as usize) * g.w + iw as usize]
+                                            * w[((o * g.c + c) * g.kh + u) * g.kw + v];
                                     }
                                 }
                             }
@@ -264,7 +314,15 @@ mod tests {
             let wt: Vec<f64> = (0..out * c * kh * kw).map(|_| rnd()).collect();
             let mut y = vec![0.0; shape.iter().product()];
             let mut saved = vec![0.0; saved_len(1, 1, &geo, false)];
-            forward(1, &geo, TensorRef { data: &x, shape: &[1, c, b, h, w] }, TensorRef { data: &wt, shape: &[1, out, c, kh, kw] }, None, &mut y, &mut saved);
+            forward(
+                1,
+                &geo,
+                TensorRef { data: &x, shape: &[1, c, b, h, w] },
+                TensorRef { data: &wt, shape: &[1, out, c, kh, kw] },
+                None,
+                &mut y,
+                &mut saved,
+            );
             for (a, d) in y.iter().zip(direct(&geo, &x, &wt)) {
                 assert!((a - d).abs() < 1e-12, "{spec:?}: {a} vs {d}");
             }

@@ -14,27 +14,17 @@ use super::graph::{TensorRef, model_mut};
 use super::real::Real;
 use crate::error::{Error, Result};
 
-pub fn output_shape(
-    ensemble: usize,
-    x: &[usize],
-    w: &[usize],
-    b: Option<&[usize]>,
-) -> Result<Vec<usize>> {
+pub fn output_shape(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize]>) -> Result<Vec<usize>> {
     let err = |msg: String| Err(Error::Shape { op: "dense", msg });
     if x.len() < 3 || (x[0] != 1 && x[0] != ensemble) {
-        return err(format!(
-            "input {x:?} must be [1 or {ensemble}, features, batch, spatial...]"
-        ));
+        return err(format!("input {x:?} must be [1 or {ensemble}, features, batch, spatial...]"));
     }
     if w.len() != 3 || w[0] != ensemble {
         return err(format!("weight {w:?} must be [{ensemble}, out, in]"));
     }
     let (batch, fan_in, out) = (x[2], x[1] * x[3..].iter().product::<usize>(), w[1]);
     if w[2] != fan_in {
-        return err(format!(
-            "weight {w:?} expects {} input features, input {x:?} has {fan_in}",
-            w[2]
-        ));
+        return err(format!("weight {w:?} expects {} input features, input {x:?} has {fan_in}", w[2]));
     }
     if let Some(b) = b
         && b != [ensemble, out]
@@ -65,11 +55,7 @@ fn input_strides(c: usize, b: usize, s: usize) -> Option<[usize; 2]> {
 
 /// The models whose rows one product computes: all of them at once when the input is shared.
 fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
-    if x_ensemble == 1 {
-        (1, ensemble)
-    } else {
-        (ensemble, 1)
-    }
+    if x_ensemble == 1 { (1, ensemble) } else { (ensemble, 1) }
 }
 
 /// Scratch a dense node keeps between forward and backward: its input transposed to
@@ -78,11 +64,7 @@ fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
 /// Only worth it with at least a register's width of input features.
 pub fn saved_len(x: &[usize]) -> usize {
     let (c, batch, s) = dims(x);
-    if s == 1 && c >= 16 {
-        x[0] * c * batch
-    } else {
-        0
-    }
+    if s == 1 && c >= 16 { x[0] * c * batch } else { 0 }
 }
 
 pub fn forward<T: Real>(
@@ -95,11 +77,7 @@ pub fn forward<T: Real>(
 ) {
     let (c, batch, s) = dims(x.shape);
     if !xt.is_empty() {
-        for (src, dst) in x
-            .data
-            .chunks_exact(c * batch)
-            .zip(xt.chunks_exact_mut(c * batch))
-        {
+        for (src, dst) in x.data.chunks_exact(c * batch).zip(xt.chunks_exact_mut(c * batch)) {
             for (f, row) in src.chunks_exact(batch).enumerate() {
                 for (bi, &v) in row.iter().enumerate() {
                     dst[bi * c + f] = v;
@@ -115,18 +93,7 @@ pub fn forward<T: Real>(
         let xg = x.model(g);
         let yg = &mut y[g * rows * batch..(g + 1) * rows * batch];
         match input_strides(c, batch, s) {
-            Some(sx) => gemm(
-                rows,
-                fan_in,
-                batch,
-                wg,
-                [fan_in, 1],
-                xg,
-                sx,
-                T::default(),
-                yg,
-                [batch, 1],
-            ),
+            Some(sx) => gemm(rows, fan_in, batch, wg, [fan_in, 1], xg, sx, T::default(), yg, [batch, 1]),
             None => {
                 for ch in 0..c {
                     let beta = T::from_f64(if ch == 0 { 0.0 } else { 1.0 });
@@ -183,31 +150,9 @@ pub fn backward<T: Real>(
             match input_strides(c, batch, s) {
                 _ if !xt.is_empty() => {
                     let xtg = &xt[g * fan_in * batch..(g + 1) * fan_in * batch];
-                    gemm(
-                        rows,
-                        batch,
-                        fan_in,
-                        gyg,
-                        [batch, 1],
-                        xtg,
-                        [fan_in, 1],
-                        one,
-                        gwg,
-                        [fan_in, 1],
-                    )
+                    gemm(rows, batch, fan_in, gyg, [batch, 1], xtg, [fan_in, 1], one, gwg, [fan_in, 1])
                 }
-                Some(sx) => gemm(
-                    rows,
-                    batch,
-                    fan_in,
-                    gyg,
-                    [batch, 1],
-                    xg,
-                    [sx[1], sx[0]],
-                    one,
-                    gwg,
-                    [fan_in, 1],
-                ),
+                Some(sx) => gemm(rows, batch, fan_in, gyg, [batch, 1], xg, [sx[1], sx[0]], one, gwg, [fan_in, 1]),
                 None => {
                     for ch in 0..c {
                         gemm(
@@ -242,18 +187,7 @@ pub fn backward<T: Real>(
             let (we, gye) = (w.model(e), &gy[e * out * batch..(e + 1) * out * batch]);
             let gxe = model_mut(gx, x.shape[0], e);
             match input_strides(c, batch, s) {
-                Some(sx) => gemm(
-                    fan_in,
-                    out,
-                    batch,
-                    we,
-                    [1, fan_in],
-                    gye,
-                    [batch, 1],
-                    one,
-                    gxe,
-                    sx,
-                ),
+                Some(sx) => gemm(fan_in, out, batch, we, [1, fan_in], gye, [batch, 1], one, gxe, sx),
                 None => {
                     for ch in 0..c {
                         gemm(

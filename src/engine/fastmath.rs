@@ -87,10 +87,7 @@ mod tests {
 
     fn sweep() -> impl Iterator<Item = f32> {
         // Every 97th f32 bit pattern: covers all exponents and many mantissas.
-        (0u32..=u32::MAX)
-            .step_by(97)
-            .map(f32::from_bits)
-            .filter(|v| v.is_finite())
+        (0u32..=u32::MAX).step_by(97).map(f32::from_bits).filter(|v| v.is_finite())
     }
 
     #[test]

@@ -24,11 +24,7 @@ pub enum Kernel {
 
 /// The largest index a strided `rows×cols` matrix touches, plus one.
 fn extent(rows: usize, cols: usize, s: [usize; 2]) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * s[0] + (cols - 1) * s[1] + 1
-    }
+    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * s[0] + (cols - 1) * s[1] + 1 }
 }
 
 /// `C ← A·B + beta·C` for an `m×k` matrix `A` and a `k×n` matrix `B`, each given by a slice
@@ -64,21 +60,9 @@ pub fn gemm_with<T: Real>(
     c: &mut [T],
     sc: [usize; 2],
 ) {
-    assert!(
-        extent(m, k, sa) <= a.len(),
-        "gemm: A ({m}×{k}, strides {sa:?}) exceeds its buffer of {}",
-        a.len()
-    );
-    assert!(
-        extent(k, n, sb) <= b.len(),
-        "gemm: B ({k}×{n}, strides {sb:?}) exceeds its buffer of {}",
-        b.len()
-    );
-    assert!(
-        extent(m, n, sc) <= c.len(),
-        "gemm: C ({m}×{n}, strides {sc:?}) exceeds its buffer of {}",
-        c.len()
-    );
+    assert!(extent(m, k, sa) <= a.len(), "gemm: A ({m}×{k}, strides {sa:?}) exceeds its buffer of {}", a.len());
+    assert!(extent(k, n, sb) <= b.len(), "gemm: B ({k}×{n}, strides {sb:?}) exceeds its buffer of {}", b.len());
+    assert!(extent(m, n, sc) <= c.len(), "gemm: C ({m}×{n}, strides {sc:?}) exceeds its buffer of {}", c.len());
     if m == 0 || n == 0 {
         return;
     }
@@ -94,10 +78,7 @@ pub fn gemm_with<T: Real>(
             Kernel::Axpy
         }
         Kernel::Dot => {
-            assert!(
-                dot_ok,
-                "dot kernel needs contiguous rows of A and columns of B"
-            );
+            assert!(dot_ok, "dot kernel needs contiguous rows of A and columns of B");
             Kernel::Dot
         }
         Kernel::Packed => Kernel::Packed,
@@ -145,11 +126,7 @@ fn axpy_kernel<T: Real>(
 /// share the product.
 #[inline(always)]
 fn finish<T: Real>(acc: T, beta: T, c: &mut T) {
-    *c = if beta == T::default() {
-        acc
-    } else {
-        acc + beta * *c
-    };
+    *c = if beta == T::default() { acc } else { acc + beta * *c };
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -170,9 +147,7 @@ fn row_block<T: Real, const MR: usize>(
     while j + NR <= n {
         let mut acc = [[T::default(); NR]; MR];
         for p in 0..k {
-            let brow: &[T; NR] = b[p * ldb + j..p * ldb + j + NR]
-                .try_into()
-                .expect("NR elements");
+            let brow: &[T; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().expect("NR elements");
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let av = a[(i + r) * sa[0] + p * sa[1]];
                 for l in 0..NR {
@@ -259,21 +234,11 @@ mod tests {
     fn every_kernel_matches_naive_on_awkward_shapes_and_transposes() {
         let mut seed = 1u64;
         let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
         };
-        let shapes = [
-            (1, 1, 1),
-            (3, 5, 7),
-            (64, 16, 4),
-            (17, 1, 9),
-            (4, 64, 16),
-            (33, 31, 29),
-            (128, 16, 64),
-            (5, 100, 3),
-        ];
+        let shapes =
+            [(1, 1, 1), (3, 5, 7), (64, 16, 4), (17, 1, 9), (4, 64, 16), (33, 31, 29), (128, 16, 64), (5, 100, 3)];
         for &(m, k, n) in &shapes {
             for trans_a in [false, true] {
                 for trans_b in [false, true] {
@@ -304,19 +269,7 @@ mod tests {
                             let af: Vec<f32> = a.iter().map(|&v| v as f32).collect();
                             let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
                             let mut cf: Vec<f32> = c0.iter().map(|&v| v as f32).collect();
-                            gemm_with(
-                                kernel,
-                                m,
-                                k,
-                                n,
-                                &af,
-                                sa,
-                                &bf,
-                                sb,
-                                beta as f32,
-                                &mut cf,
-                                [n, 1],
-                            );
+                            gemm_with(kernel, m, k, n, &af, sa, &bf, sb, beta as f32, &mut cf, [n, 1]);
                             for (g, w) in cf.iter().zip(&want) {
                                 assert!(
                                     (*g as f64 - w).abs() < 1e-5 * (k as f64 + 1.0),

@@ -13,9 +13,7 @@ use crate::error::{Error, Result};
 pub struct NodeId(pub(crate) usize);
 
 /// How a per-sample loss becomes one number per model.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Reduction {
     /// Average over the batch (the default everywhere in the report).
@@ -32,28 +30,15 @@ pub enum Op {
     /// A trainable tensor.
     Param,
     /// `y[e] = w[e]·x[e] + b[e]`; `x`'s features are flattened channel-major (see `dense`).
-    Dense {
-        x: NodeId,
-        w: NodeId,
-        b: Option<NodeId>,
-    },
+    Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
     /// 2D convolution of `x` `[E, C, B, H, W]` with kernels `w` `[E, out, C, kh, kw]`.
     Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
     Activation { x: NodeId, act: Activation },
     /// Sigmoid cross-entropy on logits, reduced over the batch: one loss per model.
-    SigmoidCrossEntropy {
-        logits: NodeId,
-        targets: NodeId,
-        reduction: Reduction,
-    },
+    SigmoidCrossEntropy { logits: NodeId, targets: NodeId, reduction: Reduction },
     /// `scale·(pred − target)²`, reduced over the batch: one loss per model.
-    SquaredError {
-        pred: NodeId,
-        targets: NodeId,
-        scale: f64,
-        reduction: Reduction,
-    },
+    SquaredError { pred: NodeId, targets: NodeId, scale: f64, reduction: Reduction },
     /// `Σ cᵢ·xᵢ` of equally shaped nodes (e.g. total = CE + 0.01·regression).
     WeightedSum { terms: Vec<(NodeId, f64)> },
 }
@@ -73,11 +58,7 @@ impl<'a, T> TensorRef<'a, T> {
     /// Model `e`'s slab; a tensor shared by all models (leading axis 1) returns itself.
     pub fn model(&self, e: usize) -> &'a [T] {
         let n = self.per_model();
-        if self.shape[0] == 1 {
-            &self.data[..n]
-        } else {
-            &self.data[e * n..(e + 1) * n]
-        }
+        if self.shape[0] == 1 { &self.data[..n] } else { &self.data[e * n..(e + 1) * n] }
     }
 }
 
@@ -126,19 +107,13 @@ impl<T: Real> Graph<T> {
                 self.needs_grad[x.0] || self.needs_grad[w.0] || b.is_some_and(|b| self.needs_grad[b.0])
             }
             Op::Activation { x, .. } => self.needs_grad[x.0],
-            Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => {
-                self.needs_grad[p.0]
-            }
+            Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
         };
         self.ops.push(op);
         self.shapes.push(shape);
         self.values.push(vec![T::default(); n]);
-        self.grads.push(if needs_grad {
-            vec![T::default(); n]
-        } else {
-            vec![]
-        });
+        self.grads.push(if needs_grad { vec![T::default(); n] } else { vec![] });
         self.saved.push(vec![T::default(); saved_len]);
         self.needs_grad.push(needs_grad);
         NodeId(self.ops.len() - 1)
@@ -149,10 +124,7 @@ impl<T: Real> Graph<T> {
         if shape.len() < 3 || (shape[0] != 1 && shape[0] != self.ensemble) {
             return Err(Error::Shape {
                 op: "input",
-                msg: format!(
-                    "shape {shape:?} must be [1 or {}, channels, batch, ...]",
-                    self.ensemble
-                ),
+                msg: format!("shape {shape:?} must be [1 or {}, channels, batch, ...]", self.ensemble),
             });
         }
         Ok(self.push(Op::Input, shape.to_vec(), 0))
@@ -166,18 +138,20 @@ impl<T: Real> Graph<T> {
     }
 
     pub fn dense(&mut self, x: NodeId, w: NodeId, b: Option<NodeId>) -> Result<NodeId> {
-        let shape = dense::output_shape(
-            self.ensemble,
-            &self.shapes[x.0],
-            &self.shapes[w.0],
-            b.map(|b| &self.shapes[b.0][..]),
-        )?;
+        let shape =
+            dense::output_shape(self.ensemble, &self.shapes[x.0], &self.shapes[w.0], b.map(|b| &self.shapes[b.0][..]))?;
         let saved = dense::saved_len(&self.shapes[x.0]);
         Ok(self.push(Op::Dense { x, w, b }, shape, saved))
     }
 
     pub fn conv2d(&mut self, x: NodeId, w: NodeId, b: Option<NodeId>, spec: conv2d::Conv2dSpec) -> Result<NodeId> {
-        let (geometry, shape) = conv2d::geometry(self.ensemble, &self.shapes[x.0], &self.shapes[w.0], b.map(|b| &self.shapes[b.0][..]), spec)?;
+        let (geometry, shape) = conv2d::geometry(
+            self.ensemble,
+            &self.shapes[x.0],
+            &self.shapes[w.0],
+            b.map(|b| &self.shapes[b.0][..]),
+            spec,
+        )?;
         let saved = conv2d::saved_len(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
         Ok(self.push(Op::Conv2d { x, w, b, geometry }, shape, saved))
     }
@@ -188,59 +162,20 @@ impl<T: Real> Graph<T> {
         self.push(Op::Activation { x, act }, shape, n)
     }
 
-    pub fn sigmoid_cross_entropy(
-        &mut self,
-        logits: NodeId,
-        targets: NodeId,
-        reduction: Reduction,
-    ) -> Result<NodeId> {
-        let shape = loss::output_shape(
-            "sigmoid_cross_entropy",
-            &self.shapes[logits.0],
-            &self.shapes[targets.0],
-        )?;
+    pub fn sigmoid_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
+        let shape = loss::output_shape("sigmoid_cross_entropy", &self.shapes[logits.0], &self.shapes[targets.0])?;
         let n = 2 * self.values[logits.0].len();
-        Ok(self.push(
-            Op::SigmoidCrossEntropy {
-                logits,
-                targets,
-                reduction,
-            },
-            shape,
-            n,
-        ))
+        Ok(self.push(Op::SigmoidCrossEntropy { logits, targets, reduction }, shape, n))
     }
 
-    pub fn squared_error(
-        &mut self,
-        pred: NodeId,
-        targets: NodeId,
-        scale: f64,
-        reduction: Reduction,
-    ) -> Result<NodeId> {
-        let shape = loss::output_shape(
-            "squared_error",
-            &self.shapes[pred.0],
-            &self.shapes[targets.0],
-        )?;
+    pub fn squared_error(&mut self, pred: NodeId, targets: NodeId, scale: f64, reduction: Reduction) -> Result<NodeId> {
+        let shape = loss::output_shape("squared_error", &self.shapes[pred.0], &self.shapes[targets.0])?;
         let n = 2 * self.values[pred.0].len();
-        Ok(self.push(
-            Op::SquaredError {
-                pred,
-                targets,
-                scale,
-                reduction,
-            },
-            shape,
-            n,
-        ))
+        Ok(self.push(Op::SquaredError { pred, targets, scale, reduction }, shape, n))
     }
 
     pub fn weighted_sum(&mut self, terms: &[(NodeId, f64)]) -> Result<NodeId> {
-        let first = terms.first().ok_or(Error::Shape {
-            op: "weighted_sum",
-            msg: "needs at least one term".into(),
-        })?;
+        let first = terms.first().ok_or(Error::Shape { op: "weighted_sum", msg: "needs at least one term".into() })?;
         let shape = self.shapes[first.0.0].clone();
         if let Some((t, _)) = terms.iter().find(|(t, _)| self.shapes[t.0] != shape) {
             return Err(Error::Shape {
@@ -248,13 +183,7 @@ impl<T: Real> Graph<T> {
                 msg: format!("term shapes differ: {:?} vs {:?}", shape, self.shapes[t.0]),
             });
         }
-        Ok(self.push(
-            Op::WeightedSum {
-                terms: terms.to_vec(),
-            },
-            shape,
-            0,
-        ))
+        Ok(self.push(Op::WeightedSum { terms: terms.to_vec() }, shape, 0))
     }
 
     pub fn shape(&self, id: NodeId) -> &[usize] {
@@ -276,17 +205,11 @@ impl<T: Real> Graph<T> {
     }
     /// Every trainable node, in creation order.
     pub fn params(&self) -> Vec<NodeId> {
-        (0..self.ops.len())
-            .filter(|&i| matches!(self.ops[i], Op::Param))
-            .map(NodeId)
-            .collect()
+        (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::Param)).map(NodeId).collect()
     }
     /// Parameters per model.
     pub fn param_count(&self) -> usize {
-        self.params()
-            .iter()
-            .map(|p| self.values[p.0].len() / self.ensemble)
-            .sum()
+        self.params().iter().map(|p| self.values[p.0].len() / self.ensemble).sum()
     }
     /// Parameters and gradient of one node, for the optimiser.
     pub fn param_and_grad_mut(&mut self, id: NodeId) -> (&mut [T], &[T]) {
@@ -300,39 +223,18 @@ impl<T: Real> Graph<T> {
             let (before, rest) = self.values.split_at_mut(i);
             let out = &mut rest[0];
             let saved = &mut self.saved[i];
-            let v = |id: NodeId| TensorRef {
-                data: &before[id.0][..],
-                shape: &self.shapes[id.0][..],
-            };
+            let v = |id: NodeId| TensorRef { data: &before[id.0][..], shape: &self.shapes[id.0][..] };
             match &self.ops[i] {
                 Op::Input | Op::Param => {}
                 Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
                 Op::Conv2d { x, w, b, geometry } => conv2d::forward(e, geometry, v(*x), v(*w), b.map(v), out, saved),
                 Op::Activation { x, act } => elementwise::forward(*act, v(*x).data, out, saved),
-                Op::SigmoidCrossEntropy {
-                    logits,
-                    targets,
-                    reduction,
-                } => loss::sigmoid_cross_entropy_forward(
-                    v(*logits),
-                    v(*targets),
-                    *reduction,
-                    out,
-                    saved,
-                ),
-                Op::SquaredError {
-                    pred,
-                    targets,
-                    scale,
-                    reduction,
-                } => loss::squared_error_forward(
-                    v(*pred),
-                    v(*targets),
-                    *scale,
-                    *reduction,
-                    out,
-                    saved,
-                ),
+                Op::SigmoidCrossEntropy { logits, targets, reduction } => {
+                    loss::sigmoid_cross_entropy_forward(v(*logits), v(*targets), *reduction, out, saved)
+                }
+                Op::SquaredError { pred, targets, scale, reduction } => {
+                    loss::squared_error_forward(v(*pred), v(*targets), *scale, *reduction, out, saved)
+                }
                 Op::WeightedSum { terms } => {
                     out.fill(T::default());
                     for (t, c) in terms {
@@ -349,28 +251,13 @@ impl<T: Real> Graph<T> {
     /// Gradients of every model's `loss` (shape `[E]`) with respect to every node that needs one.
     /// Models are independent: the gradient for model `e` involves only model `e`'s loss.
     pub fn backward(&mut self, loss: NodeId) {
-        assert_eq!(
-            self.shapes[loss.0],
-            [self.ensemble],
-            "backward starts from a per-model loss of shape [E]"
-        );
-        let Graph {
-            ensemble,
-            ops,
-            shapes,
-            values,
-            grads,
-            saved,
-            needs_grad,
-        } = self;
+        assert_eq!(self.shapes[loss.0], [self.ensemble], "backward starts from a per-model loss of shape [E]");
+        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad } = self;
         for g in grads.iter_mut() {
             g.fill(T::default());
         }
         grads[loss.0].fill(T::from_f64(1.0));
-        let v = |id: NodeId| TensorRef {
-            data: &values[id.0][..],
-            shape: &shapes[id.0][..],
-        };
+        let v = |id: NodeId| TensorRef { data: &values[id.0][..], shape: &shapes[id.0][..] };
         for i in (0..=loss.0).rev() {
             if !needs_grad[i] {
                 continue;
@@ -383,16 +270,20 @@ impl<T: Real> Graph<T> {
                     let mut none: [T; 0] = [];
                     let (gx, gw, gb) = match b {
                         Some(b) => {
-                            let [gx, gw, gb] = before.get_disjoint_mut([x.0, w.0, b.0]).expect("layer inputs are distinct nodes");
+                            let [gx, gw, gb] =
+                                before.get_disjoint_mut([x.0, w.0, b.0]).expect("layer inputs are distinct nodes");
                             (gx, gw, &mut gb[..])
                         }
                         None => {
-                            let [gx, gw] = before.get_disjoint_mut([x.0, w.0]).expect("layer inputs are distinct nodes");
+                            let [gx, gw] =
+                                before.get_disjoint_mut([x.0, w.0]).expect("layer inputs are distinct nodes");
                             (gx, gw, &mut none[..])
                         }
                     };
                     match &ops[i] {
-                        Op::Conv2d { geometry, .. } => conv2d::backward(*ensemble, geometry, v(*x), v(*w), gy, &mut saved[i], gx, gw, gb),
+                        Op::Conv2d { geometry, .. } => {
+                            conv2d::backward(*ensemble, geometry, v(*x), v(*w), gy, &mut saved[i], gx, gw, gb)
+                        }
                         _ => dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb),
                     }
                 }

@@ -17,9 +17,7 @@ pub fn output_shape(op: &'static str, pred: &[usize], targets: &[usize]) -> Resu
     {
         return Err(Error::Shape {
             op,
-            msg: format!(
-                "predictions {pred:?} and targets {targets:?} must agree after the ensemble axis"
-            ),
+            msg: format!("predictions {pred:?} and targets {targets:?} must agree after the ensemble axis"),
         });
     }
     Ok(vec![pred[0]])
@@ -50,12 +48,7 @@ fn reduce<T: Real>(
     for (e, l) in loss.iter_mut().enumerate() {
         let (p, t) = (pred.model(e), targets.model(e));
         let range = e * per_model..(e + 1) * per_model;
-        for (((&pi, &ti), di), vi) in p
-            .iter()
-            .zip(t)
-            .zip(&mut dldp[range.clone()])
-            .zip(&mut values[range.clone()])
-        {
+        for (((&pi, &ti), di), vi) in p.iter().zip(t).zip(&mut dldp[range.clone()]).zip(&mut values[range.clone()]) {
             let v = f(Dual::var(pi), ti);
             *vi = v.v;
             *di = v.d * scale;
@@ -71,9 +64,7 @@ pub fn sigmoid_cross_entropy_forward<T: Real>(
     loss: &mut [T],
     dldp: &mut [T],
 ) {
-    reduce(logits, targets, reduction, loss, dldp, |o, y| {
-        sigmoid_cross_entropy(o, Dual::cst(y.to_f64()))
-    });
+    reduce(logits, targets, reduction, loss, dldp, |o, y| sigmoid_cross_entropy(o, Dual::cst(y.to_f64())));
 }
 
 pub fn squared_error_forward<T: Real>(

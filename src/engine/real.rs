@@ -7,17 +7,7 @@ use std::ops::{AddAssign, MulAssign, SubAssign};
 /// A float the engine can run on. The engine is generic so that the very same graph code can
 /// be evaluated in `f64` for finite-difference gradient checks.
 pub trait Real:
-    Scalar
-    + Default
-    + PartialOrd
-    + Display
-    + Debug
-    + Send
-    + Sync
-    + AddAssign
-    + SubAssign
-    + MulAssign
-    + 'static
+    Scalar + Default + PartialOrd + Display + Debug + Send + Sync + AddAssign + SubAssign + MulAssign + 'static
 {
     fn from_f64(v: f64) -> Self {
         Self::cst(v)

@@ -11,13 +11,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 /// What an activation or loss formula may use: arithmetic, a few transcendental functions,
 /// and the real part for branching (`relu` asks `x.re() > 0`).
 pub trait Scalar:
-    Copy
-    + Debug
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
+    Copy + Debug + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
 {
     /// A constant (its derivative is zero).
     fn cst(v: f64) -> Self;
@@ -113,10 +107,7 @@ impl<T: Scalar> Dual<T> {
     /// The variable `x` itself: derivative 1.
     #[inline(always)]
     pub fn var(x: T) -> Self {
-        Dual {
-            v: x,
-            d: T::cst(1.0),
-        }
+        Dual { v: x, d: T::cst(1.0) }
     }
 }
 
@@ -124,30 +115,21 @@ impl<T: Scalar> Add for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        Dual {
-            v: self.v + o.v,
-            d: self.d + o.d,
-        }
+        Dual { v: self.v + o.v, d: self.d + o.d }
     }
 }
 impl<T: Scalar> Sub for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        Dual {
-            v: self.v - o.v,
-            d: self.d - o.d,
-        }
+        Dual { v: self.v - o.v, d: self.d - o.d }
     }
 }
 impl<T: Scalar> Mul for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Dual {
-            v: self.v * o.v,
-            d: self.d * o.v + self.v * o.d,
-        }
+        Dual { v: self.v * o.v, d: self.d * o.v + self.v * o.d }
     }
 }
 impl<T: Scalar> Div for Dual<T> {
@@ -155,30 +137,21 @@ impl<T: Scalar> Div for Dual<T> {
     #[inline(always)]
     fn div(self, o: Self) -> Self {
         let q = self.v / o.v;
-        Dual {
-            v: q,
-            d: (self.d - q * o.d) / o.v,
-        }
+        Dual { v: q, d: (self.d - q * o.d) / o.v }
     }
 }
 impl<T: Scalar> Neg for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
-        Dual {
-            v: -self.v,
-            d: -self.d,
-        }
+        Dual { v: -self.v, d: -self.d }
     }
 }
 
 impl<T: Scalar> Scalar for Dual<T> {
     #[inline(always)]
     fn cst(v: f64) -> Self {
-        Dual {
-            v: T::cst(v),
-            d: T::cst(0.0),
-        }
+        Dual { v: T::cst(v), d: T::cst(0.0) }
     }
     #[inline(always)]
     fn re(self) -> f64 {
@@ -194,41 +167,26 @@ impl<T: Scalar> Scalar for Dual<T> {
     #[inline(always)]
     fn exp(self) -> Self {
         let e = self.v.exp();
-        Dual {
-            v: e,
-            d: self.d * e,
-        }
+        Dual { v: e, d: self.d * e }
     }
     #[inline(always)]
     fn ln(self) -> Self {
-        Dual {
-            v: self.v.ln(),
-            d: self.d / self.v,
-        }
+        Dual { v: self.v.ln(), d: self.d / self.v }
     }
     #[inline(always)]
     fn ln_1p(self) -> Self {
-        Dual {
-            v: self.v.ln_1p(),
-            d: self.d / (T::cst(1.0) + self.v),
-        }
+        Dual { v: self.v.ln_1p(), d: self.d / (T::cst(1.0) + self.v) }
     }
     #[inline(always)]
     fn tanh(self) -> Self {
         let t = self.v.tanh();
-        Dual {
-            v: t,
-            d: self.d * (T::cst(1.0) - t * t),
-        }
+        Dual { v: t, d: self.d * (T::cst(1.0) - t * t) }
     }
     #[inline(always)]
     fn erf(self) -> Self {
         // d/dx erf(x) = 2/√π · exp(−x²)
         let g = T::cst(std::f64::consts::FRAC_2_SQRT_PI) * (-(self.v * self.v)).exp();
-        Dual {
-            v: self.v.erf(),
-            d: self.d * g,
-        }
+        Dual { v: self.v.erf(), d: self.d * g }
     }
 }
 
@@ -251,27 +209,14 @@ mod tests {
             ("ln_1p", |x| x.ln_1p(), |x| x.ln_1p(), &[-0.5, 0.0, 3.0]),
             ("tanh", |x| x.tanh(), |x| x.tanh(), &[-2.0, 0.3, 4.0]),
             ("erf", |x| x.erf(), libm::erf, &[-1.5, 0.0, 0.7]),
-            (
-                "div",
-                |x| Dual::cst(3.0) / (x * x + Dual::cst(1.0)),
-                |x| 3.0 / (x * x + 1.0),
-                &[-2.0, 0.5],
-            ),
-            (
-                "sub_neg",
-                |x| -(x - x * x * x),
-                |x| -(x - x * x * x),
-                &[-1.0, 2.0],
-            ),
+            ("div", |x| Dual::cst(3.0) / (x * x + Dual::cst(1.0)), |x| 3.0 / (x * x + 1.0), &[-2.0, 0.5]),
+            ("sub_neg", |x| -(x - x * x * x), |x| -(x - x * x * x), &[-1.0, 2.0]),
         ];
         for (name, f, g, xs) in cases {
             for &x in xs {
                 let d = f(Dual::var(x)).d;
                 let want = fd(g, x);
-                assert!(
-                    (d - want).abs() <= 1e-7 * (1.0 + want.abs()),
-                    "{name} at {x}: dual {d}, fd {want}"
-                );
+                assert!((d - want).abs() <= 1e-7 * (1.0 + want.abs()), "{name} at {x}: dual {d}, fd {want}");
             }
         }
     }

@@ -29,16 +29,11 @@ impl LandscapeConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Usage(m));
         if !(2..=MAX_POINTS).contains(&self.points) {
-            return bad(format!(
-                "--points must be between 2 and {MAX_POINTS}, got {}",
-                self.points
-            ));
+            return bad(format!("--points must be between 2 and {MAX_POINTS}, got {}", self.points));
         }
         for (name, (lo, hi)) in [("--w-range", self.w_range), ("--b-range", self.b_range)] {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return bad(format!(
-                    "{name} must be two finite numbers A,B with A < B, got {lo},{hi}"
-                ));
+                return bad(format!("{name} must be two finite numbers A,B with A < B, got {lo},{hi}"));
             }
         }
         if !self.x.is_finite() || !self.y.is_finite() {
@@ -48,9 +43,7 @@ impl LandscapeConfig {
     }
 
     fn axis(range: (f64, f64), n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| range.0 + (range.1 - range.0) * i as f64 / (n - 1) as f64)
-            .collect()
+        (0..n).map(|i| range.0 + (range.1 - range.0) * i as f64 / (n - 1) as f64).collect()
     }
 
     /// Cross-entropy needs ŷ in (0, 1) everywhere: only a sigmoid output guarantees it, and
@@ -87,11 +80,7 @@ pub fn compute(cfg: &LandscapeConfig) -> Result<Landscape> {
     let z = g.dense(x, w, Some(b))?;
     let out = g.activation(z, cfg.act);
     let l2 = g.squared_error(out, t, 1.0, Reduction::Mean)?;
-    let ce = if cfg.has_ce() {
-        Some(g.sigmoid_cross_entropy(z, t, Reduction::Mean)?)
-    } else {
-        None
-    };
+    let ce = if cfg.has_ce() { Some(g.sigmoid_cross_entropy(z, t, Reduction::Mean)?) } else { None };
     g.value_mut(x)[0] = cfg.x;
     g.value_mut(t)[0] = cfg.y;
     for (ib, &bv) in bs.iter().enumerate() {
@@ -107,15 +96,7 @@ pub fn compute(cfg: &LandscapeConfig) -> Result<Landscape> {
         g.backward(ce);
         [g.value(ce).to_vec(), g.grad(w).to_vec(), g.grad(b).to_vec()]
     });
-    Ok(Landscape {
-        output: g.value(out).to_vec(),
-        l2: g.value(l2).to_vec(),
-        dl2_dw,
-        dl2_db,
-        ce,
-        ws,
-        bs,
-    })
+    Ok(Landscape { output: g.value(out).to_vec(), l2: g.value(l2).to_vec(), dl2_dw, dl2_db, ce, ws, bs })
 }
 
 impl Landscape {
@@ -142,10 +123,7 @@ impl Landscape {
             return None;
         }
         let pos = |v: f64, axis: &[f64]| ((v - axis[0]) / (axis[1] - axis[0])).round() as usize;
-        Some(
-            pos(b, &self.bs).min(self.bs.len() - 1) * self.ws.len()
-                + pos(w, &self.ws).min(self.ws.len() - 1),
-        )
+        Some(pos(b, &self.bs).min(self.bs.len() - 1) * self.ws.len() + pos(w, &self.ws).min(self.ws.len() - 1))
     }
 }
 
@@ -188,22 +166,10 @@ pub fn key_values(l: &Landscape) -> KeyValues {
     let diagonal = |v: &[f64]| {
         let m = max_abs(v);
         let line: Vec<(f64, f64)> =
-            l.ws.iter()
-                .filter(|&&w| w >= 0.0)
-                .filter_map(|&w| l.nearest(w, w).map(|k| (w, v[k].abs())))
-                .collect();
-        let peak = line
-            .iter()
-            .enumerate()
-            .fold(
-                (0, 0.0),
-                |best, (i, &(_, g))| if g > best.1 { (i, g) } else { best },
-            )
-            .0;
-        line[peak..]
-            .iter()
-            .find(|&&(_, g)| g < 0.01 * m)
-            .map(|&(w, _)| w)
+            l.ws.iter().filter(|&&w| w >= 0.0).filter_map(|&w| l.nearest(w, w).map(|k| (w, v[k].abs()))).collect();
+        let peak =
+            line.iter().enumerate().fold((0, 0.0), |best, (i, &(_, g))| if g > best.1 { (i, g) } else { best }).0;
+        line[peak..].iter().find(|&&(_, g)| g < 0.01 * m).map(|&(w, _)| w)
     };
     let ce = l.ce.as_ref();
     KeyValues {
@@ -248,12 +214,9 @@ pub fn summary_markdown(cfg: &LandscapeConfig, k: &KeyValues) -> String {
         100.0 * k.dl2_dw_fraction_of_max,
         k.max_abs_dl2_dw
     );
-    if let (Some(ce), Some(d), Some(f), Some(m)) = (
-        k.ce_at_probe,
-        k.dce_dw_at_probe,
-        k.dce_dw_fraction_of_max,
-        k.max_abs_dce_dw,
-    ) {
+    if let (Some(ce), Some(d), Some(f), Some(m)) =
+        (k.ce_at_probe, k.dce_dw_at_probe, k.dce_dw_fraction_of_max, k.max_abs_dce_dw)
+    {
         let _ = writeln!(
             md,
             "There the cross-entropy is {ce:.4} and ∂CE/∂w = {d:.4}, {:.1}% of its largest magnitude ({m:.4}).",
@@ -266,11 +229,8 @@ pub fn summary_markdown(cfg: &LandscapeConfig, k: &KeyValues) -> String {
         };
         let _ = writeln!(md, "\nSo {verdict}\n");
     } else {
-        let _ = writeln!(
-            md,
-            "\nCross-entropy is not shown: it needs ŷ in (0, 1), which {} does not guarantee.\n",
-            cfg.act
-        );
+        let _ =
+            writeln!(md, "\nCross-entropy is not shown: it needs ŷ in (0, 1), which {} does not guarantee.\n", cfg.act);
     }
     let _ = writeln!(
         md,
@@ -291,13 +251,8 @@ pub fn summary_markdown(cfg: &LandscapeConfig, k: &KeyValues) -> String {
 
 fn diag(t: Option<f64>) -> String {
     match t {
-        Some(t) => format!(
-            "; along the diagonal w = b, past its peak, it has fallen below that by w = b = {t:.2}"
-        ),
-        None => {
-            "; along the diagonal w = b, past its peak, it never falls below that within the grid"
-                .into()
-        }
+        Some(t) => format!("; along the diagonal w = b, past its peak, it has fallen below that by w = b = {t:.2}"),
+        None => "; along the diagonal w = b, past its peak, it never falls below that within the grid".into(),
     }
 }
 
@@ -316,11 +271,7 @@ pub fn write_outputs(dir: &Path, cfg: &LandscapeConfig, l: &Landscape) -> Result
     for (ib, &b) in l.bs.iter().enumerate() {
         for (iw, &w) in l.ws.iter().enumerate() {
             let i = ib * l.ws.len() + iw;
-            let _ = write!(
-                csv,
-                "{w},{b},{},{},{},{}",
-                l.output[i], l.l2[i], l.dl2_dw[i], l.dl2_db[i]
-            );
+            let _ = write!(csv, "{w},{b},{},{},{},{}", l.output[i], l.l2[i], l.dl2_dw[i], l.dl2_db[i]);
             match &l.ce {
                 Some([ce, dw, db]) => writeln!(csv, ",{},{},{}", ce[i], dw[i], db[i]),
                 None => writeln!(csv, ",,,"),
@@ -341,44 +292,22 @@ pub fn write_outputs(dir: &Path, cfg: &LandscapeConfig, l: &Landscape) -> Result
         key_values: &k,
     };
     report::write_json(&dir.join("summary.json"), &summary)?;
-    report::atomic::write_atomic(
-        &dir.join("summary.md"),
-        summary_markdown(cfg, &k).as_bytes(),
-    )?;
+    report::atomic::write_atomic(&dir.join("summary.md"), summary_markdown(cfg, &k).as_bytes())?;
 
     let panels: Vec<GridPanel> = l
         .quantities()
         .into_iter()
-        .map(|(name, title, v)| {
-            GridPanel::new(name, &format!("{title} — {}", cfg.act), &l.ws, &l.bs, v)
-        })
+        .map(|(name, title, v)| GridPanel::new(name, &format!("{title} — {}", cfg.act), &l.ws, &l.bs, v))
         .collect();
     for p in &panels {
-        report::figures::render(
-            &dir.join(format!("{}-heatmap", p.name)),
-            &GridFigure::heatmap(p),
-        )?;
-        report::figures::render(
-            &dir.join(format!("{}-surface", p.name)),
-            &GridFigure::surface(p),
-        )?;
+        report::figures::render(&dir.join(format!("{}-heatmap", p.name)), &GridFigure::heatmap(p))?;
+        report::figures::render(&dir.join(format!("{}-surface", p.name)), &GridFigure::surface(p))?;
     }
     let title = format!("{} neuron, x = {}, y = {}", cfg.act, cfg.x, cfg.y);
     report::figures::render(
         &dir.join("heatmaps"),
-        &GridPanels {
-            title: title.clone(),
-            panels: panels.clone(),
-            surface: false,
-        },
+        &GridPanels { title: title.clone(), panels: panels.clone(), surface: false },
     )?;
-    report::figures::render(
-        &dir.join("surfaces"),
-        &GridPanels {
-            title,
-            panels,
-            surface: true,
-        },
-    )?;
+    report::figures::render(&dir.join("surfaces"), &GridPanels { title, panels, surface: true })?;
     Ok(k)
 }

@@ -3,3 +3,4 @@
 
 pub mod fc_random;
 pub mod landscape;
+pub mod train;

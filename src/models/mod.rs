@@ -1,8 +1,11 @@
-//! Networks built on the engine. Each model lists its weights and biases so that one
-//! initialiser serves them all.
+//! Networks built on the engine: the fc73 net of Task 2 and the CNNs of Task 3. Each is a
+//! [`Net`]: the tape plus the nodes a trainer needs (input, targets, outputs, losses, hidden
+//! activations) and its parameters under PyTorch names.
 
+pub mod cnn;
 pub mod fc;
 
+use crate::data::Dataset;
 use crate::engine::{Graph, NodeId, Real};
 use crate::init::SeededRng;
 
@@ -17,36 +20,171 @@ pub struct Init {
 impl Init {
     /// Seeds `first..first+n`, the same std for all.
     pub fn seeds(first: u64, n: usize, weight_std: f64, bias: f64) -> Init {
-        Init {
-            seeds: (first..first + n as u64).collect(),
-            weight_std: vec![weight_std; n],
-            bias,
+        Init { seeds: (first..first + n as u64).collect(), weight_std: vec![weight_std; n], bias }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Truncated-normal initialised.
+    Weight,
+    /// Constant initialised.
+    Bias,
+}
+
+/// How a dataset's images are fed: flattened feature-major `[P, B]` (dense input) or as
+/// images `[1, B, side, side]` (conv input; the same memory as the row-major file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputLayout {
+    Features,
+    Images,
+}
+
+pub struct Net<T: Real> {
+    pub graph: Graph<T>,
+    pub input: NodeId,
+    pub layout: InputLayout,
+    pub labels: NodeId,
+    /// Regression targets (detection widths).
+    pub widths: Option<NodeId>,
+    /// The classification logit `[E, 1, B]`.
+    pub logits: NodeId,
+    /// The width prediction `[E, 1, B]` of the two-task net.
+    pub regression: Option<NodeId>,
+    /// The two parts of a two-task loss; `loss` is their weighted sum.
+    pub ce_loss: Option<NodeId>,
+    pub reg_loss: Option<NodeId>,
+    pub loss: NodeId,
+    /// Hidden activations, for dead-unit fractions: `(column suffix, node)`.
+    pub hidden: Vec<(&'static str, NodeId)>,
+    /// Parameters in creation order, under PyTorch names (`fc1.weight`, `conv1.bias`, …).
+    pub params: Vec<(String, NodeId, ParamKind)>,
+    pub batch: usize,
+}
+
+impl<T: Real> Net<T> {
+    /// A parameter by its PyTorch name.
+    pub fn param(&self, name: &str) -> NodeId {
+        self.params.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("no parameter `{name}`")).1
+    }
+
+    /// Weights: truncated normal (redrawn beyond 2 std), drawn from each model's own seed in
+    /// parameter order, row-major in PyTorch layout. Biases: the constant `init.bias`.
+    pub fn init(&mut self, init: &Init) {
+        let e_count = self.graph.ensemble();
+        assert_eq!(init.seeds.len(), e_count, "one seed per model");
+        assert_eq!(init.weight_std.len(), e_count, "one std per model");
+        for e in 0..e_count {
+            let mut rng = SeededRng::new(init.seeds[e]);
+            for &(_, id, kind) in &self.params {
+                if kind == ParamKind::Weight {
+                    let values = self.graph.value_mut(id);
+                    let n = values.len() / e_count;
+                    for v in &mut values[e * n..(e + 1) * n] {
+                        *v = T::from_f64(rng.truncated_normal(init.weight_std[e]));
+                    }
+                }
+            }
+        }
+        for &(_, id, kind) in &self.params {
+            if kind == ParamKind::Bias {
+                self.graph.value_mut(id).fill(T::from_f64(init.bias));
+            }
+        }
+    }
+
+    /// Feeds the whole dataset as the batch.
+    pub fn set_data(&mut self, data: &Dataset) {
+        assert_eq!(data.n, self.batch, "the batch is the whole dataset");
+        let (batch, pixels) = (data.n, data.pixels());
+        let x = self.graph.value_mut(self.input);
+        match self.layout {
+            InputLayout::Images => x.iter_mut().zip(&data.images).for_each(|(d, &s)| *d = T::from_f64(s as f64)),
+            InputLayout::Features => {
+                for (s, img) in data.images.chunks_exact(pixels).enumerate() {
+                    for (f, &v) in img.iter().enumerate() {
+                        x[f * batch + s] = T::from_f64(v as f64);
+                    }
+                }
+            }
+        }
+        let y = self.graph.value_mut(self.labels);
+        y.iter_mut().zip(&data.labels).for_each(|(d, &s)| *d = T::from_f64(s as f64));
+        if let (Some(w), Some(widths)) = (self.widths, &data.widths) {
+            let t = self.graph.value_mut(w);
+            t.iter_mut().zip(widths).for_each(|(d, &s)| *d = T::from_f64(s as f64));
         }
     }
 }
 
-/// Weights: truncated normal (redrawn beyond 2 std), drawn from the model's own seed, in the
-/// order `weights` lists them, row-major in PyTorch layout. Biases: the constant `init.bias`.
-pub fn init_params<T: Real>(
-    graph: &mut Graph<T>,
-    weights: &[NodeId],
-    biases: &[NodeId],
-    init: &Init,
-) {
-    let e_count = graph.ensemble();
-    assert_eq!(init.seeds.len(), e_count, "one seed per model");
-    assert_eq!(init.weight_std.len(), e_count, "one std per model");
-    for e in 0..e_count {
-        let mut rng = SeededRng::new(init.seeds[e]);
-        for &w in weights {
-            let values = graph.value_mut(w);
-            let n = values.len() / e_count;
-            for v in &mut values[e * n..(e + 1) * n] {
-                *v = T::from_f64(rng.truncated_normal(init.weight_std[e]));
+/// Per model: the fraction of samples whose prediction `round(σ(logit))` equals the label.
+/// `σ(o) > 0.5` exactly when `o > 0`, and a tie rounds to 0 (round-half-even, as NumPy/TF).
+pub fn binary_accuracy<T: Real>(logits: &[T], labels: &[f32], out: &mut [f64]) {
+    let batch = labels.len();
+    for (e, acc) in out.iter_mut().enumerate() {
+        let correct = logits[e * batch..(e + 1) * batch]
+            .iter()
+            .zip(labels)
+            .filter(|&(&o, &y)| (o.to_f64() > 0.0) == (y > 0.5))
+            .count();
+        *acc = correct as f64 / batch as f64;
+    }
+}
+
+/// Per model: the fraction of samples with `|ŵ − w| < 0.5`.
+pub fn regression_accuracy<T: Real>(pred: &[T], widths: &[f32], out: &mut [f64]) {
+    let batch = widths.len();
+    for (e, acc) in out.iter_mut().enumerate() {
+        let correct = pred[e * batch..(e + 1) * batch]
+            .iter()
+            .zip(widths)
+            .filter(|&(&p, &w)| (p.to_f64() - w as f64).abs() < 0.5)
+            .count();
+        *acc = correct as f64 / batch as f64;
+    }
+}
+
+/// Per model: the fraction of units (each channel and position of a `[E, C, B, ...]`
+/// activation) whose value is ≤ 0 for every sample of the batch.
+pub fn dead_fraction<T: Real>(activation: &[T], shape: &[usize], out: &mut [f64]) {
+    let (c, b) = (shape[1], shape[2]);
+    let positions: usize = shape[3..].iter().product();
+    let per_model = c * b * positions;
+    for (e, frac) in out.iter_mut().enumerate() {
+        let a = &activation[e * per_model..(e + 1) * per_model];
+        let mut dead = 0usize;
+        for ch in 0..c {
+            let plane = &a[ch * b * positions..(ch + 1) * b * positions];
+            for p in 0..positions {
+                if (0..b).all(|s| plane[s * positions + p].to_f64() <= 0.0) {
+                    dead += 1;
+                }
             }
         }
+        *frac = dead as f64 / (c * positions) as f64;
     }
-    for &b in biases {
-        graph.value_mut(b).fill(T::from_f64(init.bias));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_units_are_those_never_positive() {
+        // E = 1, C = 2, B = 3, 2 positions: channel 0 position 1 is ≤ 0 for all samples.
+        let a = [1.0f32, 0.0, -1.0, -0.5, 2.0, -3.0, /* ch 1 */ 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        let mut f = [0.0];
+        dead_fraction(&a, &[1, 2, 3, 2], &mut f);
+        // ch0 pos1 values: 0, -0.5, -3 → dead; ch1 pos0: 0, 0, 0 → dead; others alive.
+        assert_eq!(f[0], 0.5);
+    }
+
+    #[test]
+    fn accuracies_count_exact_rules() {
+        let mut acc = [0.0; 2];
+        binary_accuracy(&[0.3f32, -0.1, 0.0, 2.0], &[1.0, 1.0], &mut acc);
+        assert_eq!(acc, [0.5, 0.5]);
+        regression_accuracy(&[2.4f32, 3.6, 2.6, 3.0], &[2.0, 3.0], &mut acc);
+        assert_eq!(acc, [0.5, 0.5]);
     }
 }

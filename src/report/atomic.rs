@@ -6,14 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let file_name = path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
+    let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -30,10 +24,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// files already and `force` is not set (so one run never silently mixes with another).
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out {}: exists and is not a directory",
-            dir.display()
-        )));
+        return Err(Error::Usage(format!("--out {}: exists and is not a directory", dir.display())));
     }
     if dir.is_dir() && !force {
         let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -59,24 +50,11 @@ mod tests {
         write_atomic(&p, b"first").unwrap();
         write_atomic(&p, b"second").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
-        assert!(
-            prepare_out_dir(&dir, false)
-                .unwrap_err()
-                .to_string()
-                .contains("not empty")
-        );
+        assert!(prepare_out_dir(&dir, false).unwrap_err().to_string().contains("not empty"));
         prepare_out_dir(&dir, true).unwrap();
-        assert!(
-            prepare_out_dir(&p, true)
-                .unwrap_err()
-                .to_string()
-                .contains("not a directory")
-        );
+        assert!(prepare_out_dir(&p, true).unwrap_err().to_string().contains("not a directory"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,11 +24,7 @@ pub const COLORS: [RGBColor; 8] = [
 fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -36,10 +32,7 @@ fn register_fonts() {
 /// A figure that can draw itself on any plotters backend.
 pub trait Figure {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: DrawingArea<DB, Shift>,
-    ) -> std::result::Result<(), String>;
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
 }
 
 /// Draws `fig` into `<base>.svg` and `<base>.png`, both written atomically.
@@ -48,8 +41,7 @@ pub fn render(base: &Path, fig: &impl Figure) -> Result<()> {
     let size = fig.size();
     let svg_path = base.with_extension("svg");
     let png_path = base.with_extension("png");
-    let fail =
-        |p: &Path, e: String| Error::io(p, std::io::Error::other(format!("drawing failed: {e}")));
+    let fail = |p: &Path, e: String| Error::io(p, std::io::Error::other(format!("drawing failed: {e}")));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -66,11 +58,8 @@ pub fn render(base: &Path, fig: &impl Figure) -> Result<()> {
         let mut enc = png::Encoder::new(&mut png_bytes, size.0, size.1);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| fail(&png_path, e.to_string()))?;
-        w.write_image_data(&rgb)
-            .map_err(|e| fail(&png_path, e.to_string()))?;
+        let mut w = enc.write_header().map_err(|e| fail(&png_path, e.to_string()))?;
+        w.write_image_data(&rgb).map_err(|e| fail(&png_path, e.to_string()))?;
     }
     write_atomic(&png_path, &png_bytes)
 }
@@ -98,12 +87,7 @@ pub fn band(curves: &[Vec<f32>], max_points: usize) -> Band {
     if len > 0 && idx.last() != Some(&(len - 1)) {
         idx.push(len - 1);
     }
-    let mut b = Band {
-        iterations: vec![],
-        median: vec![],
-        p25: vec![],
-        p75: vec![],
-    };
+    let mut b = Band { iterations: vec![], median: vec![], p25: vec![], p75: vec![] };
     for i in idx {
         let xs: Vec<f64> = curves
             .iter()
@@ -144,11 +128,7 @@ pub fn tick_within(v: f64, span: f64) -> String {
     }
     let digits = (2 - a.log10().floor() as i32).max(0) as usize;
     let s = format!("{v:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 /// One panel: median line and IQR band per series.
@@ -164,11 +144,7 @@ fn band_panel<DB: DrawingBackend>(
     legend: SeriesLabelPosition,
 ) -> std::result::Result<(), String> {
     let mut builder = ChartBuilder::on(area);
-    builder
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(64);
+    builder.caption(caption, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(64);
     let x_range = 1.0..x_max.max(2.0);
     macro_rules! draw_into {
         ($chart:expr, $clamp:expr) => {{
@@ -187,38 +163,17 @@ fn band_panel<DB: DrawingBackend>(
             for (k, (label, b)) in series.iter().enumerate() {
                 let color = COLORS[k % COLORS.len()];
                 let clamp = $clamp;
-                let mut poly: Vec<(f64, f64)> = b
-                    .iterations
-                    .iter()
-                    .zip(&b.p75)
-                    .map(|(&x, &y)| (x, clamp(y)))
-                    .collect();
-                poly.extend(
-                    b.iterations
-                        .iter()
-                        .zip(&b.p25)
-                        .rev()
-                        .map(|(&x, &y)| (x, clamp(y))),
-                );
-                chart
-                    .draw_series(std::iter::once(Polygon::new(
-                        poly,
-                        color.mix(0.18).filled(),
-                    )))
-                    .map_err(e2s)?;
+                let mut poly: Vec<(f64, f64)> = b.iterations.iter().zip(&b.p75).map(|(&x, &y)| (x, clamp(y))).collect();
+                poly.extend(b.iterations.iter().zip(&b.p25).rev().map(|(&x, &y)| (x, clamp(y))));
+                chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled()))).map_err(e2s)?;
                 chart
                     .draw_series(LineSeries::new(
-                        b.iterations
-                            .iter()
-                            .zip(&b.median)
-                            .map(|(&x, &y)| (x, clamp(y))),
+                        b.iterations.iter().zip(&b.median).map(|(&x, &y)| (x, clamp(y))),
                         color.stroke_width(2),
                     ))
                     .map_err(e2s)?
                     .label(label.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                    });
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
             }
             chart
                 .configure_series_labels()
@@ -232,18 +187,10 @@ fn band_panel<DB: DrawingBackend>(
     }
     if log_y {
         let (lo, hi) = y_range;
-        draw_into!(
-            builder
-                .build_cartesian_2d(x_range, (lo..hi).log_scale())
-                .map_err(e2s)?,
-            |y: f64| y.clamp(lo, hi)
-        );
+        draw_into!(builder.build_cartesian_2d(x_range, (lo..hi).log_scale()).map_err(e2s)?, |y: f64| y.clamp(lo, hi));
     } else {
         let (lo, hi) = y_range;
-        draw_into!(
-            builder.build_cartesian_2d(x_range, lo..hi).map_err(e2s)?,
-            |y: f64| y.clamp(lo, hi)
-        );
+        draw_into!(builder.build_cartesian_2d(x_range, lo..hi).map_err(e2s)?, |y: f64| y.clamp(lo, hi));
     }
     Ok(())
 }
@@ -260,14 +207,8 @@ impl TrainingCurves {
     pub fn new(title: &str, sets: &[Curves]) -> TrainingCurves {
         TrainingCurves {
             title: title.to_string(),
-            loss: sets
-                .iter()
-                .map(|c| (c.label.clone(), band(&c.loss, 600)))
-                .collect(),
-            accuracy: sets
-                .iter()
-                .map(|c| (c.label.clone(), band(&c.accuracy, 600)))
-                .collect(),
+            loss: sets.iter().map(|c| (c.label.clone(), band(&c.loss, 600))).collect(),
+            accuracy: sets.iter().map(|c| (c.label.clone(), band(&c.accuracy, 600))).collect(),
         }
     }
 }
@@ -276,28 +217,15 @@ impl Figure for TrainingCurves {
     fn size(&self) -> (u32, u32) {
         (1400, 520)
     }
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: DrawingArea<DB, Shift>,
-    ) -> std::result::Result<(), String> {
-        let x_max = self
-            .loss
-            .iter()
-            .flat_map(|(_, b)| b.iterations.last().copied())
-            .fold(1.0, f64::max);
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        let x_max = self.loss.iter().flat_map(|(_, b)| b.iterations.last().copied()).fold(1.0, f64::max);
         let finite_pos = self
             .loss
             .iter()
             .flat_map(|(_, b)| b.p25.iter().chain(&b.p75).copied())
             .filter(|v| v.is_finite() && *v > 0.0);
-        let (lo, hi) = finite_pos.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        let (lo, hi) = if lo.is_finite() {
-            ((lo * 0.7).max(1e-9), hi * 1.4)
-        } else {
-            (1e-3, 1.0)
-        };
+        let (lo, hi) = finite_pos.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = if lo.is_finite() { ((lo * 0.7).max(1e-9), hi * 1.4) } else { (1e-3, 1.0) };
         root.fill(&WHITE).map_err(e2s)?;
         let root = root.titled(&self.title, ("sans-serif", 24)).map_err(e2s)?;
         let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);

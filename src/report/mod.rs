@@ -9,16 +9,33 @@ use std::path::Path;
 
 /// Pretty JSON, written atomically. Non-finite floats become `null`.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     text.push('\n');
     atomic::write_atomic(path, text.as_bytes())
 }
 
+/// `metrics.csv`: `setting,seed,iteration` then each run's metric columns (all runs written
+/// together must share them), one row per seed and iteration until that seed stopped.
+pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+    use std::fmt::Write;
+    let columns = runs.first().map(|r| r.columns.join(",")).unwrap_or_default();
+    let mut csv = format!("setting,seed,iteration,{columns}\n");
+    for run in runs {
+        assert_eq!(run.columns.join(","), columns, "runs in one metrics.csv share their columns");
+        for (seed, rows) in run.seeds.iter().zip(&run.rows) {
+            for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
+                let _ = write!(csv, "{},{seed},{}", run.setting, i + 1);
+                for v in row {
+                    let _ = write!(csv, ",{v}");
+                }
+                csv.push('\n');
+            }
+        }
+    }
+    atomic::write_atomic(path, csv.as_bytes())
+}
+
 /// Serialises a value through its `Display` form (e.g. an activation as `leaky_relu:0.2`).
-pub fn display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &T,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
+pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(v)
 }

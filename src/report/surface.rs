@@ -33,9 +33,7 @@ impl GridPanel {
     pub fn new(name: &str, title: &str, ws: &[f64], bs: &[f64], values: &[f64]) -> GridPanel {
         let (iw, ib) = (picks(ws.len(), 120), picks(bs.len(), 120));
         let finite = values.iter().copied().filter(|v| v.is_finite());
-        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
         let range = if !lo.is_finite() {
             (0.0, 1.0)
         } else if hi - lo < 1e-12 * (1.0 + lo.abs()) {
@@ -48,20 +46,13 @@ impl GridPanel {
             title: title.into(),
             ws: iw.iter().map(|&i| ws[i]).collect(),
             bs: ib.iter().map(|&j| bs[j]).collect(),
-            values: ib
-                .iter()
-                .map(|&j| iw.iter().map(|&i| values[j * ws.len() + i]).collect())
-                .collect(),
+            values: ib.iter().map(|&j| iw.iter().map(|&i| values[j * ws.len() + i]).collect()).collect(),
             range,
         }
     }
 
     fn color(&self, v: f64) -> RGBColor {
-        ViridisRGB.get_color_normalized(
-            v.clamp(self.range.0, self.range.1),
-            self.range.0,
-            self.range.1,
-        )
+        ViridisRGB.get_color_normalized(v.clamp(self.range.0, self.range.1), self.range.0, self.range.1)
     }
 
     /// A coarser copy for 3D surfaces (each cell is a polygon).
@@ -70,10 +61,7 @@ impl GridPanel {
         GridPanel {
             ws: iw.iter().map(|&i| self.ws[i]).collect(),
             bs: ib.iter().map(|&j| self.bs[j]).collect(),
-            values: ib
-                .iter()
-                .map(|&j| iw.iter().map(|&i| self.values[j][i]).collect())
-                .collect(),
+            values: ib.iter().map(|&j| iw.iter().map(|&i| self.values[j][i]).collect()).collect(),
             ..self.clone()
         }
     }
@@ -109,11 +97,7 @@ fn e2s<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
-fn colour_bar<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    p: &GridPanel,
-    font: u32,
-) -> Result<(), String> {
+fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let (lo, hi) = p.range;
     let mut chart = ChartBuilder::on(area)
         .margin_top(40)
@@ -135,29 +119,17 @@ fn colour_bar<DB: DrawingBackend>(
     let steps = 100;
     chart
         .draw_series((0..steps).map(|k| {
-            let (a, b) = (
-                lo + (hi - lo) * k as f64 / steps as f64,
-                lo + (hi - lo) * (k + 1) as f64 / steps as f64,
-            );
+            let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
             Rectangle::new([(0.0, a), (1.0, b)], p.color((a + b) / 2.0).filled())
         }))
         .map_err(e2s)?;
     Ok(())
 }
 
-fn heatmap<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    p: &GridPanel,
-    font: u32,
-) -> Result<(), String> {
+fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let bar_w = font * 6;
     let (main, bar) = area.split_horizontally(area.dim_in_pixel().0.saturating_sub(bar_w));
-    let (w0, w1, b0, b1) = (
-        p.ws[0],
-        *p.ws.last().unwrap(),
-        p.bs[0],
-        *p.bs.last().unwrap(),
-    );
+    let (w0, w1, b0, b1) = (p.ws[0], *p.ws.last().unwrap(), p.bs[0], *p.bs.last().unwrap());
     let mut chart = ChartBuilder::on(&main)
         .caption(&p.title, ("sans-serif", font + 4))
         .margin(8)
@@ -178,16 +150,8 @@ fn heatmap<DB: DrawingBackend>(
         .map_err(e2s)?;
     // Cells centred on the grid points, clipped to the axes.
     let half = |v: &[f64], i: usize| {
-        let lo = if i == 0 {
-            v[0]
-        } else {
-            (v[i - 1] + v[i]) / 2.0
-        };
-        let hi = if i + 1 == v.len() {
-            v[i]
-        } else {
-            (v[i] + v[i + 1]) / 2.0
-        };
+        let lo = if i == 0 { v[0] } else { (v[i - 1] + v[i]) / 2.0 };
+        let hi = if i + 1 == v.len() { v[i] } else { (v[i] + v[i + 1]) / 2.0 };
         (lo, hi)
     };
     chart
@@ -201,36 +165,19 @@ fn heatmap<DB: DrawingBackend>(
     let (lo, hi) = p.range;
     for k in 1..8 {
         let level = lo + (hi - lo) * k as f64 / 8.0;
-        let style = if k == 4 {
-            WHITE.mix(0.9).stroke_width(2)
-        } else {
-            WHITE.mix(0.7).stroke_width(1)
-        };
+        let style = if k == 4 { WHITE.mix(0.9).stroke_width(2) } else { WHITE.mix(0.7).stroke_width(1) };
         chart
-            .draw_series(
-                contour_segments(p, level)
-                    .into_iter()
-                    .map(|s| PathElement::new(s.to_vec(), style)),
-            )
+            .draw_series(contour_segments(p, level).into_iter().map(|s| PathElement::new(s.to_vec(), style)))
             .map_err(e2s)?;
     }
     colour_bar(&bar, p, font)
 }
 
-fn surface<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    p: &GridPanel,
-    font: u32,
-) -> Result<(), String> {
+fn surface<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let bar_w = font * 6;
     let (main, bar) = area.split_horizontally(area.dim_in_pixel().0.saturating_sub(bar_w));
     let c = p.coarse(50);
-    let (w0, w1, b0, b1) = (
-        c.ws[0],
-        *c.ws.last().unwrap(),
-        c.bs[0],
-        *c.bs.last().unwrap(),
-    );
+    let (w0, w1, b0, b1) = (c.ws[0], *c.ws.last().unwrap(), c.bs[0], *c.bs.last().unwrap());
     let (lo, hi) = p.range;
     let mut chart = ChartBuilder::on(&main)
         .caption(&p.title, ("sans-serif", font + 4))
@@ -263,10 +210,7 @@ fn surface<DB: DrawingBackend>(
     };
     let style = |v: &f64| p.color(*v).mix(0.95).filled();
     chart
-        .draw_series(
-            SurfaceSeries::xoz(c.ws.iter().copied(), c.bs.iter().copied(), lookup)
-                .style_func(&style),
-        )
+        .draw_series(SurfaceSeries::xoz(c.ws.iter().copied(), c.bs.iter().copied(), lookup).style_func(&style))
         .map_err(e2s)?;
     let text = ("sans-serif", font + 2).into_font().color(&BLACK);
     chart
@@ -289,16 +233,10 @@ pub struct GridFigure<'a> {
 
 impl GridFigure<'_> {
     pub fn heatmap(panel: &GridPanel) -> GridFigure<'_> {
-        GridFigure {
-            panel,
-            surface: false,
-        }
+        GridFigure { panel, surface: false }
     }
     pub fn surface(panel: &GridPanel) -> GridFigure<'_> {
-        GridFigure {
-            panel,
-            surface: true,
-        }
+        GridFigure { panel, surface: true }
     }
 }
 
@@ -336,11 +274,7 @@ impl Figure for GridPanels {
         let cols = self.panels.len().clamp(1, 4);
         let rows = self.panels.len().div_ceil(4).max(1);
         for (area, p) in root.split_evenly((rows, cols)).iter().zip(&self.panels) {
-            if self.surface {
-                surface(area, p, 13)?
-            } else {
-                heatmap(area, p, 13)?
-            }
+            if self.surface { surface(area, p, 13)? } else { heatmap(area, p, 13)? }
         }
         root.present().map_err(e2s)
     }

@@ -1,0 +1,214 @@
+//! The one training loop every study uses: full-batch SGD of an ensemble, one seed per model,
+//! each seed stopping at its own first 100% (accuracy measured before that iteration's update)
+//! or at its first non-finite loss, gradient or parameter; the others go on.
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::models::{Init, Net, binary_accuracy, dead_fraction, regression_accuracy};
+use crate::optim::sgd_step;
+use serde::Serialize;
+
+/// Options shared by every training study.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOptions {
+    pub seeds: usize,
+    pub first_seed: u64,
+    pub lr: f64,
+    pub init_std: f64,
+    pub bias_init: f64,
+    pub max_iters: usize,
+}
+
+/// One setting's outcome: per seed, a row of metrics per iteration until it stopped.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub setting: String,
+    pub seeds: Vec<u64>,
+    /// Metric names, the columns of `rows` (CSV columns after `setting,seed,iteration`).
+    pub columns: Vec<String>,
+    /// Per seed: `iterations × columns` values, row-major.
+    pub rows: Vec<Vec<f32>>,
+    /// First iteration (from 1) at which every accuracy was 100%.
+    pub iterations: Vec<Option<usize>>,
+    /// First iteration at which a loss, gradient or parameter was not finite.
+    pub diverged_at: Vec<Option<usize>>,
+    /// Largest |parameter| of the seed while all were finite.
+    pub max_abs_weight: Vec<f64>,
+}
+
+impl Run {
+    /// One metric of one seed over its iterations.
+    pub fn column(&self, seed_index: usize, name: &str) -> Vec<f32> {
+        let c = self.columns.iter().position(|n| n == name).unwrap_or_else(|| panic!("no column `{name}`"));
+        self.rows[seed_index].chunks_exact(self.columns.len()).map(|r| r[c]).collect()
+    }
+
+    /// A metric for every seed.
+    pub fn columns_of(&self, name: &str) -> Vec<Vec<f32>> {
+        (0..self.seeds.len()).map(|s| self.column(s, name)).collect()
+    }
+
+    pub fn converged(&self) -> usize {
+        self.iterations.iter().flatten().count()
+    }
+    pub fn diverged(&self) -> usize {
+        self.diverged_at.iter().flatten().count()
+    }
+}
+
+/// Per model: max |p| over all parameters, or `None` if any parameter is not finite.
+fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool) {
+    let e_count = out.len();
+    out.iter_mut().for_each(|v| *v = Some(0.0));
+    for &(_, id, _) in &net.params {
+        let data = if grads { net.graph.grad(id) } else { net.graph.value(id) };
+        let n = data.len() / e_count;
+        for (e, slot) in out.iter_mut().enumerate() {
+            if let Some(m) = slot {
+                let mut local = *m as f32;
+                let mut finite = true;
+                for &v in &data[e * n..(e + 1) * n] {
+                    finite &= v.is_finite();
+                    local = local.max(v.abs());
+                }
+                *slot = finite.then_some(local as f64);
+            }
+        }
+    }
+}
+
+/// Trains `net` (already built for `opts.seeds` models) on the whole of `data`.
+/// `progress(iteration, converged)` runs once per iteration; returning `false` stops (Ctrl-C).
+pub fn train(
+    setting: &str,
+    net: &mut Net<f32>,
+    data: &Dataset,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Run> {
+    let e_count = opts.seeds;
+    let init = Init::seeds(opts.first_seed, e_count, opts.init_std, opts.bias_init);
+    net.init(&init);
+    net.set_data(data);
+    let two_task = net.regression.is_some();
+    let mut columns: Vec<String> = vec!["loss".into(), "accuracy".into()];
+    if two_task {
+        columns.extend(["ce_loss", "reg_loss", "cls_accuracy", "reg_accuracy"].map(String::from));
+    }
+    columns.push("max_abs_weight".into());
+    columns.extend(net.hidden.iter().map(|(name, _)| format!("dead_fraction_{name}")));
+
+    let mut run = Run {
+        setting: setting.to_string(),
+        seeds: init.seeds.clone(),
+        columns,
+        rows: vec![Vec::new(); e_count],
+        iterations: vec![None; e_count],
+        diverged_at: vec![None; e_count],
+        max_abs_weight: vec![0.0; e_count],
+    };
+    let mut lr = vec![opts.lr as f32; e_count];
+    let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
+    let mut dead = vec![vec![0.0; e_count]; net.hidden.len()];
+    let mut maxw = vec![None; e_count];
+    let mut active = e_count;
+    for it in 1..=opts.max_iters {
+        net.graph.forward();
+        let g = &net.graph;
+        binary_accuracy(g.value(net.logits), &data.labels, &mut cls);
+        if let (Some(r), Some(w)) = (net.regression, &data.widths) {
+            regression_accuracy(g.value(r), w, &mut reg);
+        }
+        for (d, &(_, id)) in dead.iter_mut().zip(&net.hidden) {
+            dead_fraction(g.value(id), g.shape(id), d);
+        }
+        max_abs_params(net, &mut maxw, false);
+        let loss = g.value(net.loss);
+        for e in 0..e_count {
+            if lr[e] == 0.0 {
+                continue; // this seed has stopped
+            }
+            let row = &mut run.rows[e];
+            row.push(loss[e]);
+            row.push(cls[e].min(reg[e]) as f32);
+            if let (Some(c), Some(r)) = (net.ce_loss, net.reg_loss) {
+                row.extend([g.value(c)[e], g.value(r)[e], cls[e] as f32, reg[e] as f32]);
+            }
+            row.push(maxw[e].map_or(f32::NAN, |m| m as f32));
+            row.extend(dead.iter().map(|d| d[e] as f32));
+            let stop = if !loss[e].is_finite() || maxw[e].is_none() {
+                run.diverged_at[e] = Some(it);
+                true
+            } else {
+                run.max_abs_weight[e] = run.max_abs_weight[e].max(maxw[e].unwrap_or(0.0));
+                let done = cls[e] == 1.0 && reg[e] == 1.0;
+                if done {
+                    run.iterations[e] = Some(it);
+                }
+                done
+            };
+            if stop {
+                lr[e] = 0.0;
+                active -= 1;
+            }
+        }
+        let go_on = progress(it, run.converged());
+        if active == 0 || !go_on {
+            break;
+        }
+        net.graph.backward(net.loss);
+        max_abs_params(net, &mut maxw, true);
+        for e in 0..e_count {
+            if lr[e] != 0.0 && maxw[e].is_none() {
+                run.diverged_at[e] = Some(it); // a non-finite gradient: stop before it lands
+                lr[e] = 0.0;
+                active -= 1;
+            }
+        }
+        sgd_step(&mut net.graph, &lr);
+    }
+    Ok(run)
+}
+
+/// What `summary.json` says about one setting of any study.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub setting: String,
+    pub seeds: usize,
+    pub seed_values: Vec<u64>,
+    pub converged: usize,
+    pub diverged: usize,
+    /// Neither converged nor diverged within the cap.
+    pub neither: usize,
+    /// Per seed: first iteration at 100%, `null` if never reached.
+    pub iterations: Vec<Option<usize>>,
+    /// Per seed: first iteration with a non-finite value, `null` if none.
+    pub diverged_at: Vec<Option<usize>>,
+    /// Per seed: the largest |parameter| while all were finite.
+    pub max_abs_weight: Vec<f64>,
+    /// Quantiles with non-converged seeds counted as beyond the cap (`null` if not reached).
+    pub median_iterations: Option<f64>,
+    pub p25_iterations: Option<f64>,
+    pub p75_iterations: Option<f64>,
+}
+
+impl RunSummary {
+    pub fn of(run: &Run) -> RunSummary {
+        use crate::stats::censored_quantile;
+        let its: Vec<Option<f64>> = run.iterations.iter().map(|i| i.map(|v| v as f64)).collect();
+        RunSummary {
+            setting: run.setting.clone(),
+            seeds: run.seeds.len(),
+            seed_values: run.seeds.clone(),
+            converged: run.converged(),
+            diverged: run.diverged(),
+            neither: run.seeds.len() - run.converged() - run.diverged(),
+            iterations: run.iterations.clone(),
+            diverged_at: run.diverged_at.clone(),
+            max_abs_weight: run.max_abs_weight.clone(),
+            median_iterations: censored_quantile(&its, 0.5),
+            p25_iterations: censored_quantile(&its, 0.25),
+            p75_iterations: censored_quantile(&its, 0.75),
+        }
+    }
+}
