@@ -55,6 +55,28 @@ pub enum TrainNet {
     /// Lists in --act and --loss run every combination, each as one ensemble of --seeds models.
     #[command(after_help = EXIT_CODES)]
     Fc(FcArgs),
+    /// The one-task CNN on `line` (Task 3): conv 7×7 1→16, act, conv 7×7 16→8, act, dense
+    /// 128→1, sigmoid cross-entropy; stops at 100% training accuracy.
+    #[command(after_help = EXIT_CODES)]
+    Line(CnnArgs),
+    /// The two-task CNN on `detection` (Task 3): the same trunk with a class head (sigmoid
+    /// CE) and a width head (½Σ squared error); loss CE + 0.01·regression; stops when both
+    /// accuracies (class; |ŵ − w| < 0.5) are 100%.
+    #[command(after_help = EXIT_CODES)]
+    Detect(CnnArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CnnArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Activation(s) after each convolution, comma-separated (see `train fc --help`).
+    #[arg(long, value_delimiter = ',', default_value = "relu")]
+    pub act: Vec<String>,
+    /// One conv bias per output position and channel (as the original two-task code had)
+    /// instead of one per channel.
+    #[arg(long)]
+    pub untied_conv_bias: bool,
 }
 
 /// Options every training study shares.
@@ -66,9 +88,9 @@ pub struct CommonArgs {
     /// First seed; model k uses seed FIRST_SEED + k for its initial weights.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Learning rate of plain gradient descent (full batch).
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
-    pub lr: f64,
+    /// Learning rate of plain gradient descent (full batch) [default: 0.1; 0.01 for detect].
+    #[arg(long, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
     /// Standard deviation of the truncated-normal initial weights (redrawn beyond 2 std).
     #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     pub init_std: f64,
@@ -89,7 +111,7 @@ pub struct CommonArgs {
     /// Seed of the built-in data generator (ignored with --data).
     #[arg(long, default_value_t = 0)]
     pub data_seed: u64,
-    /// Output directory: metrics.csv, summary.json, table1.md, curves.svg/png.
+    /// Output directory: metrics.csv, summary.json, a markdown table, figures (SVG + PNG).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Write into --out even if it already holds files (they are overwritten).
@@ -179,6 +201,8 @@ pub fn run() -> Result<ExitCode> {
             }
             train::fc_study(&args.common, settings)
         }
+        Command::Train { net: TrainNet::Line(args) } => train::cnn(crate::models::cnn::CnnTask::Line, &args),
+        Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::models::cnn::CnnTask::Detect, &args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
@@ -220,4 +244,12 @@ fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--act` values, each parsed with a suggestion on a typo.
+pub fn parse_acts(names: &[String]) -> Result<Vec<crate::activations::Activation>> {
+    names
+        .iter()
+        .map(|a| crate::activations::Activation::parse(a).map_err(|e| Error::Usage(format!("--act: {e}"))))
+        .collect()
 }

@@ -1,7 +1,10 @@
 //! `gradlab train …` and `gradlab table1`: resolve options, load data, train with a progress
 //! bar, write outputs (also after Ctrl-C, marked incomplete).
 
-use super::CommonArgs;
+use super::{CnnArgs, CommonArgs};
+use crate::experiments::cnn::{self, CnnSetting};
+use crate::experiments::train::Run;
+use crate::models::cnn::CnnTask;
 use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
@@ -20,8 +23,10 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     if c.seeds > 100_000 {
         return bad(format!("--seeds {} is beyond the supported 100000", c.seeds));
     }
-    if !(c.lr.is_finite() && c.lr > 0.0) {
-        return bad(format!("--lr must be a positive number, got {}", c.lr));
+    if let Some(lr) = c.lr
+        && !(lr.is_finite() && lr > 0.0)
+    {
+        return bad(format!("--lr must be a positive number, got {lr}"));
     }
     if !(c.init_std.is_finite() && c.init_std >= 0.0) {
         return bad(format!("--init-std must be a finite number ≥ 0, got {}", c.init_std));
@@ -35,11 +40,11 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn train_options(c: &CommonArgs) -> TrainOptions {
+pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
     TrainOptions {
         seeds: c.seeds,
         first_seed: c.first_seed,
-        lr: c.lr,
+        lr: c.lr.unwrap_or(default_lr),
         init_std: c.init_std,
         bias_init: c.bias_init,
         max_iters: c.max_iters,
@@ -66,44 +71,85 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
-    validate(c)?;
-    let data = data::load(DatasetKind::Random, &source(c))?;
-    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
-    let study = FcStudy { settings, train: train_options(c), reduction: c.reduction };
+/// Runs `run(k, progress)` for each of `names` in turn with a progress bar each; stops early
+/// on Ctrl-C. Returns the runs finished (the last one possibly cut short) and whether all ran.
+pub fn run_settings(
+    names: &[String],
+    max_iters: usize,
+    seeds: usize,
+    mut run: impl FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+) -> Result<(Vec<Run>, bool)> {
     let stop = interrupt_flag();
-    let started = std::time::Instant::now();
     let mut runs = Vec::new();
-    let total = study.settings.len();
-    for (k, &setting) in study.settings.iter().enumerate() {
-        let pb = ProgressBar::new(study.train.max_iters as u64);
+    for (k, name) in names.iter().enumerate() {
+        let pb = ProgressBar::new(max_iters as u64);
         pb.set_style(
-            ProgressStyle::with_template("{prefix:>34} [{bar:30}] {pos:>6}/{len} it  {msg}  {elapsed}")
+            ProgressStyle::with_template("{prefix:>38} [{bar:30}] {pos:>6}/{len} it  {msg}  {elapsed}")
                 .expect("static template")
                 .progress_chars("=> "),
         );
-        pb.set_prefix(format!("[{}/{}] {}", k + 1, total, setting.name()));
-        let run = fc_random::run_setting(&study, setting, &data, &mut |it, converged| {
-            if it % 64 == 0 || converged == study.train.seeds {
+        pb.set_prefix(format!("[{}/{}] {name}", k + 1, names.len()));
+        let mut last = std::time::Instant::now();
+        let r = run(k, &mut |it, converged| {
+            if last.elapsed().as_millis() >= 100 || converged == seeds {
+                last = std::time::Instant::now();
                 pb.set_position(it as u64);
-                pb.set_message(format!("{converged}/{} seeds at 100%", study.train.seeds));
+                pb.set_message(format!("{converged}/{seeds} seeds at 100%"));
             }
             !stop.load(Ordering::SeqCst)
         })?;
         pb.finish_and_clear();
-        runs.push(run);
+        runs.push(r);
         if stop.load(Ordering::SeqCst) {
-            break;
+            return Ok((runs, false));
         }
     }
-    let complete = !stop.load(Ordering::SeqCst);
-    let summaries = fc_random::write_outputs(&c.out, &study, &runs, &data, complete)?;
-    println!("{}", fc_random::table1_markdown(&study, &summaries, &data));
-    println!("wrote {} in {:.1} s", c.out.display(), started.elapsed().as_secs_f64());
+    Ok((runs, true))
+}
+
+fn finish(out: &std::path::Path, started: std::time::Instant, complete: bool) -> Result<ExitCode> {
+    println!("wrote {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
     if complete {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("interrupted: outputs are partial and marked \"complete\": false in summary.json");
         Ok(ExitCode::from(130))
     }
+}
+
+pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
+    validate(c)?;
+    let data = data::load(DatasetKind::Random, &source(c))?;
+    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
+    let started = std::time::Instant::now();
+    let names: Vec<String> = study.settings.iter().map(|s| s.name()).collect();
+    let (runs, complete) = run_settings(&names, study.train.max_iters, study.train.seeds, |k, progress| {
+        fc_random::run_setting(&study, study.settings[k], &data, progress)
+    })?;
+    let summaries = fc_random::write_outputs(&c.out, &study, &runs, &data, complete)?;
+    println!("{}", fc_random::table1_markdown(&study, &summaries, &data));
+    finish(&c.out, started, complete)
+}
+
+pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
+    let c = &args.common;
+    validate(c)?;
+    let acts = super::parse_acts(&args.act)?;
+    let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
+    let data = data::load(kind, &source(c))?;
+    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    let opts = train_options(c, cnn::default_lr(task));
+    let settings: Vec<CnnSetting> = acts
+        .iter()
+        .map(|&act| CnnSetting { act, reduction: c.reduction, init_std: c.init_std, untied_conv_bias: args.untied_conv_bias })
+        .collect();
+    let started = std::time::Instant::now();
+    let names: Vec<String> = settings.iter().map(|s| s.name()).collect();
+    let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
+        cnn::run_setting(task, settings[k], &opts, &data, progress)
+    })?;
+    let summaries = cnn::write_outputs(&c.out, task, &settings, &opts, &runs, &data, complete)?;
+    println!("{}", cnn::table_markdown(task, &opts, &summaries, &data));
+    finish(&c.out, started, complete)
 }

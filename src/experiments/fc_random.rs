@@ -7,7 +7,7 @@ use crate::engine::Reduction;
 use crate::error::Result;
 use crate::experiments::train::{Run, RunSummary, TrainOptions, train};
 use crate::models::fc::{self, FcConfig, LossKind};
-use crate::report::{self, figures::Curves, figures::TrainingCurves};
+use crate::report::{self, figures::CurvePanels};
 use serde::Serialize;
 use std::path::Path;
 
@@ -133,12 +133,9 @@ pub fn write_outputs(
     report::write_json(&dir.join("summary.json"), &summary)?;
     report::write_metrics_csv(&dir.join("metrics.csv"), runs)?;
     report::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())?;
-    let curves: Vec<Curves> = runs
-        .iter()
-        .map(|r| Curves { label: r.setting.clone(), loss: r.columns_of("loss"), accuracy: r.columns_of("accuracy") })
-        .collect();
     let title = "Task 2: fc73 on random, median over seeds with IQR band";
-    report::figures::render(&dir.join("curves"), &TrainingCurves::new(title, &curves))?;
+    let runs: Vec<&Run> = runs.iter().collect();
+    report::figures::render(&dir.join("curves"), &CurvePanels::loss_and_accuracy(title, &runs))?;
     Ok(summaries)
 }
 

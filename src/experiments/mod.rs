@@ -1,6 +1,7 @@
 //! One module per study. Each exposes the same few items: a config struct, `run`, and
 //! `write_outputs` (summary.json, metrics.csv, figures, tables).
 
+pub mod cnn;
 pub mod fc_random;
 pub mod landscape;
 pub mod train;

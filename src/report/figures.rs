@@ -3,6 +3,7 @@
 
 use super::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::experiments::train::Run;
 use crate::stats::quantile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -64,44 +65,37 @@ pub fn render(base: &Path, fig: &impl Figure) -> Result<()> {
     write_atomic(&png_path, &png_bytes)
 }
 
-/// Per-seed training curves of one setting; a seed's curve ends where it stopped.
-pub struct Curves {
-    pub label: String,
-    pub loss: Vec<Vec<f32>>,
-    pub accuracy: Vec<Vec<f32>>,
-}
-
-/// Median and interquartile band across seeds at `points` iterations (1-based), a stopped
-/// seed holding its last value (a converged seed stays at 100%).
+/// Median and a quantile band across seeds at up to `max_points` iterations (1-based), a
+/// stopped seed holding its last finite value (a converged seed stays at 100%).
+#[derive(Clone, Debug)]
 pub struct Band {
     pub iterations: Vec<f64>,
     pub median: Vec<f64>,
-    pub p25: Vec<f64>,
-    pub p75: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
 }
 
-pub fn band(curves: &[Vec<f32>], max_points: usize) -> Band {
+/// `quantiles` = (0.25, 0.75) for an interquartile band, (0, 1) for the range.
+pub fn band(curves: &[Vec<f32>], max_points: usize, quantiles: (f64, f64)) -> Band {
     let len = curves.iter().map(Vec::len).max().unwrap_or(0);
     let step = len.div_ceil(max_points.max(1)).max(1);
     let mut idx: Vec<usize> = (0..len).step_by(step).collect();
     if len > 0 && idx.last() != Some(&(len - 1)) {
         idx.push(len - 1);
     }
-    let mut b = Band { iterations: vec![], median: vec![], p25: vec![], p75: vec![] };
+    let mut b = Band { iterations: vec![], median: vec![], lo: vec![], hi: vec![] };
     for i in idx {
         let xs: Vec<f64> = curves
             .iter()
-            .filter(|c| !c.is_empty())
-            .map(|c| c[i.min(c.len() - 1)] as f64)
-            .filter(|v| v.is_finite())
+            .filter_map(|c| c[..c.len().min(i + 1)].iter().rev().find(|v| v.is_finite()).map(|&v| v as f64))
             .collect();
         if xs.is_empty() {
             continue;
         }
         b.iterations.push((i + 1) as f64);
         b.median.push(quantile(&xs, 0.5));
-        b.p25.push(quantile(&xs, 0.25));
-        b.p75.push(quantile(&xs, 0.75));
+        b.lo.push(quantile(&xs, quantiles.0));
+        b.hi.push(quantile(&xs, quantiles.1));
     }
     b
 }
@@ -131,124 +125,148 @@ pub fn tick_within(v: f64, span: f64) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
-/// One panel: median line and IQR band per series.
-#[allow(clippy::too_many_arguments)]
-fn band_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    caption: &str,
-    y_label: &str,
-    series: &[(String, Band)],
-    x_max: f64,
-    log_y: bool,
-    y_range: (f64, f64),
-    legend: SeriesLabelPosition,
-) -> std::result::Result<(), String> {
-    let mut builder = ChartBuilder::on(area);
-    builder.caption(caption, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(64);
-    let x_range = 1.0..x_max.max(2.0);
-    macro_rules! draw_into {
-        ($chart:expr, $clamp:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc("iteration")
-                .y_desc(y_label)
-                .label_style(("sans-serif", 14))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .axis_desc_style(("sans-serif", 16))
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(e2s)?;
-            for (k, (label, b)) in series.iter().enumerate() {
-                let color = COLORS[k % COLORS.len()];
-                let clamp = $clamp;
-                let mut poly: Vec<(f64, f64)> = b.iterations.iter().zip(&b.p75).map(|(&x, &y)| (x, clamp(y))).collect();
-                poly.extend(b.iterations.iter().zip(&b.p25).rev().map(|(&x, &y)| (x, clamp(y))));
-                chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled()))).map_err(e2s)?;
-                chart
-                    .draw_series(LineSeries::new(
-                        b.iterations.iter().zip(&b.median).map(|(&x, &y)| (x, clamp(y))),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e2s)?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
-            }
-            chart
-                .configure_series_labels()
-                .position(legend.clone())
-                .label_font(("sans-serif", 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(e2s)?;
-        }};
-    }
-    if log_y {
-        let (lo, hi) = y_range;
-        draw_into!(builder.build_cartesian_2d(x_range, (lo..hi).log_scale()).map_err(e2s)?, |y: f64| y.clamp(lo, hi));
-    } else {
-        let (lo, hi) = y_range;
-        draw_into!(builder.build_cartesian_2d(x_range, lo..hi).map_err(e2s)?, |y: f64| y.clamp(lo, hi));
-    }
-    Ok(())
-}
-
-/// Loss (log axis) and accuracy against iteration: median over seeds with an interquartile
-/// band, one colour per setting.
-pub struct TrainingCurves {
+/// One panel of curves: a median line and a band per series.
+#[derive(Clone, Debug)]
+pub struct Panel {
     pub title: String,
-    pub loss: Vec<(String, Band)>,
-    pub accuracy: Vec<(String, Band)>,
+    pub y_label: String,
+    pub log_y: bool,
+    /// Fixed y range; otherwise from the data.
+    pub y_range: Option<(f64, f64)>,
+    pub series: Vec<(String, Band)>,
 }
 
-impl TrainingCurves {
-    pub fn new(title: &str, sets: &[Curves]) -> TrainingCurves {
-        TrainingCurves {
-            title: title.to_string(),
-            loss: sets.iter().map(|c| (c.label.clone(), band(&c.loss, 600))).collect(),
-            accuracy: sets.iter().map(|c| (c.label.clone(), band(&c.accuracy, 600))).collect(),
+impl Panel {
+    /// `column` of each run, one series per run, banded over seeds.
+    pub fn of_runs(runs: &[&Run], column: &str, title: &str, log_y: bool, quantiles: (f64, f64)) -> Panel {
+        let band_name = if quantiles == (0.0, 1.0) { "range" } else { "IQR" };
+        Panel {
+            title: title.into(),
+            y_label: format!("{column} (median, {band_name})"),
+            log_y,
+            y_range: if column.contains("accuracy") || column.starts_with("dead_fraction") { Some((0.0, 1.02)) } else { None },
+            series: runs.iter().map(|r| (r.setting.clone(), band(&r.columns_of(column), 600, quantiles))).collect(),
+        }
+    }
+
+    fn range(&self) -> (f64, f64) {
+        if let Some(r) = self.y_range {
+            return r;
+        }
+        let vals = self.series.iter().flat_map(|(_, b)| b.lo.iter().chain(&b.hi).copied()).filter(|v| v.is_finite());
+        if self.log_y {
+            let (lo, hi) = vals.filter(|v| *v > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            if lo.is_finite() { ((lo * 0.7).max(1e-30), hi * 1.4) } else { (1e-3, 1.0) }
+        } else {
+            let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            if !lo.is_finite() {
+                (0.0, 1.0)
+            } else if hi - lo < 1e-12 {
+                (lo - 0.5, hi + 0.5)
+            } else {
+                (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+            }
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, x_max: f64) -> std::result::Result<(), String> {
+        let mut builder = ChartBuilder::on(area);
+        builder.caption(&self.title, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(64);
+        let x_range = 1.0..x_max.max(2.0);
+        let (lo, hi) = self.range();
+        let legend = if self.y_label.starts_with("accuracy") || self.y_label.contains("_accuracy") {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
+        macro_rules! draw_into {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc("iteration")
+                    .y_desc(self.y_label.as_str())
+                    .label_style(("sans-serif", 14))
+                    .x_label_formatter(&|v| tick(*v))
+                    .y_label_formatter(&|v| tick_within(*v, hi - lo))
+                    .axis_desc_style(("sans-serif", 16))
+                    .light_line_style(WHITE.mix(0.0))
+                    .draw()
+                    .map_err(e2s)?;
+                let clamp = |y: f64| y.clamp(lo, hi);
+                for (k, (label, b)) in self.series.iter().enumerate() {
+                    let color = COLORS[k % COLORS.len()];
+                    let mut poly: Vec<(f64, f64)> = b.iterations.iter().zip(&b.hi).map(|(&x, &y)| (x, clamp(y))).collect();
+                    poly.extend(b.iterations.iter().zip(&b.lo).rev().map(|(&x, &y)| (x, clamp(y))));
+                    chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled()))).map_err(e2s)?;
+                    chart
+                        .draw_series(LineSeries::new(
+                            b.iterations.iter().zip(&b.median).map(|(&x, &y)| (x, clamp(y))),
+                            color.stroke_width(2),
+                        ))
+                        .map_err(e2s)?
+                        .label(label.as_str())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+                }
+                chart
+                    .configure_series_labels()
+                    .position(legend)
+                    .label_font(("sans-serif", 13))
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .draw()
+                    .map_err(e2s)?;
+            }};
+        }
+        if self.log_y {
+            draw_into!(builder.build_cartesian_2d(x_range, (lo..hi).log_scale()).map_err(e2s)?);
+        } else {
+            draw_into!(builder.build_cartesian_2d(x_range, lo..hi).map_err(e2s)?);
+        }
+        Ok(())
+    }
+}
+
+/// Panels of curves against iteration, side by side (`columns` to a row), one colour per setting.
+pub struct CurvePanels {
+    pub title: String,
+    pub panels: Vec<Panel>,
+    pub columns: usize,
+}
+
+impl CurvePanels {
+    /// Loss (log axis) and accuracy, median over seeds with an interquartile band.
+    pub fn loss_and_accuracy(title: &str, runs: &[&Run]) -> CurvePanels {
+        CurvePanels {
+            title: title.into(),
+            panels: vec![
+                Panel::of_runs(runs, "loss", "loss", true, (0.25, 0.75)),
+                Panel::of_runs(runs, "accuracy", "training accuracy", false, (0.25, 0.75)),
+            ],
+            columns: 2,
         }
     }
 }
 
-impl Figure for TrainingCurves {
+impl Figure for CurvePanels {
     fn size(&self) -> (u32, u32) {
-        (1400, 520)
+        let cols = self.columns.min(self.panels.len()).max(1) as u32;
+        let rows = self.panels.len().div_ceil(self.columns.max(1)).max(1) as u32;
+        (cols * 700, rows * 480 + 40)
     }
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
-        let x_max = self.loss.iter().flat_map(|(_, b)| b.iterations.last().copied()).fold(1.0, f64::max);
-        let finite_pos = self
-            .loss
+        let x_max = self
+            .panels
             .iter()
-            .flat_map(|(_, b)| b.p25.iter().chain(&b.p75).copied())
-            .filter(|v| v.is_finite() && *v > 0.0);
-        let (lo, hi) = finite_pos.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let (lo, hi) = if lo.is_finite() { ((lo * 0.7).max(1e-9), hi * 1.4) } else { (1e-3, 1.0) };
+            .flat_map(|p| p.series.iter().flat_map(|(_, b)| b.iterations.last().copied()))
+            .fold(1.0, f64::max);
         root.fill(&WHITE).map_err(e2s)?;
         let root = root.titled(&self.title, ("sans-serif", 24)).map_err(e2s)?;
-        let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
-        band_panel(
-            &left,
-            "loss",
-            "loss (median, IQR band)",
-            &self.loss,
-            x_max,
-            true,
-            (lo, hi),
-            SeriesLabelPosition::UpperRight,
-        )?;
-        band_panel(
-            &right,
-            "training accuracy",
-            "accuracy (median, IQR band)",
-            &self.accuracy,
-            x_max,
-            false,
-            (0.0, 1.02),
-            SeriesLabelPosition::LowerRight,
-        )?;
+        let cols = self.columns.min(self.panels.len()).max(1);
+        let rows = self.panels.len().div_ceil(cols).max(1);
+        for (area, p) in root.split_evenly((rows, cols)).iter().zip(&self.panels) {
+            p.draw(area, x_max)?;
+        }
         root.present().map_err(e2s)
     }
 }
@@ -270,10 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn band_holds_a_stopped_seeds_last_value() {
+    fn band_holds_a_stopped_seeds_last_finite_value() {
         let curves = vec![vec![0.0f32, 0.5, 1.0], vec![0.0, 0.25, 0.5, 0.75, 1.0]];
-        let b = band(&curves, 100);
+        let b = band(&curves, 100, (0.25, 0.75));
         assert_eq!(b.iterations, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(b.median, vec![0.0, 0.375, 0.75, 0.875, 1.0]);
+        // A diverged seed's NaN is not drawn: it holds its last finite value.
+        let r = band(&[vec![1.0f32, f32::NAN], vec![3.0, 5.0]], 100, (0.0, 1.0));
+        assert_eq!((r.lo[1], r.hi[1]), (1.0, 5.0));
     }
 }

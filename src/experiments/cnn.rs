@@ -1,0 +1,185 @@
+//! Tasks 3 and 4: the CNNs on `line` (one task) and `detection` (two tasks), over many seeds,
+//! with divergence, max |weight| and dead units tracked per iteration.
+
+use crate::activations::Activation;
+use crate::data::Dataset;
+use crate::engine::Reduction;
+use crate::error::Result;
+use crate::experiments::train::{Run, RunSummary, TrainOptions, train};
+use crate::models::cnn::{self, CnnConfig, CnnTask};
+use crate::report::{self, figures::CurvePanels, figures::Panel};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::Path;
+
+/// What varies between the runs of a CNN study.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CnnSetting {
+    #[serde(serialize_with = "crate::report::display")]
+    pub act: Activation,
+    pub reduction: Reduction,
+    pub init_std: f64,
+    pub untied_conv_bias: bool,
+}
+
+impl CnnSetting {
+    pub fn new(act: Activation) -> CnnSetting {
+        CnnSetting { act, reduction: Reduction::Mean, init_std: 0.1, untied_conv_bias: false }
+    }
+
+    /// `relu`, `relu+sum`, `leaky_relu+std1`, `relu+untied`, …
+    pub fn name(&self) -> String {
+        let mut n = self.act.to_string();
+        if self.reduction == Reduction::Sum {
+            n.push_str("+sum");
+        }
+        if self.init_std != 0.1 {
+            let _ = write!(n, "+std{}", self.init_std);
+        }
+        if self.untied_conv_bias {
+            n.push_str("+untied");
+        }
+        n
+    }
+}
+
+/// The defaults of EXPERIMENTS.md for each task: learning rate 0.1 (line) or 0.01 (detect).
+pub fn default_lr(task: CnnTask) -> f64 {
+    match task {
+        CnnTask::Line => 0.1,
+        CnnTask::Detect => 0.01,
+    }
+}
+
+pub fn task_name(task: CnnTask) -> &'static str {
+    match task {
+        CnnTask::Line => "line",
+        CnnTask::Detect => "detect",
+    }
+}
+
+/// Trains every seed of one setting as one ensemble.
+pub fn run_setting(
+    task: CnnTask,
+    setting: CnnSetting,
+    opts: &TrainOptions,
+    data: &Dataset,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Run> {
+    let cfg = CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
+    let mut net = cnn::build::<f32>(&cfg, opts.seeds, data.n)?;
+    let opts = TrainOptions { init_std: setting.init_std, ..opts.clone() };
+    train(&setting.name(), &mut net, data, &opts, progress)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CnnSummary {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    #[serde(flatten)]
+    pub setting: CnnSetting,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    study: String,
+    complete: bool,
+    data: &'a str,
+    config: &'a TrainOptions,
+    settings: &'a [CnnSummary],
+}
+
+/// The figure panels of a task: Fig. 5/7 of the report (line: loss and accuracy; detect:
+/// total and regression loss, classification and regression accuracy).
+pub fn curve_panels(task: CnnTask, title: &str, runs: &[&Run]) -> CurvePanels {
+    match task {
+        CnnTask::Line => CurvePanels::loss_and_accuracy(title, runs),
+        CnnTask::Detect => CurvePanels {
+            title: title.into(),
+            panels: vec![
+                Panel::of_runs(runs, "loss", "total loss (CE + 0.01·regression)", true, (0.25, 0.75)),
+                Panel::of_runs(runs, "reg_loss", "regression loss ½Σ(ŵ − w)²", true, (0.25, 0.75)),
+                Panel::of_runs(runs, "cls_accuracy", "classification accuracy", false, (0.25, 0.75)),
+                Panel::of_runs(runs, "reg_accuracy", "regression accuracy (|ŵ − w| < 0.5)", false, (0.25, 0.75)),
+            ],
+            columns: 2,
+        },
+    }
+}
+
+/// Writes `summary.json`, `metrics.csv`, `table.md`, and figures: `curves` (Fig. 5/7),
+/// `weights` (max |weight|, log axis, median and range), `dead` (dead-unit fractions).
+pub fn write_outputs(
+    dir: &Path,
+    task: CnnTask,
+    settings: &[CnnSetting],
+    opts: &TrainOptions,
+    runs: &[Run],
+    data: &Dataset,
+    complete: bool,
+) -> Result<Vec<CnnSummary>> {
+    let summaries: Vec<CnnSummary> =
+        settings.iter().zip(runs).map(|(&setting, r)| CnnSummary { run: RunSummary::of(r), setting }).collect();
+    let study = format!("task3-{}", task_name(task));
+    report::write_json(
+        &dir.join("summary.json"),
+        &Summary { study, complete, data: &data.source, config: opts, settings: &summaries },
+    )?;
+    report::write_metrics_csv(&dir.join("metrics.csv"), runs)?;
+    report::atomic::write_atomic(&dir.join("table.md"), table_markdown(task, opts, &summaries, data).as_bytes())?;
+    let refs: Vec<&Run> = runs.iter().collect();
+    let name = task_name(task);
+    report::figures::render(
+        &dir.join("curves"),
+        &curve_panels(task, &format!("{name}: median over seeds with IQR band"), &refs),
+    )?;
+    let weights = CurvePanels {
+        title: format!("{name}: largest |parameter| per iteration (median, range over seeds)"),
+        panels: vec![Panel::of_runs(&refs, "max_abs_weight", "max |weight|", true, (0.0, 1.0))],
+        columns: 1,
+    };
+    report::figures::render(&dir.join("weights"), &weights)?;
+    let dead = CurvePanels {
+        title: format!("{name}: fraction of units ≤ 0 for every sample (median, IQR)"),
+        panels: vec![
+            Panel::of_runs(&refs, "dead_fraction_conv1", "conv1", false, (0.25, 0.75)),
+            Panel::of_runs(&refs, "dead_fraction_conv2", "conv2", false, (0.25, 0.75)),
+        ],
+        columns: 2,
+    };
+    report::figures::render(&dir.join("dead"), &dead)?;
+    Ok(summaries)
+}
+
+pub fn table_markdown(task: CnnTask, opts: &TrainOptions, summaries: &[CnnSummary], data: &Dataset) -> String {
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| format!("> {}", opts.max_iters));
+    let mut md = format!(
+        "# {}: iterations to 100% training accuracy\n\n{} seeds per setting ({}..), lr {}, bias {}, cap {} iterations; data: {}.\n\n",
+        task_name(task),
+        opts.seeds,
+        opts.first_seed,
+        opts.lr,
+        opts.bias_init,
+        opts.max_iters,
+        data.source
+    );
+    md.push_str("| Setting | converged | diverged | neither | median | IQR | median max \\|weight\\| |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for s in summaries {
+        let r = &s.run;
+        let w = crate::stats::quantile(&r.max_abs_weight, 0.5);
+        let _ = writeln!(
+            md,
+            "| {} | {}/{} | {} | {} | {} | {}–{} | {:.3} |",
+            r.setting,
+            r.converged,
+            r.seeds,
+            r.diverged,
+            r.neither,
+            fmt(r.median_iterations),
+            fmt(r.p25_iterations),
+            fmt(r.p75_iterations),
+            w
+        );
+    }
+    md
+}
