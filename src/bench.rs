@@ -19,6 +19,9 @@ pub struct BenchArgs {
     /// Ensemble sizes to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     pub ensembles: Vec<usize>,
+    /// Ensemble sizes for the CNN step, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub cnn_ensembles: Vec<usize>,
 }
 
 /// Calls `f` in batches until `budget` has passed; returns seconds per call (best batch).
@@ -75,6 +78,32 @@ pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Dura
     }))
 }
 
+/// Multiply–adds ×2 of one detect-CNN step per model (batch 64): conv1 forward and dW
+/// (16·49·6400 each), conv2 forward, dW and dX (8·784·1024 each), and the two heads.
+pub const DETECT_FLOPS_PER_MODEL: f64 =
+    2.0 * (2.0 * 16.0 * 49.0 * 6400.0 + 3.0 * 8.0 * 784.0 * 1024.0 + 2.0 * 3.0 * 128.0 * 64.0);
+
+/// Seconds per training step of the two-task CNN for an ensemble of `e` models.
+pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
+    use crate::models::cnn::{self, CnnConfig, CnnTask};
+    let data = generators::detection(64, 0);
+    let cfg = CnnConfig {
+        task: CnnTask::Detect,
+        act: Activation::Relu,
+        reduction: crate::engine::Reduction::Mean,
+        untied_conv_bias: false,
+    };
+    let mut net = cnn::build::<f32>(&cfg, e, 64)?;
+    net.init(&Init::seeds(0, e, 0.1, 0.1));
+    net.set_data(&data);
+    let lr = vec![0.01f32; e];
+    Ok(time_per_call(budget, || {
+        net.graph.forward();
+        net.graph.backward(net.loss);
+        sgd_step(&mut net.graph, &lr);
+    }))
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let budget = Duration::from_millis(if args.quick { 100 } else { 500 });
     let peak = sgemm_gflops(512, budget);
@@ -100,6 +129,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     println!("\ntargets (issue 2): ≤ 3 µs/step at E = 1; ≤ 1 µs/step/model at E ≥ 32");
+    println!("\ndetect CNN training step (batch 64, {:.1} MFLOP per model), one thread:", DETECT_FLOPS_PER_MODEL / 1e6);
+    println!(
+        "{:<14} {:>6} {:>12} {:>16} {:>10} {:>10}",
+        "setting", "E", "ms/step", "ms/step/model", "GFLOP/s", "% sgemm"
+    );
+    for &e in &args.cnn_ensembles {
+        let s = detect_step_seconds(e, budget)?;
+        let gflops = DETECT_FLOPS_PER_MODEL * e as f64 / s / 1e9;
+        println!(
+            "{:<14} {:>6} {:>12.3} {:>16.3} {:>10.1} {:>9.1}%",
+            "relu",
+            e,
+            s * 1e3,
+            s * 1e3 / e as f64,
+            gflops,
+            100.0 * gflops / peak
+        );
+    }
+    println!("targets (issue 4): ≤ 0.8 ms/step at E = 1 (≥ half the sgemm peak); per-model cost at E = 8 ≤ at E = 1");
     let cfg = crate::experiments::landscape::LandscapeConfig {
         act: Activation::Sigmoid,
         x: 1.0,

@@ -121,8 +121,9 @@ fn dense_with_every_bias_kind_input_kind_and_input_layout() {
                     let (b, fout) = (5, 3);
                     let fin = ch * sp.iter().product::<usize>();
                     let mut g = Graph::<f64>::new(e);
-                    let mut x_shape = vec![ch, b];
+                    let mut x_shape = vec![ch];
                     x_shape.extend(&sp);
+                    x_shape.push(b);
                     // A per-model input is a parameter here, so its gradient (dX) is checked too.
                     let x = if shared_input {
                         let mut s = vec![1];
@@ -243,7 +244,7 @@ fn conv2d_every_bias_kind_input_kind_stride_and_padding() {
                 for shared_input in [true, false] {
                     let (c, b, h, w, out, k) = (2, 3, 6, 5, 3, 3);
                     let mut g = Graph::<f64>::new(e);
-                    let x = if shared_input { g.input(&[1, c, b, h, w]).unwrap() } else { g.param(&[c, b, h, w]) };
+                    let x = if shared_input { g.input(&[1, c, h, w, b]).unwrap() } else { g.param(&[c, h, w, b]) };
                     let kern = g.param(&[out, c, k, k]);
                     let (oh, ow) = (spec.out_size(h, k).unwrap(), spec.out_size(w, k).unwrap());
                     let bias = g.param(&if untied { vec![out, oh, ow] } else { vec![out] });

@@ -2,13 +2,13 @@
 //! bar, write outputs (also after Ctrl-C, marked incomplete).
 
 use super::{CnnArgs, CommonArgs};
-use crate::experiments::cnn::{self, CnnSetting};
-use crate::experiments::train::Run;
-use crate::models::cnn::CnnTask;
 use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
+use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
+use crate::experiments::train::Run;
 use crate::experiments::train::TrainOptions;
+use crate::models::cnn::CnnTask;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -142,7 +142,12 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let opts = train_options(c, cnn::default_lr(task));
     let settings: Vec<CnnSetting> = acts
         .iter()
-        .map(|&act| CnnSetting { act, reduction: c.reduction, init_std: c.init_std, untied_conv_bias: args.untied_conv_bias })
+        .map(|&act| CnnSetting {
+            act,
+            reduction: c.reduction,
+            init_std: c.init_std,
+            untied_conv_bias: args.untied_conv_bias,
+        })
         .collect();
     let started = std::time::Instant::now();
     let names: Vec<String> = settings.iter().map(|s| s.name()).collect();

@@ -1,15 +1,16 @@
 //! 2D convolution (cross-correlation, as in PyTorch), by im2col and one matrix product.
 //!
-//! Layout `[E, C, B, H, W]`: per model, the `K = C·kh·kw` patch rows of every output position
-//! of every sample form a `K × (B·OH·OW)` matrix (`im2col`), and the convolution is
-//! `W [out, K] × cols`, whose result is already the output layout `[out, B, OH, OW]`. A shared
-//! input (leading axis 1, the data) is unrolled once and multiplied by all E models' kernels
-//! stacked as `[E·out, K]` in a single product. Kernels are `[E, out, in, kh, kw]` (PyTorch).
+//! Layout `[E, C, H, W, B]` (batch last): per model, the `K = C·kh·kw` patch rows of every
+//! output position form a `K × (OH·OW·B)` matrix (`im2col`), built from contiguous runs of B
+//! values, and the convolution is `W [out, K] × cols`, whose result is already the output
+//! layout `[out, OH, OW, B]`. A shared input (leading axis 1, the data) is unrolled once and
+//! multiplied by all E models' kernels stacked as `[E·out, K]` in a single product. Kernels
+//! are `[E, out, in, kh, kw]` (PyTorch).
 //!
 //! The bias is tied (`[E, out]`) or untied (`[E, out, OH, OW]`: one per output position and
 //! channel, what the original two-task code had).
 
-use super::gemm::gemm;
+use super::gemm::{gemm, gemm_shared};
 use super::graph::{TensorRef, model_mut};
 use super::real::Real;
 use crate::error::{Error, Result};
@@ -55,7 +56,7 @@ impl Geometry {
     pub fn k(&self) -> usize {
         self.c * self.kh * self.kw
     }
-    /// Columns of the unrolled input: one per (sample, output row, output column).
+    /// Columns of the unrolled input: one per (output row, output column, sample).
     pub fn n(&self) -> usize {
         self.b * self.oh * self.ow
     }
@@ -70,15 +71,15 @@ pub fn geometry(
 ) -> Result<(Geometry, Vec<usize>)> {
     let err = |msg: String| Err(Error::Shape { op: "conv2d", msg });
     if x.len() != 5 || (x[0] != 1 && x[0] != ensemble) {
-        return err(format!("input {x:?} must be [1 or {ensemble}, channels, batch, height, width]"));
+        return err(format!("input {x:?} must be [1 or {ensemble}, channels, height, width, batch]"));
     }
     if w.len() != 5 || w[0] != ensemble || w[2] != x[1] {
         return err(format!("kernel {w:?} must be [{ensemble}, out, {}, kh, kw]", x[1]));
     }
-    let (Some(oh), Some(ow)) = (spec.out_size(x[3], w[3]), spec.out_size(x[4], w[4])) else {
-        return err(format!("kernel {}×{} does not fit input {}×{} with {spec:?}", w[3], w[4], x[3], x[4]));
+    let (Some(oh), Some(ow)) = (spec.out_size(x[2], w[3]), spec.out_size(x[3], w[4])) else {
+        return err(format!("kernel {}×{} does not fit input {}×{} with {spec:?}", w[3], w[4], x[2], x[3]));
     };
-    let g = Geometry { c: x[1], b: x[2], h: x[3], w: x[4], out: w[1], kh: w[3], kw: w[4], oh, ow, spec };
+    let g = Geometry { c: x[1], h: x[2], w: x[3], b: x[4], out: w[1], kh: w[3], kw: w[4], oh, ow, spec };
     if let Some(b) = b
         && b != [ensemble, g.out]
         && b != [ensemble, g.out, oh, ow]
@@ -88,7 +89,7 @@ pub fn geometry(
             g.out, g.out
         ));
     }
-    Ok((g, vec![ensemble, g.out, g.b, oh, ow]))
+    Ok((g, vec![ensemble, g.out, oh, ow, g.b]))
 }
 
 /// Scratch: the unrolled input of each product (kept for dW), then one `K × N` buffer for
@@ -98,26 +99,28 @@ pub fn saved_len(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_g
     (groups + usize::from(input_needs_grad)) * g.k() * g.n()
 }
 
-/// `cols[K, N]` from one model's input `[C, B, H, W]`.
+/// Where kernel offset `(ki, kj)` at output `(oi, oj)` reads the input, if inside it.
+#[inline]
+fn source(g: &Geometry, oi: usize, oj: usize, ki: usize, kj: usize) -> Option<usize> {
+    let ih = (oi * g.spec.stride + ki).checked_sub(g.spec.padding)?;
+    let iw = (oj * g.spec.stride + kj).checked_sub(g.spec.padding)?;
+    (ih < g.h && iw < g.w).then_some(ih * g.w + iw)
+}
+
+/// `cols[K, N]` from one model's input `[C, H, W, B]`: every entry is a run of B samples.
 pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
-    let (n, s, p) = (g.n(), g.spec.stride, g.spec.padding as isize);
+    let (n, b) = (g.n(), g.b);
     for c in 0..g.c {
+        let plane = &x[c * g.h * g.w * b..(c + 1) * g.h * g.w * b];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = &mut cols[((c * g.kh + ki) * g.kw + kj) * n..][..n];
-                for b in 0..g.b {
-                    let plane = &x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
-                    for oi in 0..g.oh {
-                        let ih = (oi * s + ki) as isize - p;
-                        let dst = &mut row[(b * g.oh + oi) * g.ow..][..g.ow];
-                        if ih < 0 || ih >= g.h as isize {
-                            dst.fill(T::default());
-                            continue;
-                        }
-                        let src = &plane[ih as usize * g.w..][..g.w];
-                        for (oj, d) in dst.iter_mut().enumerate() {
-                            let iw = (oj * s + kj) as isize - p;
-                            *d = if iw < 0 || iw >= g.w as isize { T::default() } else { src[iw as usize] };
+                for oi in 0..g.oh {
+                    for oj in 0..g.ow {
+                        let dst = &mut row[(oi * g.ow + oj) * b..][..b];
+                        match source(g, oi, oj, ki, kj) {
+                            Some(at) => dst.copy_from_slice(&plane[at * b..(at + 1) * b]),
+                            None => dst.fill(T::default()),
                         }
                     }
                 }
@@ -128,25 +131,17 @@ pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
 
 /// The adjoint of `im2col`: adds each column entry back into the input position it came from.
 pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
-    let (n, s, p) = (g.n(), g.spec.stride, g.spec.padding as isize);
+    let (n, b) = (g.n(), g.b);
     for c in 0..g.c {
+        let plane = &mut x[c * g.h * g.w * b..(c + 1) * g.h * g.w * b];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = &cols[((c * g.kh + ki) * g.kw + kj) * n..][..n];
-                for b in 0..g.b {
-                    let plane = &mut x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
-                    for oi in 0..g.oh {
-                        let ih = (oi * s + ki) as isize - p;
-                        if ih < 0 || ih >= g.h as isize {
-                            continue;
-                        }
-                        let src = &row[(b * g.oh + oi) * g.ow..][..g.ow];
-                        let dst = &mut plane[ih as usize * g.w..][..g.w];
-                        for (oj, &v) in src.iter().enumerate() {
-                            let iw = (oj * s + kj) as isize - p;
-                            if iw >= 0 && iw < g.w as isize {
-                                dst[iw as usize] += v;
-                            }
+                for oi in 0..g.oh {
+                    for oj in 0..g.ow {
+                        if let Some(at) = source(g, oi, oj, ki, kj) {
+                            let src = &row[(oi * g.ow + oj) * b..][..b];
+                            plane[at * b..(at + 1) * b].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                         }
                     }
                 }
@@ -175,20 +170,29 @@ pub fn forward<T: Real>(
         let cols = &mut saved[grp * k * n..(grp + 1) * k * n];
         im2col(g, x.model(grp), cols);
         let wg = &w.data[grp * rows * k..(grp + 1) * rows * k];
-        gemm(rows, k, n, wg, [k, 1], cols, [n, 1], T::default(), &mut y[grp * rows * n..(grp + 1) * rows * n], [n, 1]);
+        gemm_shared(
+            g.out,
+            rows,
+            k,
+            n,
+            wg,
+            [k, 1],
+            cols,
+            [n, 1],
+            T::default(),
+            &mut y[grp * rows * n..(grp + 1) * rows * n],
+            [n, 1],
+        );
     }
     if let Some(b) = b {
-        let positions = g.oh * g.ow;
         if b.data.len() == ensemble * g.out {
             for (plane, &bias) in y.chunks_exact_mut(n).zip(b.data) {
                 plane.iter_mut().for_each(|v| *v += bias);
             }
         } else {
             // Untied: one bias per (channel, position), shared by the samples of the batch.
-            for (plane, bias) in y.chunks_exact_mut(n).zip(b.data.chunks_exact(positions)) {
-                for sample in plane.chunks_exact_mut(positions) {
-                    sample.iter_mut().zip(bias).for_each(|(v, &bv)| *v += bv);
-                }
+            for (run, &bias) in y.chunks_exact_mut(g.b).zip(b.data) {
+                run.iter_mut().for_each(|v| *v += bias);
             }
         }
     }
@@ -216,7 +220,8 @@ pub fn backward<T: Real>(
         for grp in 0..n_groups {
             let cols = &cols_all[grp * k * n..(grp + 1) * k * n];
             // dW = dY·colsᵀ
-            gemm(
+            gemm_shared(
+                g.out,
                 rows,
                 n,
                 k,
@@ -231,17 +236,10 @@ pub fn backward<T: Real>(
         }
     }
     if !gb.is_empty() {
-        let positions = g.oh * g.ow;
-        if gb.len() == ensemble * g.out {
-            for (gbv, plane) in gb.iter_mut().zip(gy.chunks_exact(n)) {
-                *gbv += plane.iter().fold(T::default(), |a, &v| a + v);
-            }
-        } else {
-            for (gbp, plane) in gb.chunks_exact_mut(positions).zip(gy.chunks_exact(n)) {
-                for sample in plane.chunks_exact(positions) {
-                    gbp.iter_mut().zip(sample).for_each(|(a, &v)| *a += v);
-                }
-            }
+        // Tied: a channel's whole plane; untied: each position's run of B samples.
+        let run = if gb.len() == ensemble * g.out { n } else { g.b };
+        for (gbv, values) in gb.iter_mut().zip(gy.chunks_exact(run)) {
+            *gbv += values.iter().fold(T::default(), |a, &v| a + v);
         }
     }
     if !gx.is_empty() {
@@ -268,7 +266,7 @@ pub fn backward<T: Real>(
 mod tests {
     use super::*;
 
-    /// The definition, loop by loop: y[o,b,i,j] = Σ x[c,b,i·s+u−p, j·s+v−p]·w[o,c,u,v].
+    /// The definition, loop by loop: y[o,i,j,b] = Σ x[c, i·s+u−p, j·s+v−p, b]·w[o,c,u,v].
     fn direct(g: &Geometry, x: &[f64], w: &[f64]) -> Vec<f64> {
         let mut y = vec![0.0; g.out * g.n()];
         for o in 0..g.out {
@@ -282,13 +280,13 @@ mod tests {
                                     let ih = (i * g.spec.stride + u) as isize - g.spec.padding as isize;
                                     let iw = (j * g.spec.stride + v) as isize - g.spec.padding as isize;
                                     if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
-                                        s += x[((c * g.b + b) * g.h + ih as usize) * g.w + iw as usize]
+                                        s += x[((c * g.h + ih as usize) * g.w + iw as usize) * g.b + b]
                                             * w[((o * g.c + c) * g.kh + u) * g.kw + v];
                                     }
                                 }
                             }
                         }
-                        y[((o * g.b + b) * g.oh + i) * g.ow + j] = s;
+                        y[((o * g.oh + i) * g.ow + j) * g.b + b] = s;
                     }
                 }
             }
@@ -309,7 +307,7 @@ mod tests {
             (Conv2dSpec { stride: 3, padding: 2 }, 5, 8, 4, 2),
         ] {
             let (c, b, out) = (3, 2, 4);
-            let (geo, shape) = geometry(1, &[1, c, b, h, w], &[1, out, c, kh, kw], None, spec).unwrap();
+            let (geo, shape) = geometry(1, &[1, c, h, w, b], &[1, out, c, kh, kw], None, spec).unwrap();
             let x: Vec<f64> = (0..c * b * h * w).map(|_| rnd()).collect();
             let wt: Vec<f64> = (0..out * c * kh * kw).map(|_| rnd()).collect();
             let mut y = vec![0.0; shape.iter().product()];
@@ -317,7 +315,7 @@ mod tests {
             forward(
                 1,
                 &geo,
-                TensorRef { data: &x, shape: &[1, c, b, h, w] },
+                TensorRef { data: &x, shape: &[1, c, h, w, b] },
                 TensorRef { data: &wt, shape: &[1, out, c, kh, kw] },
                 None,
                 &mut y,

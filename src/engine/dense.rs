@@ -1,28 +1,33 @@
 //! Dense (fully connected) layer: `y[e] = w[e]·x[e] + b[e]`, weights in PyTorch layout
 //! (`w` is `[E, out, in]`).
 //!
-//! Layout: activations are `[E, C, B, S...]` (ensemble, channels or features, batch, spatial),
-//! so each model's batch is the fast axis and a shared input can feed all E models in one
-//! matrix product (`[E·out, in] × [in, B]`). Input feature `c·S + s` (channel-major, exactly
-//! `torch.flatten(x, 1)`) of sample `b` sits at `c·B·S + b·S + s`; the output is `[E, out, B]`.
+//! Layout: activations are `[E, C, S..., B]` (ensemble, channels or features, spatial axes,
+//! batch last), so every input is one `in × B` matrix, its feature index `c·S + s` the
+//! channel-major flatten of `torch.flatten(x, 1)`, and a shared input feeds all E models in
+//! one matrix product (`[E·out, in] × [in, B]`). The output is `[E, out, B]`.
 //!
 //! The bias is either tied (`[E, out]`, the ordinary layer) or per sample (`[E, out, B]`, the
 //! variant the original Task 2 code ran by mistake).
 
-use super::gemm::gemm;
+use super::gemm::{gemm, gemm_shared};
 use super::graph::{TensorRef, model_mut};
 use super::real::Real;
 use crate::error::{Error, Result};
 
+/// `(input features, batch)` of an input shape `[E, C, S..., B]`.
+fn dims(x: &[usize]) -> (usize, usize) {
+    (x[1..x.len() - 1].iter().product(), x[x.len() - 1])
+}
+
 pub fn output_shape(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize]>) -> Result<Vec<usize>> {
     let err = |msg: String| Err(Error::Shape { op: "dense", msg });
     if x.len() < 3 || (x[0] != 1 && x[0] != ensemble) {
-        return err(format!("input {x:?} must be [1 or {ensemble}, features, batch, spatial...]"));
+        return err(format!("input {x:?} must be [1 or {ensemble}, features, ..., batch]"));
     }
     if w.len() != 3 || w[0] != ensemble {
         return err(format!("weight {w:?} must be [{ensemble}, out, in]"));
     }
-    let (batch, fan_in, out) = (x[2], x[1] * x[3..].iter().product::<usize>(), w[1]);
+    let ((fan_in, batch), out) = (dims(x), w[1]);
     if w[2] != fan_in {
         return err(format!("weight {w:?} expects {} input features, input {x:?} has {fan_in}", w[2]));
     }
@@ -37,34 +42,18 @@ pub fn output_shape(ensemble: usize, x: &[usize], w: &[usize], b: Option<&[usize
     Ok(vec![ensemble, out, batch])
 }
 
-/// `(channels, batch, spatial)` of an input.
-fn dims(x: &[usize]) -> (usize, usize, usize) {
-    (x[1], x[2], x[3..].iter().product())
-}
-
-/// The input as one `fan_in × B` matrix, when its strides allow (no spatial axis, or one channel).
-fn input_strides(c: usize, b: usize, s: usize) -> Option<[usize; 2]> {
-    if s == 1 {
-        Some([b, 1])
-    } else if c == 1 {
-        Some([1, s])
-    } else {
-        None
-    }
+/// Scratch a dense node keeps between forward and backward: its input transposed to
+/// `[B, in]`, so that `dW = dY·Xᵀ` runs as contiguous register-blocked rows (as dot products
+/// of length B it spends most of its time in horizontal sums). Only worth it with at least a
+/// register's width of input features.
+pub fn saved_len(x: &[usize]) -> usize {
+    let (fan_in, batch) = dims(x);
+    if fan_in >= 16 { x[0] * fan_in * batch } else { 0 }
 }
 
 /// The models whose rows one product computes: all of them at once when the input is shared.
 fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
     if x_ensemble == 1 { (1, ensemble) } else { (ensemble, 1) }
-}
-
-/// Scratch a dense node keeps between forward and backward: its input transposed to
-/// `[B, in]` when the input is `[in, B]`, so that `dW = dY·Xᵀ` runs as contiguous `axpy`s
-/// (as dot products of length B it spends most of its time in horizontal sums).
-/// Only worth it with at least a register's width of input features.
-pub fn saved_len(x: &[usize]) -> usize {
-    let (c, batch, s) = dims(x);
-    if s == 1 && c >= 16 { x[0] * c * batch } else { 0 }
 }
 
 pub fn forward<T: Real>(
@@ -75,43 +64,22 @@ pub fn forward<T: Real>(
     y: &mut [T],
     xt: &mut [T],
 ) {
-    let (c, batch, s) = dims(x.shape);
+    let ((fan_in, batch), out) = (dims(x.shape), w.shape[1]);
     if !xt.is_empty() {
-        for (src, dst) in x.data.chunks_exact(c * batch).zip(xt.chunks_exact_mut(c * batch)) {
+        for (src, dst) in x.data.chunks_exact(fan_in * batch).zip(xt.chunks_exact_mut(fan_in * batch)) {
             for (f, row) in src.chunks_exact(batch).enumerate() {
                 for (bi, &v) in row.iter().enumerate() {
-                    dst[bi * c + f] = v;
+                    dst[bi * fan_in + f] = v;
                 }
             }
         }
     }
-    let (fan_in, out) = (c * s, w.shape[1]);
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);
     let rows = per_group * out;
     for g in 0..n_groups {
         let wg = &w.data[g * rows * fan_in..(g + 1) * rows * fan_in];
-        let xg = x.model(g);
         let yg = &mut y[g * rows * batch..(g + 1) * rows * batch];
-        match input_strides(c, batch, s) {
-            Some(sx) => gemm(rows, fan_in, batch, wg, [fan_in, 1], xg, sx, T::default(), yg, [batch, 1]),
-            None => {
-                for ch in 0..c {
-                    let beta = T::from_f64(if ch == 0 { 0.0 } else { 1.0 });
-                    gemm(
-                        rows,
-                        s,
-                        batch,
-                        &wg[ch * s..],
-                        [fan_in, 1],
-                        &xg[ch * batch * s..],
-                        [1, s],
-                        beta,
-                        yg,
-                        [batch, 1],
-                    );
-                }
-            }
-        }
+        gemm_shared(out, rows, fan_in, batch, wg, [fan_in, 1], x.model(g), [batch, 1], T::default(), yg, [batch, 1]);
     }
     if let Some(b) = b {
         if b.data.len() == y.len() {
@@ -136,8 +104,7 @@ pub fn backward<T: Real>(
     gw: &mut [T],
     gb: &mut [T],
 ) {
-    let (c, batch, s) = dims(x.shape);
-    let (fan_in, out) = (c * s, w.shape[1]);
+    let ((fan_in, batch), out) = (dims(x.shape), w.shape[1]);
     let one = T::from_f64(1.0);
     if !gw.is_empty() {
         // dW = dY·Xᵀ, all models at once when the input is shared.
@@ -145,30 +112,12 @@ pub fn backward<T: Real>(
         let rows = per_group * out;
         for g in 0..n_groups {
             let gyg = &gy[g * rows * batch..(g + 1) * rows * batch];
-            let xg = x.model(g);
             let gwg = &mut gw[g * rows * fan_in..(g + 1) * rows * fan_in];
-            match input_strides(c, batch, s) {
-                _ if !xt.is_empty() => {
-                    let xtg = &xt[g * fan_in * batch..(g + 1) * fan_in * batch];
-                    gemm(rows, batch, fan_in, gyg, [batch, 1], xtg, [fan_in, 1], one, gwg, [fan_in, 1])
-                }
-                Some(sx) => gemm(rows, batch, fan_in, gyg, [batch, 1], xg, [sx[1], sx[0]], one, gwg, [fan_in, 1]),
-                None => {
-                    for ch in 0..c {
-                        gemm(
-                            rows,
-                            batch,
-                            s,
-                            gyg,
-                            [batch, 1],
-                            &xg[ch * batch * s..],
-                            [s, 1],
-                            one,
-                            &mut gwg[ch * s..],
-                            [fan_in, 1],
-                        );
-                    }
-                }
+            if xt.is_empty() {
+                gemm_shared(out, rows, batch, fan_in, gyg, [batch, 1], x.model(g), [1, batch], one, gwg, [fan_in, 1]);
+            } else {
+                let xtg = &xt[g * fan_in * batch..(g + 1) * fan_in * batch];
+                gemm_shared(out, rows, batch, fan_in, gyg, [batch, 1], xtg, [fan_in, 1], one, gwg, [fan_in, 1]);
             }
         }
     }
@@ -186,25 +135,7 @@ pub fn backward<T: Real>(
         for e in 0..ensemble {
             let (we, gye) = (w.model(e), &gy[e * out * batch..(e + 1) * out * batch]);
             let gxe = model_mut(gx, x.shape[0], e);
-            match input_strides(c, batch, s) {
-                Some(sx) => gemm(fan_in, out, batch, we, [1, fan_in], gye, [batch, 1], one, gxe, sx),
-                None => {
-                    for ch in 0..c {
-                        gemm(
-                            s,
-                            out,
-                            batch,
-                            &we[ch * s..],
-                            [1, fan_in],
-                            gye,
-                            [batch, 1],
-                            one,
-                            &mut gxe[ch * batch * s..],
-                            [1, s],
-                        );
-                    }
-                }
-            }
+            gemm(fan_in, out, batch, we, [1, fan_in], gye, [batch, 1], one, gxe, [batch, 1]);
         }
     }
 }

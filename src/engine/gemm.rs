@@ -10,7 +10,8 @@
 
 use super::real::Real;
 
-/// Below this many multiply–adds a product skips `matrixmultiply`'s packing.
+/// Below this many multiply–adds (per model) a product uses the direct kernels; larger ones
+/// pay for `matrixmultiply`'s packing, which wins there (measured on the CNN's products: 2–3×).
 pub const SMALL: usize = 1 << 20;
 
 /// Which kernel computes a product (exposed so tests can force each one).
@@ -46,6 +47,39 @@ pub fn gemm<T: Real>(
     gemm_with(Kernel::Auto, m, k, n, a, sa, b, sb, beta, c, sc)
 }
 
+/// [`gemm`] for the stacked rows of several models sharing `B` (a shared input): the kernel
+/// is chosen from one model's `rows_per_model`, so a model's numbers do not depend on how
+/// many models share the product.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn gemm_shared<T: Real>(
+    rows_per_model: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: [usize; 2],
+    b: &[T],
+    sb: [usize; 2],
+    beta: T,
+    c: &mut [T],
+    sc: [usize; 2],
+) {
+    let kernel = choose(rows_per_model, k, n, sa, sb, sc);
+    gemm_with(kernel, m, k, n, a, sa, b, sb, beta, c, sc)
+}
+
+fn choose(m: usize, k: usize, n: usize, sa: [usize; 2], sb: [usize; 2], sc: [usize; 2]) -> Kernel {
+    let own = m * n * k < SMALL;
+    if own && sb[1] == 1 && sc[1] == 1 {
+        Kernel::Axpy
+    } else if own && sa[1] == 1 && sb[0] == 1 {
+        Kernel::Dot
+    } else {
+        Kernel::Packed
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_with<T: Real>(
     kernel: Kernel,
@@ -69,10 +103,7 @@ pub fn gemm_with<T: Real>(
     let axpy_ok = sb[1] == 1 && sc[1] == 1;
     let dot_ok = sa[1] == 1 && sb[0] == 1;
     let kernel = match kernel {
-        Kernel::Auto if m * n * k >= SMALL => Kernel::Packed,
-        Kernel::Auto if axpy_ok => Kernel::Axpy,
-        Kernel::Auto if dot_ok => Kernel::Dot,
-        Kernel::Auto => Kernel::Packed,
+        Kernel::Auto => choose(m, k, n, sa, sb, sc),
         Kernel::Axpy => {
             assert!(axpy_ok, "axpy kernel needs unit column strides in B and C");
             Kernel::Axpy
@@ -111,6 +142,10 @@ fn axpy_kernel<T: Real>(
     ldc: usize,
 ) {
     let mut i = 0;
+    while i + 8 <= m {
+        row_block::<T, 8>(i, k, n, a, sa, b, ldb, beta, c, ldc);
+        i += 8;
+    }
     while i + 4 <= m {
         row_block::<T, 4>(i, k, n, a, sa, b, ldb, beta, c, ldc);
         i += 4;
@@ -174,8 +209,10 @@ fn row_block<T: Real, const MR: usize>(
     }
 }
 
-/// `C[i,j] = A[i,:]·B[:,j] + beta·C[i,j]` with both vectors contiguous: for short products
-/// whose `B` is stored transposed (e.g. `dW = dY·Xᵀ` with few input features).
+/// `C[i,j] = A[i,:]·B[:,j] + beta·C[i,j]` with both vectors contiguous (e.g. `dW = dY·Xᵀ`):
+/// blocks of up to 8 rows of `A` share each column of `B`, and every dot product runs in 16
+/// lanes (lane `l` sums the terms `p ≡ l mod 16` in order), reduced pairwise at the end, then
+/// the tail: a fixed order, so results are the same on every machine.
 #[allow(clippy::too_many_arguments)]
 fn dot_kernel<T: Real>(
     m: usize,
@@ -189,14 +226,58 @@ fn dot_kernel<T: Real>(
     c: &mut [T],
     sc: [usize; 2],
 ) {
-    for i in 0..m {
-        let arow = &a[i * lda..i * lda + k];
-        for j in 0..n {
-            let mut acc = T::default();
-            for (&x, &y) in arow.iter().zip(&b[j * ldbt..j * ldbt + k]) {
-                acc = x.mul_add(y, acc);
+    let mut i = 0;
+    while i + 8 <= m {
+        dot_block::<T, 8>(i, k, n, a, lda, b, ldbt, beta, c, sc);
+        i += 8;
+    }
+    while i < m {
+        dot_block::<T, 1>(i, k, n, a, lda, b, ldbt, beta, c, sc);
+        i += 1;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dot_block<T: Real, const MR: usize>(
+    i: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    lda: usize,
+    b: &[T],
+    ldbt: usize,
+    beta: T,
+    c: &mut [T],
+    sc: [usize; 2],
+) {
+    const L: usize = 16;
+    let full = k / L * L;
+    for j in 0..n {
+        let bcol = &b[j * ldbt..j * ldbt + k];
+        let mut acc = [[T::default(); L]; MR];
+        for p0 in (0..full).step_by(L) {
+            let bv: &[T; L] = bcol[p0..p0 + L].try_into().expect("L elements");
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let av: &[T; L] = a[(i + r) * lda + p0..(i + r) * lda + p0 + L].try_into().expect("L elements");
+                for l in 0..L {
+                    acc_r[l] = av[l].mul_add(bv[l], acc_r[l]);
+                }
             }
-            finish(acc, beta, &mut c[i * sc[0] + j * sc[1]]);
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let mut w = L;
+            while w > 1 {
+                w /= 2;
+                for l in 0..w {
+                    acc_r[l] = acc_r[l] + acc_r[l + w];
+                }
+            }
+            let mut sum = acc_r[0];
+            for p in full..k {
+                sum = a[(i + r) * lda + p].mul_add(bcol[p], sum);
+            }
+            finish(sum, beta, &mut c[(i + r) * sc[0] + j * sc[1]]);
         }
     }
 }

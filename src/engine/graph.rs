@@ -31,7 +31,7 @@ pub enum Op {
     Param,
     /// `y[e] = w[e]·x[e] + b[e]`; `x`'s features are flattened channel-major (see `dense`).
     Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
-    /// 2D convolution of `x` `[E, C, B, H, W]` with kernels `w` `[E, out, C, kh, kw]`.
+    /// 2D convolution of `x` `[E, C, H, W, B]` with kernels `w` `[E, out, C, kh, kw]`.
     Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
     Activation { x: NodeId, act: Activation },
@@ -119,12 +119,12 @@ impl<T: Real> Graph<T> {
         NodeId(self.ops.len() - 1)
     }
 
-    /// Data fed from outside, shape `[1 or E, C, B, spatial...]` (1 = shared by every model).
+    /// Data fed from outside, shape `[1 or E, C, spatial..., B]` (1 = shared by every model).
     pub fn input(&mut self, shape: &[usize]) -> Result<NodeId> {
         if shape.len() < 3 || (shape[0] != 1 && shape[0] != self.ensemble) {
             return Err(Error::Shape {
                 op: "input",
-                msg: format!("shape {shape:?} must be [1 or {}, channels, batch, ...]", self.ensemble),
+                msg: format!("shape {shape:?} must be [1 or {}, channels, ..., batch]", self.ensemble),
             });
         }
         Ok(self.push(Op::Input, shape.to_vec(), 0))

@@ -7,8 +7,8 @@ use crate::activations::softplus;
 use crate::engine::scalar::{Dual, Scalar};
 use crate::error::{Error, Result};
 
-/// Predictions `[E, C, B, ...]` and targets `[1 or E, C, B, ...]` give a loss of shape `[E]`;
-/// a mean divides by the batch `B`.
+/// Predictions `[E, ..., B]` and targets `[1 or E, ..., B]` give a loss of shape `[E]`; a mean
+/// divides by the batch `B` (the last axis).
 pub fn output_shape(op: &'static str, pred: &[usize], targets: &[usize]) -> Result<Vec<usize>> {
     if pred.len() < 3
         || targets.len() != pred.len()
@@ -41,7 +41,7 @@ fn reduce<T: Real>(
 ) {
     let per_model = pred.per_model();
     let scale = match reduction {
-        Reduction::Mean => T::from_f64(1.0 / pred.shape[2] as f64),
+        Reduction::Mean => T::from_f64(1.0 / pred.shape[pred.shape.len() - 1] as f64),
         Reduction::Sum => T::from_f64(1.0),
     };
     let (dldp, values) = saved.split_at_mut(saved.len() / 2);

@@ -1,9 +1,10 @@
 //! The training engine: a tape of operations over ensemble-first tensors, evaluated forward,
 //! differentiated in reverse, updated by SGD.
 //!
-//! Every value has shape `[E, C, B, S...]`: `E` independent models (seeds) trained in
-//! lockstep, then channels (or features), the batch, and spatial axes. Keeping the batch inside
-//! each channel lets one matrix product serve all models at once (`[E·out, in] × [in, B]`).
+//! Every value has shape `[E, C, S..., B]`: `E` independent models (seeds) trained in
+//! lockstep, then channels (or features), spatial axes, and the batch last. With the batch as
+//! the fast axis, one matrix product serves all models at once (`[E·out, in] × [in, B]`) and a
+//! convolution's im2col copies runs of B values.
 //! Inputs and targets shared by all models are stored once with `E = 1` and broadcast. Each model's arithmetic never reads another model's data, so member `e` of an
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!

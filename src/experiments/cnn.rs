@@ -5,7 +5,7 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::experiments::train::{Run, RunSummary, TrainOptions, train};
+use crate::experiments::train::{Run, RunSummary, TrainOptions, train_parallel};
 use crate::models::cnn::{self, CnnConfig, CnnTask};
 use crate::report::{self, figures::CurvePanels, figures::Panel};
 use serde::Serialize;
@@ -66,10 +66,10 @@ pub fn run_setting(
     data: &Dataset,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
-    let cfg = CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
-    let mut net = cnn::build::<f32>(&cfg, opts.seeds, data.n)?;
+    let cfg =
+        CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
     let opts = TrainOptions { init_std: setting.init_std, ..opts.clone() };
-    train(&setting.name(), &mut net, data, &opts, progress)
+    train_parallel(&setting.name(), &|e| cnn::build::<f32>(&cfg, e, data.n), data, &opts, progress)
 }
 
 #[derive(Clone, Debug, Serialize)]

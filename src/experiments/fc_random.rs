@@ -5,7 +5,7 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::experiments::train::{Run, RunSummary, TrainOptions, train};
+use crate::experiments::train::{Run, RunSummary, TrainOptions, train_parallel};
 use crate::models::fc::{self, FcConfig, LossKind};
 use crate::report::{self, figures::CurvePanels};
 use serde::Serialize;
@@ -86,8 +86,7 @@ pub fn run_setting(
         per_sample_bias: setting.per_sample_bias,
         ..FcConfig::new(setting.act, setting.loss)
     };
-    let mut net = fc::build::<f32>(&cfg, study.train.seeds, data.n)?;
-    train(&setting.name(), &mut net, data, &study.train, progress)
+    train_parallel(&setting.name(), &|e| fc::build::<f32>(&cfg, e, data.n), data, &study.train, progress)
 }
 
 /// What `summary.json` says about one setting.
@@ -129,7 +128,8 @@ pub fn write_outputs(
     complete: bool,
 ) -> Result<Vec<SettingSummary>> {
     let summaries: Vec<SettingSummary> = study.settings.iter().zip(runs).map(|(&s, r)| summarise(s, r)).collect();
-    let summary = Summary { study: "task2-fc-random", complete, data: &data.source, config: study, settings: summaries.clone() };
+    let summary =
+        Summary { study: "task2-fc-random", complete, data: &data.source, config: study, settings: summaries.clone() };
     report::write_json(&dir.join("summary.json"), &summary)?;
     report::write_metrics_csv(&dir.join("metrics.csv"), runs)?;
     report::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())?;

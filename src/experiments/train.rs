@@ -212,3 +212,82 @@ impl RunSummary {
         }
     }
 }
+
+/// Worker threads for ensembles: `GRADLAB_THREADS`, else the machine's available parallelism.
+pub fn threads() -> usize {
+    std::env::var("GRADLAB_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// [`train`] with the seeds split into one sub-ensemble per thread. Each seed's numbers are
+/// bit for bit those of a single ensemble (a model never depends on the others), so the
+/// merged run is the same, only sooner. `build(n)` makes a net for `n` models.
+pub fn train_parallel(
+    setting: &str,
+    build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
+    data: &Dataset,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Run> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let parts = threads().min(opts.seeds).max(1);
+    if parts == 1 {
+        return train(setting, &mut build(opts.seeds)?, data, opts, progress);
+    }
+    let sizes: Vec<usize> = (0..parts).map(|p| opts.seeds / parts + usize::from(p < opts.seeds % parts)).collect();
+    let stop = AtomicBool::new(false);
+    let iteration: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+    let converged: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+    let done = AtomicUsize::new(0);
+    let results: Vec<Result<Run>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|p| {
+                let (stop, it, conv, done) = (&stop, &iteration[p], &converged[p], &done);
+                let first = opts.first_seed + sizes[..p].iter().sum::<usize>() as u64;
+                let sub = TrainOptions { seeds: sizes[p], first_seed: first, ..opts.clone() };
+                scope.spawn(move || {
+                    let r = build(sub.seeds).and_then(|mut net| {
+                        train(setting, &mut net, data, &sub, &mut |i, c| {
+                            it.store(i, Ordering::Relaxed);
+                            conv.store(c, Ordering::Relaxed);
+                            !stop.load(Ordering::Relaxed)
+                        })
+                    });
+                    done.fetch_add(1, Ordering::SeqCst);
+                    r
+                })
+            })
+            .collect();
+        // This thread reports progress and relays a stop request until every part is done.
+        while done.load(Ordering::SeqCst) < parts {
+            let it = iteration.iter().map(|a| a.load(Ordering::Relaxed)).max().unwrap_or(0);
+            let conv = converged.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+            if !progress(it, conv) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        handles.into_iter().map(|h| h.join().expect("a training thread panicked")).collect()
+    });
+    let mut merged: Option<Run> = None;
+    for r in results {
+        let r = r?;
+        match &mut merged {
+            None => merged = Some(r),
+            Some(m) => {
+                m.seeds.extend(r.seeds);
+                m.rows.extend(r.rows);
+                m.iterations.extend(r.iterations);
+                m.diverged_at.extend(r.diverged_at);
+                m.max_abs_weight.extend(r.max_abs_weight);
+            }
+        }
+    }
+    let run = merged.expect("at least one part");
+    let last = run.rows.iter().map(|r| r.len() / run.columns.len()).max().unwrap_or(0);
+    progress(last, run.converged());
+    Ok(run)
+}

@@ -6,7 +6,7 @@
 //! the width regression is ½·Σ over the batch of (ŵ − w)², always a sum as in the original;
 //! the two-task total is CE + 0.01 × regression.
 
-use super::{InputLayout, Net, ParamKind};
+use super::{Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::conv2d::Conv2dSpec;
 use crate::engine::{Graph, Real, Reduction};
@@ -40,7 +40,7 @@ pub const REGRESSION_WEIGHT: f64 = 0.01;
 pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<Net<T>> {
     let spec = Conv2dSpec::default();
     let mut g = Graph::new(ensemble);
-    let x = g.input(&[1, 1, batch, 16, 16])?;
+    let x = g.input(&[1, 1, 16, 16, batch])?;
     let labels = g.input(&[1, 1, batch])?;
     let w1 = g.param(&[16, 1, 7, 7]);
     let b1 = g.param(if cfg.untied_conv_bias { &[16, 10, 10][..] } else { &[16][..] });
@@ -66,7 +66,6 @@ pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<
     let mut net = Net {
         graph: g,
         input: x,
-        layout: InputLayout::Images,
         labels,
         widths: None,
         logits,

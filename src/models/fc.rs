@@ -3,7 +3,7 @@
 //! Loss `ce`: sigmoid cross-entropy on the logit. Loss `l2`: the logit goes through a sigmoid
 //! and the loss is the squared error to the label. Both reduced over the batch (mean by default).
 
-use super::{InputLayout, Net, ParamKind};
+use super::{Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::{Graph, Real, Reduction};
 use crate::error::Result;
@@ -74,7 +74,6 @@ pub fn build<T: Real>(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<N
     Ok(Net {
         graph: g,
         input: x,
-        layout: InputLayout::Features,
         labels: y,
         widths: None,
         logits,

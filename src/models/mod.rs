@@ -32,18 +32,11 @@ pub enum ParamKind {
     Bias,
 }
 
-/// How a dataset's images are fed: flattened feature-major `[P, B]` (dense input) or as
-/// images `[1, B, side, side]` (conv input; the same memory as the row-major file).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputLayout {
-    Features,
-    Images,
-}
-
 pub struct Net<T: Real> {
     pub graph: Graph<T>,
+    /// The images, `[1, P, B]` (dense input) or `[1, 1, side, side, B]` (conv input): the
+    /// file's `[B, P]` transposed, batch last like every engine value.
     pub input: NodeId,
-    pub layout: InputLayout,
     pub labels: NodeId,
     /// Regression targets (detection widths).
     pub widths: Option<NodeId>,
@@ -98,14 +91,9 @@ impl<T: Real> Net<T> {
         assert_eq!(data.n, self.batch, "the batch is the whole dataset");
         let (batch, pixels) = (data.n, data.pixels());
         let x = self.graph.value_mut(self.input);
-        match self.layout {
-            InputLayout::Images => x.iter_mut().zip(&data.images).for_each(|(d, &s)| *d = T::from_f64(s as f64)),
-            InputLayout::Features => {
-                for (s, img) in data.images.chunks_exact(pixels).enumerate() {
-                    for (f, &v) in img.iter().enumerate() {
-                        x[f * batch + s] = T::from_f64(v as f64);
-                    }
-                }
+        for (s, img) in data.images.chunks_exact(pixels).enumerate() {
+            for (f, &v) in img.iter().enumerate() {
+                x[f * batch + s] = T::from_f64(v as f64);
             }
         }
         let y = self.graph.value_mut(self.labels);
@@ -144,24 +132,15 @@ pub fn regression_accuracy<T: Real>(pred: &[T], widths: &[f32], out: &mut [f64])
     }
 }
 
-/// Per model: the fraction of units (each channel and position of a `[E, C, B, ...]`
+/// Per model: the fraction of units (each channel and position of a `[E, C, S..., B]`
 /// activation) whose value is ≤ 0 for every sample of the batch.
 pub fn dead_fraction<T: Real>(activation: &[T], shape: &[usize], out: &mut [f64]) {
-    let (c, b) = (shape[1], shape[2]);
-    let positions: usize = shape[3..].iter().product();
-    let per_model = c * b * positions;
+    let b = shape[shape.len() - 1];
+    let units: usize = shape[1..shape.len() - 1].iter().product();
     for (e, frac) in out.iter_mut().enumerate() {
-        let a = &activation[e * per_model..(e + 1) * per_model];
-        let mut dead = 0usize;
-        for ch in 0..c {
-            let plane = &a[ch * b * positions..(ch + 1) * b * positions];
-            for p in 0..positions {
-                if (0..b).all(|s| plane[s * positions + p].to_f64() <= 0.0) {
-                    dead += 1;
-                }
-            }
-        }
-        *frac = dead as f64 / (c * positions) as f64;
+        let a = &activation[e * units * b..(e + 1) * units * b];
+        let dead = a.chunks_exact(b).filter(|unit| unit.iter().all(|v| v.to_f64() <= 0.0)).count();
+        *frac = dead as f64 / units as f64;
     }
 }
 
@@ -171,11 +150,14 @@ mod tests {
 
     #[test]
     fn dead_units_are_those_never_positive() {
-        // E = 1, C = 2, B = 3, 2 positions: channel 0 position 1 is ≤ 0 for all samples.
-        let a = [1.0f32, 0.0, -1.0, -0.5, 2.0, -3.0, /* ch 1 */ 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        // E = 1, C = 2, 2 positions, B = 3: units (c, pos) each hold a run of 3 samples.
+        let a = [
+            1.0f32, -1.0, 2.0, /* c0 p1 */ 0.0, -0.5, -3.0, /* c1 p0 */ 0.0, 0.0, 0.0, /* c1 p1 */ 1.0,
+            0.0, 0.0,
+        ];
         let mut f = [0.0];
-        dead_fraction(&a, &[1, 2, 3, 2], &mut f);
-        // ch0 pos1 values: 0, -0.5, -3 → dead; ch1 pos0: 0, 0, 0 → dead; others alive.
+        dead_fraction(&a, &[1, 2, 2, 3], &mut f);
+        // c0 p1: 0, -0.5, -3 → dead; c1 p0: 0, 0, 0 → dead; the others alive.
         assert_eq!(f[0], 0.5);
     }
 

@@ -144,7 +144,11 @@ impl Panel {
             title: title.into(),
             y_label: format!("{column} (median, {band_name})"),
             log_y,
-            y_range: if column.contains("accuracy") || column.starts_with("dead_fraction") { Some((0.0, 1.02)) } else { None },
+            y_range: if column.contains("accuracy") || column.starts_with("dead_fraction") {
+                Some((0.0, 1.02))
+            } else {
+                None
+            },
             series: runs.iter().map(|r| (r.setting.clone(), band(&r.columns_of(column), 600, quantiles))).collect(),
         }
     }
@@ -155,7 +159,8 @@ impl Panel {
         }
         let vals = self.series.iter().flat_map(|(_, b)| b.lo.iter().chain(&b.hi).copied()).filter(|v| v.is_finite());
         if self.log_y {
-            let (lo, hi) = vals.filter(|v| *v > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (lo, hi) =
+                vals.filter(|v| *v > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
             if lo.is_finite() { ((lo * 0.7).max(1e-30), hi * 1.4) } else { (1e-3, 1.0) }
         } else {
             let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -196,7 +201,8 @@ impl Panel {
                 let clamp = |y: f64| y.clamp(lo, hi);
                 for (k, (label, b)) in self.series.iter().enumerate() {
                     let color = COLORS[k % COLORS.len()];
-                    let mut poly: Vec<(f64, f64)> = b.iterations.iter().zip(&b.hi).map(|(&x, &y)| (x, clamp(y))).collect();
+                    let mut poly: Vec<(f64, f64)> =
+                        b.iterations.iter().zip(&b.hi).map(|(&x, &y)| (x, clamp(y))).collect();
                     poly.extend(b.iterations.iter().zip(&b.lo).rev().map(|(&x, &y)| (x, clamp(y))));
                     chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18).filled()))).map_err(e2s)?;
                     chart
