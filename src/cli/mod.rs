@@ -40,6 +40,11 @@ pub enum Command {
     /// per-sample-bias variant of Sigmoid+L2 that the original code ran.
     #[command(after_help = EXIT_CODES)]
     Table1(Table1Args),
+    /// Multi-run studies of the CNNs (Tasks 3 and 4).
+    Study {
+        #[command(subcommand)]
+        which: StudyKind,
+    },
     /// One neuron ŷ = act(w·x + b): output, L2 and cross-entropy losses and their gradients
     /// over a (w, b) grid, as figures (3D surface and heatmap with contours), grid.csv and a
     /// summary of the findings (Tasks 1 and 4).
@@ -64,6 +69,63 @@ pub enum TrainNet {
     /// accuracies (class; |ŵ − w| < 0.5) are 100%.
     #[command(after_help = EXIT_CODES)]
     Detect(CnnArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StudyKind {
+    /// ReLU against leaky ReLU (slope 0.1) on line and detect: medians, IQRs and a two-sided
+    /// Mann–Whitney U test on iterations-to-100%, plus dead-unit fractions (Task 4).
+    #[command(after_help = EXIT_CODES)]
+    LeakyVsRelu(StudyArgs),
+    /// Exploding gradients on line and detect: baseline, loss summed over the batch, and
+    /// initial weight std 1.0; converged / diverged / neither, and max |weight| (Task 3).
+    #[command(after_help = EXIT_CODES)]
+    Explosion(StudyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StudyArgs {
+    /// Seeds per setting, trained in lockstep as one ensemble.
+    #[arg(long, default_value_t = 32)]
+    pub seeds: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Iteration cap per run.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_iters: usize,
+    /// Directory laid out like ../shared/datasets/cis680-hw1/; built-in generated data without it.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Seed of the built-in data generator (ignored with --data).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Output directory: summary.json, a markdown report, and line/ and detect/ subdirectories
+    /// with each task's metrics and figures.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl StudyArgs {
+    /// The shared options of a training command with these values and the defaults otherwise.
+    pub fn common(&self) -> CommonArgs {
+        CommonArgs {
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+            lr: None,
+            init_std: 0.1,
+            bias_init: 0.1,
+            max_iters: self.max_iters,
+            reduction: Reduction::Mean,
+            data: self.data.clone(),
+            data_seed: self.data_seed,
+            out: self.out.clone(),
+            force: self.force,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +265,8 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Train { net: TrainNet::Line(args) } => train::cnn(crate::models::cnn::CnnTask::Line, &args),
         Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::models::cnn::CnnTask::Detect, &args),
+        Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
+        Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),

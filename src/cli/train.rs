@@ -1,7 +1,7 @@
 //! `gradlab train …` and `gradlab table1`: resolve options, load data, train with a progress
 //! bar, write outputs (also after Ctrl-C, marked incomplete).
 
-use super::{CnnArgs, CommonArgs};
+use super::{CnnArgs, CommonArgs, StudyArgs};
 use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
@@ -157,4 +157,92 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let summaries = cnn::write_outputs(&c.out, task, &settings, &opts, &runs, &data, complete)?;
     println!("{}", cnn::table_markdown(task, &opts, &summaries, &data));
     finish(&c.out, started, complete)
+}
+
+/// Runs each task's settings of a CNN study, writing `<out>/<task>/` like `train line|detect`.
+fn cnn_plan(
+    args: &StudyArgs,
+    plan: Vec<(CnnTask, Vec<CnnSetting>)>,
+) -> Result<(Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool)> {
+    let c = args.common();
+    validate(&c)?;
+    let mut datasets = vec![];
+    for (task, _) in &plan {
+        let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
+        datasets.push(data::load(kind, &source(&c))?);
+    }
+    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    let mut all = vec![];
+    let mut sources = vec![];
+    for ((task, settings), data) in plan.into_iter().zip(&datasets) {
+        let opts = train_options(&c, cnn::default_lr(task));
+        let names: Vec<String> = settings.iter().map(|s| format!("{} {}", cnn::task_name(task), s.name())).collect();
+        let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
+            cnn::run_setting(task, settings[k], &opts, data, progress)
+        })?;
+        let dir = c.out.join(cnn::task_name(task));
+        crate::report::atomic::prepare_out_dir(&dir, true)?;
+        cnn::write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
+        all.push((task, runs));
+        sources.push(data.source.clone());
+        if !complete {
+            return Ok((all, sources, false));
+        }
+    }
+    Ok((all, sources, true))
+}
+
+pub fn leaky_vs_relu(args: &StudyArgs) -> Result<ExitCode> {
+    use crate::experiments::leaky_vs_relu as lvr;
+    let started = std::time::Instant::now();
+    let (runs, sources, complete) = cnn_plan(args, lvr::plan())?;
+    let comparisons: Vec<lvr::Comparison> = runs
+        .iter()
+        .filter(|(_, rs)| rs.len() == 2)
+        .map(|(task, rs)| lvr::compare(*task, &rs[0], &rs[1], args.max_iters))
+        .collect();
+    let md = lvr::markdown(&comparisons, &runs);
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        data: &'a [String],
+        comparisons: &'a [lvr::Comparison],
+    }
+    let summary = Summary { study: "task4-leaky-vs-relu", complete, data: &sources, comparisons: &comparisons };
+    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
+    crate::report::atomic::write_atomic(&args.out.join("comparison.md"), md.as_bytes())?;
+    println!("{md}");
+    finish(&args.out, started, complete)
+}
+
+pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
+    use crate::experiments::explosion as ex;
+    use crate::experiments::train::RunSummary;
+    let started = std::time::Instant::now();
+    let (runs, sources, complete) = cnn_plan(args, ex::plan())?;
+    let md = ex::markdown(&runs, args.max_iters);
+    #[derive(serde::Serialize)]
+    struct Task {
+        task: &'static str,
+        settings: Vec<RunSummary>,
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        data: &'a [String],
+        tasks: Vec<Task>,
+    }
+    let tasks = runs
+        .iter()
+        .map(|(t, rs)| Task { task: cnn::task_name(*t), settings: rs.iter().map(RunSummary::of).collect() })
+        .collect();
+    crate::report::write_json(
+        &args.out.join("summary.json"),
+        &Summary { study: "task3-explosion", complete, data: &sources, tasks },
+    )?;
+    crate::report::atomic::write_atomic(&args.out.join("table.md"), md.as_bytes())?;
+    println!("{md}");
+    finish(&args.out, started, complete)
 }

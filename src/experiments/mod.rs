@@ -2,6 +2,8 @@
 //! `write_outputs` (summary.json, metrics.csv, figures, tables).
 
 pub mod cnn;
+pub mod explosion;
 pub mod fc_random;
 pub mod landscape;
+pub mod leaky_vs_relu;
 pub mod train;

@@ -1,0 +1,47 @@
+//! Task 3's exploding gradients: both CNNs with the loss summed over the batch (an
+//! effectively 64× larger step) and with initial weights of std 1.0 instead of 0.1, against the
+//! baseline; how many seeds converge, diverge (first non-finite value) or do neither.
+
+use crate::activations::Activation;
+use crate::engine::Reduction;
+use crate::experiments::cnn::{CnnSetting, task_name};
+use crate::experiments::train::Run;
+use crate::models::cnn::CnnTask;
+use std::fmt::Write;
+
+/// Baseline, summed loss, and large initial weights, on line then detect (ReLU).
+pub fn plan() -> Vec<(CnnTask, Vec<CnnSetting>)> {
+    let base = CnnSetting::new(Activation::Relu);
+    let settings = vec![base, CnnSetting { reduction: Reduction::Sum, ..base }, CnnSetting { init_std: 1.0, ..base }];
+    vec![(CnnTask::Line, settings.clone()), (CnnTask::Detect, settings)]
+}
+
+pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
+    let mut md = String::from(
+        "# Exploding gradients\n\n| task | setting | converged | diverged | neither | median first non-finite iteration | median max \\|weight\\| | largest max \\|weight\\| |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (task, rs) in runs {
+        for r in rs {
+            let div: Vec<f64> = r.diverged_at.iter().flatten().map(|&v| v as f64).collect();
+            let largest = r.max_abs_weight.iter().copied().fold(0.0, f64::max);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {}/{} | {} | {} | {} | {:.3e} | {:.3e} |",
+                task_name(*task),
+                r.setting,
+                r.converged(),
+                r.seeds.len(),
+                r.diverged(),
+                r.seeds.len() - r.converged() - r.diverged(),
+                if div.is_empty() { "—".into() } else { format!("{:.0}", crate::stats::quantile(&div, 0.5)) },
+                crate::stats::quantile(&r.max_abs_weight, 0.5),
+                largest
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n`sum` sums the classification loss over the batch instead of averaging it (the gradient, so the step, is 64× larger); `std1` draws initial weights with std 1.0 instead of 0.1. A seed diverges at its first non-finite loss, gradient or parameter; \"neither\" means it neither reached 100% nor diverged within {cap} iterations. Max |weight| is the largest |parameter| while all were finite."
+    );
+    md
+}
