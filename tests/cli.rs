@@ -246,3 +246,57 @@ fn landscape_writes_figures_grid_and_summary() {
         assert!(stderr(&r).contains(msg), "{a:?}: {}", stderr(&r));
     }
 }
+
+#[test]
+fn cnn_commands_write_their_columns_and_studies_their_reports() {
+    let out = tmp("detect");
+    let o = gradlab(&[
+        "train",
+        "detect",
+        "--act",
+        "relu,leaky_relu",
+        "--seeds",
+        "2",
+        "--max-iters",
+        "3",
+        "--untied-conv-bias",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some(
+            "setting,seed,iteration,loss,accuracy,ce_loss,reg_loss,cls_accuracy,reg_accuracy,max_abs_weight,dead_fraction_conv1,dead_fraction_conv2"
+        )
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * 2 * 3);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["settings"][1]["setting"], "leaky_relu+untied");
+    assert_eq!(summary["config"]["lr"], 0.01, "detect's default learning rate");
+    for f in ["curves.png", "weights.svg", "dead.png", "table.md"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+
+    let out = tmp("explosion");
+    let o = gradlab(&["study", "explosion", "--seeds", "2", "--max-iters", "2", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["tasks"][0]["settings"].as_array().unwrap().len(), 3);
+    assert!(
+        out.join("line/metrics.csv").is_file()
+            && out.join("detect/weights.png").is_file()
+            && out.join("table.md").is_file()
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+
+    let out = tmp("lvr");
+    let o = gradlab(&["study", "leaky-vs-relu", "--seeds", "3", "--max-iters", "2", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["comparisons"].as_array().unwrap().len(), 2);
+    assert!(summary["comparisons"][0]["p_value"].as_f64().unwrap() <= 1.0);
+    std::fs::remove_dir_all(&out).unwrap();
+}

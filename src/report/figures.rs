@@ -193,7 +193,7 @@ impl Panel {
                     .y_desc(self.y_label.as_str())
                     .label_style(("sans-serif", 14))
                     .x_label_formatter(&|v| tick(*v))
-                    .y_label_formatter(&|v| tick_within(*v, hi - lo))
+                    .y_label_formatter(&|v| if self.log_y { tick(*v) } else { tick_within(*v, hi - lo) })
                     .axis_desc_style(("sans-serif", 16))
                     .light_line_style(WHITE.mix(0.0))
                     .draw()

@@ -1,0 +1,110 @@
+//! The CNNs of Task 3: whole-network gradients, ensemble independence, divergence handling.
+
+use gradlab::activations::Activation;
+use gradlab::data::generators;
+use gradlab::engine::Reduction;
+use gradlab::experiments::train::{TrainOptions, train};
+use gradlab::models::Init;
+use gradlab::models::cnn::{self, CnnConfig, CnnTask};
+use gradlab::optim::sgd_step;
+
+fn cfg(task: CnnTask, act: Activation, untied: bool) -> CnnConfig {
+    CnnConfig { task, act, reduction: Reduction::Mean, untied_conv_bias: untied }
+}
+
+#[test]
+fn whole_two_task_network_gradient_matches_finite_differences() {
+    let data = generators::detection(3, 5);
+    for untied in [false, true] {
+        let mut net = cnn::build::<f64>(&cfg(CnnTask::Detect, Activation::Tanh, untied), 2, 3).unwrap();
+        net.init(&Init::seeds(1, 2, 0.3, 0.1));
+        net.set_data(&data);
+        net.graph.forward();
+        net.graph.backward(net.loss);
+        let params = net.params.clone();
+        let mut rng = gradlab::init::SeededRng::new(9);
+        for (name, id, _) in params {
+            let analytic = net.graph.grad(id).to_vec();
+            // 12 random elements of every parameter tensor.
+            for _ in 0..12 {
+                let j = rng.int(0, analytic.len() as i64 - 1) as usize;
+                let orig = net.graph.value(id)[j];
+                let h = 1e-6;
+                let mut total = |v: f64| {
+                    net.graph.value_mut(id)[j] = v;
+                    net.graph.forward();
+                    net.graph.value(net.loss).iter().sum::<f64>()
+                };
+                let numeric = (total(orig + h) - total(orig - h)) / (2.0 * h);
+                total(orig);
+                let tol = 1e-6 * (1.0 + numeric.abs().max(analytic[j].abs()));
+                assert!(
+                    (analytic[j] - numeric).abs() <= tol,
+                    "{name}[{j}] untied={untied}: {} vs {numeric}",
+                    analytic[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cnn_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
+    let data = generators::detection(64, 2);
+    let run = |seeds: &[u64]| {
+        let e = seeds.len();
+        let mut net = cnn::build::<f32>(&cfg(CnnTask::Detect, Activation::Relu, false), e, 64).unwrap();
+        net.init(&Init { seeds: seeds.to_vec(), weight_std: vec![0.1; e], bias: 0.1 });
+        net.set_data(&data);
+        let mut losses = vec![vec![]; e];
+        for _ in 0..4 {
+            net.graph.forward();
+            for (k, l) in net.graph.value(net.loss).iter().enumerate() {
+                losses[k].push(*l);
+            }
+            net.graph.backward(net.loss);
+            sgd_step(&mut net.graph, &vec![0.01; e]);
+        }
+        losses
+    };
+    let ens = run(&[4, 7, 11]);
+    assert_eq!(ens[1], run(&[7])[0]);
+    assert_eq!(ens[2], run(&[11])[0]);
+    assert_ne!(ens[0], ens[1]);
+}
+
+#[test]
+fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
+    let data = generators::line(64, 1);
+    // A huge step on a summed loss blows some seeds up within a few iterations.
+    let c = CnnConfig { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
+    let mut net = cnn::build::<f32>(&c, 6, 64).unwrap();
+    let opts = TrainOptions { seeds: 6, first_seed: 0, lr: 1.0, init_std: 3.0, bias_init: 0.1, max_iters: 40 };
+    let run = train("blowup", &mut net, &data, &opts, &mut |_, _| true).unwrap();
+    assert!(run.diverged() > 0, "some seed must diverge: {:?}", run.diverged_at);
+    for s in 0..6 {
+        let rows = run.rows[s].len() / run.columns.len();
+        match run.diverged_at[s] {
+            Some(at) => {
+                assert_eq!(rows, at, "seed {s}: rows kept up to the divergence");
+                assert!(run.max_abs_weight[s].is_finite());
+            }
+            None => assert!(run.iterations[s].is_some() || rows == 40, "seed {s} stopped early without a reason"),
+        }
+    }
+    let w = run.column(0, "max_abs_weight");
+    assert!(w[0] > 0.0 && w[0] <= 6.0 + 0.1, "initial max |weight| {} within 2 std", w[0]);
+}
+
+#[test]
+fn dead_fraction_columns_are_recorded_and_bounded() {
+    let data = generators::line(64, 3);
+    let mut net = cnn::build::<f32>(&cfg(CnnTask::Line, Activation::Relu, false), 2, 64).unwrap();
+    let opts = TrainOptions { seeds: 2, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 5 };
+    let run = train("relu", &mut net, &data, &opts, &mut |_, _| true).unwrap();
+    for col in ["dead_fraction_conv1", "dead_fraction_conv2"] {
+        let v = run.column(0, col);
+        assert_eq!(v.len(), 5);
+        assert!(v.iter().all(|x| (0.0..=1.0).contains(x)), "{col}: {v:?}");
+    }
+}
