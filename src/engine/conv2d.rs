@@ -92,9 +92,17 @@ pub fn geometry(
     Ok((g, vec![ensemble, g.out, oh, ow, g.b]))
 }
 
-/// Scratch: the unrolled input of each product (kept for dW), then one `K × N` buffer for
-/// the gradient of the unrolled input when the input needs a gradient.
+/// Unpadded convolutions run without im2col (`conv2d_direct`); padded ones unroll the input.
+pub fn is_direct(g: &Geometry) -> bool {
+    g.spec.padding == 0
+}
+
+/// Scratch. Direct: nothing. im2col: the unrolled input of each product (kept for dW), then one
+/// `K × N` buffer for the gradient of the unrolled input when the input needs a gradient.
 pub fn saved_len(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_grad: bool) -> usize {
+    if is_direct(g) {
+        return 0;
+    }
     let groups = if x_ensemble == 1 { 1 } else { ensemble };
     (groups + usize::from(input_needs_grad)) * g.k() * g.n()
 }
@@ -163,6 +171,24 @@ pub fn forward<T: Real>(
     y: &mut [T],
     saved: &mut [T],
 ) {
+    if is_direct(g) {
+        let taps = super::conv2d_direct::tap_offsets(g);
+        let (n_groups, per_group) = groups(ensemble, x.shape[0]);
+        let (k, n, rows) = (g.k(), g.n(), per_group * g.out);
+        for grp in 0..n_groups {
+            let yg = &mut y[grp * rows * n..(grp + 1) * rows * n];
+            super::conv2d_direct::forward(
+                g,
+                &taps,
+                x.model(grp),
+                &w.data[grp * rows * k..(grp + 1) * rows * k],
+                rows,
+                yg,
+            );
+        }
+        add_bias(ensemble, g, b, y);
+        return;
+    }
     let (k, n) = (g.k(), g.n());
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);
     let rows = per_group * g.out;
@@ -184,9 +210,13 @@ pub fn forward<T: Real>(
             [n, 1],
         );
     }
+    add_bias(ensemble, g, b, y);
+}
+
+fn add_bias<T: Real>(ensemble: usize, g: &Geometry, b: Option<TensorRef<T>>, y: &mut [T]) {
     if let Some(b) = b {
         if b.data.len() == ensemble * g.out {
-            for (plane, &bias) in y.chunks_exact_mut(n).zip(b.data) {
+            for (plane, &bias) in y.chunks_exact_mut(g.n()).zip(b.data) {
                 plane.iter_mut().for_each(|v| *v += bias);
             }
         } else {
@@ -215,6 +245,30 @@ pub fn backward<T: Real>(
     let one = T::from_f64(1.0);
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);
     let rows = per_group * g.out;
+    if !gb.is_empty() {
+        // Tied: a channel's whole plane; untied: each position's run of B samples.
+        let run = if gb.len() == ensemble * g.out { n } else { g.b };
+        for (gbv, values) in gb.iter_mut().zip(gy.chunks_exact(run)) {
+            *gbv += values.iter().fold(T::default(), |a, &v| a + v);
+        }
+    }
+    if is_direct(g) {
+        use super::conv2d_direct as direct;
+        let taps = direct::tap_offsets(g);
+        if !gw.is_empty() {
+            for grp in 0..n_groups {
+                let gyg = &gy[grp * rows * n..(grp + 1) * rows * n];
+                direct::weight_grad(g, &taps, x.model(grp), gyg, rows, &mut gw[grp * rows * k..(grp + 1) * rows * k]);
+            }
+        }
+        if !gx.is_empty() {
+            for e in 0..ensemble {
+                let gye = &gy[e * g.out * n..(e + 1) * g.out * n];
+                direct::input_grad(g, &taps, w.model(e), gye, model_mut(gx, x.shape[0], e));
+            }
+        }
+        return;
+    }
     let (cols_all, dcols) = saved.split_at_mut(n_groups * k * n);
     if !gw.is_empty() {
         for grp in 0..n_groups {
@@ -233,13 +287,6 @@ pub fn backward<T: Real>(
                 &mut gw[grp * rows * k..(grp + 1) * rows * k],
                 [k, 1],
             );
-        }
-    }
-    if !gb.is_empty() {
-        // Tied: a channel's whole plane; untied: each position's run of B samples.
-        let run = if gb.len() == ensemble * g.out { n } else { g.b };
-        for (gbv, values) in gb.iter_mut().zip(gy.chunks_exact(run)) {
-            *gbv += values.iter().fold(T::default(), |a, &v| a + v);
         }
     }
     if !gx.is_empty() {
@@ -323,6 +370,53 @@ mod tests {
             );
             for (a, d) in y.iter().zip(direct(&geo, &x, &wt)) {
                 assert!((a - d).abs() < 1e-12, "{spec:?}: {a} vs {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_kernels_match_im2col_with_naive_products() {
+        let mut seed = 11u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for (stride, b, c, out) in [(1, 3, 2, 3), (1, 16, 3, 9), (2, 19, 2, 8), (1, 64, 1, 16), (3, 33, 2, 17)] {
+            let spec = Conv2dSpec { stride, padding: 0 };
+            let (h, w, kh, kw) = (9, 8, 3, 4);
+            let (g, _) = geometry(1, &[1, c, h, w, b], &[1, out, c, kh, kw], None, spec).unwrap();
+            let (k, n) = (g.k(), g.n());
+            let x: Vec<f64> = (0..c * h * w * b).map(|_| rnd()).collect();
+            let wt: Vec<f64> = (0..out * k).map(|_| rnd()).collect();
+            let gy: Vec<f64> = (0..out * n).map(|_| rnd()).collect();
+            let mut cols = vec![0.0; k * n];
+            im2col(&g, &x, &mut cols);
+            // Reference products, the slow way.
+            let mut y_ref = vec![0.0; out * n];
+            let mut gw_ref = vec![0.0; out * k];
+            let mut dcols = vec![0.0; k * n];
+            for o in 0..out {
+                for p in 0..k {
+                    for j in 0..n {
+                        y_ref[o * n + j] += wt[o * k + p] * cols[p * n + j];
+                        gw_ref[o * k + p] += gy[o * n + j] * cols[p * n + j];
+                        dcols[p * n + j] += wt[o * k + p] * gy[o * n + j];
+                    }
+                }
+            }
+            let mut gx_ref = vec![0.0; x.len()];
+            col2im(&g, &dcols, &mut gx_ref);
+            let taps = super::super::conv2d_direct::tap_offsets(&g);
+            let mut y = vec![0.0; out * n];
+            super::super::conv2d_direct::forward(&g, &taps, &x, &wt, out, &mut y);
+            let mut gw = vec![0.0; out * k];
+            super::super::conv2d_direct::weight_grad(&g, &taps, &x, &gy, out, &mut gw);
+            let mut gx = vec![0.0; x.len()];
+            super::super::conv2d_direct::input_grad(&g, &taps, &wt, &gy, &mut gx);
+            for (what, got, want) in [("y", &y, &y_ref), ("gw", &gw, &gw_ref), ("gx", &gx, &gx_ref)] {
+                for (a, r) in got.iter().zip(want.iter()) {
+                    assert!((a - r).abs() < 1e-11, "{what} stride {stride} b {b}: {a} vs {r}");
+                }
             }
         }
     }

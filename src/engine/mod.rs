@@ -12,6 +12,7 @@
 //! then one file per operation family: `dense`, `elementwise`, `loss`.
 
 pub mod conv2d;
+pub mod conv2d_direct;
 pub mod dense;
 pub mod elementwise;
 pub mod fastmath;

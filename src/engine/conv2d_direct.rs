@@ -1,0 +1,235 @@
+//! Convolution without materialising im2col, for unpadded convolutions (any stride).
+//!
+//! With the batch last, the input run a kernel tap reads for an output position is B
+//! contiguous values at `tap offset + position offset`; so each kernel is a register-blocked
+//! loop over taps that loads those runs directly. The unrolled matrix of `conv2d` (3.2 MB per
+//! model for the report's second convolution) is never written, read back or packed, which
+//! was most of a CNN step's time. `conv2d`'s im2col path stays as the obviously right twin;
+//! the tests compare the two.
+//!
+//! Summation orders are fixed (taps in order; for dW, batch lanes of 16 then a pairwise sum),
+//! so results are the same on every machine, and one model's numbers never depend on how many
+//! models share a product.
+
+use super::conv2d::Geometry;
+use super::real::Real;
+
+/// Batch values per register block.
+const L: usize = 16;
+/// Output channels per register block.
+const OB: usize = 8;
+
+/// Offset of each kernel tap `(c, ki, kj)`'s input run for output position (0, 0).
+pub fn tap_offsets(g: &Geometry) -> Vec<usize> {
+    let mut taps = Vec::with_capacity(g.k());
+    for c in 0..g.c {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                taps.push(((c * g.h + ki) * g.w + kj) * g.b);
+            }
+        }
+    }
+    taps
+}
+
+/// Offset added to every tap for output position `(oi, oj)`.
+fn position_offset(g: &Geometry, oi: usize, oj: usize) -> usize {
+    (oi * g.spec.stride * g.w + oj * g.spec.stride) * g.b
+}
+
+/// `W` values of `s` from `i`, without a bounds check.
+///
+/// # Safety
+/// `i + W <= s.len()`. Every caller asserts the largest index its loops reach before entering
+/// them: a panic point inside the hot loop would force the accumulators out of registers.
+#[inline(always)]
+unsafe fn run<T, const W: usize>(s: &[T], i: usize) -> &[T; W] {
+    debug_assert!(i + W <= s.len());
+    // SAFETY: the caller guarantees `i + W <= s.len()`; `[T; W]` has the alignment of `T`.
+    unsafe { &*(s.as_ptr().add(i) as *const [T; W]) }
+}
+
+/// Offset of the last position's runs: with the last tap, the furthest any loop reads.
+fn last_position(g: &Geometry) -> usize {
+    position_offset(g, g.oh - 1, g.ow - 1)
+}
+
+/// Batch chunks: full blocks of `L`, then single values.
+fn chunks(b: usize) -> impl Iterator<Item = (usize, usize)> {
+    let full = b / L * L;
+    (0..full).step_by(L).map(|b0| (b0, L)).chain((full..b).map(|b0| (b0, 1)))
+}
+
+/// `y[rows, OH, OW, B] = w[rows, K] · patches(x)`; `w` holds `rows` kernels (one model's, or
+/// every model's when they share `x`).
+pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
+    assert!(rows * k <= w.len() && rows * n <= y.len(), "conv2d_direct: kernel or output too short");
+    for oi in 0..g.oh {
+        for oj in 0..g.ow {
+            let base = position_offset(g, oi, oj);
+            let ypos = (oi * g.ow + oj) * g.b;
+            for (b0, width) in chunks(g.b) {
+                let mut r0 = 0;
+                while r0 < rows {
+                    let block = OB.min(rows - r0);
+                    if width == L && block == OB {
+                        forward_block::<T, OB, L>(taps, x, base + b0, w, r0, k, y, n, ypos + b0);
+                    } else {
+                        for r in r0..r0 + block {
+                            for bb in b0..b0 + width {
+                                forward_block::<T, 1, 1>(taps, x, base + bb, w, r, k, y, n, ypos + bb);
+                            }
+                        }
+                    }
+                    r0 += block;
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_block<T: Real, const R: usize, const W: usize>(
+    taps: &[usize],
+    x: &[T],
+    xoff: usize,
+    w: &[T],
+    r0: usize,
+    k: usize,
+    y: &mut [T],
+    n: usize,
+    yoff: usize,
+) {
+    let mut acc = [[T::default(); W]; R];
+    for (p, &tap) in taps.iter().enumerate() {
+        // SAFETY: `forward` asserted that the last tap's furthest run and all R kernel rows fit.
+        let xv: &[T; W] = unsafe { run(x, tap + xoff) };
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let wv = unsafe { *w.get_unchecked((r0 + r) * k + p) };
+            for l in 0..W {
+                acc_r[l] = wv.mul_add(xv[l], acc_r[l]);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        y[(r0 + r) * n + yoff..(r0 + r) * n + yoff + W].copy_from_slice(acc_r);
+    }
+}
+
+/// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ`.
+pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
+    assert!(rows * n <= gy.len() && rows * k <= gw.len(), "conv2d_direct: gradient buffers too short");
+    let mut r0 = 0;
+    while r0 < rows {
+        let block = OB.min(rows - r0);
+        for (p, &tap) in taps.iter().enumerate() {
+            if block == OB {
+                let sums = weight_grad_block::<T, OB>(g, tap, x, gy, r0, n);
+                for (r, s) in sums.iter().enumerate() {
+                    gw[(r0 + r) * k + p] += *s;
+                }
+            } else {
+                for r in r0..r0 + block {
+                    gw[r * k + p] += weight_grad_block::<T, 1>(g, tap, x, gy, r, n)[0];
+                }
+            }
+        }
+        r0 += block;
+    }
+}
+
+#[inline(always)]
+fn weight_grad_block<T: Real, const R: usize>(
+    g: &Geometry,
+    tap: usize,
+    x: &[T],
+    gy: &[T],
+    r0: usize,
+    n: usize,
+) -> [T; R] {
+    let mut acc = [[T::default(); L]; R];
+    let mut tail = [T::default(); R];
+    let full = g.b / L * L;
+    for oi in 0..g.oh {
+        for oj in 0..g.ow {
+            // Checked slices on purpose: with unchecked loads LLVM vectorises across the R rows
+            // with gathers and scatters instead of across the batch lanes (measured: 4× slower).
+            let xrun = &x[tap + position_offset(g, oi, oj)..][..g.b];
+            let ypos = (oi * g.ow + oj) * g.b;
+            for b0 in (0..full).step_by(L) {
+                let xv: &[T; L] = xrun[b0..b0 + L].try_into().expect("L values");
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let dy: &[T; L] = gy[(r0 + r) * n + ypos + b0..][..L].try_into().expect("L values");
+                    for l in 0..L {
+                        acc_r[l] = dy[l].mul_add(xv[l], acc_r[l]);
+                    }
+                }
+            }
+            for b in full..g.b {
+                for (r, t) in tail.iter_mut().enumerate() {
+                    *t = gy[(r0 + r) * n + ypos + b].mul_add(xrun[b], *t);
+                }
+            }
+        }
+    }
+    let mut out = [T::default(); R];
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        let mut w = L;
+        while w > 1 {
+            w /= 2;
+            for l in 0..w {
+                acc_r[l] = acc_r[l] + acc_r[l + w];
+            }
+        }
+        out[r] = acc_r[0] + tail[r];
+    }
+    out
+}
+
+/// `gx += patchesᵀ(w[out, K]ᵀ · gy)`: each input run gathers Σₒ w[o, tap]·gy[o, position].
+pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], gx: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= gx.len(), "conv2d_direct: input gradient too short");
+    assert!(g.out * k <= w.len() && g.out * n <= gy.len(), "conv2d_direct: kernel or gradient too short");
+    for oi in 0..g.oh {
+        for oj in 0..g.ow {
+            let base = position_offset(g, oi, oj);
+            let ypos = (oi * g.ow + oj) * g.b;
+            for (b0, width) in chunks(g.b) {
+                for (p, &tap) in taps.iter().enumerate() {
+                    let at = tap + base + b0;
+                    // SAFETY (all loads and the store below): `input_grad` asserted that the
+                    // furthest run of `gx` and all kernel and gradient rows fit.
+                    if width == L {
+                        let mut acc = [T::default(); L];
+                        for o in 0..g.out {
+                            let wv = unsafe { *w.get_unchecked(o * k + p) };
+                            let dy: &[T; L] = unsafe { run(gy, o * n + ypos + b0) };
+                            for l in 0..L {
+                                acc[l] = wv.mul_add(dy[l], acc[l]);
+                            }
+                        }
+                        let dst = unsafe { gx.get_unchecked_mut(at..at + L) };
+                        dst.iter_mut().zip(&acc).for_each(|(d, &v)| *d += v);
+                    } else {
+                        let mut acc = T::default();
+                        for o in 0..g.out {
+                            acc = unsafe {
+                                w.get_unchecked(o * k + p).mul_add(*gy.get_unchecked(o * n + ypos + b0), acc)
+                            };
+                        }
+                        gx[at] += acc;
+                    }
+                }
+            }
+        }
+    }
+}
