@@ -128,10 +128,10 @@ pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], row
     assert!(rows * n <= gy.len() && rows * k <= gw.len(), "conv2d_direct: gradient buffers too short");
     let mut r0 = 0;
     while r0 < rows {
-        let block = OB.min(rows - r0);
+        let block = 4.min(rows - r0);
         for (p, &tap) in taps.iter().enumerate() {
-            if block == OB {
-                let sums = weight_grad_block::<T, OB>(g, tap, x, gy, r0, n);
+            if block == 4 {
+                let sums = weight_grad_block::<T, 4>(g, tap, x, gy, r0, n);
                 for (r, s) in sums.iter().enumerate() {
                     gw[(r0 + r) * k + p] += *s;
                 }
