@@ -80,7 +80,7 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
     let c = CnnConfig { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
     let mut net = cnn::build::<f32>(&c, 6, 64).unwrap();
     let opts = TrainOptions { seeds: 6, first_seed: 0, lr: 1.0, init_std: 3.0, bias_init: 0.1, max_iters: 40 };
-    let run = train("blowup", &mut net, &data, &opts, &mut |_, _| true).unwrap();
+    let run = train("blowup", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
     assert!(run.diverged() > 0, "some seed must diverge: {:?}", run.diverged_at);
     for s in 0..6 {
         let rows = run.rows[s].len() / run.columns.len();
@@ -101,7 +101,10 @@ fn dead_fraction_columns_are_recorded_and_bounded() {
     let data = generators::line(64, 3);
     let mut net = cnn::build::<f32>(&cfg(CnnTask::Line, Activation::Relu, false), 2, 64).unwrap();
     let opts = TrainOptions { seeds: 2, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 5 };
-    let run = train("relu", &mut net, &data, &opts, &mut |_, _| true).unwrap();
+    let held = generators::line(128, 99);
+    let run = train("relu", &mut net, &data, Some(&held), &opts, &mut |_, _| true).unwrap();
+    let h = run.held_out_accuracy.as_ref().unwrap();
+    assert!(h.len() == 2 && h.iter().all(|a| (0.0..=1.0).contains(a)), "{h:?}");
     for col in ["dead_fraction_conv1", "dead_fraction_conv2"] {
         let v = run.column(0, col);
         assert_eq!(v.len(), 5);

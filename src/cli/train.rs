@@ -40,6 +40,9 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     Ok(())
 }
 
+/// Samples in each held-out set (ten batches of 64).
+pub const HELD_OUT_SIZE: usize = 640;
+
 pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
     TrainOptions {
         seeds: c.seeds,
@@ -120,12 +123,13 @@ fn finish(out: &std::path::Path, started: std::time::Instant, complete: bool) ->
 pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     validate(c)?;
     let data = data::load(DatasetKind::Random, &source(c))?;
+    let held_out = data::held_out(DatasetKind::Random, &source(c), HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
     let started = std::time::Instant::now();
     let names: Vec<String> = study.settings.iter().map(|s| s.name()).collect();
     let (runs, complete) = run_settings(&names, study.train.max_iters, study.train.seeds, |k, progress| {
-        fc_random::run_setting(&study, study.settings[k], &data, progress)
+        fc_random::run_setting(&study, study.settings[k], &data, Some(&held_out), progress)
     })?;
     let summaries = fc_random::write_outputs(&c.out, &study, &runs, &data, complete)?;
     println!("{}", fc_random::table1_markdown(&study, &summaries, &data));
@@ -138,6 +142,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let acts = super::parse_acts(&args.act)?;
     let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
     let data = data::load(kind, &source(c))?;
+    let held_out = data::held_out(kind, &source(c), HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     let opts = train_options(c, cnn::default_lr(task));
     let settings: Vec<CnnSetting> = acts
@@ -152,7 +157,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let names: Vec<String> = settings.iter().map(|s| s.name()).collect();
     let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-        cnn::run_setting(task, settings[k], &opts, &data, progress)
+        cnn::run_setting(task, settings[k], &opts, &data, Some(&held_out), progress)
     })?;
     let summaries = cnn::write_outputs(&c.out, task, &settings, &opts, &runs, &data, complete)?;
     println!("{}", cnn::table_markdown(task, &opts, &summaries, &data));
@@ -169,16 +174,16 @@ fn cnn_plan(
     let mut datasets = vec![];
     for (task, _) in &plan {
         let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
-        datasets.push(data::load(kind, &source(&c))?);
+        datasets.push((data::load(kind, &source(&c))?, data::held_out(kind, &source(&c), HELD_OUT_SIZE)));
     }
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     let mut all = vec![];
     let mut sources = vec![];
-    for ((task, settings), data) in plan.into_iter().zip(&datasets) {
+    for ((task, settings), (data, held_out)) in plan.into_iter().zip(&datasets) {
         let opts = train_options(&c, cnn::default_lr(task));
         let names: Vec<String> = settings.iter().map(|s| format!("{} {}", cnn::task_name(task), s.name())).collect();
         let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-            cnn::run_setting(task, settings[k], &opts, data, progress)
+            cnn::run_setting(task, settings[k], &opts, data, Some(held_out), progress)
         })?;
         let dir = c.out.join(cnn::task_name(task));
         crate::report::atomic::prepare_out_dir(&dir, true)?;

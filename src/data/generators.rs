@@ -22,9 +22,16 @@ fn balanced_labels(rng: &mut SeededRng, n: usize, fraction: f64) -> Vec<f32> {
 /// highest weighted sums are the positives. (Independent labels make a much harder problem:
 /// Table 1's nets then rarely reach 100% within 10 000 iterations.)
 pub fn random(n: usize, seed: u64) -> Dataset {
-    let mut rng = SeededRng::new(seed);
+    random_drawn(n, seed, seed)
+}
+
+/// `random` with the teacher (the labelling rule, from `world`) and the samples (images and
+/// tie-breaks, from `sample`) seeded apart: a held-out set shares the training set's teacher.
+pub fn random_drawn(n: usize, world: u64, sample: u64) -> Dataset {
+    let mut teacher_rng = SeededRng::new(world);
+    let teacher: Vec<f64> = (0..16).map(|_| 0.2 + 0.2 * teacher_rng.normal()).collect();
+    let mut rng = SeededRng::new(sample ^ 0x5A4D_504C_4553);
     let images: Vec<f32> = (0..n * 16).map(|_| if rng.bernoulli(0.5) { 1.0 } else { 0.0 }).collect();
-    let teacher: Vec<f64> = (0..16).map(|_| 0.2 + 0.2 * rng.normal()).collect();
     // Tiny noise breaks ties between equal scores at random.
     let scores: Vec<f64> = images
         .chunks_exact(16)
@@ -36,7 +43,12 @@ pub fn random(n: usize, seed: u64) -> Dataset {
     for &i in &order[..(n as f64 * 11.0 / 64.0).round() as usize] {
         labels[i] = 1.0;
     }
-    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, format!("built-in generator, seed {seed}"))
+    let source = if world == sample {
+        format!("built-in generator, seed {world}")
+    } else {
+        format!("built-in generator, teacher seed {world}, sample seed {sample}")
+    };
+    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, source)
 }
 
 /// 16×16: a vertical bar (2–4 wide, 10–13 tall) and a square blob (side 1, 3, 5 or 7) that

@@ -62,6 +62,20 @@ impl Dataset {
     pub fn pixels(&self) -> usize {
         self.side * self.side
     }
+
+    /// Samples `start..start + len` as a dataset of their own.
+    pub fn slice(&self, start: usize, len: usize) -> Dataset {
+        let p = self.pixels();
+        Dataset {
+            kind: self.kind,
+            images: self.images[start * p..(start + len) * p].to_vec(),
+            n: len,
+            side: self.side,
+            labels: self.labels[start..start + len].to_vec(),
+            widths: self.widths.as_ref().map(|w| w[start..start + len].to_vec()),
+            source: self.source.clone(),
+        }
+    }
 }
 
 /// Where data comes from.
@@ -98,6 +112,26 @@ pub fn generate(kind: DatasetKind, n: usize, seed: u64) -> Dataset {
         DatasetKind::Line => generators::line(n, seed),
         DatasetKind::Detection => generators::detection(n, seed),
     }
+}
+
+/// Offset between a training set's generator seed and its held-out set's.
+pub const HELD_OUT_SEED_OFFSET: u64 = 1_000_003;
+
+/// A fresh set of `n` samples from the distribution of `source`'s training data, for measuring
+/// generalisation. Built-in data: the same generator (for `random`, the same labelling teacher)
+/// with other samples. Files: the built-in generator; for `random` its teacher is not the
+/// file's unknown labelling rule, so held-out accuracy there is at chance by construction.
+pub fn held_out(kind: DatasetKind, source: &Source, n: usize) -> Dataset {
+    let seed = match source {
+        Source::Builtin { seed } => *seed,
+        Source::Dir(_) => 0,
+    };
+    let mut d = match kind {
+        DatasetKind::Random => generators::random_drawn(n, seed, seed + HELD_OUT_SEED_OFFSET),
+        _ => generate(kind, n, seed + HELD_OUT_SEED_OFFSET),
+    };
+    d.source = format!("held out: {}", d.source);
+    d
 }
 
 /// Reads `DIR/<name>/<name>_imgs.npy`, `_labs.npy` (and `_width.npy` for detection) and checks

@@ -64,12 +64,13 @@ pub fn run_setting(
     setting: CnnSetting,
     opts: &TrainOptions,
     data: &Dataset,
+    held_out: Option<&Dataset>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
     let cfg =
         CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
     let opts = TrainOptions { init_std: setting.init_std, ..opts.clone() };
-    train_parallel(&setting.name(), &|e| cnn::build::<f32>(&cfg, e, data.n), data, &opts, progress)
+    train_parallel(&setting.name(), &|e| cnn::build::<f32>(&cfg, e, data.n), data, held_out, &opts, progress)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -163,13 +164,13 @@ pub fn table_markdown(task: CnnTask, opts: &TrainOptions, summaries: &[CnnSummar
         opts.max_iters,
         data.source
     );
-    md.push_str("| Setting | converged | diverged | neither | median | IQR | median max \\|weight\\| |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("| Setting | converged | diverged | neither | median | IQR | median max \\|weight\\| | held-out accuracy |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for s in summaries {
         let r = &s.run;
         let w = crate::stats::quantile(&r.max_abs_weight, 0.5);
         let _ = writeln!(
             md,
-            "| {} | {}/{} | {} | {} | {} | {}–{} | {:.3} |",
+            "| {} | {}/{} | {} | {} | {} | {}–{} | {:.3} | {} |",
             r.setting,
             r.converged,
             r.seeds,
@@ -178,7 +179,8 @@ pub fn table_markdown(task: CnnTask, opts: &TrainOptions, summaries: &[CnnSummar
             fmt(r.median_iterations),
             fmt(r.p25_iterations),
             fmt(r.p75_iterations),
-            w
+            w,
+            r.median_held_out_accuracy.map(|a| format!("{:.1}%", 100.0 * a)).unwrap_or_else(|| "—".into())
         );
     }
     md

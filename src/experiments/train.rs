@@ -34,6 +34,9 @@ pub struct Run {
     pub diverged_at: Vec<Option<usize>>,
     /// Largest |parameter| of the seed while all were finite.
     pub max_abs_weight: Vec<f64>,
+    /// Per seed, after training: accuracy on a held-out set from the same distribution
+    /// (`None` when no held-out set was given; NaN for a diverged seed).
+    pub held_out_accuracy: Option<Vec<f64>>,
 }
 
 impl Run {
@@ -46,6 +49,11 @@ impl Run {
     /// A metric for every seed.
     pub fn columns_of(&self, name: &str) -> Vec<Vec<f32>> {
         (0..self.seeds.len()).map(|s| self.column(s, name)).collect()
+    }
+
+    /// A metric's last value for every seed (NaN for a seed with no rows).
+    pub fn column_last(&self, name: &str) -> Vec<f64> {
+        self.columns_of(name).iter().map(|c| c.last().map_or(f64::NAN, |&v| v as f64)).collect()
     }
 
     pub fn converged(&self) -> usize {
@@ -79,10 +87,33 @@ fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool) {
 
 /// Trains `net` (already built for `opts.seeds` models) on the whole of `data`.
 /// `progress(iteration, converged)` runs once per iteration; returning `false` stops (Ctrl-C).
+/// Per model: accuracy on `data` (for two tasks the smaller of class and width accuracy),
+/// evaluated in batches of the net's batch size; `data.n` must be a multiple of it.
+pub fn evaluate(net: &mut Net<f32>, data: &Dataset) -> Vec<f64> {
+    let (batch, e_count) = (net.batch, net.graph.ensemble());
+    assert_eq!(data.n % batch, 0, "held-out size {} is not a multiple of the batch {batch}", data.n);
+    let mut total = vec![0.0; e_count];
+    let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
+    for start in (0..data.n).step_by(batch) {
+        let part = data.slice(start, batch);
+        net.set_data(&part);
+        net.graph.forward();
+        binary_accuracy(net.graph.value(net.logits), &part.labels, &mut cls);
+        if let (Some(r), Some(w)) = (net.regression, &part.widths) {
+            regression_accuracy(net.graph.value(r), w, &mut reg);
+        }
+        for e in 0..e_count {
+            total[e] += cls[e].min(reg[e]) / (data.n / batch) as f64;
+        }
+    }
+    total
+}
+
 pub fn train(
     setting: &str,
     net: &mut Net<f32>,
     data: &Dataset,
+    held_out: Option<&Dataset>,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
@@ -106,6 +137,7 @@ pub fn train(
         iterations: vec![None; e_count],
         diverged_at: vec![None; e_count],
         max_abs_weight: vec![0.0; e_count],
+        held_out_accuracy: None,
     };
     let mut lr = vec![opts.lr as f32; e_count];
     let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
@@ -167,6 +199,16 @@ pub fn train(
         }
         sgd_step(&mut net.graph, &lr);
     }
+    // Every seed's parameters are frozen where it stopped: evaluate them as they are.
+    if let Some(h) = held_out {
+        let mut acc = evaluate(net, h);
+        for (a, d) in acc.iter_mut().zip(&run.diverged_at) {
+            if d.is_some() {
+                *a = f64::NAN;
+            }
+        }
+        run.held_out_accuracy = Some(acc);
+    }
     Ok(run)
 }
 
@@ -190,6 +232,11 @@ pub struct RunSummary {
     pub median_iterations: Option<f64>,
     pub p25_iterations: Option<f64>,
     pub p75_iterations: Option<f64>,
+    /// Per seed: training accuracy at the last iteration it ran.
+    pub final_train_accuracy: Vec<f64>,
+    /// Per seed: accuracy on the held-out set after training (`null` if none or diverged).
+    pub held_out_accuracy: Option<Vec<Option<f64>>>,
+    pub median_held_out_accuracy: Option<f64>,
 }
 
 impl RunSummary {
@@ -209,6 +256,15 @@ impl RunSummary {
             median_iterations: censored_quantile(&its, 0.5),
             p25_iterations: censored_quantile(&its, 0.25),
             p75_iterations: censored_quantile(&its, 0.75),
+            final_train_accuracy: run.column_last("accuracy"),
+            held_out_accuracy: run
+                .held_out_accuracy
+                .as_ref()
+                .map(|v| v.iter().map(|&a| a.is_finite().then_some(a)).collect()),
+            median_held_out_accuracy: run.held_out_accuracy.as_ref().and_then(|v| {
+                let finite: Vec<f64> = v.iter().copied().filter(|a| a.is_finite()).collect();
+                (!finite.is_empty()).then(|| crate::stats::quantile(&finite, 0.5))
+            }),
         }
     }
 }
@@ -229,13 +285,14 @@ pub fn train_parallel(
     setting: &str,
     build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
     data: &Dataset,
+    held_out: Option<&Dataset>,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let parts = threads().min(opts.seeds).max(1);
     if parts == 1 {
-        return train(setting, &mut build(opts.seeds)?, data, opts, progress);
+        return train(setting, &mut build(opts.seeds)?, data, held_out, opts, progress);
     }
     let sizes: Vec<usize> = (0..parts).map(|p| opts.seeds / parts + usize::from(p < opts.seeds % parts)).collect();
     let stop = AtomicBool::new(false);
@@ -250,7 +307,7 @@ pub fn train_parallel(
                 let sub = TrainOptions { seeds: sizes[p], first_seed: first, ..opts.clone() };
                 scope.spawn(move || {
                     let r = build(sub.seeds).and_then(|mut net| {
-                        train(setting, &mut net, data, &sub, &mut |i, c| {
+                        train(setting, &mut net, data, held_out, &sub, &mut |i, c| {
                             it.store(i, Ordering::Relaxed);
                             conv.store(c, Ordering::Relaxed);
                             !stop.load(Ordering::Relaxed)
@@ -283,6 +340,9 @@ pub fn train_parallel(
                 m.iterations.extend(r.iterations);
                 m.diverged_at.extend(r.diverged_at);
                 m.max_abs_weight.extend(r.max_abs_weight);
+                if let (Some(a), Some(b)) = (&mut m.held_out_accuracy, r.held_out_accuracy) {
+                    a.extend(b);
+                }
             }
         }
     }
