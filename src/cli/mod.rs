@@ -1,6 +1,7 @@
 //! The command line: every option defined once, with its help and default; raw arguments are
 //! resolved into a validated study config before any work starts.
 
+pub mod reproduce;
 pub mod train;
 
 use crate::engine::Reduction;
@@ -21,7 +22,7 @@ const EXIT_CODES: &str = "Exit codes: 0 success; 2 usage error (bad option or va
     about = "How activations, losses, initialisation and loss reduction shape gradients and training.",
     long_about = "gradlab reproduces and extends the experiments of a first deep-learning course \
 (CIS 680 HW1): many seeds trained in lockstep by an exact, fast engine with automatic differentiation.\n\n\
-Start with `gradlab table1 --out results/table1` (the Task 2 study on built-in data).",
+Start with `gradlab reproduce --quick` (seconds), then `gradlab reproduce` (the full report).",
     after_help = EXIT_CODES
 )]
 pub struct Cli {
@@ -31,6 +32,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The main job: every study of the report over many seeds, and a report (report.html,
+    /// report.md, results.json) whose every number comes from this run.
+    #[command(after_help = EXIT_CODES)]
+    Reproduce(reproduce::ReproduceArgs),
     /// Train one network family over many seeds and write metrics, summary and figures.
     Train {
         #[command(subcommand)]
@@ -269,6 +274,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
+        Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -62,16 +62,21 @@ pub fn source(c: &CommonArgs) -> Source {
 }
 
 /// Sets a flag on the first Ctrl-C; a second one exits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || {
-        if f.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: finishing the current iteration and writing outputs (Ctrl-C again to quit now)");
-    });
-    flag
+/// The process's one Ctrl-C flag (a handler can be installed only once per process).
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the current iteration and writing outputs (Ctrl-C again to quit now)");
+        });
+        flag
+    })
+    .clone()
 }
 
 /// Runs `run(k, progress)` for each of `names` in turn with a progress bar each; stops early

@@ -6,4 +6,5 @@ pub mod explosion;
 pub mod fc_random;
 pub mod landscape;
 pub mod leaky_vs_relu;
+pub mod reproduce;
 pub mod train;

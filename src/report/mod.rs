@@ -1,6 +1,7 @@
 //! Everything that leaves the process: atomic files, JSON, CSV, figures, tables.
 
 pub mod atomic;
+pub mod document;
 pub mod figures;
 pub mod surface;
 

@@ -31,7 +31,7 @@ fn picks(n: usize, max: usize) -> Vec<usize> {
 impl GridPanel {
     /// `values` is row-major over (b, w), as `experiments::landscape` stores it.
     pub fn new(name: &str, title: &str, ws: &[f64], bs: &[f64], values: &[f64]) -> GridPanel {
-        let (iw, ib) = (picks(ws.len(), 120), picks(bs.len(), 120));
+        let (iw, ib) = (picks(ws.len(), 64), picks(bs.len(), 64));
         let finite = values.iter().copied().filter(|v| v.is_finite());
         let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
         let range = if !lo.is_finite() {
@@ -176,7 +176,7 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, fon
 fn surface<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let bar_w = font * 6;
     let (main, bar) = area.split_horizontally(area.dim_in_pixel().0.saturating_sub(bar_w));
-    let c = p.coarse(50);
+    let c = p.coarse(40);
     let (w0, w1, b0, b1) = (c.ws[0], *c.ws.last().unwrap(), c.bs[0], *c.bs.last().unwrap());
     let (lo, hi) = p.range;
     let mut chart = ChartBuilder::on(&main)

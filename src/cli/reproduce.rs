@@ -1,0 +1,235 @@
+//! `gradlab reproduce`: runs every study of the report, then writes `report.html`,
+//! `report.md` and `results.json` (see `experiments::reproduce`).
+
+use super::train::{HELD_OUT_SIZE, interrupt_flag};
+use crate::data::{self, DatasetKind, Source};
+use crate::error::{Error, Result};
+use crate::experiments::cnn::{self, CnnSetting, task_name};
+use crate::experiments::fc_random::{self, FcSetting, FcStudy};
+use crate::experiments::landscape::{self, LandscapeConfig};
+use crate::experiments::reproduce::{CnnRuns, Results, document};
+use crate::experiments::train::{Run, TrainOptions};
+use crate::experiments::{explosion, leaky_vs_relu};
+use crate::models::cnn::CnnTask;
+use crate::report::{self, atomic::prepare_out_dir, figures::render};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Seeds per setting [default: 32; 4 with --quick].
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Directory laid out like ../shared/datasets/cis680-hw1/; built-in generated data without it.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Seed of the built-in data generators (ignored with --data).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Output directory: report.html, report.md, results.json and one directory per study.
+    #[arg(long, value_name = "DIR", default_value = "report")]
+    pub out: PathBuf,
+    /// A small version (4 seeds, short caps) that finishes in seconds: for trying it out and
+    /// for CI, not for conclusions.
+    #[arg(long)]
+    pub quick: bool,
+    /// Iteration cap of the exploding-gradient runs [default: 500; 100 with --quick].
+    /// Divergence, when it comes, comes within the first iterations.
+    #[arg(long)]
+    pub explosion_iters: Option<usize>,
+    /// Iteration cap of the CNN runs [default: 10000; 300 with --quick].
+    #[arg(long)]
+    pub cnn_iters: Option<usize>,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+struct Progress {
+    bar: ProgressBar,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Progress {
+    fn step(&self, what: &str) {
+        self.bar.inc(1);
+        self.bar.set_message(what.to_string());
+    }
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// A training callback that shows the run's iteration and converged count.
+    fn training<'a>(&'a self, what: &'a str, seeds: usize) -> impl FnMut(usize, usize) -> bool + 'a {
+        let mut last = Instant::now();
+        move |it, converged| {
+            if last.elapsed().as_millis() >= 100 {
+                last = Instant::now();
+                self.bar.set_message(format!("{what}: iteration {it}, {converged}/{seeds} seeds at 100%"));
+            }
+            !self.interrupted()
+        }
+    }
+}
+
+pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let seeds = args.seeds.unwrap_or(if args.quick { 4 } else { 32 });
+    if seeds == 0 || seeds > 100_000 {
+        return Err(Error::Usage(format!("--seeds must be between 1 and 100000, got {seeds}")));
+    }
+    let cnn_iters = args.cnn_iters.unwrap_or(if args.quick { 300 } else { 10_000 });
+    let explosion_iters = args.explosion_iters.unwrap_or(if args.quick { 100 } else { 500 });
+    if cnn_iters == 0 || explosion_iters == 0 {
+        return Err(Error::Usage("--cnn-iters and --explosion-iters must be at least 1".into()));
+    }
+    let source = match &args.data {
+        Some(d) => Source::Dir(d.clone()),
+        None => Source::Builtin { seed: args.data_seed },
+    };
+    let load = |kind| -> Result<(data::Dataset, data::Dataset)> {
+        Ok((data::load(kind, &source)?, data::held_out(kind, &source, HELD_OUT_SIZE)))
+    };
+    let (random, random_held) = load(DatasetKind::Random)?;
+    let (line, line_held) = load(DatasetKind::Line)?;
+    let (detection, detection_held) = load(DatasetKind::Detection)?;
+    prepare_out_dir(&args.out, args.force)?;
+    let out = |sub: &str| -> Result<PathBuf> {
+        let d = args.out.join(sub);
+        prepare_out_dir(&d, true)?;
+        Ok(d)
+    };
+
+    let steps = 1 + 5 + 4 + 6 + 1 + 1;
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template("reproduce [{bar:30}] {pos}/{len} {elapsed}  {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let p = Progress { bar, stop: interrupt_flag() };
+    let interrupted = |p: &Progress| -> Result<Option<ExitCode>> {
+        if p.interrupted() {
+            p.bar.finish_and_clear();
+            eprintln!("interrupted: finished studies are in {}; no report was written", args.out.display());
+            return Ok(Some(ExitCode::from(130)));
+        }
+        Ok(None)
+    };
+
+    // Task 1
+    p.step("Task 1: sigmoid landscape");
+    let points = if args.quick { 60 } else { 100 };
+    let c1 = LandscapeConfig {
+        act: crate::activations::Activation::Sigmoid,
+        x: 1.0,
+        y: 0.5,
+        w_range: (-6.0, 6.0),
+        b_range: (-6.0, 6.0),
+        points,
+    };
+    let k1 = landscape::write_outputs(&out("task1-landscape")?, &c1, &landscape::compute(&c1)?)?;
+
+    // Task 2
+    let study = FcStudy {
+        settings: FcSetting::table1(true),
+        train: TrainOptions { seeds, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 10_000 },
+        reduction: crate::engine::Reduction::Mean,
+    };
+    let mut fc_runs = vec![];
+    for &s in &study.settings {
+        let name = format!("Task 2: {}", s.name());
+        p.step(&name);
+        fc_runs.push(fc_random::run_setting(&study, s, &random, Some(&random_held), &mut p.training(&name, seeds))?);
+        if let Some(code) = interrupted(&p)? {
+            return Ok(code);
+        }
+    }
+    let fc_summaries = fc_random::write_outputs(&out("task2-fc")?, &study, &fc_runs, &random, true)?;
+
+    // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs.
+    let run_plan = |plan: Vec<(CnnTask, Vec<CnnSetting>)>, cap: usize, dir: &str| -> Result<Option<Vec<CnnRuns>>> {
+        let mut all = vec![];
+        for (task, settings) in plan {
+            let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
+            let opts = TrainOptions {
+                seeds,
+                first_seed: 0,
+                lr: cnn::default_lr(task),
+                init_std: 0.1,
+                bias_init: 0.1,
+                max_iters: cap,
+            };
+            let mut runs: Vec<Run> = vec![];
+            for &s in &settings {
+                let name = format!(
+                    "{}: {} {}",
+                    if dir.contains("explosion") { "Task 3 explosion" } else { "Tasks 3–4" },
+                    task_name(task),
+                    s.name()
+                );
+                p.step(&name);
+                runs.push(cnn::run_setting(task, s, &opts, data, Some(held), &mut p.training(&name, seeds))?);
+                if p.interrupted() {
+                    return Ok(None);
+                }
+            }
+            let sub = out(&format!("{dir}/{}", task_name(task)))?;
+            cnn::write_outputs(&sub, task, &settings, &opts, &runs, data, true)?;
+            let relu_only: Vec<&Run> = runs.iter().take(1).collect();
+            render(
+                &sub.join("curves-relu"),
+                &cnn::curve_panels(task, &format!("{} with ReLU", task_name(task)), &relu_only),
+            )?;
+            all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
+        }
+        Ok(Some(all))
+    };
+    let Some(cnn_runs) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn")? else {
+        return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
+    };
+    let comparisons =
+        cnn_runs.iter().map(|c| leaky_vs_relu::compare(c.task, &c.runs[0], &c.runs[1], c.opts.max_iters)).collect();
+    let Some(explosion_runs) = run_plan(explosion::plan(), explosion_iters, "task3-explosion")? else {
+        return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
+    };
+
+    // Task 4 landscape
+    p.step("Task 4: leaky-ReLU landscape");
+    let c4 = LandscapeConfig {
+        act: crate::activations::Activation::LeakyRelu { slope: 0.1 },
+        w_range: (-1.0, 1.0),
+        b_range: (-1.0, 1.0),
+        ..c1.clone()
+    };
+    let k4 = landscape::write_outputs(&out("task4-landscape")?, &c4, &landscape::compute(&c4)?)?;
+
+    p.step("writing the report");
+    let results = Results {
+        seeds,
+        quick: args.quick,
+        data: source.describe(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        task1: (c1, k1),
+        task2: (study, fc_summaries, random.source.clone()),
+        cnn: cnn_runs,
+        comparisons,
+        explosion: explosion_runs,
+        task4: (c4, k4),
+    };
+    let (doc, json) = document(&results);
+    report::write_json(&args.out.join("results.json"), &json)?;
+    report::atomic::write_atomic(&args.out.join("report.md"), doc.markdown().as_bytes())?;
+    report::atomic::write_atomic(&args.out.join("report.html"), doc.html(&args.out)?.as_bytes())?;
+    p.bar.finish_and_clear();
+    println!(
+        "report: {} ({} seeds per setting) in {:.1} s",
+        args.out.join("report.html").display(),
+        seeds,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
