@@ -300,3 +300,38 @@ fn cnn_commands_write_their_columns_and_studies_their_reports() {
     assert!(summary["comparisons"][0]["p_value"].as_f64().unwrap() <= 1.0);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn reproduce_quick_writes_a_complete_parseable_report() {
+    let out = tmp("reproduce");
+    let o = gradlab(&[
+        "reproduce",
+        "--quick",
+        "--seeds",
+        "2",
+        "--cnn-iters",
+        "20",
+        "--explosion-iters",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["seeds"], 2);
+    assert_eq!(results["task2_fc"]["settings"].as_array().unwrap().len(), 5);
+    assert_eq!(results["task4_leaky_vs_relu"].as_array().unwrap().len(), 2);
+    assert!(results["task1_landscape"]["key_values"]["dl2_dw_fraction_of_max"].as_f64().unwrap() < 1e-3);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"));
+    for section in ["Task 1", "Task 2", "Task 3", "Task 4", "Differences from the original report", "memorise"] {
+        assert!(html.contains(section), "report lacks {section}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    // Every figure the markdown references exists.
+    for line in md.lines().filter(|l| l.starts_with("![")) {
+        let path = line.split("](").nth(1).unwrap().trim_end_matches(')');
+        assert!(out.join(path).is_file(), "missing figure {path}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
