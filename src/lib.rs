@@ -5,11 +5,12 @@
 //! - [`engine`]: the ensemble-first tensor tape with reverse-mode autodiff (start here).
 //! - [`activations`]: every activation as one generic formula; derivatives by dual numbers.
 //! - [`optim`]: SGD. [`init`]: seeded RNG and truncated-normal initialisation.
-//! - [`models`]: networks built on the engine (the fc73 net of Task 2).
+//! - [`models`]: networks built on the engine (fc73 of Task 2, the CNNs of Task 3).
 //! - [`data`]: `.npy` loading with validation, and generators for the three datasets.
-//! - [`experiments`]: one module per study (Task 2 now).
-//! - [`stats`]: medians and quantiles across seeds.
-//! - [`report`]: atomic file writes, CSV/JSON, figures, markdown tables.
+//! - [`experiments`]: the training loop, and one module per study (landscapes, Table 1, CNNs,
+//!   exploding gradients, leaky vs ReLU, the full reproduction).
+//! - [`stats`]: censored quantiles across seeds, the Mann–Whitney U test.
+//! - [`report`]: atomic file writes, CSV/JSON, figures, the report document (HTML, Markdown).
 //! - [`cli`]: the command line.
 //! - [`error`]: the one user-facing error type.
 

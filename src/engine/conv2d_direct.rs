@@ -187,14 +187,7 @@ fn weight_grad_block<T: Real, const R: usize>(
     }
     let mut out = [T::default(); R];
     for (r, acc_r) in acc.iter_mut().enumerate() {
-        let mut w = L;
-        while w > 1 {
-            w /= 2;
-            for l in 0..w {
-                acc_r[l] = acc_r[l] + acc_r[l + w];
-            }
-        }
-        out[r] = acc_r[0] + tail[r];
+        out[r] = super::gemm::pairwise_sum(acc_r) + tail[r];
     }
     out
 }

@@ -266,20 +266,26 @@ fn dot_block<T: Real, const MR: usize>(
             }
         }
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            let mut w = L;
-            while w > 1 {
-                w /= 2;
-                for l in 0..w {
-                    acc_r[l] = acc_r[l] + acc_r[l + w];
-                }
-            }
-            let mut sum = acc_r[0];
+            let mut sum = pairwise_sum(acc_r);
             for p in full..k {
                 sum = a[(i + r) * lda + p].mul_add(bcol[p], sum);
             }
             finish(sum, beta, &mut c[(i + r) * sc[0] + j * sc[1]]);
         }
     }
+}
+
+/// `Σ lanes`, halving the width each round: a fixed order, the same on every machine.
+#[inline(always)]
+pub(crate) fn pairwise_sum<T: Real, const L: usize>(lanes: &mut [T; L]) -> T {
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            lanes[l] = lanes[l] + lanes[l + w];
+        }
+    }
+    lanes[0]
 }
 
 #[cfg(test)]
