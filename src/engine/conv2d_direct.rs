@@ -125,7 +125,8 @@ fn forward_block<T: Real, const R: usize, const W: usize>(
     }
 }
 
-/// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ`.
+/// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ`: blocks of 4 rows × 2 taps, so each
+/// loaded gradient run serves two taps and each input run four rows.
 #[inline(never)]
 pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
     let (k, n) = (g.k(), g.n());
@@ -135,101 +136,140 @@ pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], row
     let mut r0 = 0;
     while r0 < rows {
         let block = 4.min(rows - r0);
-        for (p, &tap) in taps.iter().enumerate() {
-            if block == 4 {
-                let sums = weight_grad_block::<T, 4>(g, tap, x, gy, r0, n);
+        let mut p = 0;
+        while p < k {
+            let pair = 2.min(k - p);
+            if block == 4 && pair == 2 {
+                let sums = weight_grad_block::<T, 4, 2>(g, [taps[p], taps[p + 1]], x, gy, r0, n);
                 for (r, s) in sums.iter().enumerate() {
-                    gw[(r0 + r) * k + p] += *s;
+                    gw[(r0 + r) * k + p] += s[0];
+                    gw[(r0 + r) * k + p + 1] += s[1];
                 }
             } else {
-                for r in r0..r0 + block {
-                    gw[r * k + p] += weight_grad_block::<T, 1>(g, tap, x, gy, r, n)[0];
+                for q in p..p + pair {
+                    for r in r0..r0 + block {
+                        gw[r * k + q] += weight_grad_block::<T, 1, 1>(g, [taps[q]], x, gy, r, n)[0][0];
+                    }
                 }
             }
+            p += pair;
         }
         r0 += block;
     }
 }
 
 #[inline(always)]
-fn weight_grad_block<T: Real, const R: usize>(
+fn weight_grad_block<T: Real, const R: usize, const P: usize>(
     g: &Geometry,
-    tap: usize,
+    taps: [usize; P],
     x: &[T],
     gy: &[T],
     r0: usize,
     n: usize,
-) -> [T; R] {
-    let mut acc = [[T::default(); L]; R];
-    let mut tail = [T::default(); R];
+) -> [[T; P]; R] {
+    let mut acc = [[[T::default(); L]; P]; R];
+    let mut tail = [[T::default(); P]; R];
     let full = g.b / L * L;
     for oi in 0..g.oh {
         for oj in 0..g.ow {
-            // Checked slices on purpose: with unchecked loads LLVM vectorises across the R rows
+            // Checked slices on purpose: with unchecked loads LLVM vectorised across the rows
             // with gathers and scatters instead of across the batch lanes (measured: 4× slower).
-            let xrun = &x[tap + position_offset(g, oi, oj)..][..g.b];
+            let pos = position_offset(g, oi, oj);
+            let xruns: [&[T]; P] = std::array::from_fn(|q| &x[taps[q] + pos..][..g.b]);
             let ypos = (oi * g.ow + oj) * g.b;
             for b0 in (0..full).step_by(L) {
-                let xv: &[T; L] = xrun[b0..b0 + L].try_into().expect("L values");
+                let xv: [&[T; L]; P] = std::array::from_fn(|q| xruns[q][b0..b0 + L].try_into().expect("L values"));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     let dy: &[T; L] = gy[(r0 + r) * n + ypos + b0..][..L].try_into().expect("L values");
-                    for l in 0..L {
-                        acc_r[l] = dy[l].mul_add(xv[l], acc_r[l]);
+                    for (q, acc_rq) in acc_r.iter_mut().enumerate() {
+                        for l in 0..L {
+                            acc_rq[l] = dy[l].mul_add(xv[q][l], acc_rq[l]);
+                        }
                     }
                 }
             }
             for b in full..g.b {
                 for (r, t) in tail.iter_mut().enumerate() {
-                    *t = gy[(r0 + r) * n + ypos + b].mul_add(xrun[b], *t);
+                    for (q, tq) in t.iter_mut().enumerate() {
+                        *tq = gy[(r0 + r) * n + ypos + b].mul_add(xruns[q][b], *tq);
+                    }
                 }
             }
         }
     }
-    let mut out = [T::default(); R];
-    for (r, acc_r) in acc.iter_mut().enumerate() {
-        out[r] = super::gemm::pairwise_sum(acc_r) + tail[r];
+    let mut out = [[T::default(); P]; R];
+    for r in 0..R {
+        for q in 0..P {
+            out[r][q] = super::gemm::pairwise_sum(&mut acc[r][q]) + tail[r][q];
+        }
     }
     out
 }
 
 /// `gx += patchesᵀ(w[out, K]ᵀ · gy)`: each input run gathers Σₒ w[o, tap]·gy[o, position].
+/// The gradient runs of 8 output channels are loaded once per position and batch chunk and
+/// serve every tap; the kernel is read transposed (`[K, out]`) so its 8 values are contiguous.
 #[inline(never)]
 pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], gx: &mut [T]) {
-    let (k, n) = (g.k(), g.n());
+    let (k, n, out) = (g.k(), g.n(), g.out);
     assert_eq!(taps.len(), k);
     assert!(taps[k - 1] + last_position(g) + g.b <= gx.len(), "conv2d_direct: input gradient too short");
-    assert!(g.out * k <= w.len() && g.out * n <= gy.len(), "conv2d_direct: kernel or gradient too short");
+    assert!(out * k <= w.len() && out * n <= gy.len(), "conv2d_direct: kernel or gradient too short");
+    let mut wt = vec![T::default(); k * out];
+    for o in 0..out {
+        for p in 0..k {
+            wt[p * out + o] = w[o * k + p];
+        }
+    }
     for oi in 0..g.oh {
         for oj in 0..g.ow {
             let base = position_offset(g, oi, oj);
             let ypos = (oi * g.ow + oj) * g.b;
             for (b0, width) in chunks(g.b) {
-                for (p, &tap) in taps.iter().enumerate() {
-                    let at = tap + base + b0;
-                    // SAFETY (all loads and the store below): `input_grad` asserted that the
-                    // furthest run of `gx` and all kernel and gradient rows fit.
-                    if width == L {
-                        let mut acc = [T::default(); L];
-                        for o in 0..g.out {
-                            let wv = unsafe { *w.get_unchecked(o * k + p) };
-                            let dy: &[T; L] = unsafe { run(gy, o * n + ypos + b0) };
-                            for l in 0..L {
-                                acc[l] = wv.mul_add(dy[l], acc[l]);
+                let mut o0 = 0;
+                while o0 < out {
+                    let block = OB.min(out - o0);
+                    if width == L && block == OB {
+                        input_grad_block::<T, OB, L>(taps, &wt, out, o0, gy, n, ypos + b0, gx, base + b0);
+                    } else {
+                        for o in o0..o0 + block {
+                            for bb in b0..b0 + width {
+                                input_grad_block::<T, 1, 1>(taps, &wt, out, o, gy, n, ypos + bb, gx, base + bb);
                             }
                         }
-                        let dst = unsafe { gx.get_unchecked_mut(at..at + L) };
-                        dst.iter_mut().zip(&acc).for_each(|(d, &v)| *d += v);
-                    } else {
-                        let mut acc = T::default();
-                        for o in 0..g.out {
-                            acc = unsafe {
-                                w.get_unchecked(o * k + p).mul_add(*gy.get_unchecked(o * n + ypos + b0), acc)
-                            };
-                        }
-                        gx[at] += acc;
                     }
+                    o0 += block;
                 }
             }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn input_grad_block<T: Real, const R: usize, const W: usize>(
+    taps: &[usize],
+    wt: &[T],
+    out: usize,
+    o0: usize,
+    gy: &[T],
+    n: usize,
+    yoff: usize,
+    gx: &mut [T],
+    xoff: usize,
+) {
+    let dy: [[T; W]; R] = std::array::from_fn(|r| gy[(o0 + r) * n + yoff..][..W].try_into().expect("W values"));
+    for (p, &tap) in taps.iter().enumerate() {
+        let wv: &[T] = &wt[p * out + o0..p * out + o0 + R];
+        let mut acc = [T::default(); W];
+        for r in 0..R {
+            for l in 0..W {
+                acc[l] = wv[r].mul_add(dy[r][l], acc[l]);
+            }
+        }
+        let dst = &mut gx[tap + xoff..tap + xoff + W];
+        for l in 0..W {
+            dst[l] += acc[l];
         }
     }
 }
