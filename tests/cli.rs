@@ -335,3 +335,28 @@ fn reproduce_quick_writes_a_complete_parseable_report() {
     }
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_at_an_iteration_boundary_and_writes_partial_outputs() {
+    let out = tmp("sigint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        // A learning rate this small never reaches 100%: the run goes on until interrupted.
+        .args(["train", "fc", "--lr", "1e-9", "--seeds", "4", "--max-iters", "100000000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], false);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.lines().count() > 1000, "rows up to the interruption are kept");
+    assert!(csv.ends_with('\n'), "the CSV is whole");
+    std::fs::remove_dir_all(&out).unwrap();
+}
