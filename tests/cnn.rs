@@ -111,3 +111,18 @@ fn dead_fraction_columns_are_recorded_and_bounded() {
         assert!(v.iter().all(|x| (0.0..=1.0).contains(x)), "{col}: {v:?}");
     }
 }
+
+#[test]
+fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
+    use gradlab::experiments::train::train_parallel;
+    let data = generators::detection(64, 4);
+    let c = cfg(CnnTask::Detect, Activation::Relu, false);
+    let opts = TrainOptions { seeds: 3, first_seed: 5, lr: 0.01, init_std: 0.1, bias_init: 0.1, max_iters: 4 };
+    let mut net = cnn::build::<f32>(&c, 3, 64).unwrap();
+    let whole = train("relu", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
+    let parts =
+        train_parallel("relu", &|e| cnn::build::<f32>(&c, e, 64), &data, None, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(parts.seeds, whole.seeds);
+    assert_eq!(parts.rows, whole.rows);
+    assert_eq!(parts.max_abs_weight, whole.max_abs_weight);
+}

@@ -207,6 +207,12 @@ impl<T: Real> Graph<T> {
     pub fn params(&self) -> Vec<NodeId> {
         (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::Param)).map(NodeId).collect()
     }
+    /// Bytes of every buffer of the tape (values, gradients, scratch).
+    pub fn bytes(&self) -> usize {
+        let n: usize = self.values.iter().chain(&self.grads).chain(&self.saved).map(Vec::len).sum();
+        n * std::mem::size_of::<T>()
+    }
+
     /// Parameters per model.
     pub fn param_count(&self) -> usize {
         self.params().iter().map(|p| self.values[p.0].len() / self.ensemble).sum()

@@ -278,9 +278,15 @@ pub fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
-/// [`train`] with the seeds split into one sub-ensemble per thread. Each seed's numbers are
-/// bit for bit those of a single ensemble (a model never depends on the others), so the
-/// merged run is the same, only sooner. `build(n)` makes a net for `n` models.
+/// A sub-ensemble's tape should fit in a core's share of cache: beyond it, measured on the
+/// CNN, the per-model cost of a step grows with E instead of shrinking.
+pub const PART_BYTES: usize = 1 << 20;
+
+/// [`train`] with the seeds split into sub-ensembles ("parts") trained by a pool of threads.
+/// Each seed's numbers are bit for bit those of a single ensemble (a model never depends on the
+/// others), so the merged run is the same, only sooner. A part holds as many models as keep
+/// its tape within [`PART_BYTES`] (the whole ensemble for fc73, one model for the CNNs).
+/// `build(n)` makes a net for `n` models.
 pub fn train_parallel(
     setting: &str,
     build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
@@ -289,37 +295,49 @@ pub fn train_parallel(
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let parts = threads().min(opts.seeds).max(1);
+    let per_model = build(1)?.graph.bytes().max(1);
+    let part_size = (PART_BYTES / per_model).clamp(1, opts.seeds);
+    let parts = opts.seeds.div_ceil(part_size);
+    let workers = threads().min(parts).max(1);
     if parts == 1 {
         return train(setting, &mut build(opts.seeds)?, data, held_out, opts, progress);
     }
-    let sizes: Vec<usize> = (0..parts).map(|p| opts.seeds / parts + usize::from(p < opts.seeds % parts)).collect();
+    let sizes: Vec<usize> = (0..parts).map(|p| part_size.min(opts.seeds - p * part_size)).collect();
     let stop = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
     let iteration: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
     let converged: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
-    let done = AtomicUsize::new(0);
-    let results: Vec<Result<Run>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|p| {
-                let (stop, it, conv, done) = (&stop, &iteration[p], &converged[p], &done);
-                let first = opts.first_seed + sizes[..p].iter().sum::<usize>() as u64;
-                let sub = TrainOptions { seeds: sizes[p], first_seed: first, ..opts.clone() };
-                scope.spawn(move || {
-                    let r = build(sub.seeds).and_then(|mut net| {
-                        train(setting, &mut net, data, held_out, &sub, &mut |i, c| {
-                            it.store(i, Ordering::Relaxed);
-                            conv.store(c, Ordering::Relaxed);
-                            !stop.load(Ordering::Relaxed)
-                        })
-                    });
-                    done.fetch_add(1, Ordering::SeqCst);
-                    r
-                })
-            })
-            .collect();
+    let finished = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Run>>>> = Mutex::new((0..parts).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let p = next.fetch_add(1, Ordering::SeqCst);
+                    if p >= parts {
+                        break;
+                    }
+                    if !stop.load(Ordering::Relaxed) {
+                        let first = opts.first_seed + (p * part_size) as u64;
+                        let sub = TrainOptions { seeds: sizes[p], first_seed: first, ..opts.clone() };
+                        let (it, conv) = (&iteration[p], &converged[p]);
+                        let r = build(sub.seeds).and_then(|mut net| {
+                            train(setting, &mut net, data, held_out, &sub, &mut |i, c| {
+                                it.store(i, Ordering::Relaxed);
+                                conv.store(c, Ordering::Relaxed);
+                                !stop.load(Ordering::Relaxed)
+                            })
+                        });
+                        results.lock().expect("no worker panics while holding it")[p] = Some(r);
+                    }
+                    finished.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
         // This thread reports progress and relays a stop request until every part is done.
-        while done.load(Ordering::SeqCst) < parts {
+        while finished.load(Ordering::SeqCst) < parts {
             let it = iteration.iter().map(|a| a.load(Ordering::Relaxed)).max().unwrap_or(0);
             let conv = converged.iter().map(|a| a.load(Ordering::Relaxed)).sum();
             if !progress(it, conv) {
@@ -327,8 +345,9 @@ pub fn train_parallel(
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        handles.into_iter().map(|h| h.join().expect("a training thread panicked")).collect()
     });
+    // Parts never started (after a stop) contribute no seeds.
+    let results: Vec<Result<Run>> = results.into_inner().expect("workers are done").into_iter().flatten().collect();
     let mut merged: Option<Run> = None;
     for r in results {
         let r = r?;
