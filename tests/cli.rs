@@ -339,7 +339,7 @@ fn reproduce_quick_writes_a_complete_parseable_report() {
 #[test]
 fn ctrl_c_stops_at_an_iteration_boundary_and_writes_partial_outputs() {
     let out = tmp("sigint");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+    let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
         // A learning rate this small never reaches 100%: the run goes on until interrupted.
         .args(["train", "fc", "--lr", "1e-9", "--seeds", "4", "--max-iters", "100000000", "--out"])
         .arg(&out)

@@ -169,11 +169,11 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     finish(&c.out, started, complete)
 }
 
+/// A CNN study's runs per task, the data sources, and whether it ran to the end.
+type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);
+
 /// Runs each task's settings of a CNN study, writing `<out>/<task>/` like `train line|detect`.
-fn cnn_plan(
-    args: &StudyArgs,
-    plan: Vec<(CnnTask, Vec<CnnSetting>)>,
-) -> Result<(Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool)> {
+fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<PlanOutcome> {
     let c = args.common();
     validate(&c)?;
     let mut datasets = vec![];

@@ -282,7 +282,7 @@ pub(crate) fn pairwise_sum<T: Real, const L: usize>(lanes: &mut [T; L]) -> T {
     while w > 1 {
         w /= 2;
         for l in 0..w {
-            lanes[l] = lanes[l] + lanes[l + w];
+            lanes[l] += lanes[l + w];
         }
     }
     lanes[0]
