@@ -34,9 +34,12 @@ pub struct Run {
     pub diverged_at: Vec<Option<usize>>,
     /// Largest |parameter| of the seed while all were finite.
     pub max_abs_weight: Vec<f64>,
-    /// Per seed, after training: accuracy on a held-out set from the same distribution
-    /// (`None` when no held-out set was given; NaN for a diverged seed).
+    /// Per seed, after training: accuracy on a held-out set from the same distribution, as
+    /// `accuracy` is defined (for two tasks the smaller of class and width accuracy); `None`
+    /// when no held-out set was given; NaN for a diverged seed.
     pub held_out_accuracy: Option<Vec<f64>>,
+    /// The two parts of a two-task net's held-out accuracy: class, width.
+    pub held_out_parts: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl Run {
@@ -87,13 +90,14 @@ fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool) {
 
 /// Trains `net` (already built for `opts.seeds` models) on the whole of `data`.
 /// `progress(iteration, converged)` runs once per iteration; returning `false` stops (Ctrl-C).
-/// Per model: accuracy on `data` (for two tasks the smaller of class and width accuracy),
-/// evaluated in batches of the net's batch size; `data.n` must be a multiple of it.
-pub fn evaluate(net: &mut Net<f32>, data: &Dataset) -> Vec<f64> {
+/// Per model, on `data`: class accuracy, and width accuracy for a two-task net (`None`
+/// otherwise); evaluated in batches of the net's batch size (`data.n` must be a multiple).
+pub fn evaluate(net: &mut Net<f32>, data: &Dataset) -> (Vec<f64>, Option<Vec<f64>>) {
     let (batch, e_count) = (net.batch, net.graph.ensemble());
     assert_eq!(data.n % batch, 0, "held-out size {} is not a multiple of the batch {batch}", data.n);
-    let mut total = vec![0.0; e_count];
-    let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
+    let batches = (data.n / batch) as f64;
+    let (mut cls_total, mut reg_total) = (vec![0.0; e_count], vec![0.0; e_count]);
+    let (mut cls, mut reg) = (vec![0.0; e_count], vec![0.0; e_count]);
     for start in (0..data.n).step_by(batch) {
         let part = data.slice(start, batch);
         net.set_data(&part);
@@ -103,10 +107,11 @@ pub fn evaluate(net: &mut Net<f32>, data: &Dataset) -> Vec<f64> {
             regression_accuracy(net.graph.value(r), w, &mut reg);
         }
         for e in 0..e_count {
-            total[e] += cls[e].min(reg[e]) / (data.n / batch) as f64;
+            cls_total[e] += cls[e] / batches;
+            reg_total[e] += reg[e] / batches;
         }
     }
-    total
+    (cls_total, net.regression.is_some().then_some(reg_total))
 }
 
 pub fn train(
@@ -138,6 +143,7 @@ pub fn train(
         diverged_at: vec![None; e_count],
         max_abs_weight: vec![0.0; e_count],
         held_out_accuracy: None,
+        held_out_parts: None,
     };
     let mut lr = vec![opts.lr as f32; e_count];
     let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
@@ -201,13 +207,21 @@ pub fn train(
     }
     // Every seed's parameters are frozen where it stopped: evaluate them as they are.
     if let Some(h) = held_out {
-        let mut acc = evaluate(net, h);
-        for (a, d) in acc.iter_mut().zip(&run.diverged_at) {
-            if d.is_some() {
-                *a = f64::NAN;
+        let diverged = |mut v: Vec<f64>| {
+            for (a, d) in v.iter_mut().zip(&run.diverged_at) {
+                if d.is_some() {
+                    *a = f64::NAN;
+                }
             }
-        }
-        run.held_out_accuracy = Some(acc);
+            v
+        };
+        let (cls, reg) = evaluate(net, h);
+        let (cls, reg) = (diverged(cls), reg.map(diverged));
+        run.held_out_accuracy = Some(match &reg {
+            Some(reg) => cls.iter().zip(reg).map(|(c, r)| c.min(*r)).collect(),
+            None => cls.clone(),
+        });
+        run.held_out_parts = reg.map(|reg| (cls, reg));
     }
     Ok(run)
 }
@@ -237,6 +251,15 @@ pub struct RunSummary {
     /// Per seed: accuracy on the held-out set after training (`null` if none or diverged).
     pub held_out_accuracy: Option<Vec<Option<f64>>>,
     pub median_held_out_accuracy: Option<f64>,
+    /// Two-task nets: median held-out class and width accuracy.
+    pub median_held_out_class_accuracy: Option<f64>,
+    pub median_held_out_width_accuracy: Option<f64>,
+}
+
+/// Median of the finite values, `None` if there are none.
+fn finite_median(v: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = v.iter().copied().filter(|a| a.is_finite()).collect();
+    (!finite.is_empty()).then(|| crate::stats::quantile(&finite, 0.5))
 }
 
 impl RunSummary {
@@ -261,10 +284,9 @@ impl RunSummary {
                 .held_out_accuracy
                 .as_ref()
                 .map(|v| v.iter().map(|&a| a.is_finite().then_some(a)).collect()),
-            median_held_out_accuracy: run.held_out_accuracy.as_ref().and_then(|v| {
-                let finite: Vec<f64> = v.iter().copied().filter(|a| a.is_finite()).collect();
-                (!finite.is_empty()).then(|| crate::stats::quantile(&finite, 0.5))
-            }),
+            median_held_out_accuracy: run.held_out_accuracy.as_deref().and_then(finite_median),
+            median_held_out_class_accuracy: run.held_out_parts.as_ref().and_then(|p| finite_median(&p.0)),
+            median_held_out_width_accuracy: run.held_out_parts.as_ref().and_then(|p| finite_median(&p.1)),
         }
     }
 }
@@ -361,6 +383,10 @@ pub fn train_parallel(
                 m.max_abs_weight.extend(r.max_abs_weight);
                 if let (Some(a), Some(b)) = (&mut m.held_out_accuracy, r.held_out_accuracy) {
                     a.extend(b);
+                }
+                if let (Some((a1, a2)), Some((b1, b2))) = (&mut m.held_out_parts, r.held_out_parts) {
+                    a1.extend(b1);
+                    a2.extend(b2);
                 }
             }
         }
