@@ -103,7 +103,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         Ok(d)
     };
 
-    let steps = 1 + 5 + 4 + 6 + 1 + 1;
+    let steps = 1 + 5 + 4 + 4 + 1 + 1;
     let bar = ProgressBar::new(steps);
     bar.set_style(
         ProgressStyle::with_template("reproduce [{bar:30}] {pos}/{len} {elapsed}  {msg}")
@@ -151,9 +151,14 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     let fc_summaries = fc_random::write_outputs(&out("task2-fc")?, &study, &fc_runs, &random, true)?;
 
     // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs.
-    let run_plan = |plan: Vec<(CnnTask, Vec<CnnSetting>)>, cap: usize, dir: &str| -> Result<Option<Vec<CnnRuns>>> {
+    // `reuse`: runs already made for a task (the explosion study's baseline is Task 3's ReLU run).
+    let run_plan = |plan: Vec<(CnnTask, Vec<CnnSetting>)>,
+                    cap: usize,
+                    dir: &str,
+                    reuse: &dyn Fn(CnnTask) -> Vec<(CnnSetting, Run)>|
+     -> Result<Option<Vec<CnnRuns>>> {
         let mut all = vec![];
-        for (task, settings) in plan {
+        for (task, mut settings) in plan {
             let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
             let opts = TrainOptions {
                 seeds,
@@ -164,6 +169,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
                 max_iters: cap,
             };
             let mut runs: Vec<Run> = vec![];
+            let reused = reuse(task);
+            settings.retain(|s| !reused.iter().any(|(r, _)| r == s));
             for &s in &settings {
                 let name = format!(
                     "{}: {} {}",
@@ -177,6 +184,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
                     return Ok(None);
                 }
             }
+            for (setting, run) in reused.into_iter().rev() {
+                settings.insert(0, setting);
+                runs.insert(0, run);
+            }
             let sub = out(&format!("{dir}/{}", task_name(task)))?;
             cnn::write_outputs(&sub, task, &settings, &opts, &runs, data, true)?;
             let relu_only: Vec<&Run> = runs.iter().take(1).collect();
@@ -188,12 +199,15 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         }
         Ok(Some(all))
     };
-    let Some(cnn_runs) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn")? else {
+    let Some(cnn_runs) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn", &|_| vec![])? else {
         return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
     };
     let comparisons =
         cnn_runs.iter().map(|c| leaky_vs_relu::compare(c.task, &c.runs[0], &c.runs[1], c.opts.max_iters)).collect();
-    let Some(explosion_runs) = run_plan(explosion::plan(), explosion_iters, "task3-explosion")? else {
+    let baseline = |task: CnnTask| -> Vec<(CnnSetting, Run)> {
+        cnn_runs.iter().filter(|c| c.task == task).map(|c| (c.settings[0], c.runs[0].clone())).collect()
+    };
+    let Some(explosion_runs) = run_plan(explosion::plan(), explosion_iters, "task3-explosion", &baseline)? else {
         return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
     };
 

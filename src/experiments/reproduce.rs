@@ -186,7 +186,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     d.table(
         &["task and setting", "converged", "diverged", "neither", "median divergence iteration", "median max |w|", "largest max |w|"],
         rows,
-        Some(format!("`sum`: loss summed over the batch (64× the step). `std1`: initial weights with std 1.0. Cap {cap_ex} iterations. Max |w|: largest |parameter| while all were finite.")),
+        Some(format!("`sum`: loss summed over the batch (64× the step). `std1`: initial weights with std 1.0. Cap {cap_ex} iterations; the plain `relu` rows are Task 3's runs (cap {}). Max |w|: largest |parameter| while all were finite.", r.cnn.first().map(|c| c.opts.max_iters).unwrap_or(0))),
     );
     for c in &r.explosion {
         d.figure(
