@@ -79,7 +79,7 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
     // A huge step on a summed loss blows some seeds up within a few iterations.
     let c = CnnConfig { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
     let mut net = cnn::build::<f32>(&c, 6, 64).unwrap();
-    let opts = TrainOptions { seeds: 6, first_seed: 0, lr: 1.0, init_std: 3.0, bias_init: 0.1, max_iters: 40 };
+    let opts = TrainOptions { first_seed: 0, lr: 1.0, init_std: 3.0, max_iters: 40, ..TrainOptions::new(6) };
     let run = train("blowup", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
     assert!(run.diverged() > 0, "some seed must diverge: {:?}", run.diverged_at);
     for s in 0..6 {
@@ -100,7 +100,7 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
 fn dead_fraction_columns_are_recorded_and_bounded() {
     let data = generators::line(64, 3);
     let mut net = cnn::build::<f32>(&cfg(CnnTask::Line, Activation::Relu, false), 2, 64).unwrap();
-    let opts = TrainOptions { seeds: 2, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 5 };
+    let opts = TrainOptions { first_seed: 0, lr: 0.1, init_std: 0.1, max_iters: 5, ..TrainOptions::new(2) };
     let held = generators::line(128, 99);
     let run = train("relu", &mut net, &data, Some(&held), &opts, &mut |_, _| true).unwrap();
     let h = run.held_out_accuracy.as_ref().unwrap();
@@ -117,7 +117,7 @@ fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
     use gradlab::experiments::train::train_parallel;
     let data = generators::detection(64, 4);
     let c = cfg(CnnTask::Detect, Activation::Relu, false);
-    let opts = TrainOptions { seeds: 3, first_seed: 5, lr: 0.01, init_std: 0.1, bias_init: 0.1, max_iters: 4 };
+    let opts = TrainOptions { first_seed: 5, lr: 0.01, init_std: 0.1, max_iters: 4, ..TrainOptions::new(3) };
     let mut net = cnn::build::<f32>(&c, 3, 64).unwrap();
     let whole = train("relu", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
     let parts =

@@ -129,6 +129,8 @@ impl StudyArgs {
             data_seed: self.data_seed,
             out: self.out.clone(),
             force: self.force,
+            init: None,
+            save_params: None,
         }
     }
 }
@@ -184,6 +186,13 @@ pub struct CommonArgs {
     /// Write into --out even if it already holds files (they are overwritten).
     #[arg(long)]
     pub force: bool,
+    /// Start every model from the parameters in FILE (safetensors, PyTorch names and shapes;
+    /// F32 or F64) instead of the random init. Pair with --seeds 1 for a single run.
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
+    /// Write each seed's final parameters to DIR/seed-<s>.safetensors (PyTorch names and shapes).
+    #[arg(long, value_name = "DIR")]
+    pub save_params: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

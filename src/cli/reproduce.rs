@@ -136,7 +136,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     // Task 2
     let study = FcStudy {
         settings: FcSetting::table1(true),
-        train: TrainOptions { seeds, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 10_000 },
+        train: TrainOptions::new(seeds),
         reduction: crate::engine::Reduction::Mean,
     };
     let mut fc_runs = vec![];
@@ -160,14 +160,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         let mut all = vec![];
         for (task, mut settings) in plan {
             let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
-            let opts = TrainOptions {
-                seeds,
-                first_seed: 0,
-                lr: cnn::default_lr(task),
-                init_std: 0.1,
-                bias_init: 0.1,
-                max_iters: cap,
-            };
+            let opts = TrainOptions { lr: cnn::default_lr(task), max_iters: cap, ..TrainOptions::new(seeds) };
             let mut runs: Vec<Run> = vec![];
             let reused = reuse(task);
             settings.retain(|s| !reused.iter().any(|(r, _)| r == s));

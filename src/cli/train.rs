@@ -43,6 +43,17 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
 /// Samples in each held-out set (ten batches of 64).
 pub const HELD_OUT_SIZE: usize = 640;
 
+/// Creates the `--save-params` directory, if asked for.
+fn prepare_params_dir(c: &CommonArgs) -> Result<()> {
+    match &c.save_params {
+        Some(d) if d.exists() && !d.is_dir() => {
+            Err(Error::Usage(format!("--save-params {}: exists and is not a directory", d.display())))
+        }
+        Some(d) => std::fs::create_dir_all(d).map_err(|e| Error::io(d, e)),
+        None => Ok(()),
+    }
+}
+
 pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
     TrainOptions {
         seeds: c.seeds,
@@ -51,6 +62,8 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         init_std: c.init_std,
         bias_init: c.bias_init,
         max_iters: c.max_iters,
+        init_from: c.init.clone(),
+        save_params: c.save_params.clone(),
     }
 }
 
@@ -130,6 +143,7 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     let data = data::load(DatasetKind::Random, &source(c))?;
     let held_out = data::held_out(DatasetKind::Random, &source(c), HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    prepare_params_dir(c)?;
     let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
     let started = std::time::Instant::now();
     let names: Vec<String> = study.settings.iter().map(|s| s.name()).collect();
@@ -149,6 +163,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let data = data::load(kind, &source(c))?;
     let held_out = data::held_out(kind, &source(c), HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    prepare_params_dir(c)?;
     let opts = train_options(c, cnn::default_lr(task));
     let settings: Vec<CnnSetting> = acts
         .iter()

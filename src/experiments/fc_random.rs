@@ -66,11 +66,7 @@ pub struct FcStudy {
 
 impl Default for FcStudy {
     fn default() -> FcStudy {
-        FcStudy {
-            settings: FcSetting::table1(true),
-            train: TrainOptions { seeds: 32, first_seed: 0, lr: 0.1, init_std: 0.1, bias_init: 0.1, max_iters: 10_000 },
-            reduction: Reduction::Mean,
-        }
+        FcStudy { settings: FcSetting::table1(true), train: TrainOptions::new(32), reduction: Reduction::Mean }
     }
 }
 

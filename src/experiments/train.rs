@@ -17,6 +17,28 @@ pub struct TrainOptions {
     pub init_std: f64,
     pub bias_init: f64,
     pub max_iters: usize,
+    /// Start every model from these parameters (safetensors) instead of the random init.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
+    /// Write each seed's final parameters here as `seed-<s>.safetensors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_params: Option<std::path::PathBuf>,
+}
+
+impl TrainOptions {
+    /// The report's defaults: lr 0.1, weights std 0.1, biases 0.1, cap 10 000.
+    pub fn new(seeds: usize) -> TrainOptions {
+        TrainOptions {
+            seeds,
+            first_seed: 0,
+            lr: 0.1,
+            init_std: 0.1,
+            bias_init: 0.1,
+            max_iters: 10_000,
+            init_from: None,
+            save_params: None,
+        }
+    }
 }
 
 /// One setting's outcome: per seed, a row of metrics per iteration until it stopped.
@@ -125,6 +147,9 @@ pub fn train(
     let e_count = opts.seeds;
     let init = Init::seeds(opts.first_seed, e_count, opts.init_std, opts.bias_init);
     net.init(&init);
+    if let Some(path) = &opts.init_from {
+        crate::models::params::load_all(net, path)?;
+    }
     net.set_data(data);
     let two_task = net.regression.is_some();
     let mut columns: Vec<String> = vec!["loss".into(), "accuracy".into()];
@@ -205,7 +230,12 @@ pub fn train(
         }
         sgd_step(&mut net.graph, &lr);
     }
-    // Every seed's parameters are frozen where it stopped: evaluate them as they are.
+    // Every seed's parameters are frozen where it stopped: save and evaluate them as they are.
+    if let Some(dir) = &opts.save_params {
+        for (e, seed) in run.seeds.iter().enumerate() {
+            crate::models::params::save(net, e, &dir.join(format!("seed-{seed}.safetensors")))?;
+        }
+    }
     if let Some(h) = held_out {
         let diverged = |mut v: Vec<f64>| {
             for (a, d) in v.iter_mut().zip(&run.diverged_at) {

@@ -4,6 +4,7 @@
 
 pub mod cnn;
 pub mod fc;
+pub mod params;
 
 use crate::data::Dataset;
 use crate::engine::{Graph, NodeId, Real};

@@ -1,0 +1,91 @@
+//! Parameters in and out as safetensors, one file per model, under PyTorch names and layouts
+//! (`fc1.weight [4, 16]`, `conv1.weight [16, 1, 7, 7]`, `cls.bias [1]`, …), so a run can start
+//! from, or be continued in, another framework. Variants carry their own shapes: per-sample
+//! biases `fc1.bias [4, 64]`, `fc2.bias [1, 64]`; untied conv biases `conv1.bias [16, 10, 10]`,
+//! `conv2.bias [8, 4, 4]`. Tensors are written as F32; F32 and F64 are read.
+
+use super::Net;
+use crate::error::{Error, Result};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::path::Path;
+
+/// Model `e`'s parameters as safetensors bytes.
+pub fn to_bytes(net: &Net<f32>, e: usize) -> Result<Vec<u8>> {
+    let e_count = net.graph.ensemble();
+    let mut blobs = vec![];
+    for (name, id, _) in &net.params {
+        let values = net.graph.value(*id);
+        let n = values.len() / e_count;
+        let bytes: Vec<u8> = values[e * n..(e + 1) * n].iter().flat_map(|v| v.to_le_bytes()).collect();
+        blobs.push((name.clone(), net.graph.shape(*id)[1..].to_vec(), bytes));
+    }
+    let views: Vec<(String, TensorView)> = blobs
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes agree by construction");
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, None).map_err(|e| Error::Shape { op: "safetensors", msg: e.to_string() })
+}
+
+/// Writes model `e` to `path` (atomically).
+pub fn save(net: &Net<f32>, e: usize, path: &Path) -> Result<()> {
+    crate::report::atomic::write_atomic(path, &to_bytes(net, e)?)
+}
+
+/// Reads the parameters in `bytes` into model `e` (every model when `e` is `None`). Every
+/// parameter must be present with the expected shape and a float dtype; nothing else may be.
+pub fn load_bytes(net: &mut Net<f32>, e: Option<usize>, bytes: &[u8], path: &Path) -> Result<()> {
+    let bad = |msg: String| Error::data(path, msg);
+    let st = SafeTensors::deserialize(bytes).map_err(|err| bad(format!("not a valid safetensors file: {err}")))?;
+    let expected: Vec<&str> = net.params.iter().map(|(n, ..)| n.as_str()).collect();
+    let mut extra: Vec<&str> = st.names().into_iter().filter(|n| !expected.contains(n)).collect();
+    if !extra.is_empty() {
+        extra.sort();
+        return Err(bad(format!(
+            "unexpected tensor(s) {}; this network has {}",
+            extra.join(", "),
+            expected.join(", ")
+        )));
+    }
+    let e_count = net.graph.ensemble();
+    for (name, id, _) in net.params.clone() {
+        let want: Vec<usize> = net.graph.shape(id)[1..].to_vec();
+        let t = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing (expected shape {want:?})")))?;
+        if t.shape() != want.as_slice() {
+            return Err(bad(format!("tensor `{name}`: expected shape {want:?}, found {:?}", t.shape())));
+        }
+        let values: Vec<f32> = match t.dtype() {
+            Dtype::F32 => {
+                t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
+            }
+            Dtype::F64 => {
+                t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
+            }
+            other => {
+                return Err(bad(format!("tensor `{name}`: dtype {other:?} is not supported; expected F32 or F64")));
+            }
+        };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("tensor `{name}`: element {i} is {}; parameters must be finite", values[i])));
+        }
+        let slab = net.graph.value_mut(id);
+        let n = slab.len() / e_count;
+        for m in 0..e_count {
+            if e.is_none_or(|e| e == m) {
+                slab[m * n..(m + 1) * n].copy_from_slice(&values);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `path` into every model of `net`.
+pub fn load_all(net: &mut Net<f32>, path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
+        _ => Error::io(path, err),
+    })?;
+    load_bytes(net, None, &bytes, path)
+}
