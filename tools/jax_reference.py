@@ -112,6 +112,20 @@ def run(shapes, loss_fn, x, y, w, seeds, lr, max_iters, std=0.1, chunk=250):
     return [int(v) if v > 0 else None for v in first]
 
 
+def trajectory(shapes, loss_fn, x, y, w, lr, iters, init_file):
+    """Losses of plain gradient descent from the parameters in `init_file` (one model)."""
+    from safetensors.numpy import load_file
+    p = {k: jnp.asarray(v, jnp.float32) for k, v in load_file(init_file).items()}
+    assert set(p) == set(shapes), (sorted(p), sorted(shapes))
+    step = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+    losses = []
+    for _ in range(iters):
+        (l, _), g = step(p, x, y, w)
+        losses.append(float(l))
+        p = jax.tree_util.tree_map(lambda v, d: v - lr * d, p, g)
+    return losses
+
+
 def summary(its, cap):
     v = np.array([i if i is not None else np.inf for i in its], dtype=float)
     q = lambda p: float(np.quantile(v, p)) if np.isfinite(np.quantile(v, p)) else None
@@ -125,11 +139,24 @@ def main():
     ap.add_argument("--act", default="relu,sigmoid")
     ap.add_argument("--seeds", type=int, default=32)
     ap.add_argument("--max-iters", type=int, default=10000)
+    ap.add_argument("--init", help="safetensors file: print the loss trajectory from these parameters")
+    ap.add_argument("--loss", default="ce", help="fc loss with --init: ce or l2")
+    ap.add_argument("--iters", type=int, default=100, help="trajectory length with --init")
     a = ap.parse_args()
     name = {"fc": "random", "line": "line", "detect": "detection"}[a.task]
     X = np.load(os.path.join(a.data, name, f"{name}_imgs.npy")).astype(np.float32)
     Y = np.load(os.path.join(a.data, name, f"{name}_labs.npy")).astype(np.float32)
     W = np.load(os.path.join(a.data, name, f"{name}_width.npy")).astype(np.float32) if a.task == "detect" else np.zeros_like(Y)
+    if a.init:
+        act = a.act.split(",")[0]
+        if a.task == "fc":
+            shapes, fn = fc_model(act, a.loss)
+            xs, lr = X.reshape(len(X), -1), 0.1
+        else:
+            shapes, fn = cnn_model(act, a.task)
+            xs, lr = X[:, None], (0.1 if a.task == "line" else 0.01)
+        print(json.dumps({"task": a.task, "act": act, "loss": a.loss, "losses": trajectory(shapes, fn, xs, Y, W, lr, a.iters, a.init)}))
+        return
     for act in a.act.split(","):
         losses = ["ce", "l2"] if a.task == "fc" else [None]
         for loss in losses:
