@@ -360,3 +360,43 @@ fn ctrl_c_stops_at_an_iteration_boundary_and_writes_partial_outputs() {
     assert!(csv.ends_with('\n'), "the CSV is whole");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn tensorboard_event_files_hold_every_metric_with_valid_crcs() {
+    use gradlab::report::tensorboard::read_scalars;
+    let out = tmp("tb-out");
+    let tb = tmp("tb");
+    let o = gradlab(&[
+        "train",
+        "detect",
+        "--seeds",
+        "2",
+        "--max-iters",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--tensorboard",
+        tb.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for seed in ["0", "1"] {
+        let dir = tb.join("relu").join(format!("seed-{seed}"));
+        let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        assert!(file.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents."));
+        let scalars = read_scalars(&std::fs::read(&file).unwrap()).unwrap();
+        // Every finite metric of every iteration, equal to the CSV's value.
+        for row in csv.lines().skip(1).filter(|l| l.split(',').nth(1) == Some(seed)) {
+            let cells: Vec<&str> = row.split(',').collect();
+            let step: i64 = cells[2].parse().unwrap();
+            for (col, cell) in header.iter().zip(&cells).skip(3) {
+                let v: f32 = cell.parse().unwrap();
+                let found = scalars.iter().find(|(s, t, _)| *s == step && t == col).map(|x| x.2);
+                assert_eq!(found, Some(v), "seed {seed} step {step} {col}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&tb).unwrap();
+}

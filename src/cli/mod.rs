@@ -131,6 +131,7 @@ impl StudyArgs {
             force: self.force,
             init: None,
             save_params: None,
+            tensorboard: None,
         }
     }
 }
@@ -193,6 +194,10 @@ pub struct CommonArgs {
     /// Write each seed's final parameters to DIR/seed-<s>.safetensors (PyTorch names and shapes).
     #[arg(long, value_name = "DIR")]
     pub save_params: Option<PathBuf>,
+    /// Also write TensorBoard event files: DIR/<setting>/seed-<s>/, one scalar per metric
+    /// column and iteration (`tensorboard --logdir DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -151,6 +151,9 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
         fc_random::run_setting(&study, study.settings[k], &data, Some(&held_out), progress)
     })?;
     let summaries = fc_random::write_outputs(&c.out, &study, &runs, &data, complete)?;
+    if let Some(tb) = &c.tensorboard {
+        crate::report::tensorboard::write_runs(tb, &runs)?;
+    }
     println!("{}", fc_random::table1_markdown(&study, &summaries, &data));
     finish(&c.out, started, complete)
 }
@@ -180,6 +183,9 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
         cnn::run_setting(task, settings[k], &opts, &data, Some(&held_out), progress)
     })?;
     let summaries = cnn::write_outputs(&c.out, task, &settings, &opts, &runs, &data, complete)?;
+    if let Some(tb) = &c.tensorboard {
+        crate::report::tensorboard::write_runs(tb, &runs)?;
+    }
     println!("{}", cnn::table_markdown(task, &opts, &summaries, &data));
     finish(&c.out, started, complete)
 }

@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod document;
 pub mod figures;
 pub mod surface;
+pub mod tensorboard;
 
 use crate::error::{Error, Result};
 use std::path::Path;
