@@ -2,6 +2,7 @@
 //! resolved into a validated study config before any work starts.
 
 pub mod reproduce;
+pub mod sweep;
 pub mod train;
 
 use crate::engine::Reduction;
@@ -45,6 +46,13 @@ pub enum Command {
     /// per-sample-bias variant of Sigmoid+L2 that the original code ran.
     #[command(after_help = EXIT_CODES)]
     Table1(Table1Args),
+    /// Run an experiment file (TOML): any training options plus a sweep over activation × loss
+    /// × lr × init std × reduction, each cell one ensemble; `--shard i/n` for job arrays.
+    #[command(after_help = EXIT_CODES)]
+    Run(sweep::RunArgs),
+    /// Combine the output directories of `run --shard` into one.
+    #[command(after_help = EXIT_CODES)]
+    Merge(sweep::MergeArgs),
     /// Multi-run studies of the CNNs (Tasks 3 and 4).
     Study {
         #[command(subcommand)]
@@ -288,6 +296,8 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
+        Command::Run(args) => sweep::run(&args),
+        Command::Merge(args) => sweep::merge(&args),
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }

@@ -7,4 +7,5 @@ pub mod fc_random;
 pub mod landscape;
 pub mod leaky_vs_relu;
 pub mod reproduce;
+pub mod sweep;
 pub mod train;

@@ -1,0 +1,81 @@
+//! `gradlab run FILE.toml` and `gradlab merge`: experiment files, sweeps and shards.
+
+use super::train::run_settings;
+use crate::error::{Error, Result};
+use crate::experiments::sweep::{self, SweepSummary};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The experiment file (TOML). See examples/*.toml; unknown keys are errors.
+    pub file: PathBuf,
+    /// Output directory [default: the file's `out`].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only cells k with k mod n = i (e.g. 0/4), for spreading a sweep over a job array;
+    /// combine the shards' directories with `gradlab merge`.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    /// Write into the output directory even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shard output directories.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged summary.json and metrics.csv go.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let exp = sweep::load(&args.file)?;
+    let shard = args.shard.as_deref().map(sweep::parse_shard).transpose()?;
+    let out = args.out.clone().or_else(|| exp.spec.out.clone()).ok_or_else(|| {
+        Error::Usage(format!("{}: no output directory; give --out or set `out` in the file", args.file.display()))
+    })?;
+    let (data, held_out) = exp.datasets()?;
+    crate::report::atomic::prepare_out_dir(&out, args.force)?;
+    let cells: Vec<&sweep::Cell> = exp.cells.iter().filter(|c| shard.is_none_or(|(i, n)| c.index % n == i)).collect();
+    let names: Vec<String> = cells.iter().map(|c| c.name.clone()).collect();
+    let max_iters = exp.spec.train.max_iters.unwrap_or(10_000);
+    let (runs, complete) =
+        run_settings(&names, max_iters, exp.seeds, |k, progress| exp.run_cell(cells[k], &data, &held_out, progress))?;
+    let summary = SweepSummary {
+        study: "sweep".into(),
+        file: args.file.display().to_string(),
+        task: exp.spec.task,
+        data: data.source.clone(),
+        complete,
+        shard,
+        total_cells: exp.cells.len(),
+        cells: cells.iter().zip(&runs).map(|(c, r)| sweep::summarise(c, r)).collect(),
+    };
+    crate::report::write_json(&out.join("summary.json"), &summary)?;
+    crate::report::write_metrics_csv(&out.join("metrics.csv"), &runs)?;
+    println!(
+        "ran {} of {} cells ({} seeds each) into {} in {:.1} s",
+        runs.len(),
+        exp.cells.len(),
+        exp.seeds,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
+pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
+    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    let s = sweep::merge(&args.dirs, &args.out)?;
+    println!("merged {} of {} cells into {}", s.cells.len(), s.total_cells, args.out.display());
+    Ok(ExitCode::SUCCESS)
+}

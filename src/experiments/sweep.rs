@@ -1,0 +1,375 @@
+//! Experiment files and sweeps: `gradlab run FILE.toml` runs a grid over activation × loss ×
+//! learning rate × init std × reduction, each cell one ensemble of seeds, into one directory
+//! with one `summary.json` listing every cell. `--shard i/n` runs a deterministic share of the
+//! cells (cell k belongs to shard k mod n) and `gradlab merge` puts shard outputs back
+//! together, so a cluster's job array can spread a sweep without a scheduler of gradlab's own.
+
+use crate::activations::Activation;
+use crate::data::{self, DatasetKind, Source};
+use crate::engine::Reduction;
+use crate::error::{Error, Result};
+use crate::experiments::cnn::{self, CnnSetting};
+use crate::experiments::fc_random::{self, FcSetting, FcStudy};
+use crate::experiments::train::{Run, RunSummary, TrainOptions};
+use crate::models::cnn::CnnTask;
+use crate::models::fc::LossKind;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Fc,
+    Line,
+    Detect,
+}
+
+/// The file, as written. Unknown keys are errors (no silent typos).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    pub task: Task,
+    /// Output directory (overridden by `--out`).
+    pub out: Option<PathBuf>,
+    /// Data directory like ../shared/datasets/cis680-hw1; built-in data without it.
+    pub data: Option<PathBuf>,
+    #[serde(default)]
+    pub data_seed: u64,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub sweep: SweepSection,
+}
+
+/// Scalar options shared by every cell.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub seeds: Option<usize>,
+    pub first_seed: Option<u64>,
+    pub max_iters: Option<usize>,
+    pub bias_init: Option<f64>,
+    /// fc only: the per-sample-bias variant.
+    pub per_sample_bias: Option<bool>,
+    /// line/detect only: untied conv biases.
+    pub untied_conv_bias: Option<bool>,
+}
+
+/// Lists to sweep; a missing list is the single default value.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    pub act: Option<Vec<String>>,
+    /// fc only.
+    pub loss: Option<Vec<LossKind>>,
+    pub lr: Option<Vec<f64>>,
+    pub init_std: Option<Vec<f64>>,
+    pub reduction: Option<Vec<Reduction>>,
+}
+
+/// One cell of the grid.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub index: usize,
+    pub name: String,
+    #[serde(serialize_with = "crate::report::display")]
+    pub act: Activation,
+    pub loss: Option<LossKind>,
+    pub lr: f64,
+    pub init_std: f64,
+    pub reduction: Reduction,
+}
+
+/// A checked experiment: the file's content resolved into cells and options.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub file: PathBuf,
+    pub spec: ExperimentFile,
+    pub cells: Vec<Cell>,
+    pub seeds: usize,
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
+    let spec: ExperimentFile =
+        toml::from_str(text).map_err(|e| Error::data(path, format!("{}", e.to_string().trim())))?;
+    let bad = |field: &str, msg: String| Err(Error::data(path, format!("field `{field}`: {msg}")));
+    let t = &spec.train;
+    let seeds = t.seeds.unwrap_or(32);
+    if seeds == 0 || seeds > 100_000 {
+        return bad("train.seeds", format!("{seeds} is not between 1 and 100000"));
+    }
+    if t.max_iters == Some(0) {
+        return bad("train.max_iters", "must be at least 1".into());
+    }
+    if let Some(b) = t.bias_init
+        && !b.is_finite()
+    {
+        return bad("train.bias_init", "must be finite".into());
+    }
+    let is_fc = spec.task == Task::Fc;
+    if !is_fc && (t.per_sample_bias.is_some() || spec.sweep.loss.is_some()) {
+        return bad(
+            if t.per_sample_bias.is_some() { "train.per_sample_bias" } else { "sweep.loss" },
+            "applies to task = \"fc\" only".into(),
+        );
+    }
+    if is_fc && t.untied_conv_bias.is_some() {
+        return bad("train.untied_conv_bias", "applies to task = \"line\" or \"detect\" only".into());
+    }
+    let s = &spec.sweep;
+    let acts = match &s.act {
+        Some(names) => names
+            .iter()
+            .map(|n| Activation::parse(n))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::data(path, format!("field `sweep.act`: {e}")))?,
+        None => vec![Activation::Relu],
+    };
+    let default_lr = match spec.task {
+        Task::Detect => 0.01,
+        _ => 0.1,
+    };
+    let lrs = s.lr.clone().unwrap_or(vec![default_lr]);
+    if let Some(v) = lrs.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+        return bad("sweep.lr", format!("{v} is not a positive number"));
+    }
+    let stds = s.init_std.clone().unwrap_or(vec![0.1]);
+    if let Some(v) = stds.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+        return bad("sweep.init_std", format!("{v} is not a finite number ≥ 0"));
+    }
+    let losses: Vec<Option<LossKind>> =
+        if is_fc { s.loss.clone().unwrap_or(vec![LossKind::Ce]).into_iter().map(Some).collect() } else { vec![None] };
+    let reductions = s.reduction.clone().unwrap_or(vec![Reduction::Mean]);
+    for (field, empty) in [
+        ("sweep.act", acts.is_empty()),
+        ("sweep.lr", lrs.is_empty()),
+        ("sweep.init_std", stds.is_empty()),
+        ("sweep.reduction", reductions.is_empty()),
+        ("sweep.loss", losses.is_empty()),
+    ] {
+        if empty {
+            return bad(field, "is an empty list".into());
+        }
+    }
+    let mut cells = vec![];
+    for &act in &acts {
+        for &loss in &losses {
+            for &lr in &lrs {
+                for &init_std in &stds {
+                    for &reduction in &reductions {
+                        let mut name = act.to_string();
+                        if let Some(l) = loss {
+                            name.push_str(&format!("+{l}"));
+                        }
+                        name.push_str(&format!(
+                            "+lr{lr}+std{init_std}+{}",
+                            if reduction == Reduction::Sum { "sum" } else { "mean" }
+                        ));
+                        cells.push(Cell { index: cells.len(), name, act, loss, lr, init_std, reduction });
+                    }
+                }
+            }
+        }
+    }
+    Ok(Experiment { file: path.to_path_buf(), spec, cells, seeds })
+}
+
+pub fn load(path: &Path) -> Result<Experiment> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
+        _ => Error::io(path, e),
+    })?;
+    parse(path, &text)
+}
+
+/// `i/n`: this process runs cells k with k mod n = i.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || Error::Usage(format!("--shard {s}: expected i/n with 0 ≤ i < n, e.g. 0/4"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+impl Experiment {
+    pub fn source(&self) -> Source {
+        match &self.spec.data {
+            Some(d) => Source::Dir(d.clone()),
+            None => Source::Builtin { seed: self.spec.data_seed },
+        }
+    }
+
+    fn kind(&self) -> DatasetKind {
+        match self.spec.task {
+            Task::Fc => DatasetKind::Random,
+            Task::Line => DatasetKind::Line,
+            Task::Detect => DatasetKind::Detection,
+        }
+    }
+
+    pub fn options(&self, cell: &Cell) -> TrainOptions {
+        let t = &self.spec.train;
+        TrainOptions {
+            first_seed: t.first_seed.unwrap_or(0),
+            lr: cell.lr,
+            init_std: cell.init_std,
+            bias_init: t.bias_init.unwrap_or(0.1),
+            max_iters: t.max_iters.unwrap_or(10_000),
+            ..TrainOptions::new(self.seeds)
+        }
+    }
+
+    /// Trains one cell.
+    pub fn run_cell(
+        &self,
+        cell: &Cell,
+        data: &data::Dataset,
+        held_out: &data::Dataset,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Run> {
+        let opts = self.options(cell);
+        let mut run = match self.spec.task {
+            Task::Fc => {
+                let setting = FcSetting {
+                    act: cell.act,
+                    loss: cell.loss.expect("fc cells have a loss"),
+                    per_sample_bias: self.spec.train.per_sample_bias.unwrap_or(false),
+                };
+                let study = FcStudy { settings: vec![setting], train: opts, reduction: cell.reduction };
+                fc_random::run_setting(&study, setting, data, Some(held_out), progress)?
+            }
+            Task::Line | Task::Detect => {
+                let task = if self.spec.task == Task::Line { CnnTask::Line } else { CnnTask::Detect };
+                let setting = CnnSetting {
+                    act: cell.act,
+                    reduction: cell.reduction,
+                    init_std: cell.init_std,
+                    untied_conv_bias: self.spec.train.untied_conv_bias.unwrap_or(false),
+                };
+                cnn::run_setting(task, setting, &opts, data, Some(held_out), progress)?
+            }
+        };
+        run.setting = cell.name.clone();
+        Ok(run)
+    }
+
+    pub fn datasets(&self) -> Result<(data::Dataset, data::Dataset)> {
+        let source = self.source();
+        Ok((data::load(self.kind(), &source)?, data::held_out(self.kind(), &source, 640)))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub index: usize,
+    pub name: String,
+    pub act: String,
+    pub loss: Option<LossKind>,
+    pub lr: f64,
+    pub init_std: f64,
+    pub reduction: Reduction,
+    pub seeds: usize,
+    pub converged: usize,
+    pub diverged: usize,
+    pub iterations: Vec<Option<usize>>,
+    pub median_iterations: Option<f64>,
+    pub p25_iterations: Option<f64>,
+    pub p75_iterations: Option<f64>,
+    pub median_held_out_accuracy: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepSummary {
+    pub study: String,
+    pub file: String,
+    pub task: Task,
+    pub data: String,
+    pub complete: bool,
+    /// `[i, n]` for a shard, `null` for a whole sweep or a merge.
+    pub shard: Option<(usize, usize)>,
+    pub total_cells: usize,
+    pub cells: Vec<CellSummary>,
+}
+
+pub fn summarise(cell: &Cell, run: &Run) -> CellSummary {
+    let s = RunSummary::of(run);
+    CellSummary {
+        index: cell.index,
+        name: cell.name.clone(),
+        act: cell.act.to_string(),
+        loss: cell.loss,
+        lr: cell.lr,
+        init_std: cell.init_std,
+        reduction: cell.reduction,
+        seeds: s.seeds,
+        converged: s.converged,
+        diverged: s.diverged,
+        iterations: s.iterations,
+        median_iterations: s.median_iterations,
+        p25_iterations: s.p25_iterations,
+        p75_iterations: s.p75_iterations,
+        median_held_out_accuracy: s.median_held_out_accuracy,
+    }
+}
+
+/// Combines shard outputs (their `summary.json` and `metrics.csv`) into `out`; the cells must
+/// come from the same file and task and not overlap.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<SweepSummary> {
+    let mut summaries = vec![];
+    let mut csvs = vec![];
+    for d in dirs {
+        let path = d.join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let s: SweepSummary =
+            serde_json::from_str(&text).map_err(|e| Error::data(&path, format!("not a sweep summary: {e}")))?;
+        let csv_path = d.join("metrics.csv");
+        csvs.push(std::fs::read_to_string(&csv_path).map_err(|e| Error::io(&csv_path, e))?);
+        summaries.push((path, s));
+    }
+    let (first_path, first) =
+        summaries.first().ok_or_else(|| Error::Usage("merge needs at least one directory".into()))?;
+    let mut cells: Vec<CellSummary> = vec![];
+    for (path, s) in &summaries {
+        if s.file != first.file || s.task != first.task || s.total_cells != first.total_cells || s.data != first.data {
+            return Err(Error::data(path, format!("comes from another sweep than {}", first_path.display())));
+        }
+        for c in &s.cells {
+            if cells.iter().any(|k| k.index == c.index) {
+                return Err(Error::data(path, format!("cell {} ({}) appears twice", c.index, c.name)));
+            }
+            cells.push(c.clone());
+        }
+    }
+    cells.sort_by_key(|c| c.index);
+    // Rows grouped by cell, in cell order; the header once.
+    let header = csvs[0].lines().next().unwrap_or_default().to_string();
+    let mut rows: Vec<(usize, &str)> = vec![];
+    for csv in &csvs {
+        for line in csv.lines().skip(1) {
+            let name = line.split(',').next().unwrap_or_default();
+            let index = cells.iter().find(|c| c.name == name).map_or(usize::MAX, |c| c.index);
+            rows.push((index, line));
+        }
+    }
+    rows.sort_by_key(|r| r.0); // stable: each cell's rows keep their order
+    let mut merged = header + "\n";
+    for (_, line) in rows {
+        merged.push_str(line);
+        merged.push('\n');
+    }
+    let summary = SweepSummary {
+        study: first.study.clone(),
+        file: first.file.clone(),
+        task: first.task,
+        data: first.data.clone(),
+        complete: summaries.iter().all(|(_, s)| s.complete) && cells.len() == first.total_cells,
+        shard: None,
+        total_cells: first.total_cells,
+        cells,
+    };
+    crate::report::write_json(&out.join("summary.json"), &summary)?;
+    crate::report::atomic::write_atomic(&out.join("metrics.csv"), merged.as_bytes())?;
+    Ok(summary)
+}

@@ -1,0 +1,115 @@
+//! Experiment files, sweeps and shards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gradlab-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SMALL: &str = r#"
+task = "fc"
+[train]
+seeds = 3
+max_iters = 300
+[sweep]
+act = ["relu", "sigmoid"]
+loss = ["ce", "l2"]
+lr = [0.1, 0.3]
+"#;
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_run() {
+    let dir = tmp("shards");
+    let file = dir.join("small.toml");
+    std::fs::write(&file, SMALL).unwrap();
+    let f = file.to_str().unwrap();
+    let whole = dir.join("whole");
+    assert!(gradlab(&["run", f, "--out", whole.to_str().unwrap()]).status.success());
+    let mut shards = vec![];
+    for i in 0..3 {
+        let d = dir.join(format!("shard{i}"));
+        let o = gradlab(&["run", f, "--shard", &format!("{i}/3"), "--out", d.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(summary(&d)["cells"].as_array().unwrap().len(), if i < 2 { 3 } else { 2 });
+        shards.push(d.to_str().unwrap().to_string());
+    }
+    let merged = dir.join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    assert!(gradlab(&args).status.success());
+    let (w, m) = (summary(&whole), summary(&merged));
+    assert_eq!(w["total_cells"], 8);
+    assert_eq!(w["cells"], m["cells"], "same cells, same numbers");
+    assert_eq!(m["complete"], true);
+    assert_eq!(
+        std::fs::read_to_string(whole.join("metrics.csv")).unwrap(),
+        std::fs::read_to_string(merged.join("metrics.csv")).unwrap()
+    );
+    // A shard given twice is refused.
+    let again = gradlab(&["merge", &shards[0], &shards[0], "--out", dir.join("twice").to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("appears twice"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_experiment_files_name_the_file_and_field() {
+    let dir = tmp("bad");
+    let cases: &[(&str, &str)] = &[
+        ("task = \"fc\"\n[train]\nseedz = 3\n", "unknown field `seedz`"),
+        ("task = \"fc\"\n[sweep]\nlr = \"fast\"\n", "invalid type"),
+        ("task = \"fc\"\n[sweep]\nact = [\"relu\", \"sigmod\"]\n", "did you mean `sigmoid`"),
+        ("task = \"fc\"\n[sweep]\nlr = [0.1, 0.0]\n", "field `sweep.lr`: 0 is not a positive number"),
+        ("task = \"fc\"\n[train]\nseeds = 0\n", "field `train.seeds`"),
+        ("task = \"fc\"\n[train]\nmax_iters = 0\n", "field `train.max_iters`: must be at least 1"),
+        ("task = \"line\"\n[sweep]\nloss = [\"ce\"]\n", "field `sweep.loss`: applies to task = \"fc\" only"),
+        ("task = \"conv\"\n", "unknown variant `conv`"),
+        ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown variant `avg`"),
+    ];
+    for (k, (text, msg)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{k}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let o = gradlab(&["run", file.to_str().unwrap(), "--out", dir.join(format!("out{k}")).to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "case {k}: {err}");
+        assert!(err.contains(msg) && err.contains(&format!("case{k}.toml")), "case {k}: expected `{msg}`: {err}");
+    }
+    let valid = dir.join("valid.toml");
+    std::fs::write(&valid, "task = \"fc\"\n").unwrap();
+    for shard in ["3/3", "1", "a/2", "0/0"] {
+        let o = gradlab(&["run", valid.to_str().unwrap(), "--shard", shard, "--out", dir.join("x").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "--shard {shard}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("expected i/n"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_example_files_describe_the_reports_settings() {
+    use gradlab::experiments::sweep::load;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let t1 = load(&root.join("table1.toml")).unwrap();
+    assert_eq!(t1.cells.len(), 4);
+    assert!(t1.cells.iter().all(|c| c.lr == 0.1 && c.init_std == 0.1));
+    assert_eq!(t1.seeds, 32);
+    let ps = load(&root.join("table1-per-sample-bias.toml")).unwrap();
+    assert_eq!(ps.spec.train.per_sample_bias, Some(true));
+    let cnn = load(&root.join("cnn-leaky-vs-relu.toml")).unwrap();
+    assert_eq!(cnn.cells.len(), 2);
+    let ex = load(&root.join("explosion.toml")).unwrap();
+    assert_eq!(ex.cells.len(), 4);
+    assert!(ex.cells.iter().all(|c| c.lr == 0.01), "detect's learning rate");
+}
