@@ -55,10 +55,15 @@ fn saving_and_continuing_follows_the_uninterrupted_run_bit_for_bit() {
     };
     let base = TrainOptions { first_seed: 7, ..TrainOptions::new(1) };
     let whole = run(&TrainOptions { max_iters: 100, ..base.clone() });
-    run(&TrainOptions { max_iters: 50, save_params: Some(dir.clone()), ..base.clone() });
+    run(&TrainOptions { max_iters: 50, save_params: Some(dir.clone()), save_every: Some(20), ..base.clone() });
     let rest = run(&TrainOptions { max_iters: 50, init_from: Some(dir.join("seed-7.safetensors")), ..base.clone() });
     assert_eq!(whole.iterations, vec![None]);
     assert_eq!(rest.column(0, "loss"), whole.column(0, "loss")[50..].to_vec());
+    // A periodic save after 20 updates continues like the whole run from iteration 21.
+    let from20 =
+        run(&TrainOptions { max_iters: 30, init_from: Some(dir.join("seed-7-iter-20.safetensors")), ..base.clone() });
+    assert_eq!(from20.column(0, "loss"), whole.column(0, "loss")[20..50].to_vec());
+    assert!(dir.join("seed-7-iter-40.safetensors").is_file() && !dir.join("seed-7-iter-60.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

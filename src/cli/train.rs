@@ -37,6 +37,9 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     if c.max_iters == 0 {
         return bad("--max-iters must be at least 1".into());
     }
+    if c.save_every == Some(0) {
+        return bad("--save-every must be at least 1".into());
+    }
     Ok(())
 }
 
@@ -64,6 +67,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         max_iters: c.max_iters,
         init_from: c.init.clone(),
         save_params: c.save_params.clone(),
+        save_every: c.save_every,
     }
 }
 

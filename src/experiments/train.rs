@@ -23,6 +23,10 @@ pub struct TrainOptions {
     /// Write each seed's final parameters here as `seed-<s>.safetensors`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_params: Option<std::path::PathBuf>,
+    /// With `save_params`: also every K updates, `seed-<s>-iter-<K·j>.safetensors` for the
+    /// seeds still training (the parameters after K·j updates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_every: Option<usize>,
 }
 
 impl TrainOptions {
@@ -37,6 +41,7 @@ impl TrainOptions {
             max_iters: 10_000,
             init_from: None,
             save_params: None,
+            save_every: None,
         }
     }
 }
@@ -229,6 +234,15 @@ pub fn train(
             }
         }
         sgd_step(&mut net.graph, &lr);
+        if let (Some(dir), Some(k)) = (&opts.save_params, opts.save_every)
+            && it % k == 0
+        {
+            for (e, seed) in run.seeds.iter().enumerate() {
+                if lr[e] != 0.0 {
+                    crate::models::params::save(net, e, &dir.join(format!("seed-{seed}-iter-{it}.safetensors")))?;
+                }
+            }
+        }
     }
     // Every seed's parameters are frozen where it stopped: save and evaluate them as they are.
     if let Some(dir) = &opts.save_params {
