@@ -122,11 +122,18 @@ pub struct StudyArgs {
     pub force: bool,
 }
 
+impl CommonArgs {
+    /// --seeds as given; otherwise 32, or 1 with --init (every member would start the same).
+    pub fn seeds(&self) -> usize {
+        self.seeds.unwrap_or(if self.init.is_some() { 1 } else { 32 })
+    }
+}
+
 impl StudyArgs {
     /// The shared options of a training command with these values and the defaults otherwise.
     pub fn common(&self) -> CommonArgs {
         CommonArgs {
-            seeds: self.seeds,
+            seeds: Some(self.seeds),
             first_seed: self.first_seed,
             lr: None,
             init_std: 0.1,
@@ -161,9 +168,9 @@ pub struct CnnArgs {
 /// Options every training study shares.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Number of seeds: models trained in lockstep as one ensemble, seeds FIRST_SEED.. .
-    #[arg(long, default_value_t = 32)]
-    pub seeds: usize,
+    /// Number of seeds: models trained in lockstep as one ensemble, seeds FIRST_SEED.. [default: 32; 1 with --init].
+    #[arg(long)]
+    pub seeds: Option<usize>,
     /// First seed; model k uses seed FIRST_SEED + k for its initial weights.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Checks the shared options; every complaint names the option and what would be accepted.
 pub fn validate(c: &CommonArgs) -> Result<()> {
     let bad = |m: String| Err(Error::Usage(m));
-    if c.seeds == 0 {
+    if c.seeds() == 0 {
         return bad("--seeds must be at least 1".into());
     }
-    if c.seeds > 100_000 {
-        return bad(format!("--seeds {} is beyond the supported 100000", c.seeds));
+    if c.seeds() > 100_000 {
+        return bad(format!("--seeds {} is beyond the supported 100000", c.seeds()));
     }
     if let Some(lr) = c.lr
         && !(lr.is_finite() && lr > 0.0)
@@ -59,7 +59,7 @@ fn prepare_params_dir(c: &CommonArgs) -> Result<()> {
 
 pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
     TrainOptions {
-        seeds: c.seeds,
+        seeds: c.seeds(),
         first_seed: c.first_seed,
         lr: c.lr.unwrap_or(default_lr),
         init_std: c.init_std,
