@@ -25,7 +25,7 @@ fn help_explains_every_option_with_its_default() {
     let h = String::from_utf8_lossy(&o.stdout);
     for needle in [
         "--seeds",
-        "[default: 32]",
+        "[default: 32; 1 with --init]",
         "--lr",
         "[default: 0.1]",
         "--init-std",

@@ -204,7 +204,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub force: bool,
     /// Start every model from the parameters in FILE (safetensors, PyTorch names and shapes;
-    /// F32 or F64) instead of the random init. Pair with --seeds 1 for a single run.
+    /// F32 or F64) instead of the random init (then --seeds defaults to 1).
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
     /// Write each seed's final parameters to DIR/seed-<s>.safetensors (PyTorch names and shapes).
