@@ -78,6 +78,10 @@ fn bad_experiment_files_name_the_file_and_field() {
         ("task = \"line\"\n[sweep]\nloss = [\"ce\"]\n", "field `sweep.loss`: applies to task = \"fc\" only"),
         ("task = \"conv\"\n", "unknown variant `conv`"),
         ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown variant `avg`"),
+        ("task = \"landscape\"\n[sweep]\nlr = [0.1]\n", "field `sweep`: a landscape sweeps only `act`"),
+        ("task = \"landscape\"\n[landscape]\npoints = 1\n", "--points must be between 2"),
+        ("task = \"fc\"\n[landscape]\npoints = 10\n", "field `landscape`: applies to task = \"landscape\" only"),
+        ("task = \"fc\"\n[train]\nsave_every = 5\n", "field `train.save_every`: needs train.save_params"),
     ];
     for (k, (text, msg)) in cases.iter().enumerate() {
         let file = dir.join(format!("case{k}.toml"));
@@ -109,7 +113,38 @@ fn the_example_files_describe_the_reports_settings() {
     assert_eq!(ps.spec.train.per_sample_bias, Some(true));
     let cnn = load(&root.join("cnn-leaky-vs-relu.toml")).unwrap();
     assert_eq!(cnn.cells.len(), 2);
+    let land = load(&root.join("landscapes.toml")).unwrap();
+    assert_eq!(land.cells.len(), 3);
     let ex = load(&root.join("explosion.toml")).unwrap();
     assert_eq!(ex.cells.len(), 4);
     assert!(ex.cells.iter().all(|c| c.lr == 0.01), "detect's learning rate");
+}
+
+#[test]
+fn landscapes_params_and_tensorboard_from_a_file() {
+    let dir = tmp("opts");
+    let land = dir.join("land.toml");
+    std::fs::write(
+        &land,
+        "task = \"landscape\"\n[landscape]\nrange = 1.0\npoints = 20\n[sweep]\nact = [\"leaky_relu\", \"sigmoid\"]\n",
+    )
+    .unwrap();
+    let out = dir.join("land");
+    let o = gradlab(&["run", land.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("leaky_relu/grid.csv").is_file() && out.join("sigmoid/surfaces.png").is_file());
+    assert_eq!(summary(&out)["cells"][1]["config"]["w_range"], serde_json::json!([-1.0, 1.0]));
+
+    let train = dir.join("train.toml");
+    let text = format!(
+        "task = \"fc\"\n[train]\nseeds = 2\nmax_iters = 30\nsave_params = \"{}\"\ntensorboard = \"{}\"\n[sweep]\nact = [\"relu\"]\nlr = [0.1, 0.2]\n",
+        dir.join("params").display(),
+        dir.join("tb").display()
+    );
+    std::fs::write(&train, text).unwrap();
+    let o = gradlab(&["run", train.to_str().unwrap(), "--out", dir.join("train").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("params/relu+ce+lr0.2+std0.1+mean/seed-1.safetensors").is_file());
+    assert!(dir.join("tb/relu+ce+lr0.1+std0.1+mean/seed-0").is_dir());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

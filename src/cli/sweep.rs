@@ -46,6 +46,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let (data, held_out) = exp.datasets()?;
     crate::report::atomic::prepare_out_dir(&out, args.force)?;
     let cells: Vec<&sweep::Cell> = exp.cells.iter().filter(|c| shard.is_none_or(|(i, n)| c.index % n == i)).collect();
+    if exp.spec.task == sweep::Task::Landscape {
+        return landscapes(&exp, &cells, shard, &out, started);
+    }
     let names: Vec<String> = cells.iter().map(|c| c.name.clone()).collect();
     let max_iters = exp.spec.train.max_iters.unwrap_or(10_000);
     let (runs, complete) =
@@ -62,6 +65,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     crate::report::write_json(&out.join("summary.json"), &summary)?;
     crate::report::write_metrics_csv(&out.join("metrics.csv"), &runs)?;
+    if let Some(tb) = &exp.spec.train.tensorboard {
+        crate::report::tensorboard::write_runs(tb, &runs)?;
+    }
     println!(
         "ran {} of {} cells ({} seeds each) into {} in {:.1} s",
         runs.len(),
@@ -77,5 +83,43 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let s = sweep::merge(&args.dirs, &args.out)?;
     println!("merged {} of {} cells into {}", s.cells.len(), s.total_cells, args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A landscape per activation, each in `<out>/<act>/`, and one summary listing them.
+fn landscapes(
+    exp: &sweep::Experiment,
+    cells: &[&sweep::Cell],
+    shard: Option<(usize, usize)>,
+    out: &std::path::Path,
+    started: std::time::Instant,
+) -> Result<ExitCode> {
+    use crate::experiments::landscape;
+    #[derive(serde::Serialize)]
+    struct Cell<'a> {
+        index: usize,
+        name: &'a str,
+        config: landscape::LandscapeConfig,
+        key_values: landscape::KeyValues,
+    }
+    let mut done = vec![];
+    for c in cells {
+        let cfg = exp.landscape_config(c)?;
+        let dir = out.join(&c.name);
+        crate::report::atomic::prepare_out_dir(&dir, true)?;
+        let key_values = landscape::write_outputs(&dir, &cfg, &landscape::compute(&cfg)?)?;
+        done.push(Cell { index: c.index, name: &c.name, config: cfg, key_values });
+    }
+    let summary = serde_json::json!({
+        "study": "sweep",
+        "file": exp.file.display().to_string(),
+        "task": exp.spec.task,
+        "complete": true,
+        "shard": shard,
+        "total_cells": exp.cells.len(),
+        "cells": done,
+    });
+    crate::report::write_json(&out.join("summary.json"), &summary)?;
+    println!("wrote {} landscape(s) into {} in {:.1} s", cells.len(), out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,8 @@ pub enum Task {
     Fc,
     Line,
     Detect,
+    /// One neuron's landscapes, one per activation in `sweep.act`.
+    Landscape,
 }
 
 /// The file, as written. Unknown keys are errors (no silent typos).
@@ -39,6 +41,21 @@ pub struct ExperimentFile {
     pub train: TrainSection,
     #[serde(default)]
     pub sweep: SweepSection,
+    /// For task = "landscape".
+    pub landscape: Option<LandscapeSection>,
+}
+
+/// The options of `gradlab landscape`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandscapeSection {
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    /// Half-width of the square grid (default 6).
+    pub range: Option<f64>,
+    pub w_range: Option<(f64, f64)>,
+    pub b_range: Option<(f64, f64)>,
+    pub points: Option<usize>,
 }
 
 /// Scalar options shared by every cell.
@@ -53,6 +70,14 @@ pub struct TrainSection {
     pub per_sample_bias: Option<bool>,
     /// line/detect only: untied conv biases.
     pub untied_conv_bias: Option<bool>,
+    /// Start every model from these parameters (safetensors), like `--init`.
+    pub init: Option<PathBuf>,
+    /// Save each seed's final parameters under `<save_params>/<cell>/`, like `--save-params`.
+    pub save_params: Option<PathBuf>,
+    /// With `save_params`: also every K updates, like `--save-every`.
+    pub save_every: Option<usize>,
+    /// TensorBoard event files under `<tensorboard>/<cell>/seed-<s>/`, like `--tensorboard`.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// Lists to sweep; a missing list is the single default value.
@@ -106,6 +131,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
     {
         return bad("train.bias_init", "must be finite".into());
     }
+    if t.save_every == Some(0) {
+        return bad("train.save_every", "must be at least 1".into());
+    }
+    if t.save_every.is_some() && t.save_params.is_none() {
+        return bad("train.save_every", "needs train.save_params".into());
+    }
+    if spec.task == Task::Landscape {
+        let s = &spec.sweep;
+        if s.loss.is_some() || s.lr.is_some() || s.init_std.is_some() || s.reduction.is_some() {
+            return bad("sweep", "a landscape sweeps only `act`".into());
+        }
+    } else if spec.landscape.is_some() {
+        return bad("landscape", "applies to task = \"landscape\" only".into());
+    }
     let is_fc = spec.task == Task::Fc;
     if !is_fc && (t.per_sample_bias.is_some() || spec.sweep.loss.is_some()) {
         return bad(
@@ -118,6 +157,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
     }
     let s = &spec.sweep;
     let acts = match &s.act {
+        None if spec.task == Task::Landscape => vec![Activation::Sigmoid],
         Some(names) => names
             .iter()
             .map(|n| Activation::parse(n))
@@ -152,6 +192,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
         }
     }
     let mut cells = vec![];
+    if spec.task == Task::Landscape {
+        for &act in &acts {
+            let name = act.to_string();
+            cells.push(Cell {
+                index: cells.len(),
+                name,
+                act,
+                loss: None,
+                lr: 0.0,
+                init_std: 0.0,
+                reduction: Reduction::Mean,
+            });
+        }
+        let exp = Experiment { file: path.to_path_buf(), spec, cells, seeds };
+        exp.landscape_config(&exp.cells[0])?
+            .validate()
+            .map_err(|e| Error::data(path, format!("section `landscape`: {e}")))?;
+        return Ok(exp);
+    }
     for &act in &acts {
         for &loss in &losses {
             for &lr in &lrs {
@@ -203,10 +262,27 @@ impl Experiment {
 
     fn kind(&self) -> DatasetKind {
         match self.spec.task {
-            Task::Fc => DatasetKind::Random,
+            Task::Fc | Task::Landscape => DatasetKind::Random,
             Task::Line => DatasetKind::Line,
             Task::Detect => DatasetKind::Detection,
         }
+    }
+
+    /// The landscape of a cell of a `task = "landscape"` file.
+    pub fn landscape_config(&self, cell: &Cell) -> Result<crate::experiments::landscape::LandscapeConfig> {
+        let l = self.spec.landscape.clone().unwrap_or_default();
+        let r = l.range.unwrap_or(6.0);
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::data(&self.file, format!("field `landscape.range`: {r} is not a positive number")));
+        }
+        Ok(crate::experiments::landscape::LandscapeConfig {
+            act: cell.act,
+            x: l.x.unwrap_or(1.0),
+            y: l.y.unwrap_or(0.5),
+            w_range: l.w_range.unwrap_or((-r, r)),
+            b_range: l.b_range.unwrap_or((-r, r)),
+            points: l.points.unwrap_or(100),
+        })
     }
 
     pub fn options(&self, cell: &Cell) -> TrainOptions {
@@ -217,6 +293,9 @@ impl Experiment {
             init_std: cell.init_std,
             bias_init: t.bias_init.unwrap_or(0.1),
             max_iters: t.max_iters.unwrap_or(10_000),
+            init_from: t.init.clone(),
+            save_params: t.save_params.as_ref().map(|d| d.join(&cell.name)),
+            save_every: t.save_every,
             ..TrainOptions::new(self.seeds)
         }
     }
@@ -230,7 +309,11 @@ impl Experiment {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Run> {
         let opts = self.options(cell);
+        if let Some(d) = &opts.save_params {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
         let mut run = match self.spec.task {
+            Task::Landscape => unreachable!("landscapes are not trained"),
             Task::Fc => {
                 let setting = FcSetting {
                     act: cell.act,
@@ -256,6 +339,10 @@ impl Experiment {
     }
 
     pub fn datasets(&self) -> Result<(data::Dataset, data::Dataset)> {
+        if self.spec.task == Task::Landscape {
+            let none = data::generate(DatasetKind::Random, 64, 0);
+            return Ok((none.clone(), none));
+        }
         let source = self.source();
         Ok((data::load(self.kind(), &source)?, data::held_out(self.kind(), &source, 640)))
     }
