@@ -400,3 +400,52 @@ fn tensorboard_event_files_hold_every_metric_with_valid_crcs() {
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&tb).unwrap();
 }
+
+#[test]
+fn more_bad_inputs_get_named_errors_and_exit_codes() {
+    use gradlab::data::npy::{f64_npy, npy_bytes};
+    let root = tmp("more");
+    std::fs::create_dir_all(root.join("detection")).unwrap();
+    let write = |name: &str, bytes: Vec<u8>| std::fs::write(root.join("detection").join(name), bytes).unwrap();
+    write("detection_imgs.npy", f64_npy(&[2, 16, 16], &[0.0; 512]));
+    write("detection_labs.npy", f64_npy(&[2], &[0.0, 1.0]));
+    write("detection_width.npy", f64_npy(&[2], &[3.0, 0.0]));
+    let out = root.join("out");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["train", "detect", "--seeds", "1", "--max-iters", "1", "--data", root.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        gradlab(&a)
+    };
+    let o = run(&["--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("detection_width.npy") && stderr(&o).contains("widths must be positive"),
+        "{}",
+        stderr(&o)
+    );
+    write("detection_width.npy", f64_npy(&[2], &[3.0, 2.0]));
+    for (bytes, msg) in [
+        (npy_bytes(&[2, 16, 16], "<f8", true, &[0u8; 4096]), "Fortran"),
+        (npy_bytes(&[2, 16, 16], "<i2", false, &[0u8; 1024]), "unsupported dtype"),
+        (f64_npy(&[2, 16, 16], &[0.0; 512])[..200].to_vec(), "truncated"),
+    ] {
+        write("detection_imgs.npy", bytes);
+        let o = run(&["--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{msg}: {}", stderr(&o));
+        assert!(stderr(&o).contains("detection_imgs.npy") && stderr(&o).contains(msg), "{msg}: {}", stderr(&o));
+    }
+    write("detection_imgs.npy", f64_npy(&[2, 16, 16], &[0.0; 512]));
+    // --out is a file: a usage error. --out below a file: the file system refuses (exit 4).
+    let file = root.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(&["--out", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exists and is not a directory"));
+    let o = run(&["--out", file.join("sub").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a-file/sub"));
+    // The data are fine otherwise: a run works.
+    let o = run(&["--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -148,3 +148,21 @@ fn landscapes_params_and_tensorboard_from_a_file() {
     assert!(dir.join("tb/relu+ce+lr0.1+std0.1+mean/seed-0").is_dir());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_absurd_sweep_is_refused_unless_yes() {
+    let dir = tmp("absurd");
+    let file = dir.join("huge.toml");
+    std::fs::write(
+        &file,
+        "task = \"detect\"\n[train]\nseeds = 1000\nmax_iters = 100000\n[sweep]\nlr = [0.1, 0.2, 0.3]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = gradlab(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--yes") && err.contains("hours"), "{err}");
+    assert!(!out.exists(), "nothing is created for a refused sweep");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

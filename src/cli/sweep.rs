@@ -21,7 +21,14 @@ pub struct RunArgs {
     /// Write into the output directory even if it already holds files.
     #[arg(long)]
     pub force: bool,
+    /// Run even if the sweep's total work is beyond WORK_BOUND (see --help of `run`).
+    #[arg(long)]
+    pub yes: bool,
 }
+
+/// Work a sweep may ask for without `--yes`, in fc73 model-iterations (one ≈ 1.5 µs here; a
+/// CNN model-iteration counts as 1000): about 4 hours of this machine.
+pub const WORK_BOUND: f64 = 1e10;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -44,13 +51,25 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         Error::Usage(format!("{}: no output directory; give --out or set `out` in the file", args.file.display()))
     })?;
     let (data, held_out) = exp.datasets()?;
-    crate::report::atomic::prepare_out_dir(&out, args.force)?;
     let cells: Vec<&sweep::Cell> = exp.cells.iter().filter(|c| shard.is_none_or(|(i, n)| c.index % n == i)).collect();
     if exp.spec.task == sweep::Task::Landscape {
+        crate::report::atomic::prepare_out_dir(&out, args.force)?;
         return landscapes(&exp, &cells, shard, &out, started);
     }
     let names: Vec<String> = cells.iter().map(|c| c.name.clone()).collect();
     let max_iters = exp.spec.train.max_iters.unwrap_or(10_000);
+    let weight = if exp.spec.task == sweep::Task::Fc { 1.0 } else { 1000.0 };
+    let work = cells.len() as f64 * exp.seeds as f64 * max_iters as f64 * weight;
+    if work > WORK_BOUND && !args.yes {
+        return Err(Error::Usage(format!(
+            "{}: {} cells × {} seeds × {max_iters} iterations is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
+            args.file.display(),
+            cells.len(),
+            exp.seeds,
+            work * 1.5e-6 / 3600.0
+        )));
+    }
+    crate::report::atomic::prepare_out_dir(&out, args.force)?;
     let (runs, complete) =
         run_settings(&names, max_iters, exp.seeds, |k, progress| exp.run_cell(cells[k], &data, &held_out, progress))?;
     let summary = SweepSummary {
