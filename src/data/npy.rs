@@ -27,6 +27,19 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     if !bytes.starts_with(b"\x93NUMPY") {
         return Err("not a NumPy .npy file (bad magic bytes)".into());
     }
+    // The header's declared length, checked before npyz allocates for it (found by fuzzing).
+    let (start, header_len) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        Some(2 | 3) if bytes.len() >= 12 => {
+            (12, u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize)
+        }
+        Some(v @ (1..=3)) => return Err(format!("bad .npy header: file ends inside the version {v} preamble")),
+        Some(v) => return Err(format!("bad .npy header: unknown format version {v}")),
+        None => return Err("bad .npy header: file ends inside the preamble".into()),
+    };
+    if start + header_len > bytes.len() {
+        return Err(format!("bad .npy header: it declares {header_len} bytes, the file has {}", bytes.len() - start));
+    }
     let file = npyz::NpyFile::new(bytes).map_err(|e| format!("bad .npy header: {e}"))?;
     if file.order() == npyz::Order::Fortran {
         return Err("Fortran-ordered array; save it with np.ascontiguousarray(a) first".into());
@@ -38,7 +51,24 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         }
     };
     let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-    let expected: usize = shape.iter().product();
+    // Check what the header promises against what the file holds before allocating for it
+    // (a header can claim any shape; found by fuzzing).
+    let item = match dtype.as_str() {
+        "<f4" => 4,
+        _ => 8,
+    };
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|n| n.checked_mul(item).is_some())
+        .ok_or_else(|| format!("the header's shape {shape:?} is too large"))?;
+    if expected * item > bytes.len() {
+        return Err(format!(
+            "file is truncated: the header promises {expected} values ({} bytes), the file has {}",
+            expected * item,
+            bytes.len()
+        ));
+    }
     let data: Vec<f64> = match dtype.as_str() {
         "<f8" => file.into_vec::<f64>().map_err(|e| truncated(e, expected))?,
         "<f4" => file.into_vec::<f32>().map_err(|e| truncated(e, expected))?.into_iter().map(f64::from).collect(),
