@@ -77,6 +77,8 @@ fn bad_experiment_files_name_the_file_and_field() {
         ("task = \"fc\"\n[train]\nmax_iters = 0\n", "field `train.max_iters`: must be at least 1"),
         ("task = \"line\"\n[sweep]\nloss = [\"ce\"]\n", "field `sweep.loss`: applies to task = \"fc\" only"),
         ("task = \"conv\"\n", "unknown variant `conv`"),
+        ("task = \"fc\"\n[sweep]\nloss = [\"mse\"]\n", "unknown variant `mse`"),
+        ("task = \"fc\"\n[sweep]\nlr = [-0.1]\n", "field `sweep.lr`: -0.1 is not a positive number"),
         ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown variant `avg`"),
         ("task = \"landscape\"\n[sweep]\nlr = [0.1]\n", "field `sweep`: a landscape sweeps only `act`"),
         ("task = \"landscape\"\n[landscape]\npoints = 1\n", "--points must be between 2"),
