@@ -40,6 +40,25 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     if start + header_len > bytes.len() {
         return Err(format!("bad .npy header: it declares {header_len} bytes, the file has {}", bytes.len() - start));
     }
+    // A real header is a flat dict (a structured dtype adds two levels): refuse deep nesting,
+    // on which npyz's literal parser backtracks for minutes (found by fuzzing).
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None);
+    for &c in &bytes[start..start + header_len] {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b'{' | b'[' | b'(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, b'}' | b']' | b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > 4 {
+        return Err(format!("bad .npy header: brackets nested {deepest} deep; a .npy header is a flat dict"));
+    }
     let file = npyz::NpyFile::new(bytes).map_err(|e| format!("bad .npy header: {e}"))?;
     if file.order() == npyz::Order::Fortran {
         return Err("Fortran-ordered array; save it with np.ascontiguousarray(a) first".into());
