@@ -73,8 +73,12 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     // Check what the header promises against what the file holds before allocating for it
     // (a header can claim any shape; found by fuzzing).
     let item = match dtype.as_str() {
+        "<f8" | "<i8" => 8,
         "<f4" => 4,
-        _ => 8,
+        d if d.starts_with('>') => {
+            return Err(format!("big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))"));
+        }
+        d => return Err(format!("unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)")),
     };
     let expected = shape
         .iter()
