@@ -1,7 +1,7 @@
 //! `gradlab reproduce`: runs every study of the report, then writes `report.html`,
 //! `report.md` and `results.json` (see `experiments::reproduce`).
 
-use super::train::{HELD_OUT_SIZE, interrupt_flag};
+use super::train::interrupt_flag;
 use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting, task_name};
@@ -91,7 +91,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         None => Source::Builtin { seed: args.data_seed },
     };
     let load = |kind| -> Result<(data::Dataset, data::Dataset)> {
-        Ok((data::load(kind, &source)?, data::held_out(kind, &source, HELD_OUT_SIZE)))
+        Ok((data::load(kind, &source)?, data::held_out(kind, &source, data::HELD_OUT_SIZE)))
     };
     let (random, random_held) = load(DatasetKind::Random)?;
     let (line, line_held) = load(DatasetKind::Line)?;

@@ -43,9 +43,6 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     Ok(())
 }
 
-/// Samples in each held-out set (ten batches of 64).
-pub const HELD_OUT_SIZE: usize = 640;
-
 /// Creates the `--save-params` directory, if asked for.
 fn prepare_params_dir(c: &CommonArgs) -> Result<()> {
     match &c.save_params {
@@ -145,7 +142,7 @@ fn finish(out: &std::path::Path, started: std::time::Instant, complete: bool) ->
 pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     validate(c)?;
     let data = data::load(DatasetKind::Random, &source(c))?;
-    let held_out = data::held_out(DatasetKind::Random, &source(c), HELD_OUT_SIZE);
+    let held_out = data::held_out(DatasetKind::Random, &source(c), data::HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
     let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
@@ -168,7 +165,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let acts = super::parse_acts(&args.act)?;
     let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
     let data = data::load(kind, &source(c))?;
-    let held_out = data::held_out(kind, &source(c), HELD_OUT_SIZE);
+    let held_out = data::held_out(kind, &source(c), data::HELD_OUT_SIZE);
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
     let opts = train_options(c, cnn::default_lr(task));
@@ -204,7 +201,7 @@ fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<P
     let mut datasets = vec![];
     for (task, _) in &plan {
         let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
-        datasets.push((data::load(kind, &source(&c))?, data::held_out(kind, &source(&c), HELD_OUT_SIZE)));
+        datasets.push((data::load(kind, &source(&c))?, data::held_out(kind, &source(&c), data::HELD_OUT_SIZE)));
     }
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
     let mut all = vec![];

@@ -114,6 +114,9 @@ pub fn generate(kind: DatasetKind, n: usize, seed: u64) -> Dataset {
     }
 }
 
+/// Samples in each held-out set (ten batches of 64).
+pub const HELD_OUT_SIZE: usize = 640;
+
 /// Offset between a training set's generator seed and its held-out set's.
 pub const HELD_OUT_SEED_OFFSET: u64 = 1_000_003;
 

@@ -344,7 +344,7 @@ impl Experiment {
             return Ok((none.clone(), none));
         }
         let source = self.source();
-        Ok((data::load(self.kind(), &source)?, data::held_out(self.kind(), &source, 640)))
+        Ok((data::load(self.kind(), &source)?, data::held_out(self.kind(), &source, data::HELD_OUT_SIZE)))
     }
 }
 
