@@ -3,11 +3,14 @@
 //! the figures read as a fraction of this machine's single-core peak.
 
 use crate::activations::Activation;
+use crate::data::Samples;
 use crate::data::generators;
 use crate::error::Result;
+use crate::init::WeightInit;
 use crate::models::Init;
+use crate::models::Net;
 use crate::models::fc::{self, FcConfig, LossKind};
-use crate::optim::sgd_step;
+use crate::optim::{OptimConfig, Optimizer};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -64,18 +67,26 @@ pub fn sgemm_gflops(n: usize, budget: Duration) -> f64 {
 /// dW1 64·4·16, dW2 and dHidden 2·64·4. Elementwise work is not counted.
 pub const FC73_FLOPS_PER_MODEL: f64 = 2.0 * (64.0 * 16.0 * 4.0 * 2.0 + 64.0 * 4.0 * 3.0);
 
-/// Seconds per fc73 training step for an ensemble of `e` models.
-pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Duration) -> Result<f64> {
-    let data = generators::random(64, 0);
-    let mut net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
-    net.init(&Init::seeds(0, e, 0.1, 0.1));
-    net.set_data(&data);
-    let lr = vec![0.1f32; e];
-    Ok(time_per_call(budget, || {
+/// Seconds per training step (forward, backward, optimiser) of `net` on all of `data`.
+pub fn step_seconds(mut net: Net<f32>, data: &Samples, optim: OptimConfig, budget: Duration) -> f64 {
+    let e = net.graph.ensemble();
+    net.init(&Init::seeds(0, e, WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
+    let all: Vec<usize> = (0..data.n).collect();
+    net.feed(data, &all);
+    let mut opt = Optimizer::new(optim, &net.graph);
+    let active = vec![true; e];
+    time_per_call(budget, || {
         net.graph.forward();
         net.graph.backward(net.loss);
-        sgd_step(&mut net.graph, &lr);
-    }))
+        opt.step(&mut net.graph, &active);
+    })
+}
+
+/// Seconds per fc73 training step for an ensemble of `e` models.
+pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Duration) -> Result<f64> {
+    let data = generators::random(64, 0).samples();
+    let net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
+    Ok(step_seconds(net, &data, OptimConfig::sgd(0.1), budget))
 }
 
 /// Multiply–adds ×2 of one detect-CNN step per model (batch 64): conv1 forward and dW
@@ -93,15 +104,8 @@ pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
         reduction: crate::engine::Reduction::Mean,
         untied_conv_bias: false,
     };
-    let mut net = cnn::build::<f32>(&cfg, e, 64)?;
-    net.init(&Init::seeds(0, e, 0.1, 0.1));
-    net.set_data(&data);
-    let lr = vec![0.01f32; e];
-    Ok(time_per_call(budget, || {
-        net.graph.forward();
-        net.graph.backward(net.loss);
-        sgd_step(&mut net.graph, &lr);
-    }))
+    let net = cnn::build::<f32>(&cfg, e, 64)?;
+    Ok(step_seconds(net, &data.samples(), OptimConfig::sgd(0.01), budget))
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {

@@ -16,6 +16,10 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// A configuration value is wrong; the caller knows whether it came from a flag or a file
+    /// ([`Error::in_file`]).
+    #[error("`{field}`: {msg}")]
+    Field { field: String, msg: String },
     /// An engine operation was given tensors of incompatible shapes (a bug in a model builder).
     #[error("{op}: {msg}")]
     Shape { op: &'static str, msg: String },
@@ -29,11 +33,22 @@ impl Error {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
 
+    pub fn field(field: impl Into<String>, msg: impl Into<String>) -> Error {
+        Error::Field { field: field.into(), msg: msg.into() }
+    }
+    /// A field error as an error of the file it was read from (`FILE: field `x`: …`).
+    pub fn in_file(self, path: &Path) -> Error {
+        match self {
+            Error::Field { field, msg } => Error::data(path, format!("field `{field}`: {msg}")),
+            other => other,
+        }
+    }
+
     /// Exit codes, documented in `--help` and the README: 2 usage, 3 bad input data,
     /// 4 file-system or runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Field { .. } => 2,
             Error::Data { .. } => 3,
             Error::Io { .. } | Error::Shape { .. } => 4,
         }

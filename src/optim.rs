@@ -1,20 +1,265 @@
-//! Plain stochastic gradient descent with one learning rate per ensemble member.
+//! Optimisers with state shaped like the parameters, allocated once (`[E, ...]` per parameter,
+//! one step count per model), following PyTorch's definitions exactly so that a trajectory can
+//! be compared with `torch.optim` from the same parameters:
+//! - `sgd`: `torch.optim.SGD` (dampening 0), optionally with `momentum` and `nesterov`;
+//! - `adam` / `adamw`: `torch.optim.Adam` / `AdamW` (decoupled decay `p ← p·(1 − lr·wd)`);
+//! - `rmsprop`: `torch.optim.RMSprop` (not centred), optionally with momentum.
+//!
+//! `weight_decay` of SGD, Adam and RMSprop is L2 added to the gradient, as in PyTorch.
+//! `clip_norm` scales each model's gradients by `min(1, max/(‖g‖ + 1e-6))` first
+//! (`torch.nn.utils.clip_grad_norm_`, the norm over all of that model's parameters).
+//! A model that has stopped (`active[e] == false`) is not touched at all.
 
-use crate::engine::{Graph, Real};
+use crate::engine::{Graph, NodeId, Real};
+use serde::Serialize;
 
-/// `p[e] ← p[e] − lr[e]·∂loss[e]/∂p[e]` for every parameter. A zero rate freezes a model
-/// (skipped, so a non-finite gradient of a stopped model never reaches its parameters).
-pub fn sgd_step<T: Real>(graph: &mut Graph<T>, lr: &[T]) {
-    assert_eq!(lr.len(), graph.ensemble(), "one learning rate per model");
-    for p in graph.params() {
-        let (values, grads) = graph.param_and_grad_mut(p);
-        let per_model = values.len() / lr.len();
-        for ((vs, gs), &rate) in values.chunks_exact_mut(per_model).zip(grads.chunks_exact(per_model)).zip(lr) {
-            if rate == T::default() {
-                continue;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    AdamW,
+    RmsProp,
+}
+
+impl OptimKind {
+    pub const NAMES: &'static [&'static str] = &["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"];
+
+    pub fn parse(name: &str) -> Result<OptimKind, String> {
+        Ok(match name {
+            "sgd" => OptimKind::Sgd,
+            "momentum" => OptimKind::Momentum,
+            "nesterov" => OptimKind::Nesterov,
+            "adam" => OptimKind::Adam,
+            "adamw" => OptimKind::AdamW,
+            "rmsprop" => OptimKind::RmsProp,
+            other => {
+                let hint = crate::activations::closest(other, Self::NAMES)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(format!("unknown optimiser `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
-            for (v, &g) in vs.iter_mut().zip(gs) {
-                *v -= rate * g;
+        })
+    }
+}
+
+/// An optimiser's hyperparameters, with PyTorch's defaults for what is not given.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct OptimConfig {
+    pub name: OptimKind,
+    pub lr: f64,
+    /// SGD with momentum (`momentum`/`nesterov`: 0.9 by default), RMSprop (0 by default).
+    pub momentum: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// RMSprop's smoothing constant.
+    pub alpha: f64,
+    /// L2 in the gradient (SGD, Adam, RMSprop) or decoupled decay (AdamW: 0.01 by default).
+    pub weight_decay: f64,
+    /// Clip each model's global gradient norm to this before the step.
+    pub clip_norm: Option<f64>,
+}
+
+impl OptimConfig {
+    /// `name` with PyTorch's defaults and learning rate `lr`.
+    pub fn new(name: OptimKind, lr: f64) -> OptimConfig {
+        OptimConfig {
+            name,
+            lr,
+            momentum: match name {
+                OptimKind::Momentum | OptimKind::Nesterov => 0.9,
+                _ => 0.0,
+            },
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            alpha: 0.99,
+            weight_decay: if name == OptimKind::AdamW { 0.01 } else { 0.0 },
+            clip_norm: None,
+        }
+    }
+
+    /// Plain gradient descent at `lr`: the report's optimiser.
+    pub fn sgd(lr: f64) -> OptimConfig {
+        OptimConfig::new(OptimKind::Sgd, lr)
+    }
+
+    /// The first field at fault and why (the caller adds `optim.` or `--`).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let pos = |v: f64| v.is_finite() && v > 0.0;
+        if !pos(self.lr) {
+            return Err(("lr", format!("must be a positive number, got {}", self.lr)));
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(("momentum", format!("must be in [0, 1), got {}", self.momentum)));
+        }
+        for (field, v) in [("beta1", self.beta1), ("beta2", self.beta2), ("alpha", self.alpha)] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return Err((field, format!("must be in [0, 1), got {v}")));
+            }
+        }
+        if !pos(self.eps) {
+            return Err(("eps", format!("must be a positive number, got {}", self.eps)));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(("weight_decay", format!("must be a finite number ≥ 0, got {}", self.weight_decay)));
+        }
+        if let Some(c) = self.clip_norm
+            && !pos(c)
+        {
+            return Err(("clip_norm", format!("must be a positive number, got {c}")));
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser bound to a tape's parameters.
+pub struct Optimizer<T: Real> {
+    pub config: OptimConfig,
+    params: Vec<NodeId>,
+    /// First and second moment (or momentum buffer / square average), like each parameter.
+    first: Vec<Vec<T>>,
+    second: Vec<Vec<T>>,
+    /// Updates applied so far, per model.
+    steps: Vec<u64>,
+    /// Per-model gradient scale from clipping.
+    clip: Vec<T>,
+}
+
+impl<T: Real> Optimizer<T> {
+    pub fn new(config: OptimConfig, graph: &Graph<T>) -> Optimizer<T> {
+        let params = graph.params();
+        let sized = |needed: bool| {
+            params.iter().map(|&p| if needed { vec![T::default(); graph.value(p).len()] } else { vec![] }).collect()
+        };
+        let (first, second) = match config.name {
+            OptimKind::Sgd => (config.momentum > 0.0, false),
+            OptimKind::Momentum | OptimKind::Nesterov => (true, false),
+            OptimKind::Adam | OptimKind::AdamW => (true, true),
+            OptimKind::RmsProp => (config.momentum > 0.0, true),
+        };
+        let e = graph.ensemble();
+        Optimizer {
+            config,
+            first: sized(first),
+            second: sized(second),
+            params,
+            steps: vec![0; e],
+            clip: vec![T::from_f64(1.0); e],
+        }
+    }
+
+    /// Updates applied to model `e` so far.
+    pub fn steps(&self, e: usize) -> u64 {
+        self.steps[e]
+    }
+
+    /// One update of every active model from the gradients of the last `backward`.
+    pub fn step(&mut self, graph: &mut Graph<T>, active: &[bool]) {
+        let e_count = graph.ensemble();
+        assert_eq!(active.len(), e_count, "one flag per model");
+        let c = self.config;
+        if let Some(max) = c.clip_norm {
+            for (e, coef) in self.clip.iter_mut().enumerate() {
+                let mut total = 0.0f64;
+                for &p in &self.params {
+                    let g = graph.grad(p);
+                    let n = g.len() / e_count;
+                    total += g[e * n..(e + 1) * n].iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>();
+                }
+                *coef = T::from_f64((max / (total.sqrt() + 1e-6)).min(1.0));
+            }
+        }
+        for (e, &go) in active.iter().enumerate() {
+            if go {
+                self.steps[e] += 1;
+            }
+        }
+        let (lr, wd, mom) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
+        for (k, &p) in self.params.iter().enumerate() {
+            let (values, grads) = graph.param_and_grad_mut(p);
+            let n = values.len() / e_count;
+            for e in (0..e_count).filter(|&e| active[e]) {
+                let (ps, gs) = (&mut values[e * n..(e + 1) * n], &grads[e * n..(e + 1) * n]);
+                let clip = c.clip_norm.map(|_| self.clip[e]);
+                let grad = |i: usize, p: T| {
+                    let g = match clip {
+                        Some(s) => gs[i] * s,
+                        None => gs[i],
+                    };
+                    if c.weight_decay != 0.0 && c.name != OptimKind::AdamW { g + wd * p } else { g }
+                };
+                let first_step = self.steps[e] == 1;
+                let m = self.first[k].get_mut(e * n..(e + 1) * n);
+                let v = self.second[k].get_mut(e * n..(e + 1) * n);
+                match c.name {
+                    OptimKind::Sgd | OptimKind::Momentum | OptimKind::Nesterov => match m {
+                        None => {
+                            for (i, p) in ps.iter_mut().enumerate() {
+                                let g = grad(i, *p);
+                                *p -= lr * g;
+                            }
+                        }
+                        Some(buf) => {
+                            let nesterov = c.name == OptimKind::Nesterov;
+                            for (i, (p, b)) in ps.iter_mut().zip(buf.iter_mut()).enumerate() {
+                                let g = grad(i, *p);
+                                *b = if first_step { g } else { *b * mom + g };
+                                let d = if nesterov { g + *b * mom } else { *b };
+                                *p -= lr * d;
+                            }
+                        }
+                    },
+                    OptimKind::Adam | OptimKind::AdamW => {
+                        let (m, v) = (m.expect("adam has a first moment"), v.expect("and a second"));
+                        let t = self.steps[e] as f64;
+                        let bc1 = 1.0 - c.beta1.powf(t);
+                        let bc2_sqrt = T::from_f64((1.0 - c.beta2.powf(t)).sqrt());
+                        let step_size = T::from_f64(c.lr / bc1);
+                        let (w1, b2, w2, eps) = (
+                            T::from_f64(1.0 - c.beta1),
+                            T::from_f64(c.beta2),
+                            T::from_f64(1.0 - c.beta2),
+                            T::from_f64(c.eps),
+                        );
+                        let decay = T::from_f64(1.0 - c.lr * c.weight_decay);
+                        for (i, ((p, mi), vi)) in ps.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).enumerate() {
+                            if c.name == OptimKind::AdamW {
+                                *p *= decay;
+                            }
+                            let g = grad(i, *p);
+                            *mi += w1 * (g - *mi); // torch's lerp for weights below ½
+                            *vi = *vi * b2 + w2 * g * g;
+                            let denom = vi.sqrt() / bc2_sqrt + eps;
+                            *p -= step_size * (*mi / denom);
+                        }
+                    }
+                    OptimKind::RmsProp => {
+                        let v = v.expect("rmsprop has a square average");
+                        let (a, w, eps) = (T::from_f64(c.alpha), T::from_f64(1.0 - c.alpha), T::from_f64(c.eps));
+                        match m {
+                            None => {
+                                for (i, (p, vi)) in ps.iter_mut().zip(v.iter_mut()).enumerate() {
+                                    let g = grad(i, *p);
+                                    *vi = *vi * a + w * g * g;
+                                    *p -= lr * (g / (vi.sqrt() + eps));
+                                }
+                            }
+                            Some(buf) => {
+                                for (i, ((p, vi), b)) in ps.iter_mut().zip(v.iter_mut()).zip(buf.iter_mut()).enumerate()
+                                {
+                                    let g = grad(i, *p);
+                                    *vi = *vi * a + w * g * g;
+                                    *b = *b * mom + g / (vi.sqrt() + eps);
+                                    *p -= lr * *b;
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -274,7 +274,7 @@ fn cnn_commands_write_their_columns_and_studies_their_reports() {
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 3);
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["settings"][1]["setting"], "leaky_relu+untied");
-    assert_eq!(summary["config"]["lr"], 0.01, "detect's default learning rate");
+    assert_eq!(summary["config"]["optim"]["lr"], 0.01, "detect's default learning rate");
     for f in ["curves.png", "weights.svg", "dead.png", "table.md"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
@@ -426,7 +426,7 @@ fn more_bad_inputs_get_named_errors_and_exit_codes() {
     write("detection_width.npy", f64_npy(&[2], &[3.0, 2.0]));
     for (bytes, msg) in [
         (npy_bytes(&[2, 16, 16], "<f8", true, &[0u8; 4096]), "Fortran"),
-        (npy_bytes(&[2, 16, 16], "<i2", false, &[0u8; 1024]), "unsupported dtype"),
+        (npy_bytes(&[2, 16, 16], "<c8", false, &[0u8; 4096]), "unsupported dtype"),
         (f64_npy(&[2, 16, 16], &[0.0; 512])[..200].to_vec(), "truncated"),
     ] {
         write("detection_imgs.npy", bytes);

@@ -6,7 +6,13 @@ use gradlab::engine::Reduction;
 use gradlab::experiments::train::{TrainOptions, train};
 use gradlab::models::Init;
 use gradlab::models::cnn::{self, CnnConfig, CnnTask};
-use gradlab::optim::sgd_step;
+use gradlab::optim::{OptimConfig, Optimizer};
+
+/// One plain gradient-descent step of every model.
+fn sgd_step<T: gradlab::engine::Real>(g: &mut gradlab::engine::Graph<T>, lr: &[f64]) {
+    let active = vec![true; g.ensemble()];
+    Optimizer::new(OptimConfig::sgd(lr[0]), g).step(g, &active);
+}
 
 fn cfg(task: CnnTask, act: Activation, untied: bool) -> CnnConfig {
     CnnConfig { task, act, reduction: Reduction::Mean, untied_conv_bias: untied }
@@ -17,7 +23,7 @@ fn whole_two_task_network_gradient_matches_finite_differences() {
     let data = generators::detection(3, 5);
     for untied in [false, true] {
         let mut net = cnn::build::<f64>(&cfg(CnnTask::Detect, Activation::Tanh, untied), 2, 3).unwrap();
-        net.init(&Init::seeds(1, 2, 0.3, 0.1));
+        net.init(&Init::seeds(1, 2, gradlab::init::WeightInit::TruncatedNormal { std: 0.3 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
         net.graph.backward(net.loss);
@@ -54,7 +60,11 @@ fn a_cnn_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
     let run = |seeds: &[u64]| {
         let e = seeds.len();
         let mut net = cnn::build::<f32>(&cfg(CnnTask::Detect, Activation::Relu, false), e, 64).unwrap();
-        net.init(&Init { seeds: seeds.to_vec(), weight_std: vec![0.1; e], bias: 0.1 });
+        net.init(&Init {
+            seeds: seeds.to_vec(),
+            weights: gradlab::init::WeightInit::TruncatedNormal { std: 0.1 },
+            bias: 0.1,
+        });
         net.set_data(&data);
         let mut losses = vec![vec![]; e];
         for _ in 0..4 {
@@ -79,8 +89,8 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
     // A huge step on a summed loss blows some seeds up within a few iterations.
     let c = CnnConfig { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
     let mut net = cnn::build::<f32>(&c, 6, 64).unwrap();
-    let opts = TrainOptions { first_seed: 0, lr: 1.0, init_std: 3.0, max_iters: 40, ..TrainOptions::new(6) };
-    let run = train("blowup", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
+    let opts = TrainOptions { first_seed: 0, max_iters: 40, ..TrainOptions::new(6).with_sgd(1.0, 3.0) };
+    let run = train("blowup", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     assert!(run.diverged() > 0, "some seed must diverge: {:?}", run.diverged_at);
     for s in 0..6 {
         let rows = run.rows[s].len() / run.columns.len();
@@ -100,9 +110,9 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
 fn dead_fraction_columns_are_recorded_and_bounded() {
     let data = generators::line(64, 3);
     let mut net = cnn::build::<f32>(&cfg(CnnTask::Line, Activation::Relu, false), 2, 64).unwrap();
-    let opts = TrainOptions { first_seed: 0, lr: 0.1, init_std: 0.1, max_iters: 5, ..TrainOptions::new(2) };
+    let opts = TrainOptions { first_seed: 0, max_iters: 5, ..TrainOptions::new(2).with_sgd(0.1, 0.1) };
     let held = generators::line(128, 99);
-    let run = train("relu", &mut net, &data, Some(&held), &opts, &mut |_, _| true).unwrap();
+    let run = train("relu", &mut net, &data.samples(), Some(&held.samples()), &opts, &mut |_, _| true).unwrap();
     let h = run.held_out_accuracy.as_ref().unwrap();
     assert!(h.len() == 2 && h.iter().all(|a| (0.0..=1.0).contains(a)), "{h:?}");
     for col in ["dead_fraction_conv1", "dead_fraction_conv2"] {
@@ -117,11 +127,12 @@ fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
     use gradlab::experiments::train::train_parallel;
     let data = generators::detection(64, 4);
     let c = cfg(CnnTask::Detect, Activation::Relu, false);
-    let opts = TrainOptions { first_seed: 5, lr: 0.01, init_std: 0.1, max_iters: 4, ..TrainOptions::new(3) };
+    let opts = TrainOptions { first_seed: 5, max_iters: 4, ..TrainOptions::new(3).with_sgd(0.01, 0.1) };
     let mut net = cnn::build::<f32>(&c, 3, 64).unwrap();
-    let whole = train("relu", &mut net, &data, None, &opts, &mut |_, _| true).unwrap();
+    let whole = train("relu", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     let parts =
-        train_parallel("relu", &|e| cnn::build::<f32>(&c, e, 64), &data, None, &opts, &mut |_, _| true).unwrap();
+        train_parallel("relu", &|e| cnn::build::<f32>(&c, e, 64), &data.samples(), None, &opts, &mut |_, _| true)
+            .unwrap();
     assert_eq!(parts.seeds, whole.seeds);
     assert_eq!(parts.rows, whole.rows);
     assert_eq!(parts.max_abs_weight, whole.max_abs_weight);

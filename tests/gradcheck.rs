@@ -220,7 +220,12 @@ fn whole_fc_network_every_setting() {
                 for e in [1, 3] {
                     let cfg = FcConfig { per_sample_bias, ..FcConfig::new(act, loss) };
                     let mut net = fc::build::<f64>(&cfg, e, 16).unwrap();
-                    net.init(&gradlab::models::Init::seeds(10, e, 0.5, 0.1));
+                    net.init(&gradlab::models::Init::seeds(
+                        10,
+                        e,
+                        gradlab::init::WeightInit::TruncatedNormal { std: 0.5 },
+                        0.1,
+                    ));
                     net.set_data(&data);
                     let params = net.graph.params();
                     check(

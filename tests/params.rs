@@ -27,7 +27,7 @@ fn save_then_load_gives_the_same_parameters_for_every_net_and_variant() {
     };
     let nets = vec![fc::build::<f32>(&fc_cfg, 3, 64).unwrap(), cnn::build::<f32>(&det, 3, 64).unwrap()];
     for (k, mut net) in nets.into_iter().enumerate() {
-        net.init(&gradlab::models::Init::seeds(4, 3, 0.1, 0.1));
+        net.init(&gradlab::models::Init::seeds(4, 3, gradlab::init::WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
         let path = dir.join(format!("net{k}.safetensors"));
         params::save(&net, 1, &path).unwrap();
         let mut fresh =
@@ -51,7 +51,7 @@ fn saving_and_continuing_follows_the_uninterrupted_run_bit_for_bit() {
     let cfg = FcConfig::new(Activation::Sigmoid, LossKind::Ce); // no seed reaches 100% this early
     let run = |opts: &TrainOptions| {
         let mut net = fc::build::<f32>(&cfg, 1, 64).unwrap();
-        train("s", &mut net, &data, None, opts, &mut |_, _| true).unwrap()
+        train("s", &mut net, &data.samples(), None, opts, &mut |_, _| true).unwrap()
     };
     let base = TrainOptions { first_seed: 7, ..TrainOptions::new(1) };
     let whole = run(&TrainOptions { max_iters: 100, ..base.clone() });

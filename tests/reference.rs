@@ -4,7 +4,13 @@
 use gradlab::activations::Activation;
 use gradlab::models::Init;
 use gradlab::models::fc::{self, FcConfig, LossKind};
-use gradlab::optim::sgd_step;
+use gradlab::optim::{OptimConfig, Optimizer};
+
+/// One plain gradient-descent step of every model.
+fn sgd_step<T: gradlab::engine::Real>(g: &mut gradlab::engine::Graph<T>, lr: &[f64]) {
+    let active = vec![true; g.ensemble()];
+    Optimizer::new(OptimConfig::sgd(lr[0]), g).step(g, &active);
+}
 
 /// Loss and gradients of the 16→4→1 net for one model, derived by hand:
 /// h = W1·x + b1, a = act(h), o = W2·a + b2;
@@ -96,7 +102,7 @@ fn fc73_gradients_match_hand_derived_backprop_in_f64_and_f32() {
         for loss in [LossKind::L2, LossKind::Ce] {
             for per_sample in [false, true] {
                 let cfg = FcConfig { per_sample_bias: per_sample, ..FcConfig::new(act, loss) };
-                let init = Init::seeds(100, e, 0.3, 0.1);
+                let init = Init::seeds(100, e, gradlab::init::WeightInit::TruncatedNormal { std: 0.3 }, 0.1);
                 let mut n64 = fc::build::<f64>(&cfg, e, 64).unwrap();
                 let mut n32 = fc::build::<f32>(&cfg, e, 64).unwrap();
                 n64.init(&init);
@@ -167,7 +173,11 @@ fn trajectory(cfg: &FcConfig, seeds: &[u64], steps: usize) -> (Vec<Vec<f32>>, Ve
     let data = gradlab::data::generators::random(64, 0);
     let e = seeds.len();
     let mut net = fc::build::<f32>(cfg, e, 64).unwrap();
-    net.init(&Init { seeds: seeds.to_vec(), weight_std: vec![0.1; e], bias: 0.1 });
+    net.init(&Init {
+        seeds: seeds.to_vec(),
+        weights: gradlab::init::WeightInit::TruncatedNormal { std: 0.1 },
+        bias: 0.1,
+    });
     net.set_data(&data);
     let mut losses = vec![vec![]; e];
     for _ in 0..steps {
@@ -211,7 +221,7 @@ fn training_reduces_the_loss_and_sum_reduction_scales_the_gradient_by_the_batch(
     for reduction in [gradlab::engine::Reduction::Mean, gradlab::engine::Reduction::Sum] {
         let cfg = FcConfig { reduction, ..FcConfig::new(Activation::Relu, LossKind::Ce) };
         let mut net = fc::build::<f64>(&cfg, 1, 64).unwrap();
-        net.init(&Init::seeds(0, 1, 0.1, 0.1));
+        net.init(&Init::seeds(0, 1, gradlab::init::WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
         net.graph.backward(net.loss);

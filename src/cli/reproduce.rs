@@ -11,6 +11,7 @@ use crate::experiments::reproduce::{CnnRuns, Results, document};
 use crate::experiments::train::{Run, TrainOptions};
 use crate::experiments::{explosion, leaky_vs_relu};
 use crate::models::cnn::CnnTask;
+use crate::optim::OptimConfig;
 use crate::report::{self, atomic::prepare_out_dir, figures::render};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -160,7 +161,11 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         let mut all = vec![];
         for (task, mut settings) in plan {
             let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
-            let opts = TrainOptions { lr: cnn::default_lr(task), max_iters: cap, ..TrainOptions::new(seeds) };
+            let opts = TrainOptions {
+                optim: OptimConfig::sgd(cnn::default_lr(task)),
+                max_iters: cap,
+                ..TrainOptions::new(seeds)
+            };
             let mut runs: Vec<Run> = vec![];
             let reused = reuse(task);
             settings.retain(|s| !reused.iter().any(|(r, _)| r == s));

@@ -7,40 +7,34 @@ use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
 use crate::experiments::train::Run;
-use crate::experiments::train::TrainOptions;
+use crate::experiments::train::{InitOptions, TrainOptions};
+use crate::init::WeightInit;
 use crate::models::cnn::CnnTask;
+use crate::optim::OptimConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Checks the shared options; every complaint names the option and what would be accepted.
+/// The flag that sets a configuration key, for messages.
+pub fn flag(field: &str) -> &str {
+    match field {
+        "train.seeds" => "--seeds",
+        "train.max_iters" => "--max-iters",
+        "train.save_every" => "--save-every",
+        "optim.lr" => "--lr",
+        "init.std" => "--init-std",
+        "init.bias" => "--bias-init",
+        other => other,
+    }
+}
+
+/// Checks the shared options with the one validator; complaints name the flag.
 pub fn validate(c: &CommonArgs) -> Result<()> {
-    let bad = |m: String| Err(Error::Usage(m));
-    if c.seeds() == 0 {
-        return bad("--seeds must be at least 1".into());
-    }
-    if c.seeds() > 100_000 {
-        return bad(format!("--seeds {} is beyond the supported 100000", c.seeds()));
-    }
-    if let Some(lr) = c.lr
-        && !(lr.is_finite() && lr > 0.0)
-    {
-        return bad(format!("--lr must be a positive number, got {lr}"));
-    }
-    if !(c.init_std.is_finite() && c.init_std >= 0.0) {
-        return bad(format!("--init-std must be a finite number ≥ 0, got {}", c.init_std));
-    }
-    if !c.bias_init.is_finite() {
-        return bad(format!("--bias-init must be finite, got {}", c.bias_init));
-    }
-    if c.max_iters == 0 {
-        return bad("--max-iters must be at least 1".into());
-    }
-    if c.save_every == Some(0) {
-        return bad("--save-every must be at least 1".into());
-    }
-    Ok(())
+    train_options(c, crate::experiments::train::REPORT_LR).validate().map_err(|e| match e {
+        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
+        other => other,
+    })
 }
 
 /// Creates the `--save-params` directory, if asked for.
@@ -56,15 +50,14 @@ fn prepare_params_dir(c: &CommonArgs) -> Result<()> {
 
 pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
     TrainOptions {
-        seeds: c.seeds(),
         first_seed: c.first_seed,
-        lr: c.lr.unwrap_or(default_lr),
-        init_std: c.init_std,
-        bias_init: c.bias_init,
         max_iters: c.max_iters,
+        init: InitOptions { weights: WeightInit::TruncatedNormal { std: c.init_std }, bias: c.bias_init },
+        optim: OptimConfig::sgd(c.lr.unwrap_or(default_lr)),
         init_from: c.init.clone(),
         save_params: c.save_params.clone(),
         save_every: c.save_every,
+        ..TrainOptions::new(c.seeds())
     }
 }
 

@@ -3,6 +3,9 @@
 
 pub mod generators;
 pub mod npy;
+pub mod samples;
+
+pub use samples::{Samples, Target};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! Reading NumPy `.npy` files (through `npyz`) with the checks gradlab needs: little-endian
-//! `int64`, `float64` or `float32`, C order, the expected rank; every failure names the file.
+//! Reading NumPy `.npy` files (through `npyz`) with the checks gradlab needs: the dtypes NumPy
+//! users commonly write (bool, uint8–uint64, int8–int64, float32, float64; little-endian or
+//! single-byte), C order; every failure names the file.
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -9,7 +10,25 @@ use std::path::Path;
 pub struct NpyArray {
     pub shape: Vec<usize>,
     pub data: Vec<f64>,
+    /// The file held integers (or booleans): class labels rather than regression targets.
+    pub integer: bool,
 }
+
+/// The supported dtypes, as `descr` strings, with their item size.
+const DTYPES: &[(&str, usize)] = &[
+    ("|b1", 1),
+    ("|u1", 1),
+    ("|i1", 1),
+    ("<u2", 2),
+    ("<i2", 2),
+    ("<u4", 4),
+    ("<i4", 4),
+    ("<u8", 8),
+    ("<i8", 8),
+    ("<f4", 4),
+    ("<f8", 8),
+];
+const DTYPE_HELP: &str = "expected bool, uint8–uint64, int8–int64, float32 or float64";
 
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
@@ -66,19 +85,25 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let dtype = match file.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => {
-            return Err(format!("structured dtype {other:?} is not supported; expected int64, float64 or float32"));
+            return Err(format!("structured dtype {other:?} is not supported; {DTYPE_HELP}"));
         }
     };
     let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
     // Check what the header promises against what the file holds before allocating for it
     // (a header can claim any shape; found by fuzzing).
-    let item = match dtype.as_str() {
-        "<f8" | "<i8" => 8,
-        "<f4" => 4,
-        d if d.starts_with('>') => {
-            return Err(format!("big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))"));
+    // npyz spells single-byte types with `|` (and bool as `|b1`); the spelling varies by writer.
+    let dtype = match dtype.as_str() {
+        "<b1" | "b1" | "?" => "|b1".to_string(),
+        "<u1" | "u1" => "|u1".to_string(),
+        "<i1" | "i1" => "|i1".to_string(),
+        d => d.to_string(),
+    };
+    let item = match DTYPES.iter().find(|(d, _)| *d == dtype) {
+        Some(&(_, item)) => item,
+        None if dtype.starts_with('>') => {
+            return Err(format!("big-endian dtype `{dtype}`; convert with a.astype(a.dtype.newbyteorder('<'))"));
         }
-        d => return Err(format!("unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)")),
+        None => return Err(format!("unsupported dtype `{dtype}`; {DTYPE_HELP}")),
     };
     let expected = shape
         .iter()
@@ -92,21 +117,30 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             bytes.len()
         ));
     }
+    fn all<T: npyz::Deserialize>(
+        file: npyz::NpyFile<&[u8]>,
+        expected: usize,
+        f: impl Fn(T) -> f64,
+    ) -> std::result::Result<Vec<f64>, String> {
+        Ok(file.into_vec::<T>().map_err(|e| truncated(e, expected))?.into_iter().map(f).collect())
+    }
     let data: Vec<f64> = match dtype.as_str() {
-        "<f8" => file.into_vec::<f64>().map_err(|e| truncated(e, expected))?,
-        "<f4" => file.into_vec::<f32>().map_err(|e| truncated(e, expected))?.into_iter().map(f64::from).collect(),
-        "<i8" => file.into_vec::<i64>().map_err(|e| truncated(e, expected))?.into_iter().map(|v| v as f64).collect(),
-        d if d.starts_with('>') => {
-            return Err(format!("big-endian dtype `{d}`; convert with a.astype(a.dtype.newbyteorder('<'))"));
-        }
-        d => {
-            return Err(format!("unsupported dtype `{d}`; expected int64 (<i8), float64 (<f8) or float32 (<f4)"));
-        }
+        "|b1" => all::<bool>(file, expected, |v| f64::from(u8::from(v)))?,
+        "|u1" => all::<u8>(file, expected, f64::from)?,
+        "|i1" => all::<i8>(file, expected, f64::from)?,
+        "<u2" => all::<u16>(file, expected, f64::from)?,
+        "<i2" => all::<i16>(file, expected, f64::from)?,
+        "<u4" => all::<u32>(file, expected, f64::from)?,
+        "<i4" => all::<i32>(file, expected, f64::from)?,
+        "<u8" => all::<u64>(file, expected, |v| v as f64)?,
+        "<i8" => all::<i64>(file, expected, |v| v as f64)?,
+        "<f4" => all::<f32>(file, expected, f64::from)?,
+        _ => all::<f64>(file, expected, |v| v)?,
     };
     if data.len() != expected {
         return Err(format!("data holds {} values but the header's shape {shape:?} needs {expected}", data.len()));
     }
-    Ok(NpyArray { shape, data })
+    Ok(NpyArray { shape, data, integer: !dtype.ends_with("f4") && !dtype.ends_with("f8") })
 }
 
 fn truncated(e: std::io::Error, expected: usize) -> String {
@@ -154,6 +188,18 @@ mod tests {
         let f4 =
             npy_bytes(&[2], "<f4", false, &[0.5f32, -1.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
         assert_eq!(parse_npy(&f4).unwrap().data, vec![0.5, -1.0]);
+        let u1 = npy_bytes(&[3], "|u1", false, &[0, 16, 255]);
+        let a = parse_npy(&u1).unwrap();
+        assert_eq!((a.data, a.integer), (vec![0.0, 16.0, 255.0], true));
+        let b1 = npy_bytes(&[2], "|b1", false, &[1, 0]);
+        assert_eq!(parse_npy(&b1).unwrap().data, vec![1.0, 0.0]);
+        let i1 = npy_bytes(&[2], "|i1", false, &[0xff, 5]);
+        assert_eq!(parse_npy(&i1).unwrap().data, vec![-1.0, 5.0]);
+        let i2 = npy_bytes(&[2], "<i2", false, &[0xfe, 0xff, 7, 0]);
+        assert_eq!(parse_npy(&i2).unwrap().data, vec![-2.0, 7.0]);
+        let u4 = npy_bytes(&[1], "<u4", false, &70000u32.to_le_bytes());
+        assert_eq!(parse_npy(&u4).unwrap().data, vec![70000.0]);
+        assert!(!parse_npy(&f4).unwrap().integer);
     }
 
     #[test]
@@ -164,7 +210,8 @@ mod tests {
         assert!(err(&good[..good.len() - 8]).contains("truncated"), "{}", err(&good[..good.len() - 8]));
         assert!(err(&npy_bytes(&[2], "<f8", true, &[0u8; 16])).contains("Fortran"));
         assert!(err(&npy_bytes(&[2], ">f8", false, &[0u8; 16])).contains("big-endian"));
-        assert!(err(&npy_bytes(&[2], "<i2", false, &[0u8; 4])).contains("unsupported dtype"));
+        assert!(err(&npy_bytes(&[2], "<c8", false, &[0u8; 16])).contains("unsupported dtype"));
+        assert!(err(&npy_bytes(&[2], "<f2", false, &[0u8; 4])).contains("unsupported dtype"));
         let mut bad_header = good.clone();
         bad_header[12..20].copy_from_slice(b"nonsense");
         assert!(err(&bad_header).contains("header"), "{}", err(&bad_header));

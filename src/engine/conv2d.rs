@@ -11,8 +11,8 @@
 //! channel, what the original two-task code had).
 
 use super::gemm::{gemm, gemm_shared};
-use super::graph::{TensorRef, model_mut};
 use super::real::Real;
+use super::tensor::{TensorRef, model_mut};
 use crate::error::{Error, Result};
 
 /// Stride and padding; all output-size arithmetic lives here.

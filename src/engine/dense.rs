@@ -10,8 +10,8 @@
 //! variant the original Task 2 code ran by mistake).
 
 use super::gemm::{gemm, gemm_shared};
-use super::graph::{TensorRef, model_mut};
 use super::real::Real;
+use super::tensor::{TensorRef, model_mut};
 use crate::error::{Error, Result};
 
 /// `(input features, batch)` of an input shape `[E, C, S..., B]`.

@@ -4,7 +4,8 @@
 //! allocated when the node is created, so a training step allocates nothing.
 
 use super::real::Real;
-use super::{conv2d, dense, elementwise, loss};
+use super::tensor::TensorRef;
+use super::{conv2d, dense, elementwise, loss, pool};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 
@@ -33,40 +34,18 @@ pub enum Op {
     Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
     /// 2D convolution of `x` `[E, C, H, W, B]` with kernels `w` `[E, out, C, kh, kw]`.
     Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry },
+    /// Max or average pooling of `x` `[E, C, H, W, B]`, no padding.
+    Pool { x: NodeId, geometry: pool::PoolGeometry },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
     Activation { x: NodeId, act: Activation },
     /// Sigmoid cross-entropy on logits, reduced over the batch: one loss per model.
     SigmoidCrossEntropy { logits: NodeId, targets: NodeId, reduction: Reduction },
+    /// Softmax cross-entropy of logits `[E, K, B]` against class indices `[1 or E, 1, B]`.
+    SoftmaxCrossEntropy { logits: NodeId, targets: NodeId, reduction: Reduction },
     /// `scale·(pred − target)²`, reduced over the batch: one loss per model.
     SquaredError { pred: NodeId, targets: NodeId, scale: f64, reduction: Reduction },
     /// `Σ cᵢ·xᵢ` of equally shaped nodes (e.g. total = CE + 0.01·regression).
     WeightedSum { terms: Vec<(NodeId, f64)> },
-}
-
-/// A borrowed tensor: its data and its shape `[E, ...]`.
-#[derive(Clone, Copy)]
-pub struct TensorRef<'a, T> {
-    pub data: &'a [T],
-    pub shape: &'a [usize],
-}
-
-impl<'a, T> TensorRef<'a, T> {
-    /// Elements per model.
-    pub fn per_model(&self) -> usize {
-        self.shape[1..].iter().product()
-    }
-    /// Model `e`'s slab; a tensor shared by all models (leading axis 1) returns itself.
-    pub fn model(&self, e: usize) -> &'a [T] {
-        let n = self.per_model();
-        if self.shape[0] == 1 { &self.data[..n] } else { &self.data[e * n..(e + 1) * n] }
-    }
-}
-
-/// Model `e`'s slab of a mutable buffer whose leading axis is `ensemble` (1 = shared).
-pub(crate) fn model_mut<T>(data: &mut [T], ensemble: usize, e: usize) -> &mut [T] {
-    let n = data.len() / ensemble;
-    let e = if ensemble == 1 { 0 } else { e };
-    &mut data[e * n..(e + 1) * n]
 }
 
 pub struct Graph<T: Real> {
@@ -106,8 +85,10 @@ impl<T: Real> Graph<T> {
             Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
                 self.needs_grad[x.0] || self.needs_grad[w.0] || b.is_some_and(|b| self.needs_grad[b.0])
             }
-            Op::Activation { x, .. } => self.needs_grad[x.0],
-            Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
+            Op::Activation { x, .. } | Op::Pool { x, .. } => self.needs_grad[x.0],
+            Op::SigmoidCrossEntropy { logits: p, .. }
+            | Op::SoftmaxCrossEntropy { logits: p, .. }
+            | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
         };
         self.ops.push(op);
@@ -162,6 +143,19 @@ impl<T: Real> Graph<T> {
         self.push(Op::Activation { x, act }, shape, n)
     }
 
+    pub fn pool(&mut self, x: NodeId, kind: pool::PoolKind, kernel: usize, stride: usize) -> Result<NodeId> {
+        let (geometry, shape) = pool::geometry(kind, &self.shapes[x.0], kernel, stride)?;
+        let saved = pool::saved_len(&geometry, self.shapes[x.0][0]);
+        Ok(self.push(Op::Pool { x, geometry }, shape, saved))
+    }
+
+    pub fn softmax_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
+        let (l, t) = (&self.shapes[logits.0], &self.shapes[targets.0]);
+        let shape = loss::softmax_output_shape(l, t)?;
+        let n = self.values[logits.0].len() + l[0] * l[2];
+        Ok(self.push(Op::SoftmaxCrossEntropy { logits, targets, reduction }, shape, n))
+    }
+
     pub fn sigmoid_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
         let shape = loss::output_shape("sigmoid_cross_entropy", &self.shapes[logits.0], &self.shapes[targets.0])?;
         let n = 2 * self.values[logits.0].len();
@@ -200,6 +194,17 @@ impl<T: Real> Graph<T> {
     pub fn grad(&self, id: NodeId) -> &[T] {
         &self.grads[id.0]
     }
+    /// A loss node's unreduced terms from the last `forward`: one per prediction element
+    /// (`[E, ..., B]`) for sigmoid CE and squared error, one per sample (`[E, B]`) for softmax
+    /// CE; `None` for other nodes.
+    pub fn loss_terms(&self, id: NodeId) -> Option<&[T]> {
+        let saved = &self.saved[id.0];
+        match &self.ops[id.0] {
+            Op::SigmoidCrossEntropy { .. } | Op::SquaredError { .. } => Some(&saved[saved.len() / 2..]),
+            Op::SoftmaxCrossEntropy { logits, .. } => Some(&saved[self.values[logits.0].len()..]),
+            _ => None,
+        }
+    }
     pub fn op(&self, id: NodeId) -> &Op {
         &self.ops[id.0]
     }
@@ -235,6 +240,10 @@ impl<T: Real> Graph<T> {
                 Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
                 Op::Conv2d { x, w, b, geometry } => conv2d::forward(e, geometry, v(*x), v(*w), b.map(v), out, saved),
                 Op::Activation { x, act } => elementwise::forward(*act, v(*x).data, out, saved),
+                Op::Pool { x, geometry } => pool::forward(geometry, v(*x).data, out, saved),
+                Op::SoftmaxCrossEntropy { logits, targets, reduction } => {
+                    loss::softmax_cross_entropy_forward(v(*logits), v(*targets), *reduction, out, saved)
+                }
                 Op::SigmoidCrossEntropy { logits, targets, reduction } => {
                     loss::sigmoid_cross_entropy_forward(v(*logits), v(*targets), *reduction, out, saved)
                 }
@@ -294,7 +303,10 @@ impl<T: Real> Graph<T> {
                     }
                 }
                 Op::Activation { x, .. } => elementwise::backward(gy, &saved[i], &mut before[x.0]),
-                Op::SigmoidCrossEntropy { logits: p, .. } | Op::SquaredError { pred: p, .. } => {
+                Op::Pool { x, geometry } => pool::backward(geometry, gy, &saved[i], &mut before[x.0]),
+                Op::SigmoidCrossEntropy { logits: p, .. }
+                | Op::SoftmaxCrossEntropy { logits: p, .. }
+                | Op::SquaredError { pred: p, .. } => {
                     loss::backward(gy, &saved[i], &mut before[p.0]);
                 }
                 Op::WeightedSum { terms } => {

@@ -1,8 +1,9 @@
 //! Losses: one number per model from a batch of predictions and targets. Each forward also
 //! saves `∂loss/∂prediction` per element (with the reduction's factor), which is all backward needs.
 
-use super::graph::{Reduction, TensorRef};
+use super::graph::Reduction;
 use super::real::Real;
+use super::tensor::TensorRef;
 use crate::activations::softplus;
 use crate::engine::scalar::{Dual, Scalar};
 use crate::error::{Error, Result};
@@ -81,14 +82,80 @@ pub fn squared_error_forward<T: Real>(
     });
 }
 
-/// `∂/∂pred += ∂loss/∂pred · (upstream gradient of that model's loss)`.
+/// `∂/∂pred += ∂loss/∂pred · (upstream gradient of that model's loss)`; every loss saves
+/// `∂loss/∂pred` first in its scratch.
 pub fn backward<T: Real>(gloss: &[T], saved: &[T], gpred: &mut [T]) {
-    let dldp = &saved[..saved.len() / 2];
+    let dldp = &saved[..gpred.len()];
     let per_model = dldp.len() / gloss.len();
     for (e, &g) in gloss.iter().enumerate() {
         let range = e * per_model..(e + 1) * per_model;
         for (gp, &d) in gpred[range.clone()].iter_mut().zip(&dldp[range]) {
             *gp += g * d;
         }
+    }
+}
+
+/// Softmax cross-entropy of logits `[E, K, B]` against class indices `[1 or E, 1, B]` (stored
+/// as floats): `ℓ = logsumexp(o) − o_y`, computed with the maximum subtracted so that it is
+/// finite for every finite logit. One loss per model.
+pub fn softmax_output_shape(logits: &[usize], targets: &[usize]) -> Result<Vec<usize>> {
+    if logits.len() != 3 || targets.len() != 3 || targets[1] != 1 || targets[2] != logits[2] {
+        return Err(Error::Shape {
+            op: "softmax_cross_entropy",
+            msg: format!("logits {logits:?} must be [E, classes, batch] and targets {targets:?} [1 or E, 1, batch]"),
+        });
+    }
+    if targets[0] != 1 && targets[0] != logits[0] {
+        return Err(Error::Shape {
+            op: "softmax_cross_entropy",
+            msg: format!("targets {targets:?}: bad ensemble axis"),
+        });
+    }
+    Ok(vec![logits[0]])
+}
+
+/// `saved` holds `∂loss/∂logit` (`[E, K, B]`, with the reduction's factor), then the per-sample
+/// losses (`[E, B]`). A class index outside `0..K` is a caller's bug (data is validated).
+pub fn softmax_cross_entropy_forward<T: Real>(
+    logits: TensorRef<T>,
+    targets: TensorRef<T>,
+    reduction: Reduction,
+    loss: &mut [T],
+    saved: &mut [T],
+) {
+    let (k, b) = (logits.shape[1], logits.shape[2]);
+    let scale = match reduction {
+        Reduction::Mean => T::from_f64(1.0 / b as f64),
+        Reduction::Sum => T::from_f64(1.0),
+    };
+    let (grad, values) = saved.split_at_mut(logits.data.len());
+    for (e, l) in loss.iter_mut().enumerate() {
+        let (o, t) = (logits.model(e), targets.model(e));
+        let g = &mut grad[e * k * b..(e + 1) * k * b];
+        let v = &mut values[e * b..(e + 1) * b];
+        for s in 0..b {
+            let mut m = o[s];
+            for c in 1..k {
+                if o[c * b + s] > m {
+                    m = o[c * b + s];
+                }
+            }
+            let mut z = T::default();
+            for c in 0..k {
+                let p = (o[c * b + s] - m).exp();
+                g[c * b + s] = p;
+                z += p;
+            }
+            let y = t[s].to_f64() as usize;
+            v[s] = z.ln() + m - o[y * b + s];
+            for c in 0..k {
+                g[c * b + s] = g[c * b + s] / z;
+            }
+            g[y * b + s] -= T::from_f64(1.0);
+            for c in 0..k {
+                g[c * b + s] *= scale;
+            }
+        }
+        *l = v.iter().fold(T::default(), |acc, &x| acc + x) * scale;
     }
 }

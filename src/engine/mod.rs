@@ -9,7 +9,8 @@
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
-//! then one file per operation family: `dense`, `elementwise`, `loss`.
+//! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
+//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes.
 
 pub mod conv2d;
 pub mod conv2d_direct;
@@ -19,8 +20,11 @@ pub mod fastmath;
 pub mod gemm;
 pub mod graph;
 pub mod loss;
+pub mod pool;
 pub mod real;
 pub mod scalar;
+pub mod tensor;
 
 pub use graph::{Graph, NodeId, Op, Reduction};
 pub use real::Real;
+pub use tensor::TensorRef;

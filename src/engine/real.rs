@@ -17,6 +17,7 @@ pub trait Real:
     }
     fn is_finite(self) -> bool;
     fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
     /// `self·b + c` with one rounding (a single instruction where the CPU has FMA).
     fn mul_add(self, b: Self, c: Self) -> Self;
 
@@ -47,6 +48,9 @@ macro_rules! impl_real {
             }
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
             }
             #[inline(always)]
             fn mul_add(self, b: Self, c: Self) -> Self {

@@ -5,7 +5,8 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::experiments::train::{Run, RunSummary, TrainOptions, train_parallel};
+use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
+use crate::init::WeightInit;
 use crate::models::cnn::{self, CnnConfig, CnnTask};
 use crate::report::{self, figures::CurvePanels, figures::Panel};
 use serde::Serialize;
@@ -69,8 +70,13 @@ pub fn run_setting(
 ) -> Result<Run> {
     let cfg =
         CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
-    let opts = TrainOptions { init_std: setting.init_std, ..opts.clone() };
-    train_parallel(&setting.name(), &|e| cnn::build::<f32>(&cfg, e, data.n), data, held_out, &opts, progress)
+    let opts = TrainOptions {
+        init: InitOptions { weights: WeightInit::TruncatedNormal { std: setting.init_std }, ..opts.init },
+        ..opts.clone()
+    };
+    let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));
+    let build = |e| cnn::build::<f32>(&cfg, e, data.n);
+    train_parallel(&setting.name(), &build, &data, held_out.as_ref(), &opts, progress)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -159,8 +165,8 @@ pub fn table_markdown(task: CnnTask, opts: &TrainOptions, summaries: &[CnnSummar
         task_name(task),
         opts.seeds,
         opts.first_seed,
-        opts.lr,
-        opts.bias_init,
+        opts.optim.lr,
+        opts.init.bias,
         opts.max_iters,
         data.source
     );

@@ -83,7 +83,9 @@ pub fn run_setting(
         per_sample_bias: setting.per_sample_bias,
         ..FcConfig::new(setting.act, setting.loss)
     };
-    train_parallel(&setting.name(), &|e| fc::build::<f32>(&cfg, e, data.n), data, held_out, &study.train, progress)
+    let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));
+    let build = |e| fc::build::<f32>(&cfg, e, data.n);
+    train_parallel(&setting.name(), &build, &data, held_out.as_ref(), &study.train, progress)
 }
 
 /// What `summary.json` says about one setting.
@@ -144,13 +146,13 @@ pub fn table1_markdown(study: &FcStudy, summaries: &[SettingSummary], data: &Dat
         Reduction::Sum => "sum",
     };
     let mut md = format!(
-        "# Table 1: iterations to 100% training accuracy\n\n{} seeds per setting ({}..{}), lr {}, init std {}, bias {}, {reduction} reduction, cap {} iterations; data: {}.\n\n",
+        "# Table 1: iterations to 100% training accuracy\n\n{} seeds per setting ({}..{}), lr {}, weights {}, bias {}, {reduction} reduction, cap {} iterations; data: {}.\n\n",
         t.seeds,
         t.first_seed,
         t.first_seed + t.seeds as u64 - 1,
-        t.lr,
-        t.init_std,
-        t.bias_init,
+        t.optim.lr,
+        t.init.weights,
+        t.init.bias,
         t.max_iters,
         data.source
     );

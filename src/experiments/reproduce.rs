@@ -100,8 +100,8 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     let cap2 = study.train.max_iters;
     d.h(1, "Task 2 — the 73-parameter net on random labels (Table 1)");
     d.p(format!(
-        "16 → 4 → 1, lr {}, weights truncated-normal std {}, biases {}, full batch of 64, cap {} iterations, data: {}.",
-        study.train.lr, study.train.init_std, study.train.bias_init, cap2, r.task2.2
+        "16 → 4 → 1, lr {}, weights {}, biases {}, full batch of 64, cap {} iterations, data: {}.",
+        study.train.optim.lr, study.train.init.weights, study.train.init.bias, cap2, r.task2.2
     ));
     let rows: Vec<Vec<String>> = sums
         .iter()
@@ -262,7 +262,9 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         for run in &c.runs {
             let s = RunSummary::of(run);
             let train = quantile(&s.final_train_accuracy, 0.5);
-            let held = match (s.median_held_out_class_accuracy, s.median_held_out_width_accuracy) {
+            let head =
+                |name: &str| s.median_held_out_head_accuracy.iter().find(|(n, _)| n == name).and_then(|(_, a)| *a);
+            let held = match (head("cls_accuracy"), head("reg_accuracy")) {
                 (Some(cls), Some(w)) => {
                     format!("{} (class {}, width {})", pct(s.median_held_out_accuracy), pct(Some(cls)), pct(Some(w)))
                 }
@@ -270,7 +272,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
             };
             rows.push(vec![format!("{} {}", task_name(c.task), s.setting), pct(Some(train)), held]);
             generalisation.push((task_name(c.task), s.setting.clone(), train, s.median_held_out_accuracy));
-            if let Some(cls) = s.median_held_out_class_accuracy {
+            if let Some(cls) = head("cls_accuracy") {
                 generalisation.push(("detect class", s.setting.clone(), train, Some(cls)));
             }
         }

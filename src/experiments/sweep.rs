@@ -10,9 +10,11 @@ use crate::engine::Reduction;
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
-use crate::experiments::train::{Run, RunSummary, TrainOptions};
+use crate::experiments::train::{InitOptions, REPORT_BIAS, Run, RunSummary, TrainOptions};
+use crate::init::WeightInit;
 use crate::models::cnn::CnnTask;
 use crate::models::fc::LossKind;
+use crate::optim::OptimConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -289,9 +291,11 @@ impl Experiment {
         let t = &self.spec.train;
         TrainOptions {
             first_seed: t.first_seed.unwrap_or(0),
-            lr: cell.lr,
-            init_std: cell.init_std,
-            bias_init: t.bias_init.unwrap_or(0.1),
+            optim: OptimConfig::sgd(cell.lr),
+            init: InitOptions {
+                weights: WeightInit::TruncatedNormal { std: cell.init_std },
+                bias: t.bias_init.unwrap_or(REPORT_BIAS),
+            },
             max_iters: t.max_iters.unwrap_or(10_000),
             init_from: t.init.clone(),
             save_params: t.save_params.as_ref().map(|d| d.join(&cell.name)),

@@ -1,22 +1,55 @@
-//! The one training loop every study uses: full-batch SGD of an ensemble, one seed per model,
-//! each seed stopping at its own first 100% (accuracy measured before that iteration's update)
-//! or at its first non-finite loss, gradient or parameter; the others go on.
+//! The one training loop every study uses: an ensemble of models, one seed each, trained in
+//! lockstep by any optimiser on full batches or minibatches; each seed stops on its own at the
+//! stop rule (by default its first 100% training accuracy, measured before that iteration's
+//! update) or at its first non-finite loss, gradient or parameter; the others go on.
 
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::models::{Init, Net, binary_accuracy, dead_fraction, regression_accuracy};
-use crate::optim::sgd_step;
+use crate::data::Samples;
+use crate::error::{Error, Result};
+use crate::init::{SeededRng, WeightInit};
+use crate::models::{Init, Net, dead_fraction};
+use crate::optim::{OptimConfig, Optimizer};
 use serde::Serialize;
 
-/// Options shared by every training study.
+/// When a seed has finished (besides diverging or reaching `max_iters`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum StopRule {
+    /// 100% training accuracy on every head that has an accuracy (the report's rule).
+    Accuracy,
+    /// Training loss at or below `target`.
+    Loss { target: f64 },
+    /// Run `max_iters`.
+    None,
+}
+
+/// How parameters start: a weight scheme and one constant for every bias.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct InitOptions {
+    pub weights: WeightInit,
+    pub bias: f64,
+}
+
+/// The one training configuration: every study, flag and experiment-file key ends up here, with
+/// one set of defaults ([`TrainOptions::new`], the report's) and one validator.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainOptions {
     pub seeds: usize,
     pub first_seed: u64,
-    pub lr: f64,
-    pub init_std: f64,
-    pub bias_init: f64,
     pub max_iters: usize,
+    pub init: InitOptions,
+    pub optim: OptimConfig,
+    /// Minibatch size; `None` trains on the whole training set every iteration.
+    pub batch: Option<usize>,
+    /// Seed of the minibatch order, reshuffled every epoch and shared by all models (so the
+    /// data batch is fed once for the whole ensemble, and a seed trains the same in any ensemble).
+    pub order_seed: u64,
+    /// Evaluate (rows of metrics.csv, the stop rule) every K iterations; default 1 with full
+    /// batches, one epoch with minibatches (then on the whole training set).
+    pub eval_every: Option<usize>,
+    /// Also evaluate the held-out set every K iterations (a multiple of `eval_every`); by
+    /// default only after training.
+    pub held_out_every: Option<usize>,
+    pub stop: StopRule,
     /// Start every model from these parameters (safetensors) instead of the random init.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
@@ -29,48 +62,133 @@ pub struct TrainOptions {
     pub save_every: Option<usize>,
 }
 
+/// The report's learning rate, initial weight std and bias, and iteration cap.
+pub const REPORT_LR: f64 = 0.1;
+pub const REPORT_INIT_STD: f64 = 0.1;
+pub const REPORT_BIAS: f64 = 0.1;
+pub const REPORT_MAX_ITERS: usize = 10_000;
+pub const MAX_SEEDS: usize = 100_000;
+
 impl TrainOptions {
-    /// The report's defaults: lr 0.1, weights std 0.1, biases 0.1, cap 10 000.
+    /// The report's defaults: plain SGD at lr 0.1, truncated-normal weights of std 0.1, biases
+    /// 0.1, full batch, stop at 100% training accuracy, cap 10 000.
     pub fn new(seeds: usize) -> TrainOptions {
         TrainOptions {
             seeds,
             first_seed: 0,
-            lr: 0.1,
-            init_std: 0.1,
-            bias_init: 0.1,
-            max_iters: 10_000,
+            max_iters: REPORT_MAX_ITERS,
+            init: InitOptions { weights: WeightInit::TruncatedNormal { std: REPORT_INIT_STD }, bias: REPORT_BIAS },
+            optim: OptimConfig::sgd(REPORT_LR),
+            batch: None,
+            order_seed: 0,
+            eval_every: None,
+            held_out_every: None,
+            stop: StopRule::Accuracy,
             init_from: None,
             save_params: None,
             save_every: None,
         }
     }
+
+    /// The report's training with another learning rate and initial weight std.
+    pub fn with_sgd(self, lr: f64, init_std: f64) -> TrainOptions {
+        TrainOptions {
+            optim: OptimConfig::sgd(lr),
+            init: InitOptions { weights: WeightInit::TruncatedNormal { std: init_std }, ..self.init },
+            ..self
+        }
+    }
+
+    /// The weights' std when they are (truncated) normal, for tables.
+    pub fn init_std(&self) -> Option<f64> {
+        match self.init.weights {
+            WeightInit::TruncatedNormal { std } | WeightInit::Normal { std } => Some(std),
+            _ => None,
+        }
+    }
+
+    /// Rows of metrics.csv (and stop checks) every this many iterations, for `n` training samples.
+    pub fn every(&self, n: usize) -> usize {
+        self.eval_every.unwrap_or(match self.batch {
+            Some(b) if b < n => (n / b).max(1),
+            _ => 1,
+        })
+    }
+
+    /// Checks every value; the error names the experiment-file key (`optim.lr`, `train.seeds`,
+    /// …), which the command line turns into its flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, m: String| Err(Error::field(f, m));
+        if self.seeds == 0 {
+            return bad("train.seeds", "must be at least 1".into());
+        }
+        if self.seeds > MAX_SEEDS {
+            return bad("train.seeds", format!("{} is beyond the supported {MAX_SEEDS}", self.seeds));
+        }
+        if self.max_iters == 0 {
+            return bad("train.max_iters", "must be at least 1".into());
+        }
+        if let Err(m) = self.init.weights.validate() {
+            return bad("init.std", m);
+        }
+        if !self.init.bias.is_finite() {
+            return bad("init.bias", format!("must be finite, got {}", self.init.bias));
+        }
+        if let Err((f, m)) = self.optim.validate() {
+            return bad(&format!("optim.{f}"), m);
+        }
+        for (f, v) in [
+            ("train.batch", self.batch),
+            ("train.eval_every", self.eval_every),
+            ("train.held_out_every", self.held_out_every),
+            ("train.save_every", self.save_every),
+        ] {
+            if v == Some(0) {
+                return bad(f, "must be at least 1".into());
+            }
+        }
+        if let (Some(h), Some(e)) = (self.held_out_every, self.eval_every)
+            && h % e != 0
+        {
+            return bad("train.held_out_every", format!("{h} is not a multiple of train.eval_every = {e}"));
+        }
+        if self.save_every.is_some() && self.save_params.is_none() {
+            return bad("train.save_every", "needs train.save_params".into());
+        }
+        if let StopRule::Loss { target } = self.stop
+            && !target.is_finite()
+        {
+            return bad("train.target_loss", format!("{target} is not finite"));
+        }
+        Ok(())
+    }
 }
 
-/// One setting's outcome: per seed, a row of metrics per iteration until it stopped.
+/// One setting's outcome: per seed, a row of metrics every `every` iterations until it stopped.
 #[derive(Clone, Debug)]
 pub struct Run {
     pub setting: String,
     pub seeds: Vec<u64>,
     /// Metric names, the columns of `rows` (CSV columns after `setting,seed,iteration`).
     pub columns: Vec<String>,
-    /// Per seed: `iterations × columns` values, row-major.
+    /// Per seed: `rows × columns` values, row-major; row `i` is iteration `1 + i·every`.
     pub rows: Vec<Vec<f32>>,
-    /// First iteration (from 1) at which every accuracy was 100%.
+    pub every: usize,
+    /// First iteration (from 1) at which the stop rule held (every accuracy 100% by default).
     pub iterations: Vec<Option<usize>>,
     /// First iteration at which a loss, gradient or parameter was not finite.
     pub diverged_at: Vec<Option<usize>>,
     /// Largest |parameter| of the seed while all were finite.
     pub max_abs_weight: Vec<f64>,
-    /// Per seed, after training: accuracy on a held-out set from the same distribution, as
-    /// `accuracy` is defined (for two tasks the smaller of class and width accuracy); `None`
-    /// when no held-out set was given; NaN for a diverged seed.
+    /// Per seed, after training: accuracy on a held-out set, as `accuracy` is defined (for
+    /// several heads the smallest); `None` when no held-out set was given; NaN for a diverged seed.
     pub held_out_accuracy: Option<Vec<f64>>,
-    /// The two parts of a two-task net's held-out accuracy: class, width.
-    pub held_out_parts: Option<(Vec<f64>, Vec<f64>)>,
+    /// For several heads: each head's held-out accuracy per seed, by its accuracy column.
+    pub held_out_heads: Vec<(String, Vec<f64>)>,
 }
 
 impl Run {
-    /// One metric of one seed over its iterations.
+    /// One metric of one seed over its rows.
     pub fn column(&self, seed_index: usize, name: &str) -> Vec<f32> {
         let c = self.columns.iter().position(|n| n == name).unwrap_or_else(|| panic!("no column `{name}`"));
         self.rows[seed_index].chunks_exact(self.columns.len()).map(|r| r[c]).collect()
@@ -115,130 +233,235 @@ fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool) {
     }
 }
 
-/// Trains `net` (already built for `opts.seeds` models) on the whole of `data`.
-/// `progress(iteration, converged)` runs once per iteration; returning `false` stops (Ctrl-C).
-/// Per model, on `data`: class accuracy, and width accuracy for a two-task net (`None`
-/// otherwise); evaluated in batches of the net's batch size (`data.n` must be a multiple).
-pub fn evaluate(net: &mut Net<f32>, data: &Dataset) -> (Vec<f64>, Option<Vec<f64>>) {
-    let (batch, e_count) = (net.batch, net.graph.ensemble());
-    assert_eq!(data.n % batch, 0, "held-out size {} is not a multiple of the batch {batch}", data.n);
-    let batches = (data.n / batch) as f64;
-    let (mut cls_total, mut reg_total) = (vec![0.0; e_count], vec![0.0; e_count]);
-    let (mut cls, mut reg) = (vec![0.0; e_count], vec![0.0; e_count]);
-    for start in (0..data.n).step_by(batch) {
-        let part = data.slice(start, batch);
-        net.set_data(&part);
-        net.graph.forward();
-        binary_accuracy(net.graph.value(net.logits), &part.labels, &mut cls);
-        if let (Some(r), Some(w)) = (net.regression, &part.widths) {
-            regression_accuracy(net.graph.value(r), w, &mut reg);
-        }
-        for e in 0..e_count {
-            cls_total[e] += cls[e] / batches;
-            reg_total[e] += reg[e] / batches;
-        }
-    }
-    (cls_total, net.regression.is_some().then_some(reg_total))
+/// Per model, on a whole dataset: the total loss (on the training loss's scale), each head's
+/// loss and accuracy, and the accuracy (smallest over heads that have one; NaN if none has).
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub loss: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    pub head_loss: Vec<Vec<f64>>,
+    pub head_accuracy: Vec<Vec<f64>>,
 }
 
+/// Evaluates every model on `data` in batches of the net's batch size (the last one padded
+/// and only its real samples counted). Leaves the net's input holding the last batch.
+pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
+    let (batch, e_count, heads) = (net.batch, net.graph.ensemble(), net.heads.len());
+    let mut ev = Evaluation {
+        loss: vec![0.0; e_count],
+        accuracy: vec![f64::NAN; e_count],
+        head_loss: vec![vec![0.0; e_count]; heads],
+        head_accuracy: vec![vec![0.0; e_count]; heads],
+    };
+    let (mut counts, mut sums) = (vec![0usize; e_count], vec![0.0f64; e_count]);
+    let mut indices = vec![0usize; batch];
+    for start in (0..data.n).step_by(batch) {
+        let valid = batch.min(data.n - start);
+        for (s, i) in indices.iter_mut().enumerate() {
+            *i = start + if s < valid { s } else { 0 };
+        }
+        net.feed(data, &indices);
+        net.graph.forward();
+        for (k, h) in net.heads.iter().enumerate() {
+            net.correct(h, valid, &mut counts);
+            net.loss_sum(h, valid, &mut sums);
+            for e in 0..e_count {
+                ev.head_accuracy[k][e] += counts[e] as f64;
+                ev.head_loss[k][e] += sums[e];
+            }
+        }
+    }
+    for (k, h) in net.heads.iter().enumerate() {
+        for e in 0..e_count {
+            ev.head_accuracy[k][e] /= data.n as f64;
+            ev.head_loss[k][e] *= h.sum_scale / data.n as f64;
+            ev.loss[e] += h.weight * ev.head_loss[k][e];
+            if h.metric.is_some() {
+                let a = ev.head_accuracy[k][e];
+                ev.accuracy[e] = if ev.accuracy[e].is_nan() { a } else { ev.accuracy[e].min(a) };
+            }
+        }
+    }
+    ev
+}
+
+/// Trains `net` (already built for `opts.seeds` models on batches of `opts.batch` or all of
+/// `data`). `progress(iteration, converged)` runs once per iteration; returning `false` stops
+/// (Ctrl-C). Iteration `i` evaluates the parameters after `i − 1` updates.
 pub fn train(
     setting: &str,
     net: &mut Net<f32>,
-    data: &Dataset,
-    held_out: Option<&Dataset>,
+    data: &Samples,
+    held_out: Option<&Samples>,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
     let e_count = opts.seeds;
-    let init = Init::seeds(opts.first_seed, e_count, opts.init_std, opts.bias_init);
+    let init = Init::seeds(opts.first_seed, e_count, opts.init.weights, opts.init.bias);
     net.init(&init);
     if let Some(path) = &opts.init_from {
         crate::models::params::load_all(net, path)?;
     }
-    net.set_data(data);
-    let two_task = net.regression.is_some();
+    let batch = net.batch;
+    let full_batch = batch == data.n;
+    let every = opts.every(data.n);
+    let curve = held_out.zip(opts.held_out_every);
+    let many_heads = net.heads.len() > 1;
     let mut columns: Vec<String> = vec!["loss".into(), "accuracy".into()];
-    if two_task {
-        columns.extend(["ce_loss", "reg_loss", "cls_accuracy", "reg_accuracy"].map(String::from));
+    if many_heads {
+        columns.extend(net.heads.iter().map(|h| h.loss_column.clone()));
+        columns.extend(net.heads.iter().map(|h| h.accuracy_column.clone()));
     }
     columns.push("max_abs_weight".into());
     columns.extend(net.hidden.iter().map(|(name, _)| format!("dead_fraction_{name}")));
+    if curve.is_some() {
+        columns.extend(["held_out_loss".into(), "held_out_accuracy".into()]);
+    }
 
     let mut run = Run {
         setting: setting.to_string(),
         seeds: init.seeds.clone(),
         columns,
         rows: vec![Vec::new(); e_count],
+        every,
         iterations: vec![None; e_count],
         diverged_at: vec![None; e_count],
         max_abs_weight: vec![0.0; e_count],
         held_out_accuracy: None,
-        held_out_parts: None,
+        held_out_heads: vec![],
     };
-    let mut lr = vec![opts.lr as f32; e_count];
-    let (mut cls, mut reg) = (vec![0.0; e_count], vec![1.0; e_count]);
+    let mut optimizer = Optimizer::new(opts.optim, &net.graph);
+    let mut active = vec![true; e_count];
+    // The training-set metrics of the current row: from the training forward itself (full
+    // batch) or from a separate pass over the whole set (minibatches).
+    let heads = net.heads.len();
+    let mut train_eval = Evaluation {
+        loss: vec![0.0; e_count],
+        accuracy: vec![0.0; e_count],
+        head_loss: vec![vec![0.0; e_count]; heads],
+        head_accuracy: vec![vec![0.0; e_count]; heads],
+    };
+    let mut counts = vec![0usize; e_count];
     let mut dead = vec![vec![0.0; e_count]; net.hidden.len()];
     let mut maxw = vec![None; e_count];
-    let mut active = e_count;
+    let mut order: Vec<usize> = (0..data.n).collect();
+    let mut shuffler = SeededRng::new(opts.order_seed);
+    let mut cursor = data.n; // a new epoch starts at once
+    let mut fed = false;
+    let mut active_count = e_count;
     for it in 1..=opts.max_iters {
+        let record = (it - 1) % every == 0;
+        let held = match curve {
+            Some((h, k)) if record && (it - 1) % k == 0 => {
+                fed = false;
+                Some(evaluate(net, h))
+            }
+            _ => None,
+        };
+        if full_batch {
+            if !fed {
+                net.feed(data, &order);
+                fed = true;
+            }
+        } else {
+            if record {
+                train_eval = evaluate(net, data);
+            }
+            if cursor + batch > data.n {
+                shuffler.shuffle(&mut order);
+                cursor = 0;
+            }
+            net.feed(data, &order[cursor..cursor + batch]);
+            cursor += batch;
+        }
         net.graph.forward();
         let g = &net.graph;
-        binary_accuracy(g.value(net.logits), &data.labels, &mut cls);
-        if let (Some(r), Some(w)) = (net.regression, &data.widths) {
-            regression_accuracy(g.value(r), w, &mut reg);
+        if full_batch {
+            train_eval.accuracy.fill(f64::NAN);
+            for (k, h) in net.heads.iter().enumerate() {
+                net.correct(h, batch, &mut counts);
+                let losses = g.value(h.loss);
+                for e in 0..e_count {
+                    train_eval.head_accuracy[k][e] = counts[e] as f64 / batch as f64;
+                    train_eval.head_loss[k][e] = losses[e] as f64;
+                    if h.metric.is_some() {
+                        let (a, acc) = (train_eval.head_accuracy[k][e], &mut train_eval.accuracy[e]);
+                        *acc = if acc.is_nan() { a } else { acc.min(a) };
+                    }
+                }
+            }
         }
-        for (d, &(_, id)) in dead.iter_mut().zip(&net.hidden) {
-            dead_fraction(g.value(id), g.shape(id), d);
+        if record {
+            for (d, (_, id)) in dead.iter_mut().zip(&net.hidden) {
+                dead_fraction(g.value(*id), g.shape(*id), d);
+            }
         }
         max_abs_params(net, &mut maxw, false);
         let loss = g.value(net.loss);
         for e in 0..e_count {
-            if lr[e] == 0.0 {
+            if !active[e] {
                 continue; // this seed has stopped
             }
-            let row = &mut run.rows[e];
-            row.push(loss[e]);
-            row.push(cls[e].min(reg[e]) as f32);
-            if let (Some(c), Some(r)) = (net.ce_loss, net.reg_loss) {
-                row.extend([g.value(c)[e], g.value(r)[e], cls[e] as f32, reg[e] as f32]);
+            let row_loss = if full_batch { loss[e] } else { train_eval.loss[e] as f32 };
+            if record {
+                let row = &mut run.rows[e];
+                row.push(row_loss);
+                row.push(train_eval.accuracy[e] as f32);
+                if many_heads {
+                    row.extend(train_eval.head_loss.iter().map(|l| l[e] as f32));
+                    row.extend(train_eval.head_accuracy.iter().map(|a| a[e] as f32));
+                }
+                row.push(maxw[e].map_or(f32::NAN, |m| m as f32));
+                row.extend(dead.iter().map(|d| d[e] as f32));
+                if curve.is_some() {
+                    let (l, a) = held.as_ref().map_or((f64::NAN, f64::NAN), |h| (h.loss[e], h.accuracy[e]));
+                    row.extend([l as f32, a as f32]);
+                }
             }
-            row.push(maxw[e].map_or(f32::NAN, |m| m as f32));
-            row.extend(dead.iter().map(|d| d[e] as f32));
             let stop = if !loss[e].is_finite() || maxw[e].is_none() {
                 run.diverged_at[e] = Some(it);
                 true
             } else {
                 run.max_abs_weight[e] = run.max_abs_weight[e].max(maxw[e].unwrap_or(0.0));
-                let done = cls[e] == 1.0 && reg[e] == 1.0;
+                let done = record
+                    && match opts.stop {
+                        StopRule::Accuracy => net
+                            .heads
+                            .iter()
+                            .zip(&train_eval.head_accuracy)
+                            .all(|(h, a)| h.metric.is_none() || a[e] == 1.0),
+                        StopRule::Loss { target } => (row_loss as f64) <= target,
+                        StopRule::None => false,
+                    };
                 if done {
                     run.iterations[e] = Some(it);
                 }
                 done
             };
             if stop {
-                lr[e] = 0.0;
-                active -= 1;
+                active[e] = false;
+                active_count -= 1;
             }
         }
         let go_on = progress(it, run.converged());
-        if active == 0 || !go_on {
+        if active_count == 0 || !go_on {
             break;
         }
         net.graph.backward(net.loss);
         max_abs_params(net, &mut maxw, true);
         for e in 0..e_count {
-            if lr[e] != 0.0 && maxw[e].is_none() {
+            if active[e] && maxw[e].is_none() {
                 run.diverged_at[e] = Some(it); // a non-finite gradient: stop before it lands
-                lr[e] = 0.0;
-                active -= 1;
+                active[e] = false;
+                active_count -= 1;
             }
         }
-        sgd_step(&mut net.graph, &lr);
+        optimizer.step(&mut net.graph, &active);
         if let (Some(dir), Some(k)) = (&opts.save_params, opts.save_every)
             && it % k == 0
         {
             for (e, seed) in run.seeds.iter().enumerate() {
-                if lr[e] != 0.0 {
+                if active[e] {
                     crate::models::params::save(net, e, &dir.join(format!("seed-{seed}-iter-{it}.safetensors")))?;
                 }
             }
@@ -251,21 +474,19 @@ pub fn train(
         }
     }
     if let Some(h) = held_out {
-        let diverged = |mut v: Vec<f64>| {
-            for (a, d) in v.iter_mut().zip(&run.diverged_at) {
-                if d.is_some() {
-                    *a = f64::NAN;
-                }
-            }
-            v
+        let diverged = |v: &[f64]| -> Vec<f64> {
+            v.iter().zip(&run.diverged_at).map(|(&a, d)| if d.is_some() { f64::NAN } else { a }).collect()
         };
-        let (cls, reg) = evaluate(net, h);
-        let (cls, reg) = (diverged(cls), reg.map(diverged));
-        run.held_out_accuracy = Some(match &reg {
-            Some(reg) => cls.iter().zip(reg).map(|(c, r)| c.min(*r)).collect(),
-            None => cls.clone(),
-        });
-        run.held_out_parts = reg.map(|reg| (cls, reg));
+        let ev = evaluate(net, h);
+        run.held_out_accuracy = Some(diverged(&ev.accuracy));
+        if many_heads {
+            run.held_out_heads = net
+                .heads
+                .iter()
+                .zip(&ev.head_accuracy)
+                .map(|(h, a)| (h.accuracy_column.clone(), diverged(a)))
+                .collect();
+        }
     }
     Ok(run)
 }
@@ -295,9 +516,9 @@ pub struct RunSummary {
     /// Per seed: accuracy on the held-out set after training (`null` if none or diverged).
     pub held_out_accuracy: Option<Vec<Option<f64>>>,
     pub median_held_out_accuracy: Option<f64>,
-    /// Two-task nets: median held-out class and width accuracy.
-    pub median_held_out_class_accuracy: Option<f64>,
-    pub median_held_out_width_accuracy: Option<f64>,
+    /// Nets with several heads: each head's median held-out accuracy, by accuracy column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub median_held_out_head_accuracy: Vec<(String, Option<f64>)>,
 }
 
 /// Median of the finite values, `None` if there are none.
@@ -329,8 +550,11 @@ impl RunSummary {
                 .as_ref()
                 .map(|v| v.iter().map(|&a| a.is_finite().then_some(a)).collect()),
             median_held_out_accuracy: run.held_out_accuracy.as_deref().and_then(finite_median),
-            median_held_out_class_accuracy: run.held_out_parts.as_ref().and_then(|p| finite_median(&p.0)),
-            median_held_out_width_accuracy: run.held_out_parts.as_ref().and_then(|p| finite_median(&p.1)),
+            median_held_out_head_accuracy: run
+                .held_out_heads
+                .iter()
+                .map(|(name, v)| (name.clone(), finite_median(v)))
+                .collect(),
         }
     }
 }
@@ -356,8 +580,8 @@ pub const PART_BYTES: usize = 1 << 20;
 pub fn train_parallel(
     setting: &str,
     build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
-    data: &Dataset,
-    held_out: Option<&Dataset>,
+    data: &Samples,
+    held_out: Option<&Samples>,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
@@ -428,9 +652,8 @@ pub fn train_parallel(
                 if let (Some(a), Some(b)) = (&mut m.held_out_accuracy, r.held_out_accuracy) {
                     a.extend(b);
                 }
-                if let (Some((a1, a2)), Some((b1, b2))) = (&mut m.held_out_parts, r.held_out_parts) {
-                    a1.extend(b1);
-                    a2.extend(b2);
+                for ((_, a), (_, b)) in m.held_out_heads.iter_mut().zip(r.held_out_heads) {
+                    a.extend(b);
                 }
             }
         }

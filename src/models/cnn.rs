@@ -6,7 +6,7 @@
 //! the width regression is ½·Σ over the batch of (ŵ − w)², always a sum as in the original;
 //! the two-task total is CE + 0.01 × regression.
 
-use super::{Net, ParamKind};
+use super::{Head, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::conv2d::Conv2dSpec;
 use crate::engine::{Graph, Real, Reduction};
@@ -62,21 +62,20 @@ pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<
         ("cls.weight".to_string(), wc, ParamKind::Weight),
         ("cls.bias".to_string(), bc, ParamKind::Bias),
     ];
-    let hidden = vec![("conv1", a1), ("conv2", a2)];
-    let mut net = Net {
-        graph: g,
-        input: x,
-        labels,
-        widths: None,
-        logits,
-        regression: None,
-        ce_loss: None,
-        reg_loss: None,
+    let hidden = vec![("conv1".to_string(), a1), ("conv2".to_string(), a2)];
+    let cls = Head {
+        target_name: "y".into(),
+        target: labels,
+        one_hot: false,
+        score: logits,
         loss: ce,
-        hidden,
-        params: vec![],
-        batch,
+        weight: 1.0,
+        sum_scale: if cfg.reduction == Reduction::Sum { batch as f64 } else { 1.0 },
+        metric: Some(Metric::Binary { threshold: 0.0 }),
+        loss_column: "ce_loss".into(),
+        accuracy_column: "cls_accuracy".into(),
     };
+    let mut net = Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, params: vec![], batch };
     if cfg.task == CnnTask::Detect {
         let g = &mut net.graph;
         let widths = g.input(&[1, 1, batch])?;
@@ -87,10 +86,18 @@ pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<
         net.loss = g.weighted_sum(&[(ce, 1.0), (reg_loss, REGRESSION_WEIGHT)])?;
         params.push(("reg.weight".to_string(), wr, ParamKind::Weight));
         params.push(("reg.bias".to_string(), br, ParamKind::Bias));
-        net.widths = Some(widths);
-        net.regression = Some(reg);
-        net.ce_loss = Some(ce);
-        net.reg_loss = Some(reg_loss);
+        net.heads.push(Head {
+            target_name: "width".into(),
+            target: widths,
+            one_hot: false,
+            score: reg,
+            loss: reg_loss,
+            weight: REGRESSION_WEIGHT,
+            sum_scale: batch as f64,
+            metric: Some(Metric::Within { tolerance: 0.5 }),
+            loss_column: "reg_loss".into(),
+            accuracy_column: "reg_accuracy".into(),
+        });
     }
     net.params = params;
     Ok(net)

@@ -3,7 +3,7 @@
 //! Loss `ce`: sigmoid cross-entropy on the logit. Loss `l2`: the logit goes through a sigmoid
 //! and the loss is the squared error to the label. Both reduced over the batch (mean by default).
 
-use super::{Net, ParamKind};
+use super::{Head, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::{Graph, Real, Reduction};
 use crate::error::Result;
@@ -71,20 +71,19 @@ pub fn build<T: Real>(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<N
         ("fc2.weight".to_string(), w2, ParamKind::Weight),
         ("fc2.bias".to_string(), b2, ParamKind::Bias),
     ];
-    Ok(Net {
-        graph: g,
-        input: x,
-        labels: y,
-        widths: None,
-        logits,
-        regression: None,
-        ce_loss: None,
-        reg_loss: None,
+    let head = Head {
+        target_name: "y".into(),
+        target: y,
+        one_hot: false,
+        score: logits,
         loss,
-        hidden: vec![("hidden", hidden)],
-        params,
-        batch,
-    })
+        weight: 1.0,
+        sum_scale: if cfg.reduction == Reduction::Sum { batch as f64 } else { 1.0 },
+        metric: Some(Metric::Binary { threshold: 0.0 }),
+        loss_column: "loss".into(),
+        accuracy_column: "accuracy".into(),
+    };
+    Ok(Net { graph: g, input: x, heads: vec![head], loss, hidden: vec![("hidden".into(), hidden)], params, batch })
 }
 
 #[cfg(test)]

@@ -1,81 +1,113 @@
-//! Networks built on the engine: the fc73 net of Task 2 and the CNNs of Task 3. Each is a
-//! [`Net`]: the tape plus the nodes a trainer needs (input, targets, outputs, losses, hidden
-//! activations) and its parameters under PyTorch names.
+//! Networks built on the engine. Each is a [`Net`]: the tape plus the nodes a trainer needs
+//! (input, heads with their targets, losses and accuracy rules, hidden activations) and its
+//! parameters under PyTorch-style names. [`spec`] builds any network described in an experiment
+//! file; `fc` (Task 2) and `cnn` (Task 3) are the report's nets written directly, kept as the
+//! reference twins that the preset files are tested against bit for bit.
 
 pub mod cnn;
 pub mod fc;
 pub mod params;
+pub mod spec;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Samples};
 use crate::engine::{Graph, NodeId, Real};
-use crate::init::SeededRng;
+use crate::init::{SeededRng, WeightInit};
 
-/// How the ensemble's parameters start: one seed and one weight std per model.
+/// How the ensemble's parameters start: one seed per model, one weight scheme, one bias value.
 #[derive(Clone, Debug)]
 pub struct Init {
     pub seeds: Vec<u64>,
-    pub weight_std: Vec<f64>,
+    pub weights: WeightInit,
     pub bias: f64,
 }
 
 impl Init {
-    /// Seeds `first..first+n`, the same std for all.
-    pub fn seeds(first: u64, n: usize, weight_std: f64, bias: f64) -> Init {
-        Init { seeds: (first..first + n as u64).collect(), weight_std: vec![weight_std; n], bias }
+    /// Seeds `first..first+n`.
+    pub fn seeds(first: u64, n: usize, weights: WeightInit, bias: f64) -> Init {
+        Init { seeds: (first..first + n as u64).collect(), weights, bias }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamKind {
-    /// Truncated-normal initialised.
+    /// Drawn from the weight scheme.
     Weight,
     /// Constant initialised.
     Bias,
 }
 
+/// How a head's predictions are scored against its targets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Metric {
+    /// Binary labels: predicted 1 when the score exceeds `threshold` (0 on a logit, 0.5 on a
+    /// probability-like output).
+    Binary { threshold: f64 },
+    /// Class labels: the highest score (first on ties) is the prediction; the target is a class
+    /// index (`[1, 1, B]`) or a one-hot row (`[1, K, B]`).
+    Argmax,
+    /// Regression: correct when every output is within `tolerance` of its target.
+    Within { tolerance: f64 },
+}
+
+/// One output of a network with its target, loss and accuracy rule.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// The data target that feeds it (`y`, `width`, …).
+    pub target_name: String,
+    /// `[1, T, B]`: the target values, or a one-hot row per sample when `one_hot` is set.
+    pub target: NodeId,
+    /// Class targets given as indices but trained against one-hot rows (L2 on K outputs).
+    pub one_hot: bool,
+    /// What accuracy is judged on (the logit for a sigmoid output: `σ(o) > ½ ⇔ o > 0` exactly).
+    pub score: NodeId,
+    /// This head's loss `[E]`, and its weight in the total.
+    pub loss: NodeId,
+    pub weight: f64,
+    /// The training batch when the loss is summed over it, 1 for a mean: turns a per-sample
+    /// mean (held-out evaluation) into the training loss's scale.
+    pub sum_scale: f64,
+    pub metric: Option<Metric>,
+    /// Columns of `metrics.csv` for a net with several heads.
+    pub loss_column: String,
+    pub accuracy_column: String,
+}
+
 pub struct Net<T: Real> {
     pub graph: Graph<T>,
-    /// The images, `[1, P, B]` (dense input) or `[1, 1, side, side, B]` (conv input): the
-    /// file's `[B, P]` transposed, batch last like every engine value.
+    /// The data, batch last: `[1, F, B]` (dense input) or `[1, C, H, W, B]` (conv input); a
+    /// sample's values in the same row-major order as the file's.
     pub input: NodeId,
-    pub labels: NodeId,
-    /// Regression targets (detection widths).
-    pub widths: Option<NodeId>,
-    /// The classification logit `[E, 1, B]`.
-    pub logits: NodeId,
-    /// The width prediction `[E, 1, B]` of the two-task net.
-    pub regression: Option<NodeId>,
-    /// The two parts of a two-task loss; `loss` is their weighted sum.
-    pub ce_loss: Option<NodeId>,
-    pub reg_loss: Option<NodeId>,
+    pub heads: Vec<Head>,
+    /// The total loss `[E]` that is differentiated.
     pub loss: NodeId,
     /// Hidden activations, for dead-unit fractions: `(column suffix, node)`.
-    pub hidden: Vec<(&'static str, NodeId)>,
-    /// Parameters in creation order, under PyTorch names (`fc1.weight`, `conv1.bias`, …).
+    pub hidden: Vec<(String, NodeId)>,
+    /// Parameters in creation order, under their file names (`fc1.weight`, `layers.0.bias`, …).
     pub params: Vec<(String, NodeId, ParamKind)>,
     pub batch: usize,
 }
 
 impl<T: Real> Net<T> {
-    /// A parameter by its PyTorch name.
+    /// A parameter by its name.
     pub fn param(&self, name: &str) -> NodeId {
         self.params.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("no parameter `{name}`")).1
     }
 
-    /// Weights: truncated normal (redrawn beyond 2 std), drawn from each model's own seed in
-    /// parameter order, row-major in PyTorch layout. Biases: the constant `init.bias`.
+    /// Weights: drawn from each model's own seed, parameter by parameter in creation order,
+    /// row-major in PyTorch layout (so a seed starts the same in any ensemble). Biases: the
+    /// constant `init.bias`.
     pub fn init(&mut self, init: &Init) {
         let e_count = self.graph.ensemble();
         assert_eq!(init.seeds.len(), e_count, "one seed per model");
-        assert_eq!(init.weight_std.len(), e_count, "one std per model");
         for e in 0..e_count {
             let mut rng = SeededRng::new(init.seeds[e]);
             for &(_, id, kind) in &self.params {
                 if kind == ParamKind::Weight {
+                    let shape = self.graph.shape(id)[1..].to_vec();
                     let values = self.graph.value_mut(id);
                     let n = values.len() / e_count;
                     for v in &mut values[e * n..(e + 1) * n] {
-                        *v = T::from_f64(rng.truncated_normal(init.weight_std[e]));
+                        *v = T::from_f64(init.weights.draw(&mut rng, &shape));
                     }
                 }
             }
@@ -87,49 +119,85 @@ impl<T: Real> Net<T> {
         }
     }
 
-    /// Feeds the whole dataset as the batch.
-    pub fn set_data(&mut self, data: &Dataset) {
-        assert_eq!(data.n, self.batch, "the batch is the whole dataset");
-        let (batch, pixels) = (data.n, data.pixels());
+    /// Feeds samples `indices` (exactly one batch) of `data` as the input and every head's target.
+    pub fn feed(&mut self, data: &Samples, indices: &[usize]) {
+        let batch = self.batch;
+        assert_eq!(indices.len(), batch, "one batch of indices");
+        let f = data.features();
         let x = self.graph.value_mut(self.input);
-        for (s, img) in data.images.chunks_exact(pixels).enumerate() {
-            for (f, &v) in img.iter().enumerate() {
-                x[f * batch + s] = T::from_f64(v as f64);
+        for (s, &i) in indices.iter().enumerate() {
+            for (k, &v) in data.x[i * f..(i + 1) * f].iter().enumerate() {
+                x[k * batch + s] = T::from_f64(v as f64);
             }
         }
-        let y = self.graph.value_mut(self.labels);
-        y.iter_mut().zip(&data.labels).for_each(|(d, &s)| *d = T::from_f64(s as f64));
-        if let (Some(w), Some(widths)) = (self.widths, &data.widths) {
-            let t = self.graph.value_mut(w);
-            t.iter_mut().zip(widths).for_each(|(d, &s)| *d = T::from_f64(s as f64));
+        for h in &self.heads {
+            let t = data.target(&h.target_name).expect("targets are checked when the net is built");
+            let out = self.graph.value_mut(h.target);
+            if h.one_hot {
+                out.fill(T::default());
+                for (s, &i) in indices.iter().enumerate() {
+                    out[t.values[i] as usize * batch + s] = T::from_f64(1.0);
+                }
+            } else {
+                for (s, &i) in indices.iter().enumerate() {
+                    for j in 0..t.width {
+                        out[j * batch + s] = T::from_f64(t.values[i * t.width + j] as f64);
+                    }
+                }
+            }
         }
     }
-}
 
-/// Per model: the fraction of samples whose prediction `round(σ(logit))` equals the label.
-/// `σ(o) > 0.5` exactly when `o > 0`, and a tie rounds to 0 (round-half-even, as NumPy/TF).
-pub fn binary_accuracy<T: Real>(logits: &[T], labels: &[f32], out: &mut [f64]) {
-    let batch = labels.len();
-    for (e, acc) in out.iter_mut().enumerate() {
-        let correct = logits[e * batch..(e + 1) * batch]
-            .iter()
-            .zip(labels)
-            .filter(|&(&o, &y)| (o.to_f64() > 0.0) == (y > 0.5))
-            .count();
-        *acc = correct as f64 / batch as f64;
+    /// Feeds a whole built-in dataset as the batch.
+    pub fn set_data(&mut self, data: &Dataset) {
+        assert_eq!(data.n, self.batch, "the batch is the whole dataset");
+        let all: Vec<usize> = (0..data.n).collect();
+        self.feed(&data.samples(), &all);
     }
-}
 
-/// Per model: the fraction of samples with `|ŵ − w| < 0.5`.
-pub fn regression_accuracy<T: Real>(pred: &[T], widths: &[f32], out: &mut [f64]) {
-    let batch = widths.len();
-    for (e, acc) in out.iter_mut().enumerate() {
-        let correct = pred[e * batch..(e + 1) * batch]
-            .iter()
-            .zip(widths)
-            .filter(|&(&p, &w)| (p.to_f64() - w as f64).abs() < 0.5)
-            .count();
-        *acc = correct as f64 / batch as f64;
+    /// Per model: correct predictions of head `h` among the first `valid` samples of the batch.
+    pub fn correct(&self, h: &Head, valid: usize, out: &mut [usize]) {
+        let g = &self.graph;
+        let (score, target, b) = (g.value(h.score), g.value(h.target), self.batch);
+        let outputs = g.shape(h.score)[1];
+        let t_width = g.shape(h.target)[1];
+        let argmax = |v: &[T], width: usize, s: usize| {
+            let mut best = 0;
+            for c in 1..width {
+                if v[c * b + s] > v[best * b + s] {
+                    best = c;
+                }
+            }
+            best
+        };
+        for (e, count) in out.iter_mut().enumerate() {
+            let o = &score[e * outputs * b..(e + 1) * outputs * b];
+            *count = (0..valid)
+                .filter(|&s| match h.metric {
+                    Some(Metric::Binary { threshold }) => (o[s].to_f64() > threshold) == (target[s].to_f64() > 0.5),
+                    Some(Metric::Argmax) => {
+                        let want = if t_width == 1 { target[s].to_f64() as usize } else { argmax(target, t_width, s) };
+                        argmax(o, outputs, s) == want
+                    }
+                    Some(Metric::Within { tolerance }) => {
+                        (0..outputs).all(|j| (o[j * b + s].to_f64() - target[j * b + s].to_f64()).abs() < tolerance)
+                    }
+                    None => false,
+                })
+                .count();
+        }
+    }
+
+    /// Per model: head `h`'s loss summed over the first `valid` samples of the batch, per-sample
+    /// terms as the loss defines them (before the batch reduction).
+    pub fn loss_sum(&self, h: &Head, valid: usize, out: &mut [f64]) {
+        let terms = self.graph.loss_terms(h.loss).expect("a head's loss is a loss node");
+        let b = self.batch;
+        let per_model = terms.len() / out.len();
+        for (e, total) in out.iter_mut().enumerate() {
+            let t = &terms[e * per_model..(e + 1) * per_model];
+            *total = t.chunks_exact(b).map(|row| row[..valid].iter().map(|v| v.to_f64()).sum::<f64>()).sum();
+        }
     }
 }
 
@@ -160,14 +228,5 @@ mod tests {
         dead_fraction(&a, &[1, 2, 2, 3], &mut f);
         // c0 p1: 0, -0.5, -3 → dead; c1 p0: 0, 0, 0 → dead; the others alive.
         assert_eq!(f[0], 0.5);
-    }
-
-    #[test]
-    fn accuracies_count_exact_rules() {
-        let mut acc = [0.0; 2];
-        binary_accuracy(&[0.3f32, -0.1, 0.0, 2.0], &[1.0, 1.0], &mut acc);
-        assert_eq!(acc, [0.5, 0.5]);
-        regression_accuracy(&[2.4f32, 3.6, 2.6, 3.0], &[2.0, 3.0], &mut acc);
-        assert_eq!(acc, [0.5, 0.5]);
     }
 }

@@ -76,7 +76,7 @@ pub struct Band {
 }
 
 /// `quantiles` = (0.25, 0.75) for an interquartile band, (0, 1) for the range.
-pub fn band(curves: &[Vec<f32>], max_points: usize, quantiles: (f64, f64)) -> Band {
+pub fn band(curves: &[Vec<f32>], every: usize, max_points: usize, quantiles: (f64, f64)) -> Band {
     let len = curves.iter().map(Vec::len).max().unwrap_or(0);
     let step = len.div_ceil(max_points.max(1)).max(1);
     let mut idx: Vec<usize> = (0..len).step_by(step).collect();
@@ -92,7 +92,7 @@ pub fn band(curves: &[Vec<f32>], max_points: usize, quantiles: (f64, f64)) -> Ba
         if xs.is_empty() {
             continue;
         }
-        b.iterations.push((i + 1) as f64);
+        b.iterations.push((1 + i * every) as f64);
         b.median.push(quantile(&xs, 0.5));
         b.lo.push(quantile(&xs, quantiles.0));
         b.hi.push(quantile(&xs, quantiles.1));
@@ -149,7 +149,10 @@ impl Panel {
             } else {
                 None
             },
-            series: runs.iter().map(|r| (r.setting.clone(), band(&r.columns_of(column), 600, quantiles))).collect(),
+            series: runs
+                .iter()
+                .map(|r| (r.setting.clone(), band(&r.columns_of(column), r.every, 600, quantiles)))
+                .collect(),
         }
     }
 
@@ -296,11 +299,12 @@ mod tests {
     #[test]
     fn band_holds_a_stopped_seeds_last_finite_value() {
         let curves = vec![vec![0.0f32, 0.5, 1.0], vec![0.0, 0.25, 0.5, 0.75, 1.0]];
-        let b = band(&curves, 100, (0.25, 0.75));
+        let b = band(&curves, 1, 100, (0.25, 0.75));
         assert_eq!(b.iterations, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(b.median, vec![0.0, 0.375, 0.75, 0.875, 1.0]);
         // A diverged seed's NaN is not drawn: it holds its last finite value.
-        let r = band(&[vec![1.0f32, f32::NAN], vec![3.0, 5.0]], 100, (0.0, 1.0));
+        let r = band(&[vec![1.0f32, f32::NAN], vec![3.0, 5.0]], 1, 100, (0.0, 1.0));
+        assert_eq!(band(&curves, 10, 100, (0.0, 1.0)).iterations, vec![1.0, 11.0, 21.0, 31.0, 41.0]);
         assert_eq!((r.lo[1], r.hi[1]), (1.0, 5.0));
     }
 }

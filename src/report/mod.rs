@@ -17,7 +17,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// `metrics.csv`: `setting,seed,iteration` then each run's metric columns (all runs written
-/// together must share them), one row per seed and iteration until that seed stopped.
+/// together must share them), one row per seed and evaluated iteration until that seed stopped.
 pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
     use std::fmt::Write;
     let columns = runs.first().map(|r| r.columns.join(",")).unwrap_or_default();
@@ -26,7 +26,7 @@ pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -
         assert_eq!(run.columns.join(","), columns, "runs in one metrics.csv share their columns");
         for (seed, rows) in run.seeds.iter().zip(&run.rows) {
             for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
-                let _ = write!(csv, "{},{seed},{}", run.setting, i + 1);
+                let _ = write!(csv, "{},{seed},{}", run.setting, 1 + i * run.every);
                 for v in row {
                     let _ = write!(csv, ",{v}");
                 }

@@ -128,7 +128,7 @@ pub fn write_runs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result
             for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
                 let values: Vec<(&str, f32)> =
                     run.columns.iter().map(String::as_str).zip(row.iter().copied()).collect();
-                f.scalars(i as i64 + 1, &values);
+                f.scalars((1 + i * run.every) as i64, &values);
             }
             f.write(&dir.join(&run.setting).join(format!("seed-{seed}")))?;
         }

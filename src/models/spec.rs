@@ -1,0 +1,483 @@
+//! Any network from a description: a list of layers applied in order (dense, conv2d, max/avg
+//! pooling, residual additions), then one output (`loss` on the last layer) or several heads
+//! (each a dense layer on the trunk, with its own target, loss and weight). Parameters are named
+//! `layers.<i>.weight` / `layers.<i>.bias` (`heads.<name>.…` for heads) in PyTorch layouts, as
+//! an `nn.Sequential` user would find them.
+//!
+//! The description is plain data (read from the `[network]` table of an experiment file);
+//! [`build`] checks it against the data and makes the tape, naming the field at fault
+//! (`network.layers.2`: "kernel 7×7 does not fit input 4×4").
+
+use super::{Head, Metric, Net, ParamKind};
+use crate::activations::Activation;
+use crate::data::Samples;
+use crate::engine::conv2d::Conv2dSpec;
+use crate::engine::pool::PoolKind;
+use crate::engine::{Graph, NodeId, Real, Reduction};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How a layer's bias is shaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BiasKind {
+    /// One per output unit or channel (the ordinary layer).
+    #[default]
+    Tied,
+    /// Conv only: one per output channel and position (the original two-task code's).
+    Untied,
+    /// Dense only: one per output unit and sample (the original Task 2 code's mistake).
+    PerSample,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Layer {
+    /// Fully connected; flattens its input channel-major first (as `torch.flatten(x, 1)`).
+    Dense {
+        units: usize,
+        act: Option<String>,
+        #[serde(default)]
+        bias: BiasKind,
+    },
+    Conv2d {
+        channels: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        act: Option<String>,
+        #[serde(default)]
+        bias: BiasKind,
+    },
+    /// Stride defaults to the kernel size.
+    Maxpool {
+        kernel: usize,
+        stride: Option<usize>,
+    },
+    Avgpool {
+        kernel: usize,
+        stride: Option<usize>,
+    },
+    /// Adds the output of layer `from` (an earlier index) to the previous layer's output, then
+    /// applies `act` if given: `y = act(x + layers[from])`.
+    Residual {
+        from: usize,
+        act: Option<String>,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One output of a multi-head network: a dense layer on the trunk's output.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpec {
+    pub name: String,
+    pub units: usize,
+    #[serde(flatten)]
+    pub output: OutputSpec,
+    /// Weight of this head's loss in the total (1 by default).
+    pub weight: Option<f64>,
+}
+
+/// What an output is trained against, and how.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `softmax_ce` | `sigmoid_ce` | `l2`.
+    pub loss: Option<String>,
+    /// The data target (default `y`).
+    pub target: Option<String>,
+    /// l2 only: an activation between the output layer and the loss (e.g. `sigmoid`).
+    pub output_act: Option<String>,
+    /// l2 only: the loss is `scale·(ŷ − y)²` (1 by default).
+    pub scale: Option<f64>,
+    /// Mean (default) or sum over the batch; defaults to `network.reduction`.
+    pub reduction: Option<Reduction>,
+    /// l2 only: a prediction is correct when within this of its target (regression accuracy).
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub layers: Vec<Layer>,
+    /// The single output's loss and target (when there are no `heads`).
+    #[serde(flatten)]
+    pub output: OutputSpec,
+    pub heads: Option<Vec<HeadSpec>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossName {
+    SoftmaxCe,
+    SigmoidCe,
+    L2,
+}
+
+impl LossName {
+    pub const NAMES: &'static [&'static str] = &["softmax_ce", "sigmoid_ce", "l2"];
+    pub fn parse(s: &str) -> std::result::Result<LossName, String> {
+        Ok(match s {
+            "softmax_ce" => LossName::SoftmaxCe,
+            "sigmoid_ce" | "ce" => LossName::SigmoidCe,
+            "l2" => LossName::L2,
+            other => {
+                let hint = crate::activations::closest(other, Self::NAMES)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(format!("unknown loss `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
+            }
+        })
+    }
+}
+
+fn act(field: &str, name: &Option<String>) -> Result<Option<Activation>> {
+    name.as_deref().map(|n| Activation::parse(n).map_err(|e| Error::field(format!("{field}.act"), e))).transpose()
+}
+
+/// Builds `spec` for `ensemble` models on batches of `batch` samples shaped like `data`'s.
+/// Errors are [`Error::Field`]s naming the key at fault (`network.layers.1`, …).
+pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch: usize) -> Result<Net<T>> {
+    if spec.layers.is_empty() && spec.heads.is_none() {
+        return Err(Error::field("network.layers", "a network needs at least one layer"));
+    }
+    let mut g = Graph::new(ensemble);
+    let image = data.shape.len() == 3;
+    let first_is_dense = matches!(spec.layers.first(), Some(Layer::Dense { .. }) | None);
+    let mut shape = vec![1];
+    if image && !first_is_dense {
+        shape.extend_from_slice(&data.shape);
+    } else {
+        shape.push(data.features());
+    }
+    shape.push(batch);
+    let input = g.input(&shape)?;
+    let mut cur = input;
+    let mut outputs: Vec<NodeId> = vec![];
+    let mut hidden = vec![];
+    let mut params = vec![];
+    let last = spec.layers.len().saturating_sub(1);
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let field = format!("network.layers.{i}");
+        let bad = |msg: String| Error::field(field.clone(), msg);
+        let shape_err = |e: Error| match e {
+            Error::Shape { msg, .. } => bad(msg),
+            other => other,
+        };
+        let s = g.shape(cur).to_vec();
+        let is_image = s.len() == 5;
+        let (node, a) = match layer {
+            Layer::Dense { units, act: name, bias } => {
+                if *units == 0 {
+                    return Err(bad("`units` must be at least 1".into()));
+                }
+                let fan_in: usize = s[1..s.len() - 1].iter().product();
+                let w = g.param(&[*units, fan_in]);
+                let b = match bias {
+                    BiasKind::Tied => Some(g.param(&[*units])),
+                    BiasKind::PerSample => Some(g.param(&[*units, batch])),
+                    BiasKind::None => None,
+                    BiasKind::Untied => return Err(bad("`bias = \"untied\"` is for conv2d layers".into())),
+                };
+                push_params(&mut params, &format!("layers.{i}"), w, b);
+                (g.dense(cur, w, b).map_err(shape_err)?, act(&field, name)?)
+            }
+            Layer::Conv2d { channels, kernel, stride, padding, act: name, bias } => {
+                if !is_image {
+                    return Err(bad(format!(
+                        "conv2d needs image input [channels, height, width]; its input here is {:?} (features)",
+                        &s[1..s.len() - 1]
+                    )));
+                }
+                if *channels == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(bad("`channels`, `kernel` and `stride` must be at least 1".into()));
+                }
+                let cs = Conv2dSpec { stride: *stride, padding: *padding };
+                let (Some(oh), Some(ow)) = (cs.out_size(s[2], *kernel), cs.out_size(s[3], *kernel)) else {
+                    return Err(bad(format!(
+                        "kernel {kernel}×{kernel} does not fit input {}×{} (padding {padding})",
+                        s[2], s[3]
+                    )));
+                };
+                let w = g.param(&[*channels, s[1], *kernel, *kernel]);
+                let b = match bias {
+                    BiasKind::Tied => Some(g.param(&[*channels])),
+                    BiasKind::Untied => Some(g.param(&[*channels, oh, ow])),
+                    BiasKind::None => None,
+                    BiasKind::PerSample => return Err(bad("`bias = \"per_sample\"` is for dense layers".into())),
+                };
+                push_params(&mut params, &format!("layers.{i}"), w, b);
+                (g.conv2d(cur, w, b, cs).map_err(shape_err)?, act(&field, name)?)
+            }
+            Layer::Maxpool { kernel, stride } | Layer::Avgpool { kernel, stride } => {
+                if !is_image {
+                    return Err(bad("pooling needs image input [channels, height, width]".into()));
+                }
+                let kind = if matches!(layer, Layer::Maxpool { .. }) { PoolKind::Max } else { PoolKind::Avg };
+                (g.pool(cur, kind, *kernel, stride.unwrap_or(*kernel)).map_err(shape_err)?, None)
+            }
+            Layer::Residual { from, act: name } => {
+                let Some(&earlier) = outputs.get(*from) else {
+                    return Err(bad(format!("`from = {from}` must name an earlier layer (0..{i})")));
+                };
+                if g.shape(earlier)[1..] != s[1..] {
+                    return Err(bad(format!(
+                        "layer {from}'s output {:?} and the previous output {:?} differ in shape",
+                        &g.shape(earlier)[1..],
+                        &s[1..]
+                    )));
+                }
+                (g.weighted_sum(&[(cur, 1.0), (earlier, 1.0)]).map_err(shape_err)?, act(&field, name)?)
+            }
+        };
+        cur = match a {
+            Some(a) => {
+                let y = g.activation(node, a);
+                if i != last || spec.heads.is_some() {
+                    hidden.push((format!("layer{i}"), y));
+                }
+                y
+            }
+            None => node,
+        };
+        outputs.push(cur);
+    }
+    let mut heads = vec![];
+    match &spec.heads {
+        None => {
+            let s = g.shape(cur).to_vec();
+            if s.len() != 3 {
+                return Err(Error::field(
+                    format!("network.layers.{last}"),
+                    "the output layer must be dense (a conv or pooling output needs a dense layer after it)",
+                ));
+            }
+            heads.push(output_head(&mut g, &spec.output, "network", "out", cur, data, batch, 1.0)?);
+        }
+        Some(list) => {
+            if list.is_empty() {
+                return Err(Error::field("network.heads", "is an empty list"));
+            }
+            if spec.output != OutputSpec::default() {
+                return Err(Error::field(
+                    "network",
+                    "with `heads`, each head takes its own `loss`, `target`, …; remove them from [network]",
+                ));
+            }
+            for (k, h) in list.iter().enumerate() {
+                let field = format!("network.heads.{k}");
+                if h.units == 0 {
+                    return Err(Error::field(format!("{field}.units"), "must be at least 1"));
+                }
+                if list[..k].iter().any(|o| o.name == h.name) || h.name.is_empty() {
+                    return Err(Error::field(format!("{field}.name"), format!("`{}` is empty or used twice", h.name)));
+                }
+                let weight = h.weight.unwrap_or(1.0);
+                if !weight.is_finite() {
+                    return Err(Error::field(format!("{field}.weight"), "must be finite"));
+                }
+                let s = g.shape(cur).to_vec();
+                let fan_in: usize = s[1..s.len() - 1].iter().product();
+                let w = g.param(&[h.units, fan_in]);
+                let b = g.param(&[h.units]);
+                push_params(&mut params, &format!("heads.{}", h.name), w, Some(b));
+                let out = g.dense(cur, w, Some(b))?;
+                heads.push(output_head(&mut g, &h.output, &field, &h.name, out, data, batch, weight)?);
+            }
+        }
+    }
+    let loss = if heads.len() == 1 && heads[0].weight == 1.0 {
+        heads[0].loss
+    } else {
+        let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
+        g.weighted_sum(&terms)?
+    };
+    Ok(Net { graph: g, input, heads, loss, hidden, params, batch })
+}
+
+fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {
+    params.push((format!("{prefix}.weight"), w, ParamKind::Weight));
+    if let Some(b) = b {
+        params.push((format!("{prefix}.bias"), b, ParamKind::Bias));
+    }
+}
+
+/// The loss, target and accuracy rule of one output node `logits` `[E, K, B]`.
+#[allow(clippy::too_many_arguments)]
+fn output_head<T: Real>(
+    g: &mut Graph<T>,
+    o: &OutputSpec,
+    field: &str,
+    name: &str,
+    logits: NodeId,
+    data: &Samples,
+    batch: usize,
+    weight: f64,
+) -> Result<Head> {
+    let f = |key: &str| format!("{field}.{key}");
+    let loss_name =
+        o.loss.as_deref().ok_or_else(|| Error::field(f("loss"), "is missing (softmax_ce, sigmoid_ce or l2)"))?;
+    let kind = LossName::parse(loss_name).map_err(|e| Error::field(f("loss"), e))?;
+    let target_name = o.target.clone().unwrap_or_else(|| "y".into());
+    let t = data.target(&target_name).ok_or_else(|| {
+        Error::field(f("target"), format!("the data has no target `{target_name}` (it has {})", data.target_names()))
+    })?;
+    let k = g.shape(logits)[1];
+    let reduction = o.reduction.unwrap_or(Reduction::Mean);
+    let sum_scale = if reduction == Reduction::Sum { batch as f64 } else { 1.0 };
+    if kind != LossName::L2 {
+        for (key, given) in
+            [("output_act", o.output_act.is_some()), ("scale", o.scale.is_some()), ("tolerance", o.tolerance.is_some())]
+        {
+            if given {
+                return Err(Error::field(f(key), format!("applies to the l2 loss only, not {loss_name}")));
+            }
+        }
+    }
+    let classes_fit = |classes: usize| -> Result<()> {
+        let room = if k == 1 { 2 } else { k };
+        if classes > room {
+            return Err(Error::field(
+                f("loss"),
+                format!("target `{target_name}` has labels up to {} but the output has {k} unit(s)", classes - 1),
+            ));
+        }
+        Ok(())
+    };
+    let (target, one_hot, score, loss, metric) = match kind {
+        LossName::SoftmaxCe => {
+            let Some(classes) = t.classes else {
+                return Err(Error::field(
+                    f("loss"),
+                    format!("softmax_ce needs integer class labels; target `{target_name}` holds real values"),
+                ));
+            };
+            if k < 2 {
+                return Err(Error::field(f("loss"), "softmax_ce needs an output of at least 2 units (one per class)"));
+            }
+            classes_fit(classes)?;
+            let target = g.input(&[1, 1, batch])?;
+            let loss = g.softmax_cross_entropy(logits, target, reduction)?;
+            (target, false, logits, loss, Some(Metric::Argmax))
+        }
+        LossName::SigmoidCe => {
+            let target = g.input(&[1, t.width, batch])?;
+            if t.width != k {
+                return Err(Error::field(
+                    f("loss"),
+                    format!("target `{target_name}` has {} value(s) per sample, the output {k}", t.width),
+                ));
+            }
+            let metric = match t.classes {
+                Some(c) => {
+                    classes_fit(c)?;
+                    (k == 1).then_some(Metric::Binary { threshold: 0.0 })
+                }
+                None => None,
+            };
+            let loss = g.sigmoid_cross_entropy(logits, target, reduction)?;
+            (target, false, logits, loss, metric)
+        }
+        LossName::L2 => {
+            let out_act = o
+                .output_act
+                .as_deref()
+                .map(|n| Activation::parse(n).map_err(|e| Error::field(f("output_act"), e)))
+                .transpose()?;
+            let scale = o.scale.unwrap_or(1.0);
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(Error::field(f("scale"), format!("{scale} is not a positive number")));
+            }
+            if let Some(tol) = o.tolerance
+                && !(tol.is_finite() && tol > 0.0)
+            {
+                return Err(Error::field(f("tolerance"), format!("{tol} is not a positive number")));
+            }
+            let pred = match out_act {
+                Some(a) => g.activation(logits, a),
+                None => logits,
+            };
+            let (target, one_hot, score, metric) = match (t.classes, o.tolerance) {
+                (Some(c), None) if k > 1 => {
+                    classes_fit(c)?;
+                    (g.input(&[1, k, batch])?, true, pred, Metric::Argmax)
+                }
+                (Some(c), None) => {
+                    classes_fit(c)?;
+                    let sigmoid_out = matches!(out_act, Some(Activation::Sigmoid));
+                    let (score, threshold) = if sigmoid_out { (logits, 0.0) } else { (pred, 0.5) };
+                    (g.input(&[1, 1, batch])?, false, score, Metric::Binary { threshold })
+                }
+                (_, tol) => {
+                    if t.width != k {
+                        return Err(Error::field(
+                            f("loss"),
+                            format!("target `{target_name}` has {} value(s) per sample, the output {k}", t.width),
+                        ));
+                    }
+                    (g.input(&[1, k, batch])?, false, pred, Metric::Within { tolerance: tol.unwrap_or(0.5) })
+                }
+            };
+            let loss = g.squared_error(pred, target, scale, reduction)?;
+            (target, one_hot, score, loss, Some(metric))
+        }
+    };
+    Ok(Head {
+        target_name,
+        target,
+        one_hot,
+        score,
+        loss,
+        weight,
+        sum_scale,
+        metric,
+        loss_column: format!("{name}_loss"),
+        accuracy_column: format!("{name}_accuracy"),
+    })
+}
+
+/// One line per layer: index, kind, output shape per sample, parameters — for `check` and logs.
+pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
+    let g = &net.graph;
+    let mut out = format!("input {:?}\n", &g.shape(net.input)[1..g.shape(net.input).len() - 1]);
+    let count = |prefix: &str| -> usize {
+        net.params
+            .iter()
+            .filter(|(n, ..)| n.rsplit_once('.').is_some_and(|(p, _)| p == prefix))
+            .map(|(_, id, _)| g.shape(*id)[1..].iter().product::<usize>())
+            .sum()
+    };
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let kind = match layer {
+            Layer::Dense { units, act, .. } => {
+                format!("dense {units}{}", act.as_ref().map(|a| format!(" {a}")).unwrap_or_default())
+            }
+            Layer::Conv2d { channels, kernel, stride, padding, act, .. } => format!(
+                "conv2d {channels}×{kernel}×{kernel} stride {stride} padding {padding}{}",
+                act.as_ref().map(|a| format!(" {a}")).unwrap_or_default()
+            ),
+            Layer::Maxpool { kernel, .. } => format!("maxpool {kernel}"),
+            Layer::Avgpool { kernel, .. } => format!("avgpool {kernel}"),
+            Layer::Residual { from, .. } => format!("residual + layer {from}"),
+        };
+        out.push_str(&format!("layers.{i:<3} {kind:<40} {:>8} parameters\n", count(&format!("layers.{i}"))));
+    }
+    if let Some(hs) = &spec.heads {
+        for h in hs {
+            out.push_str(&format!(
+                "heads.{:<4} dense {:<34} {:>8} parameters\n",
+                h.name,
+                h.units,
+                count(&format!("heads.{}", h.name))
+            ));
+        }
+    }
+    out.push_str(&format!("total {} parameters per model\n", g.param_count()));
+    out
+}
