@@ -46,10 +46,17 @@ pub enum Command {
     /// per-sample-bias variant of Sigmoid+L2 that the original code ran.
     #[command(after_help = EXIT_CODES)]
     Table1(Table1Args),
-    /// Run an experiment file (TOML): any training options plus a sweep over activation × loss
-    /// × lr × init std × reduction, each cell one ensemble; `--shard i/n` for job arrays.
+    /// Run an experiment file (TOML). A file with a [network] table describes its own data,
+    /// layers, heads, initialisation, optimiser and training, and sweeps any of its keys
+    /// (examples/networks/*.toml); the older form (`task = "fc"|"line"|"detect"|"landscape"`)
+    /// sweeps activation × loss × lr × init std × reduction. Each cell is one ensemble of
+    /// seeds; `--shard i/n` for job arrays.
     #[command(after_help = EXIT_CODES)]
     Run(sweep::RunArgs),
+    /// Check a network file's gradients against central finite differences in f64 at its
+    /// initial parameters, per parameter tensor, with a verdict (exit 1 on a mismatch).
+    #[command(after_help = EXIT_CODES)]
+    Check(sweep::CheckArgs),
     /// Combine the output directories of `run --shard` into one.
     #[command(after_help = EXIT_CODES)]
     Merge(sweep::MergeArgs),
@@ -309,6 +316,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Run(args) => sweep::run(&args),
+        Command::Check(args) => sweep::check(&args),
         Command::Merge(args) => sweep::merge(&args),
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),

@@ -2,6 +2,7 @@
 
 use super::train::run_settings;
 use crate::error::{Error, Result};
+use crate::experiments::lab;
 use crate::experiments::sweep::{self, SweepSummary};
 use clap::Args;
 use std::path::PathBuf;
@@ -31,6 +32,21 @@ pub struct RunArgs {
 pub const WORK_BOUND: f64 = 1e10;
 
 #[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// A network file (with a [network] table), e.g. examples/networks/digits-cnn.toml.
+    pub file: PathBuf,
+    /// Which cell of the file's sweep to check (0 = the first).
+    #[arg(long, default_value_t = 0)]
+    pub cell: usize,
+    /// Training samples in the batch the loss is computed on.
+    #[arg(long, default_value_t = 16)]
+    pub samples: usize,
+    /// Elements compared per parameter tensor (spread evenly over it; all when fewer).
+    #[arg(long, default_value_t = 32)]
+    pub per_tensor: usize,
+}
+
+#[derive(Args, Debug)]
 pub struct MergeArgs {
     /// The shard output directories.
     #[arg(required = true)]
@@ -45,6 +61,9 @@ pub struct MergeArgs {
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    if std::fs::read_to_string(&args.file).is_ok_and(|t| lab::is_lab(&t)) {
+        return run_lab(args, started);
+    }
     let exp = sweep::load(&args.file)?;
     let shard = args.shard.as_deref().map(sweep::parse_shard).transpose()?;
     let out = args.out.clone().or_else(|| exp.spec.out.clone()).ok_or_else(|| {
@@ -96,6 +115,107 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
+/// A lab file (one with a `[network]` table): every cell of its sweep, or this shard's.
+fn run_lab(args: &RunArgs, started: std::time::Instant) -> Result<ExitCode> {
+    let lab = lab::load(&args.file)?;
+    let shard = args.shard.as_deref().map(sweep::parse_shard).transpose()?;
+    let first = &lab.cells[0];
+    let out = args.out.clone().or_else(|| first.file.out.clone()).ok_or_else(|| {
+        Error::Usage(format!("{}: no output directory; give --out or set `out` in the file", args.file.display()))
+    })?;
+    let cells: Vec<usize> = (0..lab.cells.len()).filter(|k| shard.is_none_or(|(i, n)| k % n == i)).collect();
+    // Work in fc73 step-equivalents: parameters × samples per step, relative to 73 × 64.
+    let (data, held_out) = lab::load_data(&first.file.data).map_err(|e| e.in_file(&args.file))?;
+    let size = lab.build(0, &data, 1)?.graph.param_count() as f64 * first.opts.batch.unwrap_or(data.n) as f64;
+    let work: f64 = cells
+        .iter()
+        .map(|&k| lab.cells[k].opts.seeds as f64 * lab.cells[k].opts.max_iters as f64 * size / (73.0 * 64.0))
+        .sum();
+    if work > WORK_BOUND && !args.yes {
+        return Err(Error::Usage(format!(
+            "{}: {} cells × {} seeds × {} iterations of this network is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
+            args.file.display(),
+            cells.len(),
+            first.opts.seeds,
+            first.opts.max_iters,
+            work * 1.5e-6 / 3600.0
+        )));
+    }
+    crate::report::atomic::prepare_out_dir(&out, args.force)?;
+    let names: Vec<String> = cells.iter().map(|&k| lab.cells[k].name.clone()).collect();
+    let mut cached = (first.file.data.clone(), data, held_out);
+    let (runs, complete) = run_settings(&names, first.opts.max_iters, first.opts.seeds, |i, progress| {
+        let c = &lab.cells[cells[i]];
+        if c.file.data != cached.0 {
+            let (d, h) = lab::load_data(&c.file.data).map_err(|e| e.in_file(&args.file))?;
+            cached = (c.file.data.clone(), d, h);
+        }
+        lab.run_cell(cells[i], &cached.1, cached.2.as_ref(), progress)
+    })?;
+    let runs: Vec<(usize, crate::experiments::train::Run)> = cells.iter().copied().zip(runs).collect();
+    let summary = lab::write_outputs(&out, &lab, &runs, &cached.1, complete, shard)?;
+    if let Some(tb) = &first.file.train.tensorboard {
+        let only: Vec<_> = runs.iter().map(|(_, r)| r.clone()).collect();
+        crate::report::tensorboard::write_runs(tb, &only)?;
+    }
+    for c in &summary.cells {
+        let held = c.median_held_out_accuracy.map(|a| format!(", held-out accuracy {:.1}% (median)", 100.0 * a));
+        println!(
+            "{}: {}/{} seeds stopped by the rule, {} diverged; median iterations {}{}",
+            c.name,
+            c.converged,
+            c.seeds,
+            c.diverged,
+            c.median_iterations.map_or("—".to_string(), |m| format!("{m:.0}")),
+            held.unwrap_or_default()
+        );
+    }
+    println!(
+        "ran {} of {} cells into {} in {:.1} s",
+        runs.len(),
+        lab.cells.len(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
+pub fn check(args: &CheckArgs) -> Result<ExitCode> {
+    use crate::experiments::check;
+    let lab = lab::load(&args.file)?;
+    let cell = lab.cells.get(args.cell).ok_or_else(|| {
+        Error::Usage(format!("--cell {}: the file has {} cell(s), 0..{}", args.cell, lab.cells.len(), lab.cells.len()))
+    })?;
+    if args.samples == 0 || args.per_tensor == 0 {
+        return Err(Error::Usage("--samples and --per-tensor must be at least 1".into()));
+    }
+    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(&args.file))?;
+    let o = &cell.opts;
+    let init = crate::models::Init::seeds(o.first_seed, 1, o.init.weights, o.init.bias);
+    let checks = check::check(&cell.file.network, &data, &init, o.init_from.as_deref(), args.samples, args.per_tensor)
+        .map_err(|e| e.in_file(&args.file))?;
+    println!(
+        "{} ({}): gradients at the initial parameters of seed {} on {} sample(s), f64, central differences\n",
+        args.file.display(),
+        cell.name,
+        o.first_seed,
+        args.samples.min(data.n)
+    );
+    print!("{}", check::table(&checks));
+    let bad = checks.iter().filter(|c| !c.ok).count();
+    if bad == 0 {
+        println!(
+            "\nall {} tensors agree (relative error ≤ {:e}; kinks judged by one-sided differences)",
+            checks.len(),
+            check::TOLERANCE
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\n{bad} of {} tensors DISAGREE with finite differences", checks.len());
+        Ok(ExitCode::from(1))
+    }
 }
 
 pub fn merge(args: &MergeArgs) -> Result<ExitCode> {

@@ -26,6 +26,8 @@ pub enum Task {
     Detect,
     /// One neuron's landscapes, one per activation in `sweep.act`.
     Landscape,
+    /// A network described in the file's `[network]` table (see `lab`).
+    Network,
 }
 
 /// The file, as written. Unknown keys are errors (no silent typos).
@@ -120,6 +122,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
     let spec: ExperimentFile =
         toml::from_str(text).map_err(|e| Error::data(path, format!("{}", e.to_string().trim())))?;
     let bad = |field: &str, msg: String| Err(Error::data(path, format!("field `{field}`: {msg}")));
+    if spec.task == Task::Network {
+        return bad("task", "a network file has a [network] table and no `task`; see examples/networks/".into());
+    }
     let t = &spec.train;
     let seeds = t.seeds.unwrap_or(32);
     if seeds == 0 || seeds > 100_000 {
@@ -264,7 +269,7 @@ impl Experiment {
 
     fn kind(&self) -> DatasetKind {
         match self.spec.task {
-            Task::Fc | Task::Landscape => DatasetKind::Random,
+            Task::Fc | Task::Landscape | Task::Network => DatasetKind::Random,
             Task::Line => DatasetKind::Line,
             Task::Detect => DatasetKind::Detection,
         }
@@ -318,6 +323,7 @@ impl Experiment {
         }
         let mut run = match self.spec.task {
             Task::Landscape => unreachable!("landscapes are not trained"),
+            Task::Network => unreachable!("`parse` refuses task = \"network\" (lab files have no `task`)"),
             Task::Fc => {
                 let setting = FcSetting {
                     act: cell.act,
@@ -356,11 +362,8 @@ impl Experiment {
 pub struct CellSummary {
     pub index: usize,
     pub name: String,
-    pub act: String,
-    pub loss: Option<LossKind>,
-    pub lr: f64,
-    pub init_std: f64,
-    pub reduction: Reduction,
+    /// This cell's values of the swept keys (`act`, `lr`, … or `optim.lr`, …).
+    pub axes: std::collections::BTreeMap<String, serde_json::Value>,
     pub seeds: usize,
     pub converged: usize,
     pub diverged: usize,
@@ -385,15 +388,29 @@ pub struct SweepSummary {
 }
 
 pub fn summarise(cell: &Cell, run: &Run) -> CellSummary {
+    let axes = [
+        ("act", serde_json::json!(cell.act.to_string())),
+        ("loss", serde_json::json!(cell.loss)),
+        ("lr", serde_json::json!(cell.lr)),
+        ("init_std", serde_json::json!(cell.init_std)),
+        ("reduction", serde_json::json!(cell.reduction)),
+    ];
+    let axes = axes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    cell_summary(cell.index, &cell.name, axes, run)
+}
+
+/// What `summary.json` says about one cell of any sweep.
+pub fn cell_summary(
+    index: usize,
+    name: &str,
+    axes: std::collections::BTreeMap<String, serde_json::Value>,
+    run: &Run,
+) -> CellSummary {
     let s = RunSummary::of(run);
     CellSummary {
-        index: cell.index,
-        name: cell.name.clone(),
-        act: cell.act.to_string(),
-        loss: cell.loss,
-        lr: cell.lr,
-        init_std: cell.init_std,
-        reduction: cell.reduction,
+        index,
+        name: name.to_string(),
+        axes,
         seeds: s.seeds,
         converged: s.converged,
         diverged: s.diverged,

@@ -16,19 +16,30 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     atomic::write_atomic(path, text.as_bytes())
 }
 
-/// `metrics.csv`: `setting,seed,iteration` then each run's metric columns (all runs written
-/// together must share them), one row per seed and evaluated iteration until that seed stopped.
+/// `metrics.csv`: `setting,seed,iteration` then the runs' metric columns (their union in order
+/// of appearance; a run without a column leaves it empty), one row per seed and evaluated
+/// iteration until that seed stopped.
 pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
     use std::fmt::Write;
-    let columns = runs.first().map(|r| r.columns.join(",")).unwrap_or_default();
-    let mut csv = format!("setting,seed,iteration,{columns}\n");
+    let mut columns: Vec<&str> = vec![];
+    for c in runs.iter().flat_map(|r| &r.columns) {
+        if !columns.contains(&c.as_str()) {
+            columns.push(c);
+        }
+    }
+    let mut csv = format!("setting,seed,iteration,{}\n", columns.join(","));
     for run in runs {
-        assert_eq!(run.columns.join(","), columns, "runs in one metrics.csv share their columns");
+        let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
         for (seed, rows) in run.seeds.iter().zip(&run.rows) {
             for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
                 let _ = write!(csv, "{},{seed},{}", run.setting, 1 + i * run.every);
-                for v in row {
-                    let _ = write!(csv, ",{v}");
+                for slot in &slots {
+                    match slot {
+                        Some(k) => {
+                            let _ = write!(csv, ",{}", row[*k]);
+                        }
+                        None => csv.push(','),
+                    }
                 }
                 csv.push('\n');
             }

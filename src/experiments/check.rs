@@ -1,0 +1,132 @@
+//! `gradlab check FILE.toml`: a network's gradients against finite differences, the way
+//! gradlab's own tests prove theirs. The network is built in f64 for one model on the first
+//! few training samples, at its initial parameters (from its seed, or `train.init`); for each
+//! parameter tensor, a spread of elements is perturbed by ±h and the loss's central difference
+//! compared with backpropagation. Where the loss has a kink at the point (ReLU at exactly 0, a
+//! max-pool tie), the gradient must lie between the two one-sided differences (a subgradient).
+
+use crate::data::Samples;
+use crate::error::Result;
+use crate::models::{Init, Net, spec::NetworkSpec};
+use serde::Serialize;
+
+/// The verdict for one parameter tensor.
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorCheck {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Elements compared.
+    pub checked: usize,
+    /// Of those, elements at a kink, judged by the one-sided differences.
+    pub at_kink: usize,
+    /// Largest |backprop − central difference| / (max(|backprop|, |difference|) + noise), where
+    /// noise = 100·ε·max(|loss|, 1)/h is the rounding floor of a difference quotient.
+    pub max_rel_error: f64,
+    pub max_abs_error: f64,
+    pub ok: bool,
+}
+
+/// Relative agreement required of a central difference in f64 (its error is ~h² and ~ε/h).
+pub const TOLERANCE: f64 = 1e-6;
+/// Step, relative to the parameter's size.
+const STEP: f64 = 1e-5;
+
+/// Checks up to `per_tensor` elements of every parameter tensor of `spec` on the first
+/// `samples` samples of `data`.
+pub fn check(
+    spec: &NetworkSpec,
+    data: &Samples,
+    init: &Init,
+    init_from: Option<&std::path::Path>,
+    samples: usize,
+    per_tensor: usize,
+) -> Result<Vec<TensorCheck>> {
+    let batch = samples.min(data.n).max(1);
+    let mut net: Net<f64> = crate::models::spec::build(spec, data, 1, batch)?;
+    net.init(init);
+    if let Some(path) = init_from {
+        // Parameters are read as f32 files; load into an f32 twin and copy across.
+        let mut twin: Net<f32> = crate::models::spec::build(spec, data, 1, batch)?;
+        crate::models::params::load_all(&mut twin, path)?;
+        for ((_, a, _), (_, b, _)) in net.params.clone().iter().zip(&twin.params) {
+            let src: Vec<f64> = twin.graph.value(*b).iter().map(|&v| v as f64).collect();
+            net.graph.value_mut(*a).copy_from_slice(&src);
+        }
+    }
+    let indices: Vec<usize> = (0..batch).collect();
+    net.feed(data, &indices);
+    net.graph.forward();
+    net.graph.backward(net.loss);
+    let loss = |net: &mut Net<f64>| {
+        net.graph.forward();
+        net.graph.value(net.loss)[0]
+    };
+    let mid_loss = net.graph.value(net.loss)[0];
+    let mut out = vec![];
+    for (name, id, _) in net.params.clone() {
+        let grad = net.graph.grad(id).to_vec();
+        let n = grad.len();
+        let picks: Vec<usize> =
+            if n <= per_tensor { (0..n).collect() } else { (0..per_tensor).map(|k| k * n / per_tensor).collect() };
+        let mut c = TensorCheck {
+            name,
+            shape: net.graph.shape(id)[1..].to_vec(),
+            checked: picks.len(),
+            at_kink: 0,
+            max_rel_error: 0.0,
+            max_abs_error: 0.0,
+            ok: true,
+        };
+        for i in picks {
+            let p0 = net.graph.value(id)[i];
+            let h = STEP * p0.abs().max(1.0);
+            net.graph.value_mut(id)[i] = p0 + h;
+            let up = loss(&mut net);
+            net.graph.value_mut(id)[i] = p0 - h;
+            let down = loss(&mut net);
+            net.graph.value_mut(id)[i] = p0;
+            let mid = loss(&mut net);
+            let central = (up - down) / (2.0 * h);
+            let g = grad[i];
+            let abs = (g - central).abs();
+            let noise = 100.0 * f64::EPSILON * mid_loss.abs().max(1.0) / h;
+            let rel = abs / (g.abs().max(central.abs()) + noise);
+            if rel > TOLERANCE {
+                // A kink: the one-sided slopes differ; backprop must return one of them or a
+                // value between (a subgradient).
+                let (left, right) = ((mid - down) / h, (up - mid) / h);
+                let slack = 1e-4 * left.abs().max(right.abs()).max(1e-6);
+                if (left - right).abs() > slack && g >= left.min(right) - slack && g <= left.max(right) + slack {
+                    c.at_kink += 1;
+                    continue;
+                }
+                c.ok = false;
+            }
+            c.max_rel_error = c.max_rel_error.max(rel);
+            c.max_abs_error = c.max_abs_error.max(abs);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// A table of the verdicts.
+pub fn table(checks: &[TensorCheck]) -> String {
+    let mut s = format!(
+        "{:<24} {:<18} {:>7} {:>6} {:>12} {:>12}  verdict\n",
+        "parameter", "shape", "checked", "kinks", "max rel err", "max abs err"
+    );
+    for c in checks {
+        s.push_str(&format!(
+            "{:<24} {:<18} {:>7} {:>6} {:>12.2e} {:>12.2e}  {}\n",
+            c.name,
+            format!("{:?}", c.shape),
+            c.checked,
+            c.at_kink,
+            c.max_rel_error,
+            c.max_abs_error,
+            if c.ok { "ok" } else { "MISMATCH" }
+        ));
+    }
+    s
+}

@@ -1,0 +1,576 @@
+//! The open lab: an experiment file that describes its own data, network, initialisation,
+//! optimiser and training, and sweeps any of its keys. `gradlab run FILE.toml` dispatches here
+//! when the file has a `[network]` table (see `examples/networks/`).
+//!
+//! A file is read as a TOML document; its `[sweep]` table maps dotted keys (`optim.lr`,
+//! `network.layers.0.act`, …) to lists of values, and each cell of their product is the
+//! document with those values set, read into the typed sections below and checked by the one
+//! validator ([`TrainOptions::validate`], the network builder). Errors name the file, the key
+//! and the problem. Paths in the file are relative to the working directory, like `--data`.
+
+use crate::data::{self, DatasetKind, Samples, Source};
+use crate::error::{Error, Result};
+use crate::experiments::train::{
+    InitOptions, REPORT_BIAS, REPORT_INIT_STD, REPORT_LR, Run, StopRule, TrainOptions, train_parallel,
+};
+use crate::init::WeightInit;
+use crate::models::Net;
+use crate::models::spec::{self, NetworkSpec};
+use crate::optim::{OptimConfig, OptimKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `[data]`: files, or a built-in generator.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Inputs `[N, F]`, `[N, H, W]` or `[N, C, H, W]`, any common dtype.
+    pub x: Option<PathBuf>,
+    /// The target `y`: integer classes `[N]`, or real values `[N]` / `[N, T]`.
+    pub y: Option<PathBuf>,
+    /// More named targets (for heads with `target = "<name>"`).
+    pub targets: Option<BTreeMap<String, PathBuf>>,
+    pub held_out_x: Option<PathBuf>,
+    pub held_out_y: Option<PathBuf>,
+    pub held_out_targets: Option<BTreeMap<String, PathBuf>>,
+    /// Inputs are multiplied by this when read (e.g. 1/16 for 0–16 pixel values).
+    pub scale: Option<f64>,
+    /// Minibatch size; the whole training set by default.
+    pub batch: Option<usize>,
+    /// A built-in dataset: `random`, `line` or `detection`.
+    pub generator: Option<String>,
+    /// Samples drawn (64, like the course files).
+    pub n: Option<usize>,
+    pub seed: Option<u64>,
+    /// Held-out samples drawn from the same generator (640; 0 for none).
+    pub held_out_n: Option<usize>,
+    /// With `generator`: read that dataset's original course files from this directory
+    /// (laid out like ../shared/datasets/cis680-hw1/) instead of drawing it.
+    pub course_dir: Option<PathBuf>,
+}
+
+/// `[init]`: the weight scheme with its one scale, and the bias constant.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitSection {
+    pub weights: Option<String>,
+    pub std: Option<f64>,
+    pub limit: Option<f64>,
+    pub gain: Option<f64>,
+    pub bias: Option<f64>,
+}
+
+/// `[optim]`: the optimiser and the hyperparameters that apply to it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimSection {
+    pub name: Option<String>,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub eps: Option<f64>,
+    pub alpha: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub clip_norm: Option<f64>,
+}
+
+/// `[train]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub seeds: Option<usize>,
+    pub first_seed: Option<u64>,
+    pub max_iters: Option<usize>,
+    pub eval_every: Option<usize>,
+    pub held_out_every: Option<usize>,
+    /// `accuracy` (every head at 100%), `loss` (at or below `target_loss`) or `none`.
+    pub stop: Option<String>,
+    pub target_loss: Option<f64>,
+    /// Seed of the minibatch order (shared by every model).
+    pub order_seed: Option<u64>,
+    pub init: Option<PathBuf>,
+    pub save_params: Option<PathBuf>,
+    pub save_every: Option<usize>,
+    pub tensorboard: Option<PathBuf>,
+}
+
+/// One experiment, as written (after a cell's sweep values are set).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    pub out: Option<PathBuf>,
+    pub data: DataSection,
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub init: InitSection,
+    #[serde(default)]
+    pub optim: OptimSection,
+    #[serde(default)]
+    pub train: TrainSection,
+}
+
+/// One cell of a lab file's sweep, resolved and checked.
+#[derive(Clone, Debug)]
+pub struct LabCell {
+    pub index: usize,
+    /// `optim.lr=0.01,network.layers.0.act=tanh`; `base` without a sweep.
+    pub name: String,
+    pub axes: BTreeMap<String, serde_json::Value>,
+    pub file: LabFile,
+    pub opts: TrainOptions,
+}
+
+/// A checked lab file.
+#[derive(Clone, Debug)]
+pub struct Lab {
+    pub path: PathBuf,
+    pub cells: Vec<LabCell>,
+}
+
+/// Whether a TOML text is a lab file (it has a `[network]` table).
+pub fn is_lab(text: &str) -> bool {
+    text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("network"))
+}
+
+pub fn load(path: &Path) -> Result<Lab> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
+        _ => Error::io(path, e),
+    })?;
+    parse(path, &text)
+}
+
+/// Reads and checks every cell (data included, so a shape that does not fit is found before
+/// any training starts).
+pub fn parse(path: &Path, text: &str) -> Result<Lab> {
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::data(path, e.to_string().trim()))?;
+    let sweep = match doc.remove("sweep") {
+        None => vec![],
+        Some(toml::Value::Table(t)) => t.into_iter().collect::<Vec<_>>(),
+        Some(_) => return Err(Error::data(path, "field `sweep`: must be a table of `\"key\" = [values]`")),
+    };
+    let mut axes: Vec<(String, Vec<toml::Value>)> = vec![];
+    for (key, values) in sweep {
+        match values {
+            toml::Value::Array(v) if !v.is_empty() => axes.push((key, v)),
+            _ => return Err(Error::data(path, format!("field `sweep.{key}`: must be a non-empty list of values"))),
+        }
+    }
+    let total: usize = axes.iter().map(|(_, v)| v.len()).product();
+    if total > 100_000 {
+        return Err(Error::data(path, format!("field `sweep`: {total} cells is beyond the supported 100000")));
+    }
+    let mut cells = vec![];
+    let mut data_cache: Vec<(DataSection, Samples)> = vec![];
+    for index in 0..total {
+        let mut cell_doc = doc.clone();
+        let mut rest = index;
+        let mut chosen = BTreeMap::new();
+        let mut name_parts = vec![];
+        // The last key varies fastest, like nested loops in the order written.
+        let mut picks = vec![0; axes.len()];
+        for (k, (_, values)) in axes.iter().enumerate().rev() {
+            picks[k] = rest % values.len();
+            rest /= values.len();
+        }
+        for ((key, values), &p) in axes.iter().zip(&picks) {
+            let v = &values[p];
+            set_path(&mut cell_doc, key, v.clone())
+                .map_err(|m| Error::data(path, format!("field `sweep.{key}`: {m}")))?;
+            chosen.insert(key.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+            let shown = match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            name_parts.push(format!("{key}={}", shown.replace(['/', ' ', ','], "_")));
+        }
+        let cell_err = |e: Error| -> Error {
+            let e = e.in_file(path);
+            match (e, name_parts.is_empty()) {
+                (Error::Data { path, msg }, false) => {
+                    Error::Data { path, msg: format!("{msg} (sweep cell {})", name_parts.join(",")) }
+                }
+                (e, _) => e,
+            }
+        };
+        let file: LabFile = toml::Value::Table(cell_doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::data(path, e.to_string().trim()))
+            .map_err(cell_err)?;
+        let data = match data_cache.iter().find(|(d, _)| *d == file.data) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let (s, _) = load_data(&file.data).map_err(cell_err)?;
+                data_cache.push((file.data.clone(), s.clone()));
+                s
+            }
+        };
+        let opts = resolve(&file, &data).map_err(cell_err)?;
+        let name = if name_parts.is_empty() { "base".to_string() } else { name_parts.join(",") };
+        cells.push(LabCell { index, name, axes: chosen, file, opts });
+    }
+    Ok(Lab { path: path.to_path_buf(), cells })
+}
+
+/// Sets `a.b.0.c` in a TOML document; tables are created as needed, list items must exist.
+fn set_path(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = doc.entry(parts[0].to_string()).or_insert_with(|| {
+        if parts.len() > 1 { toml::Value::Table(toml::Table::new()) } else { toml::Value::Boolean(false) }
+    });
+    for (depth, part) in parts.iter().enumerate().skip(1) {
+        cur = match cur {
+            toml::Value::Table(t) => t.entry(part.to_string()).or_insert_with(|| {
+                if depth + 1 < parts.len() {
+                    toml::Value::Table(toml::Table::new())
+                } else {
+                    toml::Value::Boolean(false)
+                }
+            }),
+            toml::Value::Array(a) => {
+                let i: usize = part.parse().map_err(|_| format!("`{part}` is not an index into a list"))?;
+                let len = a.len();
+                a.get_mut(i).ok_or(format!("index {i} is beyond the list's {len} item(s)"))?
+            }
+            _ => return Err(format!("`{}` is not a table or a list", parts[..depth].join("."))),
+        };
+    }
+    *cur = value;
+    Ok(())
+}
+
+fn dataset_kind(name: &str) -> Result<DatasetKind> {
+    match name {
+        "random" => Ok(DatasetKind::Random),
+        "line" => Ok(DatasetKind::Line),
+        "detection" => Ok(DatasetKind::Detection),
+        other => {
+            let hint = crate::activations::closest(other, &["random", "line", "detection"])
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            Err(Error::field("data.generator", format!("unknown generator `{other}`{hint} (random, line, detection)")))
+        }
+    }
+}
+
+/// The training samples and, if any, the held-out ones.
+pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
+    let files = d.x.is_some() || d.y.is_some();
+    match (&d.generator, files) {
+        (Some(_), true) => return Err(Error::field("data", "give either files (`x`, `y`) or a `generator`, not both")),
+        (None, false) => return Err(Error::field("data", "needs files (`x`, `y`) or a `generator`")),
+        _ => {}
+    }
+    if let Some(s) = d.scale
+        && !(s.is_finite() && s != 0.0)
+    {
+        return Err(Error::field("data.scale", format!("must be a finite non-zero number, got {s}")));
+    }
+    let scale = d.scale.unwrap_or(1.0);
+    if let Some(g) = &d.generator {
+        for (key, given) in [
+            ("targets", d.targets.is_some()),
+            ("held_out_x", d.held_out_x.is_some()),
+            ("held_out_y", d.held_out_y.is_some()),
+            ("held_out_targets", d.held_out_targets.is_some()),
+        ] {
+            if given {
+                return Err(Error::field(format!("data.{key}"), "applies to file data, not a generator"));
+            }
+        }
+        let kind = dataset_kind(g)?;
+        let n = d.n.unwrap_or(data::ORIGINAL_SIZE);
+        if n == 0 {
+            return Err(Error::field("data.n", "must be at least 1"));
+        }
+        let seed = d.seed.unwrap_or(0);
+        let source = match &d.course_dir {
+            Some(dir) => {
+                if d.n.is_some() || d.seed.is_some() {
+                    return Err(Error::field(
+                        "data.course_dir",
+                        "reads the course's files; `n` and `seed` do not apply",
+                    ));
+                }
+                Source::Dir(dir.clone())
+            }
+            None => Source::Builtin { seed },
+        };
+        let train = match &source {
+            Source::Dir(dir) => data::load_dir(kind, dir)?,
+            Source::Builtin { .. } => data::generate(kind, n, seed),
+        };
+        let held_n = d.held_out_n.unwrap_or(data::HELD_OUT_SIZE);
+        let held = (held_n > 0).then(|| data::held_out(kind, &source, held_n));
+        let scaled = |mut s: Samples| {
+            s.x.iter_mut().for_each(|v| *v *= scale as f32);
+            s
+        };
+        return Ok((scaled(train.samples()), held.map(|h| scaled(h.samples()))));
+    }
+    for (key, given) in [
+        ("n", d.n.is_some()),
+        ("seed", d.seed.is_some()),
+        ("held_out_n", d.held_out_n.is_some()),
+        ("course_dir", d.course_dir.is_some()),
+    ] {
+        if given {
+            return Err(Error::field(format!("data.{key}"), "applies to a `generator`, not file data"));
+        }
+    }
+    let (Some(x), Some(y)) = (&d.x, &d.y) else {
+        return Err(Error::field(
+            if d.x.is_none() { "data.x" } else { "data.y" },
+            "is missing (file data needs both `x` and `y`)",
+        ));
+    };
+    let targets = |y: &PathBuf, more: &Option<BTreeMap<String, PathBuf>>| -> Vec<(String, PathBuf)> {
+        let mut t = vec![("y".to_string(), y.clone())];
+        t.extend(more.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+        t
+    };
+    let train_t = targets(y, &d.targets);
+    let refs: Vec<(String, &Path)> = train_t.iter().map(|(k, p)| (k.clone(), p.as_path())).collect();
+    let train = data::samples::load_files(x, &refs, scale)?;
+    let held = match (&d.held_out_x, &d.held_out_y) {
+        (None, None) => None,
+        (Some(hx), Some(hy)) => {
+            let ht = targets(hy, &d.held_out_targets);
+            let refs: Vec<(String, &Path)> = ht.iter().map(|(k, p)| (k.clone(), p.as_path())).collect();
+            let h = data::samples::load_files(hx, &refs, scale)?;
+            if h.shape != train.shape {
+                return Err(Error::data(
+                    hx,
+                    format!("held-out samples are {:?}, training samples {:?}", h.shape, train.shape),
+                ));
+            }
+            for t in &train.targets {
+                match h.target(&t.name) {
+                    Some(ht) if ht.width == t.width && ht.classes.is_some() == t.classes.is_some() => {}
+                    _ => {
+                        return Err(Error::field(
+                            "data.held_out_targets",
+                            format!(
+                                "the held-out target `{}` must exist and match the training one's kind and width",
+                                t.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            Some(h)
+        }
+        _ => return Err(Error::field("data.held_out_x", "`held_out_x` and `held_out_y` go together")),
+    };
+    Ok((train, held))
+}
+
+fn init_options(s: &InitSection) -> Result<InitOptions> {
+    let name = s.weights.as_deref().unwrap_or("truncated_normal");
+    let given: Vec<(&str, f64)> = [("std", s.std), ("limit", s.limit), ("gain", s.gain)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let wanted = match name {
+        "truncated_normal" | "normal" => Some("std"),
+        "uniform" => Some("limit"),
+        "xavier_uniform" | "xavier_normal" => Some("gain"),
+        _ => None,
+    };
+    if let Some((k, _)) = given.iter().find(|(k, _)| Some(*k) != wanted) {
+        return Err(Error::field(format!("init.{k}"), format!("does not apply to `{name}`")));
+    }
+    let scale = given.first().map(|(_, v)| *v).or((name == "truncated_normal").then_some(REPORT_INIT_STD));
+    let weights = WeightInit::from_name(name, scale).map_err(|e| Error::field("init.weights", e))?;
+    weights.validate().map_err(|e| Error::field(format!("init.{}", wanted.unwrap_or("weights")), e))?;
+    Ok(InitOptions { weights, bias: s.bias.unwrap_or(REPORT_BIAS) })
+}
+
+fn optim_config(s: &OptimSection) -> Result<OptimConfig> {
+    let kind = OptimKind::parse(s.name.as_deref().unwrap_or("sgd")).map_err(|e| Error::field("optim.name", e))?;
+    let default_lr = match kind {
+        OptimKind::Adam | OptimKind::AdamW => 0.001,
+        OptimKind::RmsProp => 0.01,
+        _ => REPORT_LR,
+    };
+    let mut c = OptimConfig::new(kind, s.lr.unwrap_or(default_lr));
+    let adam = matches!(kind, OptimKind::Adam | OptimKind::AdamW);
+    let applies = |key: &str| match key {
+        "momentum" => matches!(kind, OptimKind::Sgd | OptimKind::Momentum | OptimKind::Nesterov | OptimKind::RmsProp),
+        "beta1" | "beta2" => adam,
+        "eps" => adam || kind == OptimKind::RmsProp,
+        "alpha" => kind == OptimKind::RmsProp,
+        _ => true,
+    };
+    for (key, v, slot) in [
+        ("momentum", s.momentum, &mut c.momentum),
+        ("beta1", s.beta1, &mut c.beta1),
+        ("beta2", s.beta2, &mut c.beta2),
+        ("eps", s.eps, &mut c.eps),
+        ("alpha", s.alpha, &mut c.alpha),
+        ("weight_decay", s.weight_decay, &mut c.weight_decay),
+    ] {
+        if let Some(v) = v {
+            if !applies(key) {
+                return Err(Error::field(
+                    format!("optim.{key}"),
+                    format!("does not apply to `{:?}`", kind).to_lowercase(),
+                ));
+            }
+            *slot = v;
+        }
+    }
+    if kind == OptimKind::Sgd && s.momentum.is_some_and(|m| m > 0.0) {
+        c.name = OptimKind::Momentum; // the same update; named by what it does
+    }
+    if kind == OptimKind::Nesterov && c.momentum == 0.0 {
+        return Err(Error::field("optim.momentum", "Nesterov momentum needs momentum > 0"));
+    }
+    c.clip_norm = s.clip_norm;
+    Ok(c)
+}
+
+/// The training options of one cell, checked against its data and network.
+fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
+    let t = &file.train;
+    let mut opts = TrainOptions {
+        first_seed: t.first_seed.unwrap_or(0),
+        max_iters: t.max_iters.unwrap_or(crate::experiments::train::REPORT_MAX_ITERS),
+        init: init_options(&file.init)?,
+        optim: optim_config(&file.optim)?,
+        batch: file.data.batch,
+        order_seed: t.order_seed.unwrap_or(0),
+        eval_every: t.eval_every,
+        held_out_every: t.held_out_every,
+        init_from: t.init.clone(),
+        save_params: t.save_params.clone(),
+        save_every: t.save_every,
+        ..TrainOptions::new(t.seeds.unwrap_or(if t.init.is_some() { 1 } else { 32 }))
+    };
+    if let Some(b) = opts.batch
+        && b > data.n
+    {
+        return Err(Error::field("data.batch", format!("{b} is larger than the {} training samples", data.n)));
+    }
+    if opts.batch == Some(data.n) {
+        opts.batch = None;
+    }
+    let net: Net<f32> = spec::build(&file.network, data, 1, opts.batch.unwrap_or(data.n).min(4))?;
+    let all_scored = net.heads.iter().all(|h| h.metric.is_some());
+    opts.stop = match (t.stop.as_deref(), t.target_loss) {
+        (None, Some(target)) | (Some("loss"), Some(target)) => StopRule::Loss { target },
+        (Some("loss"), None) => return Err(Error::field("train.target_loss", "is missing (stop = \"loss\" needs it)")),
+        (Some(_), Some(_)) => return Err(Error::field("train.target_loss", "applies to stop = \"loss\" only")),
+        (None, None) => {
+            if all_scored {
+                StopRule::Accuracy
+            } else {
+                StopRule::None
+            }
+        }
+        (Some("accuracy"), None) => {
+            if !all_scored {
+                return Err(Error::field(
+                    "train.stop",
+                    "\"accuracy\" needs an accuracy on every head (soft sigmoid_ce targets have none)",
+                ));
+            }
+            StopRule::Accuracy
+        }
+        (Some("none"), None) => StopRule::None,
+        (Some(other), None) => {
+            return Err(Error::field("train.stop", format!("unknown rule `{other}` (accuracy, loss, none)")));
+        }
+    };
+    opts.validate()?;
+    Ok(opts)
+}
+
+impl Lab {
+    /// Builds cell `k`'s network for `e` models on its batch size.
+    pub fn build(&self, k: usize, data: &Samples, e: usize) -> Result<Net<f32>> {
+        let c = &self.cells[k];
+        spec::build(&c.file.network, data, e, c.opts.batch.unwrap_or(data.n)).map_err(|err| err.in_file(&self.path))
+    }
+
+    /// Trains one cell on its data.
+    pub fn run_cell(
+        &self,
+        k: usize,
+        data: &Samples,
+        held_out: Option<&Samples>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Run> {
+        let c = &self.cells[k];
+        if let Some(d) = &c.opts.save_params {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let opts = TrainOptions {
+            save_params: c
+                .opts
+                .save_params
+                .as_ref()
+                .map(|d| if self.cells.len() > 1 { d.join(&c.name) } else { d.clone() }),
+            ..c.opts.clone()
+        };
+        if let Some(d) = &opts.save_params {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let build = |e: usize| self.build(k, data, e);
+        train_parallel(&c.name, &build, data, held_out, &opts, progress)
+    }
+}
+
+/// Writes `summary.json` (one entry per cell run, as sweeps do, so `gradlab merge` combines
+/// shards), `metrics.csv`, `network.txt` (layers, shapes, parameter counts) and the curves.
+pub fn write_outputs(
+    out: &Path,
+    lab: &Lab,
+    runs: &[(usize, Run)],
+    data: &Samples,
+    complete: bool,
+    shard: Option<(usize, usize)>,
+) -> Result<crate::experiments::sweep::SweepSummary> {
+    use crate::experiments::sweep::{SweepSummary, Task, cell_summary};
+    use crate::report::figures::{CurvePanels, Panel};
+    let summary = SweepSummary {
+        study: "lab".into(),
+        file: lab.path.display().to_string(),
+        task: Task::Network,
+        data: data.source.clone(),
+        complete,
+        shard,
+        total_cells: lab.cells.len(),
+        cells: runs
+            .iter()
+            .map(|(k, r)| {
+                let c = &lab.cells[*k];
+                cell_summary(c.index, &c.name, c.axes.clone(), r)
+            })
+            .collect(),
+    };
+    crate::report::write_json(&out.join("summary.json"), &summary)?;
+    let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
+    crate::report::write_metrics_csv(&out.join("metrics.csv"), &only)?;
+    if let Some((k, _)) = runs.first() {
+        let net = lab.build(*k, data, 1)?;
+        let text = format!("{}\n{}", lab.cells[*k].name, spec::describe(&lab.cells[*k].file.network, &net));
+        crate::report::atomic::write_atomic(&out.join("network.txt"), text.as_bytes())?;
+    }
+    let refs: Vec<&Run> = only.iter().collect();
+    if !refs.is_empty() {
+        let mut panels = vec![
+            Panel::of_runs(&refs, "loss", "training loss", true, (0.25, 0.75)),
+            Panel::of_runs(&refs, "accuracy", "training accuracy", false, (0.25, 0.75)),
+        ];
+        if refs.iter().all(|r| r.columns.iter().any(|c| c == "held_out_accuracy")) {
+            panels.push(Panel::of_runs(&refs, "held_out_loss", "held-out loss", true, (0.25, 0.75)));
+            panels.push(Panel::of_runs(&refs, "held_out_accuracy", "held-out accuracy", false, (0.25, 0.75)));
+        }
+        let title = format!("{}: median over seeds with IQR band", lab.path.display());
+        crate::report::figures::render(&out.join("curves"), &CurvePanels { title, panels, columns: 2 })?;
+    }
+    Ok(summary)
+}
