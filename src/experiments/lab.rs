@@ -115,7 +115,8 @@ pub struct LabFile {
 #[derive(Clone, Debug)]
 pub struct LabCell {
     pub index: usize,
-    /// `optim.lr=0.01,network.layers.0.act=tanh`; `base` without a sweep.
+    /// `optim.lr=0.01+network.layers.0.act=tanh` (the swept keys in the order written);
+    /// `base` without a sweep.
     pub name: String,
     pub axes: BTreeMap<String, serde_json::Value>,
     pub file: LabFile,
@@ -177,14 +178,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
         }
         for ((key, values), &p) in axes.iter().zip(&picks) {
             let v = &values[p];
-            set_path(&mut cell_doc, key, v.clone())
+            set_key(&mut cell_doc, key, v.clone())
                 .map_err(|m| Error::data(path, format!("field `sweep.{key}`: {m}")))?;
             chosen.insert(key.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
             let shown = match v {
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            name_parts.push(format!("{key}={}", shown.replace(['/', ' ', ','], "_")));
+            name_parts.push(format!("{key}={}", shown.replace(['/', ' ', ',', '+'], "_")));
         }
         let cell_err = |e: Error| -> Error {
             let e = e.in_file(path);
@@ -208,14 +209,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
             }
         };
         let opts = resolve(&file, &data).map_err(cell_err)?;
-        let name = if name_parts.is_empty() { "base".to_string() } else { name_parts.join(",") };
+        let name = if name_parts.is_empty() { "base".to_string() } else { name_parts.join("+") };
         cells.push(LabCell { index, name, axes: chosen, file, opts });
     }
     Ok(Lab { path: path.to_path_buf(), cells })
 }
 
 /// Sets `a.b.0.c` in a TOML document; tables are created as needed, list items must exist.
-fn set_path(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::result::Result<(), String> {
+pub fn set_key(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::result::Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut cur = doc.entry(parts[0].to_string()).or_insert_with(|| {
         if parts.len() > 1 { toml::Value::Table(toml::Table::new()) } else { toml::Value::Boolean(false) }
@@ -449,6 +450,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         save_every: t.save_every,
         ..TrainOptions::new(t.seeds.unwrap_or(if t.init.is_some() { 1 } else { 32 }))
     };
+    opts.validate()?;
     if let Some(b) = opts.batch
         && b > data.n
     {

@@ -1,0 +1,341 @@
+//! The open lab: network files train the report's nets bit for bit like the builders, any
+//! network trains with any optimiser on minibatches with the ensemble guarantees intact, sweeps
+//! shard and merge, and bad files get named errors with nothing written.
+
+use gradlab::activations::Activation;
+use gradlab::data::{self, DatasetKind};
+use gradlab::engine::Reduction;
+use gradlab::experiments::cnn::{self, CnnSetting};
+use gradlab::experiments::fc_random::{self, FcSetting, FcStudy};
+use gradlab::experiments::lab::{self, Lab, set_key};
+use gradlab::experiments::train::{Run, TrainOptions, evaluate, train};
+use gradlab::models::cnn::CnnTask;
+use gradlab::models::fc::LossKind;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gradlab-lab-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn preset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/networks").join(format!("{name}.toml"))
+}
+
+/// A preset file with some keys set (and its sweep dropped), parsed as a lab.
+fn preset_with(name: &str, keys: &[(&str, toml::Value)]) -> Lab {
+    let path = preset(name);
+    let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    doc.remove("sweep");
+    for (k, v) in keys {
+        set_key(&mut doc, k, v.clone()).unwrap();
+    }
+    lab::parse(&path, &toml::to_string(&doc).unwrap()).unwrap()
+}
+
+fn run_lab(lab: &Lab) -> Run {
+    let (data, _) = lab::load_data(&lab.cells[0].file.data).unwrap();
+    lab.run_cell(0, &data, None, &mut |_, _| true).unwrap()
+}
+
+/// Two runs of the same training: identical rows (the dead-fraction and head columns may be
+/// named differently), stopping iterations and weights.
+fn assert_same(what: &str, a: &Run, b: &Run) {
+    assert_eq!(a.columns.len(), b.columns.len(), "{what}: {:?} vs {:?}", a.columns, b.columns);
+    assert_eq!(a.seeds, b.seeds, "{what}");
+    assert_eq!(a.iterations, b.iterations, "{what}");
+    assert_eq!(a.max_abs_weight, b.max_abs_weight, "{what}");
+    for (s, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        assert!(!ra.is_empty(), "{what}: seed {s} has rows");
+        let same = ra.len() == rb.len() && ra.iter().zip(rb).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{what}: seed {s} rows differ");
+    }
+}
+
+fn v<T: Into<toml::Value>>(x: T) -> toml::Value {
+    x.into()
+}
+
+#[test]
+fn the_fc73_preset_trains_bit_for_bit_like_the_builder() {
+    let data = data::generate(DatasetKind::Random, 64, 0);
+    for (act, loss, per_sample) in [
+        (Activation::Relu, LossKind::Ce, false),
+        (Activation::Sigmoid, LossKind::L2, false),
+        (Activation::Sigmoid, LossKind::L2, true),
+    ] {
+        let mut keys =
+            vec![("train.seeds", v(3)), ("train.max_iters", v(400)), ("network.layers.0.act", v(act.to_string()))];
+        if loss == LossKind::L2 {
+            keys.push(("network.loss", v("l2")));
+            keys.push(("network.output_act", v("sigmoid")));
+        }
+        if per_sample {
+            keys.push(("network.layers.0.bias", v("per_sample")));
+            keys.push(("network.layers.1.bias", v("per_sample")));
+        }
+        let lab = preset_with("fc73", &keys);
+        let from_file = run_lab(&lab);
+        let study = FcStudy {
+            settings: vec![],
+            train: TrainOptions { max_iters: 400, ..TrainOptions::new(3) },
+            reduction: Reduction::Mean,
+        };
+        let setting = FcSetting { act, loss, per_sample_bias: per_sample };
+        let built = fc_random::run_setting(&study, setting, &data, None, &mut |_, _| true).unwrap();
+        assert_same(&setting.name(), &from_file, &built);
+    }
+}
+
+#[test]
+fn the_cnn_presets_train_bit_for_bit_like_the_builders() {
+    for (task, name, untied, iters) in [
+        (CnnTask::Line, "line", false, 30),
+        (CnnTask::Detect, "detect", false, 12),
+        (CnnTask::Detect, "detect", true, 8),
+    ] {
+        let mut keys = vec![("train.seeds", v(2)), ("train.max_iters", v(iters))];
+        if untied {
+            keys.push(("network.layers.0.bias", v("untied")));
+            keys.push(("network.layers.1.bias", v("untied")));
+        }
+        let from_file = run_lab(&preset_with(name, &keys));
+        let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
+        let data = data::generate(kind, 64, 0);
+        let opts =
+            TrainOptions { max_iters: iters as usize, ..TrainOptions::new(2) }.with_sgd(cnn::default_lr(task), 0.1);
+        let setting = CnnSetting { untied_conv_bias: untied, ..CnnSetting::new(Activation::Relu) };
+        let built = cnn::run_setting(task, setting, &opts, &data, None, &mut |_, _| true).unwrap();
+        assert_same(&format!("{name} untied={untied}"), &from_file, &built);
+        assert!(from_file.rows[0].len() / from_file.columns.len() > 1);
+    }
+}
+
+const SMALL_NET: &str = r#"
+[data]
+generator = "random"
+n = 64
+batch = 16
+[network]
+layers = [
+  { type = "dense", units = 8, act = "tanh" },
+  { type = "dense", units = 8, act = "relu" },
+  { type = "residual", from = 0 },
+  { type = "dense", units = 1 },
+]
+loss = "sigmoid_ce"
+[init]
+weights = "xavier_normal"
+bias = 0.0
+[optim]
+name = "adam"
+lr = 0.01
+clip_norm = 1.0
+[train]
+seeds = 4
+first_seed = 10
+max_iters = 40
+eval_every = 4
+held_out_every = 8
+"#;
+
+#[test]
+fn an_ensemble_member_equals_its_solo_run_with_minibatches_adam_and_clipping() {
+    let dir = tmp("solo");
+    let path = dir.join("net.toml");
+    let lab = lab::parse(&path, SMALL_NET).unwrap();
+    let (data, held) = lab::load_data(&lab.cells[0].file.data).unwrap();
+    let held = held.unwrap();
+    let opts = lab.cells[0].opts.clone();
+    assert_eq!((opts.every(data.n), opts.batch), (4, Some(16)));
+    let mut whole_net = lab.build(0, &data, 4).unwrap();
+    let whole = train("w", &mut whole_net, &data, Some(&held), &opts, &mut |_, _| true).unwrap();
+    // Rows every 4 iterations, held-out columns every 8 (NaN between).
+    let rows = whole.rows[0].len() / whole.columns.len();
+    assert_eq!(rows, 10, "iterations 1, 5, …, 37");
+    let h = whole.column(0, "held_out_accuracy");
+    assert!(h[0].is_finite() && h[1].is_nan() && h[2].is_finite(), "{h:?}");
+    for member in [0usize, 3] {
+        let solo_opts = TrainOptions { seeds: 1, first_seed: opts.first_seed + member as u64, ..opts.clone() };
+        let mut solo_net = lab.build(0, &data, 1).unwrap();
+        let solo = train("s", &mut solo_net, &data, Some(&held), &solo_opts, &mut |_, _| true).unwrap();
+        let same = solo.rows[0].iter().zip(&whole.rows[member]).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same && solo.rows[0].len() == whole.rows[member].len(), "member {member} differs from its solo run");
+    }
+    // Training went somewhere: the loss fell.
+    let loss = whole.column(0, "loss");
+    assert!(loss.last().unwrap() < &(0.8 * loss[0]), "{loss:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn evaluation_in_padded_batches_equals_one_batch_of_everything() {
+    let lab = lab::parse(Path::new("x.toml"), SMALL_NET).unwrap();
+    let (data, held) = lab::load_data(&lab.cells[0].file.data).unwrap();
+    let held = held.unwrap();
+    let part = gradlab::data::Samples {
+        x: held.x[..50 * held.features()].to_vec(),
+        n: 50,
+        targets: held
+            .targets
+            .iter()
+            .map(|t| gradlab::data::Target { values: t.values[..50].to_vec(), ..t.clone() })
+            .collect(),
+        ..held.clone()
+    };
+    let init = gradlab::models::Init::seeds(3, 2, lab.cells[0].opts.init.weights, 0.0);
+    let mut small = lab.build(0, &data, 2).unwrap(); // batch 16: 50 = 3·16 + 2 padded
+    small.init(&init);
+    let mut big = gradlab::models::spec::build::<f32>(&lab.cells[0].file.network, &part, 2, 50).unwrap();
+    big.init(&init);
+    let (a, b) = (evaluate(&mut small, &part), evaluate(&mut big, &part));
+    assert_eq!(a.accuracy, b.accuracy);
+    for (x, y) in a.loss.iter().zip(&b.loss) {
+        assert!((x - y).abs() <= 1e-6 * y.abs(), "{x} vs {y}");
+    }
+    assert!(a.accuracy.iter().all(|&v| (0.0..=1.0).contains(&v)));
+}
+
+#[test]
+fn a_lab_sweep_shards_and_merges_to_the_unsharded_run() {
+    let dir = tmp("shards");
+    let file = dir.join("sweep.toml");
+    let text = SMALL_NET.replace("max_iters = 40", "max_iters = 12")
+        + "[sweep]\n\"optim.lr\" = [0.01, 0.003]\n\"network.layers.0.act\" = [\"tanh\", \"sigmoid\"]\n";
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap();
+    let whole = dir.join("whole");
+    let o = gradlab(&["run", f, "--out", whole.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut shards = vec![];
+    for i in 0..3 {
+        let d = dir.join(format!("s{i}"));
+        let o = gradlab(&["run", f, "--shard", &format!("{i}/3"), "--out", d.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        shards.push(d.to_str().unwrap().to_string());
+    }
+    let merged = dir.join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    assert!(gradlab(&args).status.success());
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(read(&whole, "metrics.csv"), read(&merged, "metrics.csv"));
+    let cells =
+        |d: &Path| serde_json::from_str::<serde_json::Value>(&read(d, "summary.json")).unwrap()["cells"].clone();
+    assert_eq!(cells(&whole), cells(&merged));
+    let c = cells(&whole);
+    assert_eq!(c.as_array().unwrap().len(), 4);
+    assert_eq!(c[1]["name"], "optim.lr=0.01+network.layers.0.act=sigmoid");
+    assert_eq!(c[1]["axes"]["optim.lr"], 0.01);
+    for f in ["curves.svg", "curves.png", "network.txt"] {
+        assert!(whole.join(f).is_file(), "missing {f}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes a `.npy` of little-endian f64 or i64 values.
+fn npy(path: &Path, shape: &[usize], descr: &str, values: &[f64]) {
+    let payload: Vec<u8> = if descr == "<i8" {
+        values.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect()
+    } else {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    };
+    std::fs::write(path, gradlab::data::npy::npy_bytes(shape, descr, false, &payload)).unwrap();
+}
+
+#[test]
+fn bad_network_files_get_named_errors_and_write_nothing() {
+    let dir = tmp("bad");
+    npy(&dir.join("x.npy"), &[6, 4], "<f8", &[0.5; 24]);
+    npy(&dir.join("yf.npy"), &[6], "<f8", &[0.0, 1.0, 0.5, 1.0, 0.0, 1.0]);
+    npy(&dir.join("y9.npy"), &[6], "<i8", &[0.0, 9.0, 3.0, 1.0, 2.0, 4.0]);
+    let data = |y: &str| format!("[data]\nx = \"{0}/x.npy\"\ny = \"{0}/{y}\"\n", dir.display());
+    let dense = "[network]\nlayers = [{ type = \"dense\", units = 5 }]\nloss = \"softmax_ce\"\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"denes\", units = 5 }]\nloss = \"softmax_ce\"\n", "denes", "unknown variant"),
+        (data("y9.npy") + dense + "[optim]\nname = \"adma\"\n", "optim.name", "did you mean `adam`"),
+        (data("y9.npy") + dense + "[optim]\nlrr = 0.1\n", "lrr", "unknown field"),
+        (data("y9.npy") + dense + "[optim]\nname = \"sgd\"\nbeta1 = 0.9\n", "optim.beta1", "does not apply"),
+        (data("y9.npy") + dense + "[optim]\nlr = -1\n", "optim.lr", "positive"),
+        (data("yf.npy") + dense, "network.loss", "softmax_ce needs integer class labels"),
+        (data("y9.npy") + dense, "network.loss", "labels up to 9"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"conv2d\", channels = 2, kernel = 3 }]\nloss = \"softmax_ce\"\n", "network.layers.0", "conv2d needs image input"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10, act = \"rleu\" }]\nloss = \"softmax_ce\"\n", "network.layers.0.act", "relu"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }, { type = \"residual\", from = 3 }]\nloss = \"softmax_ce\"\n", "network.layers.1", "earlier layer"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\ntarget = \"width\"\n", "network.target", "no target `width`"),
+        (data("missing.npy") + dense, "missing.npy", "not found"),
+        ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"conv2d\", channels = 2, kernel = 7 }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.0", "does not fit"),
+        ("[data]\ngenerator = \"lines\"\n".to_string() + dense, "data.generator", "did you mean `line`"),
+        ("[data]\ngenerator = \"line\"\n[network]\nlayers = [{ type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n[sweep]\n\"network.layers.4.act\" = [\"relu\"]\n".into(), "sweep.network.layers.4.act", "beyond"),
+    ];
+    for (k, (text, field, msg)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{k}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = dir.join(format!("out{k}"));
+        let o = gradlab(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "case {k}: {e}");
+        assert!(e.contains(&format!("case{k}.toml")) || e.contains(field), "case {k} names no file: {e}");
+        assert!(e.contains(field) && e.contains(msg), "case {k}: wanted `{field}` and `{msg}` in: {e}");
+        assert!(!out.exists(), "case {k}: nothing is written");
+        assert!(!e.contains("panicked"), "case {k}: {e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_passes_on_every_preset_and_example() {
+    for name in ["fc73", "line", "detect", "digits-mlp", "digits-cnn"] {
+        let path = preset(name);
+        if name.starts_with("digits")
+            && !Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/digits").is_dir()
+        {
+            eprintln!("skipping {name}: ../shared/datasets/digits is absent");
+            continue;
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["check", path.to_str().unwrap(), "--per-tensor", "12"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{name}: {text}{}", stderr(&o));
+        assert!(text.contains("tensors agree") && !text.contains("MISMATCH"), "{name}: {text}");
+    }
+}
+
+#[test]
+fn the_digits_cnn_learns_the_real_digits() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("../shared/datasets/digits").is_dir() {
+        eprintln!("skipping: ../shared/datasets/digits is absent");
+        return;
+    }
+    let path = preset("digits-cnn");
+    let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    for (k, val) in [("train.seeds", v(2)), ("train.max_iters", v(300))] {
+        set_key(&mut doc, k, val).unwrap();
+    }
+    for key in ["x", "y", "held_out_x", "held_out_y"] {
+        let rel = doc["data"][key].as_str().unwrap().to_string();
+        set_key(&mut doc, &format!("data.{key}"), v(root.join(rel).display().to_string())).unwrap();
+    }
+    let lab = lab::parse(&path, &toml::to_string(&doc).unwrap()).unwrap();
+    let (data, held) = lab::load_data(&lab.cells[0].file.data).unwrap();
+    assert_eq!((data.n, data.shape.clone(), data.target("y").unwrap().classes), (1437, vec![1, 8, 8], Some(10)));
+    let run = lab.run_cell(0, &data, held.as_ref(), &mut |_, _| true).unwrap();
+    let acc = run.held_out_accuracy.unwrap();
+    assert!(acc.iter().all(|&a| a > 0.9), "held-out accuracy after 300 iterations: {acc:?}");
+}
