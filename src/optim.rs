@@ -264,3 +264,122 @@ impl<T: Real> Optimizer<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Reduction;
+
+    /// Two models, parameters `[1, 3]` each, loss mean over 3 of (p − t)²: gradient 2(p − t)/3.
+    fn problem(p0: [[f64; 3]; 2]) -> (Graph<f64>, NodeId, NodeId) {
+        let mut g = Graph::new(2);
+        let p = g.param(&[1, 3]);
+        let t = g.input(&[1, 1, 3]).unwrap();
+        g.value_mut(t).copy_from_slice(&[0.5, -1.0, 2.0]);
+        let loss = g.squared_error(p, t, 1.0, Reduction::Mean).unwrap();
+        g.value_mut(p).copy_from_slice(&[p0[0], p0[1]].concat());
+        (g, p, loss)
+    }
+
+    /// The update rules as textbooks and PyTorch's documentation write them, in plain f64, for
+    /// one parameter vector with gradient function `grad`.
+    fn reference(c: &OptimConfig, mut p: Vec<f64>, steps: usize, grad: impl Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+        let n = p.len();
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        for t in 1..=steps {
+            let mut g = grad(&p);
+            if let Some(max) = c.clip_norm {
+                let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let coef = (max / (norm + 1e-6)).min(1.0);
+                g.iter_mut().for_each(|x| *x *= coef);
+            }
+            for i in 0..n {
+                let decoupled = c.name == OptimKind::AdamW;
+                if decoupled {
+                    p[i] *= 1.0 - c.lr * c.weight_decay;
+                }
+                let gi = if decoupled { g[i] } else { g[i] + c.weight_decay * p[i] };
+                match c.name {
+                    OptimKind::Sgd if c.momentum == 0.0 => p[i] -= c.lr * gi,
+                    OptimKind::Sgd | OptimKind::Momentum | OptimKind::Nesterov => {
+                        m[i] = if t == 1 { gi } else { c.momentum * m[i] + gi };
+                        let d = if c.name == OptimKind::Nesterov { gi + c.momentum * m[i] } else { m[i] };
+                        p[i] -= c.lr * d;
+                    }
+                    OptimKind::Adam | OptimKind::AdamW => {
+                        m[i] = c.beta1 * m[i] + (1.0 - c.beta1) * gi;
+                        v[i] = c.beta2 * v[i] + (1.0 - c.beta2) * gi * gi;
+                        let mh = m[i] / (1.0 - c.beta1.powi(t as i32));
+                        let vh = v[i] / (1.0 - c.beta2.powi(t as i32));
+                        p[i] -= c.lr * mh / (vh.sqrt() + c.eps);
+                    }
+                    OptimKind::RmsProp => {
+                        v[i] = c.alpha * v[i] + (1.0 - c.alpha) * gi * gi;
+                        let step = gi / (v[i].sqrt() + c.eps);
+                        if c.momentum > 0.0 {
+                            m[i] = c.momentum * m[i] + step;
+                            p[i] -= c.lr * m[i];
+                        } else {
+                            p[i] -= c.lr * step;
+                        }
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn every_optimiser_follows_its_definition_and_a_stopped_model_stays() {
+        let target = [0.5, -1.0, 2.0];
+        let grad = |p: &[f64]| p.iter().zip(target).map(|(x, t)| 2.0 * (x - t) / 3.0).collect::<Vec<_>>();
+        let configs = [
+            OptimConfig::sgd(0.3),
+            OptimConfig { weight_decay: 0.1, ..OptimConfig::sgd(0.3) },
+            OptimConfig { momentum: 0.8, ..OptimConfig::sgd(0.2) },
+            OptimConfig::new(OptimKind::Momentum, 0.1),
+            OptimConfig::new(OptimKind::Nesterov, 0.1),
+            OptimConfig::new(OptimKind::Adam, 0.05),
+            OptimConfig { weight_decay: 0.05, ..OptimConfig::new(OptimKind::Adam, 0.05) },
+            OptimConfig::new(OptimKind::AdamW, 0.05),
+            OptimConfig::new(OptimKind::RmsProp, 0.01),
+            OptimConfig { momentum: 0.5, ..OptimConfig::new(OptimKind::RmsProp, 0.01) },
+            OptimConfig { clip_norm: Some(0.1), ..OptimConfig::new(OptimKind::Adam, 0.05) },
+            OptimConfig { clip_norm: Some(0.05), ..OptimConfig::sgd(0.5) },
+        ];
+        let p0 = [[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]];
+        for c in configs {
+            let (mut g, p, loss) = problem(p0);
+            let mut opt = Optimizer::new(c, &g);
+            for step in 0..25 {
+                g.forward();
+                g.backward(loss);
+                // Model 1 stops after 10 updates.
+                opt.step(&mut g, &[true, step < 10]);
+            }
+            let got = g.value(p).to_vec();
+            for (e, steps) in [(0, 25), (1, 10)] {
+                let want = reference(&c, p0[e].to_vec(), steps, grad);
+                for (a, b) in got[e * 3..e * 3 + 3].iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{c:?} model {e}: {a} vs {b}");
+                }
+            }
+            assert_eq!((opt.steps(0), opt.steps(1)), (25, 10));
+        }
+    }
+
+    #[test]
+    fn names_parse_and_bad_values_name_their_field() {
+        assert_eq!(OptimKind::parse("adamw"), Ok(OptimKind::AdamW));
+        assert!(OptimKind::parse("adma").unwrap_err().contains("did you mean `adam`"));
+        assert_eq!(OptimConfig::sgd(-1.0).validate().unwrap_err().0, "lr");
+        assert_eq!(
+            OptimConfig { beta2: 1.0, ..OptimConfig::new(OptimKind::Adam, 0.1) }.validate().unwrap_err().0,
+            "beta2"
+        );
+        assert_eq!(
+            OptimConfig { clip_norm: Some(0.0), ..OptimConfig::sgd(0.1) }.validate().unwrap_err().0,
+            "clip_norm"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use gradlab::activations::Activation;
 use gradlab::engine::loss::sigmoid_cross_entropy;
 use gradlab::engine::scalar::Dual;
 use gradlab::engine::{Graph, NodeId, Reduction};
-use gradlab::init::SeededRng;
+use gradlab::init::{SeededRng, WeightInit};
 use gradlab::models::fc::{self, FcConfig, LossKind};
 
 /// Points away from the kinks of relu-like functions, spanning saturation.
@@ -282,5 +282,134 @@ fn conv2d_every_bias_kind_input_kind_stride_and_padding() {
                 }
             }
         }
+    }
+}
+
+/// Class indices 0..k for a `[1 or E, 1, B]` target.
+fn classes(g: &mut Graph<f64>, shape: &[usize], k: usize, seed: u64) -> NodeId {
+    let t = g.input(shape).unwrap();
+    let mut rng = SeededRng::new(seed);
+    for v in g.value_mut(t) {
+        *v = rng.int(0, k as i64 - 1) as f64;
+    }
+    t
+}
+
+#[test]
+fn softmax_cross_entropy_with_both_reductions_and_target_layouts() {
+    for e in [1, 3] {
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            for per_model_targets in [false, true] {
+                let mut g = Graph::<f64>::new(e);
+                let logits = g.param(&[4, 5]);
+                let t = classes(&mut g, &[if per_model_targets { e } else { 1 }, 1, 5], 4, 3);
+                let loss = g.softmax_cross_entropy(logits, t, reduction).unwrap();
+                randomise(&mut g, &[logits], 7, 4.0);
+                check(
+                    &mut g,
+                    loss,
+                    &[logits],
+                    &format!("softmax CE E={e} {reduction:?} per-model targets {per_model_targets}"),
+                );
+            }
+        }
+    }
+    // Stable where exp overflows: finite loss, gradient softmax − one-hot.
+    let mut g = Graph::<f64>::new(1);
+    let logits = g.param(&[3, 1]);
+    let t = g.input(&[1, 1, 1]).unwrap();
+    g.value_mut(t)[0] = 2.0;
+    g.value_mut(logits).copy_from_slice(&[1000.0, -1000.0, 990.0]);
+    let loss = g.softmax_cross_entropy(logits, t, Reduction::Mean).unwrap();
+    g.forward();
+    g.backward(loss);
+    // logsumexp(1000, −1000, 990) − 990 = 10 + ln(1 + e⁻¹⁰).
+    let want = 10.0 + (-10.0f64).exp().ln_1p();
+    assert!((g.value(loss)[0] - want).abs() < 1e-9, "{} vs {want}", g.value(loss)[0]);
+    let grad = g.grad(logits);
+    assert!((grad[0] - 1.0).abs() < 1e-4 && (grad[2] + 1.0).abs() < 1e-4 && grad[1].abs() < 1e-12, "{grad:?}");
+}
+
+#[test]
+fn max_and_average_pooling_with_strides_shared_and_per_model_input() {
+    use gradlab::engine::pool::PoolKind;
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        for (k, stride) in [(2, 2), (3, 1), (2, 3)] {
+            for e in [1, 3] {
+                // Per-model input as a parameter, so dX is checked; values spread so that no two
+                // in a window tie (a tie is a kink of max).
+                let mut g = Graph::<f64>::new(e);
+                let x = g.param(&[2, 7, 6, 3]);
+                let y = g.pool(x, kind, k, stride).unwrap();
+                let s = g.shape(y).to_vec();
+                let t = targets(&mut g, &[1, s[1], s[2], s[3], s[4]], 5, false);
+                let loss = g.squared_error(y, t, 1.0, Reduction::Mean).unwrap();
+                randomise(&mut g, &[x], 13, 2.0);
+                check(&mut g, loss, &[x], &format!("{kind:?} pool k={k} stride={stride} E={e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn networks_from_descriptions_pass_the_gradient_check() {
+    use gradlab::data::{Samples, Target};
+    use gradlab::experiments::check::check as fd_check;
+    use gradlab::models::spec::{Layer, NetworkSpec, OutputSpec};
+    // Images 1×6×6, ten classes; conv (padding) → maxpool → conv → residual → dense, softmax.
+    let mut rng = SeededRng::new(21);
+    let n = 12;
+    let data = Samples {
+        x: (0..n * 36).map(|_| rng.uniform() * 2.0 - 1.0).map(|v| v as f32).collect(),
+        shape: vec![1, 6, 6],
+        n,
+        targets: vec![Target {
+            name: "y".into(),
+            values: (0..n).map(|i| (i % 10) as f32).collect(),
+            width: 1,
+            classes: Some(10),
+        }],
+        source: "test".into(),
+    };
+    let conv = |channels, kernel, padding, act: &str| Layer::Conv2d {
+        channels,
+        kernel,
+        stride: 1,
+        padding,
+        act: Some(act.into()),
+        bias: Default::default(),
+    };
+    let spec = NetworkSpec {
+        layers: vec![
+            conv(3, 3, 1, "tanh"),
+            Layer::Maxpool { kernel: 2, stride: None },
+            conv(3, 3, 1, "elu"),
+            Layer::Residual { from: 1, act: Some("softplus".into()) },
+            Layer::Avgpool { kernel: 2, stride: Some(1) },
+            Layer::Dense { units: 10, act: None, bias: Default::default() },
+        ],
+        output: OutputSpec { loss: Some("softmax_ce".into()), ..Default::default() },
+        heads: None,
+    };
+    for weights in [WeightInit::XavierUniform { gain: 1.0 }, WeightInit::HeNormal] {
+        let init = gradlab::models::Init::seeds(4, 1, weights, 0.05);
+        let checks = fd_check(&spec, &data, &init, None, 8, 40).unwrap();
+        assert_eq!(checks.len(), 6, "weight and bias of two convolutions and the dense layer");
+        for c in &checks {
+            assert!(c.ok && c.max_rel_error < 1e-6, "{weights}: {c:?}");
+        }
+    }
+    // An L2 head on one-hot targets with a sigmoid output, and two heads with weights.
+    let l2 = NetworkSpec {
+        layers: vec![
+            Layer::Dense { units: 5, act: Some("gelu".into()), bias: Default::default() },
+            Layer::Dense { units: 10, act: None, bias: Default::default() },
+        ],
+        output: OutputSpec { loss: Some("l2".into()), output_act: Some("sigmoid".into()), ..Default::default() },
+        heads: None,
+    };
+    let init = gradlab::models::Init::seeds(1, 1, WeightInit::Normal { std: 0.5 }, 0.0);
+    for c in fd_check(&l2, &data, &init, None, 12, 50).unwrap() {
+        assert!(c.ok, "l2 one-hot: {c:?}");
     }
 }

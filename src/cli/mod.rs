@@ -217,8 +217,9 @@ pub struct CommonArgs {
     /// Write each seed's final parameters to DIR/seed-<s>.safetensors (PyTorch names and shapes).
     #[arg(long, value_name = "DIR")]
     pub save_params: Option<PathBuf>,
-    /// With --save-params: also save every K updates (seed-<s>-iter-<n>.safetensors, the
-    /// parameters after n updates), for the seeds still training.
+    /// With --save-params: also save the initial parameters (seed-<s>-iter-0.safetensors) and
+    /// every K updates (seed-<s>-iter-<n>.safetensors, the parameters after n updates), for
+    /// the seeds still training.
     #[arg(long, value_name = "K", requires = "save_params")]
     pub save_every: Option<usize>,
     /// Also write TensorBoard event files: DIR/<setting>/seed-<s>/, one scalar per metric

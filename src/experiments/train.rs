@@ -56,8 +56,9 @@ pub struct TrainOptions {
     /// Write each seed's final parameters here as `seed-<s>.safetensors`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_params: Option<std::path::PathBuf>,
-    /// With `save_params`: also every K updates, `seed-<s>-iter-<K·j>.safetensors` for the
-    /// seeds still training (the parameters after K·j updates).
+    /// With `save_params`: also the initial parameters (`seed-<s>-iter-0.safetensors`) and
+    /// every K updates, `seed-<s>-iter-<K·j>.safetensors` for the seeds still training (the
+    /// parameters after K·j updates).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_every: Option<usize>,
 }
@@ -301,6 +302,11 @@ pub fn train(
     net.init(&init);
     if let Some(path) = &opts.init_from {
         crate::models::params::load_all(net, path)?;
+    }
+    if let (Some(dir), Some(_)) = (&opts.save_params, opts.save_every) {
+        for (e, seed) in init.seeds.iter().enumerate() {
+            crate::models::params::save(net, e, &dir.join(format!("seed-{seed}-iter-0.safetensors")))?;
+        }
     }
     let batch = net.batch;
     let full_batch = batch == data.n;
