@@ -1,0 +1,152 @@
+"""Independent check of gradlab's open lab: networks, softmax cross-entropy, pooling and the
+optimisers (Adam, SGD with momentum, AdamW), in JAX + optax, from gradlab's own initial
+parameters. Not used by gradlab, its build or its tests. Run in a throwaway virtualenv:
+
+    python3 -m venv /tmp/jaxenv && /tmp/jaxenv/bin/pip install jax optax safetensors numpy
+    /tmp/jaxenv/bin/python tools/optax_reference.py --gradlab target/release/gradlab --work /tmp/xcheck
+
+For each case it writes a network file (digits, full batch, one seed), runs
+`gradlab run` with `save_every` (so `seed-<s>-iter-0.safetensors` holds the initial parameters),
+then trains the same network in JAX from those parameters with optax and compares the loss of
+every iteration with gradlab's metrics.csv (relative difference, both in float32).
+
+The JAX side is written from the definitions, not from gradlab's code: dense y = x·Wᵀ + b on
+inputs flattened channel-major (NCHW), convolution as lax.conv_general_dilated with OIHW kernels,
+max-pooling as reduce_window, softmax cross-entropy as optax.softmax_cross_entropy_with_integer_labels,
+and optax.adam / optax.sgd(momentum) / optax.adamw with PyTorch's default hyperparameters.
+"""
+import argparse, csv, os, subprocess, textwrap
+import numpy as np
+import jax, jax.numpy as jnp, optax
+from safetensors.numpy import load_file
+
+jax.config.update("jax_platforms", "cpu")
+
+DIGITS = "../shared/datasets/digits"
+
+CASES = {
+    "mlp-adam": dict(
+        layers=[("dense", 32, "tanh"), ("dense", 10, None)],
+        optim='name = "adam"\nlr = 0.01',
+        tx=lambda: optax.adam(0.01, b1=0.9, b2=0.999, eps=1e-8),
+    ),
+    "mlp-momentum": dict(
+        layers=[("dense", 32, "relu"), ("dense", 16, "sigmoid"), ("dense", 10, None)],
+        optim='name = "momentum"\nlr = 0.1\nmomentum = 0.9',
+        tx=lambda: optax.sgd(0.1, momentum=0.9),
+    ),
+    "cnn-adamw": dict(
+        layers=[("conv", 8, "relu"), ("maxpool", 2, None), ("conv2", 16, "relu"), ("dense", 10, None)],
+        optim='name = "adamw"\nlr = 0.005\nweight_decay = 0.01',
+        tx=lambda: optax.adamw(0.005, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01),
+    ),
+}
+
+
+def network_toml(layers):
+    rows = []
+    for kind, n, act in layers:
+        a = f', act = "{act}"' if act else ""
+        if kind == "dense":
+            rows.append(f'{{ type = "dense", units = {n}{a} }}')
+        elif kind == "conv":
+            rows.append(f'{{ type = "conv2d", channels = {n}, kernel = 3, padding = 1{a} }}')
+        elif kind == "conv2":
+            rows.append(f'{{ type = "conv2d", channels = {n}, kernel = 3{a} }}')
+        else:
+            rows.append(f'{{ type = "maxpool", kernel = {n} }}')
+    return "layers = [\n  " + ",\n  ".join(rows) + ",\n]"
+
+
+ACTS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, None: lambda x: x}
+
+
+def forward(params, layers, x):
+    for i, (kind, n, act) in enumerate(layers):
+        if kind == "dense":
+            x = x.reshape(x.shape[0], -1) @ params[f"layers.{i}.weight"].T + params[f"layers.{i}.bias"]
+        elif kind in ("conv", "conv2"):
+            pad = 1 if kind == "conv" else 0
+            x = jax.lax.conv_general_dilated(x, params[f"layers.{i}.weight"], (1, 1), [(pad, pad), (pad, pad)],
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            x = x + params[f"layers.{i}.bias"][None, :, None, None]
+        else:
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, n, n), (1, 1, n, n), "VALID")
+        x = ACTS[act](x)
+    return x
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gradlab", default="target/release/gradlab")
+    ap.add_argument("--work", default="/tmp/gradlab-xcheck")
+    ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--x64", action="store_true",
+                    help="also train in float64 and report how far each float32 run is from it")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    x = np.load(f"{DIGITS}/train_x.npy").astype(np.float32)[:, None] / 16.0
+    y = np.load(f"{DIGITS}/train_y.npy")
+    for name, case in CASES.items():
+        d = os.path.join(args.work, name)
+        text = textwrap.dedent(f"""
+            [data]
+            x = "{DIGITS}/train_x.npy"
+            y = "{DIGITS}/train_y.npy"
+            scale = 0.0625
+            [network]
+            {network_toml(case["layers"])}
+            loss = "softmax_ce"
+            [init]
+            weights = "he_uniform"
+            bias = 0.01
+            [optim]
+            {case["optim"]}
+            [train]
+            seeds = 1
+            first_seed = {args.seed}
+            max_iters = {args.iters}
+            stop = "none"
+            save_params = "{d}/params"
+            save_every = {args.iters}
+            """)
+        os.makedirs(d, exist_ok=True)
+        with open(f"{d}/net.toml", "w") as f:
+            f.write(text)
+        subprocess.run([args.gradlab, "run", f"{d}/net.toml", "--out", f"{d}/out", "--force"], check=True,
+                       stdout=subprocess.DEVNULL)
+        g = [float(r["loss"]) for r in csv.DictReader(open(f"{d}/out/metrics.csv"))]
+        params0 = load_file(f"{d}/params/seed-{args.seed}-iter-0.safetensors")
+        params = {k: jnp.asarray(v) for k, v in params0.items()}
+        layers = case["layers"]
+        inputs = x if any(k.startswith("conv") for k, _, _ in layers) else x.reshape(len(x), -1)
+
+        def trajectory(params, inputs):
+            def loss_fn(p):
+                return optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs), y).mean()
+            tx = case["tx"]()
+            state = tx.init(params)
+            step = jax.jit(lambda p, s: (lambda l, gr: (l, *tx.update(gr, s, p)))(*jax.value_and_grad(loss_fn)(p)))
+            out = []
+            for _ in range(args.iters):
+                l, updates, state = step(params, state)
+                params = optax.apply_updates(params, updates)
+                out.append(float(l))
+            return out
+
+        j = trajectory(params, inputs)
+        n = min(len(g), len(j))
+        rel = max(abs(a - b) / abs(b) for a, b in zip(g[:n], j[:n]))
+        print(f"{name:13} {n} iterations: loss {g[0]:.6f} → {g[n-1]:.6f} (JAX {j[0]:.6f} → {j[n-1]:.6f}), "
+              f"max relative difference {rel:.2e}")
+        if args.x64:
+            jax.config.update("jax_enable_x64", True)
+            t = trajectory({k: v.astype(jnp.float64) for k, v in params0.items()}, inputs.astype(np.float64))
+            jax.config.update("jax_enable_x64", False)
+            dev = lambda a: max(abs(u - v) / abs(v) for u, v in zip(a[:n], t[:n]))
+            print(f"{'':13} against float64 JAX: gradlab (float32) {dev(g):.2e}, JAX (float32) {dev(j):.2e}")
+
+
+if __name__ == "__main__":
+    main()
