@@ -97,11 +97,12 @@ pub fn is_direct(g: &Geometry) -> bool {
     g.spec.padding == 0
 }
 
-/// Scratch. Direct: nothing. im2col: the unrolled input of each product (kept for dW), then one
-/// `K × N` buffer for the gradient of the unrolled input when the input needs a gradient.
+/// Scratch. Direct: the transposed kernel `[K, out]` when the input needs a gradient.
+/// im2col: the unrolled input of each product (kept for dW), then one `K × N` buffer for the
+/// gradient of the unrolled input when the input needs a gradient.
 pub fn saved_len(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_grad: bool) -> usize {
     if is_direct(g) {
-        return 0;
+        return if input_needs_grad { g.k() * g.out } else { 0 };
     }
     let groups = if x_ensemble == 1 { 1 } else { ensemble };
     (groups + usize::from(input_needs_grad)) * g.k() * g.n()
@@ -162,9 +163,13 @@ fn groups(ensemble: usize, x_ensemble: usize) -> (usize, usize) {
     if x_ensemble == 1 { (1, ensemble) } else { (ensemble, 1) }
 }
 
+/// `taps`: the direct kernels' tap offsets (`conv2d_direct::tap_offsets`, computed once when the
+/// node is made; empty for the im2col path).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
     ensemble: usize,
     g: &Geometry,
+    taps: &[usize],
     x: TensorRef<T>,
     w: TensorRef<T>,
     b: Option<TensorRef<T>>,
@@ -172,14 +177,13 @@ pub fn forward<T: Real>(
     saved: &mut [T],
 ) {
     if is_direct(g) {
-        let taps = super::conv2d_direct::tap_offsets(g);
         let (n_groups, per_group) = groups(ensemble, x.shape[0]);
         let (k, n, rows) = (g.k(), g.n(), per_group * g.out);
         for grp in 0..n_groups {
             let yg = &mut y[grp * rows * n..(grp + 1) * rows * n];
             super::conv2d_direct::forward(
                 g,
-                &taps,
+                taps,
                 x.model(grp),
                 &w.data[grp * rows * k..(grp + 1) * rows * k],
                 rows,
@@ -233,6 +237,7 @@ fn add_bias<T: Real>(ensemble: usize, g: &Geometry, b: Option<TensorRef<T>>, y: 
 pub fn backward<T: Real>(
     ensemble: usize,
     g: &Geometry,
+    taps: &[usize],
     x: TensorRef<T>,
     w: TensorRef<T>,
     gy: &[T],
@@ -254,17 +259,16 @@ pub fn backward<T: Real>(
     }
     if is_direct(g) {
         use super::conv2d_direct as direct;
-        let taps = direct::tap_offsets(g);
         if !gw.is_empty() {
             for grp in 0..n_groups {
                 let gyg = &gy[grp * rows * n..(grp + 1) * rows * n];
-                direct::weight_grad(g, &taps, x.model(grp), gyg, rows, &mut gw[grp * rows * k..(grp + 1) * rows * k]);
+                direct::weight_grad(g, taps, x.model(grp), gyg, rows, &mut gw[grp * rows * k..(grp + 1) * rows * k]);
             }
         }
         if !gx.is_empty() {
             for e in 0..ensemble {
                 let gye = &gy[e * g.out * n..(e + 1) * g.out * n];
-                direct::input_grad(g, &taps, w.model(e), gye, model_mut(gx, x.shape[0], e));
+                direct::input_grad(g, taps, w.model(e), gye, saved, model_mut(gx, x.shape[0], e));
             }
         }
         return;
@@ -359,9 +363,11 @@ mod tests {
             let wt: Vec<f64> = (0..out * c * kh * kw).map(|_| rnd()).collect();
             let mut y = vec![0.0; shape.iter().product()];
             let mut saved = vec![0.0; saved_len(1, 1, &geo, false)];
+            let taps = if is_direct(&geo) { super::super::conv2d_direct::tap_offsets(&geo) } else { vec![] };
             forward(
                 1,
                 &geo,
+                &taps,
                 TensorRef { data: &x, shape: &[1, c, h, w, b] },
                 TensorRef { data: &wt, shape: &[1, out, c, kh, kw] },
                 None,
@@ -412,7 +418,8 @@ mod tests {
             let mut gw = vec![0.0; out * k];
             super::super::conv2d_direct::weight_grad(&g, &taps, &x, &gy, out, &mut gw);
             let mut gx = vec![0.0; x.len()];
-            super::super::conv2d_direct::input_grad(&g, &taps, &wt, &gy, &mut gx);
+            let mut scratch = vec![0.0; k * out];
+            super::super::conv2d_direct::input_grad(&g, &taps, &wt, &gy, &mut scratch, &mut gx);
             for (what, got, want) in [("y", &y, &y_ref), ("gw", &gw, &gw_ref), ("gx", &gx, &gx_ref)] {
                 for (a, r) in got.iter().zip(want.iter()) {
                     assert!((a - r).abs() < 1e-11, "{what} stride {stride} b {b}: {a} vs {r}");

@@ -210,12 +210,12 @@ fn weight_grad_block<T: Real, const R: usize, const P: usize>(
 /// The gradient runs of 8 output channels are loaded once per position and batch chunk and
 /// serve every tap; the kernel is read transposed (`[K, out]`) so its 8 values are contiguous.
 #[inline(never)]
-pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], gx: &mut [T]) {
+pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], wt: &mut [T], gx: &mut [T]) {
     let (k, n, out) = (g.k(), g.n(), g.out);
     assert_eq!(taps.len(), k);
     assert!(taps[k - 1] + last_position(g) + g.b <= gx.len(), "conv2d_direct: input gradient too short");
     assert!(out * k <= w.len() && out * n <= gy.len(), "conv2d_direct: kernel or gradient too short");
-    let mut wt = vec![T::default(); k * out];
+    let wt = &mut wt[..k * out];
     for o in 0..out {
         for p in 0..k {
             wt[p * out + o] = w[o * k + p];
@@ -230,11 +230,11 @@ pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], gx: 
                 while o0 < out {
                     let block = OB.min(out - o0);
                     if width == L && block == OB {
-                        input_grad_block::<T, OB, L>(taps, &wt, out, o0, gy, n, ypos + b0, gx, base + b0);
+                        input_grad_block::<T, OB, L>(taps, wt, out, o0, gy, n, ypos + b0, gx, base + b0);
                     } else {
                         for o in o0..o0 + block {
                             for bb in b0..b0 + width {
-                                input_grad_block::<T, 1, 1>(taps, &wt, out, o, gy, n, ypos + bb, gx, base + bb);
+                                input_grad_block::<T, 1, 1>(taps, wt, out, o, gy, n, ypos + bb, gx, base + bb);
                             }
                         }
                     }

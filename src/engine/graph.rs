@@ -33,7 +33,8 @@ pub enum Op {
     /// `y[e] = w[e]·x[e] + b[e]`; `x`'s features are flattened channel-major (see `dense`).
     Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
     /// 2D convolution of `x` `[E, C, H, W, B]` with kernels `w` `[E, out, C, kh, kw]`.
-    Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry },
+    /// `taps`: the direct kernels' input offsets, computed once here (empty for im2col).
+    Conv2d { x: NodeId, w: NodeId, b: Option<NodeId>, geometry: conv2d::Geometry, taps: Vec<usize> },
     /// Max or average pooling of `x` `[E, C, H, W, B]`, no padding.
     Pool { x: NodeId, geometry: pool::PoolGeometry },
     /// `y = act(x)` elementwise; the derivative is saved during forward.
@@ -134,7 +135,8 @@ impl<T: Real> Graph<T> {
             spec,
         )?;
         let saved = conv2d::saved_len(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
-        Ok(self.push(Op::Conv2d { x, w, b, geometry }, shape, saved))
+        let taps = if conv2d::is_direct(&geometry) { super::conv2d_direct::tap_offsets(&geometry) } else { vec![] };
+        Ok(self.push(Op::Conv2d { x, w, b, geometry, taps }, shape, saved))
     }
 
     pub fn activation(&mut self, x: NodeId, act: Activation) -> NodeId {
@@ -238,7 +240,9 @@ impl<T: Real> Graph<T> {
             match &self.ops[i] {
                 Op::Input | Op::Param => {}
                 Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
-                Op::Conv2d { x, w, b, geometry } => conv2d::forward(e, geometry, v(*x), v(*w), b.map(v), out, saved),
+                Op::Conv2d { x, w, b, geometry, taps } => {
+                    conv2d::forward(e, geometry, taps, v(*x), v(*w), b.map(v), out, saved)
+                }
                 Op::Activation { x, act } => elementwise::forward(*act, v(*x).data, out, saved),
                 Op::Pool { x, geometry } => pool::forward(geometry, v(*x).data, out, saved),
                 Op::SoftmaxCrossEntropy { logits, targets, reduction } => {
@@ -296,8 +300,8 @@ impl<T: Real> Graph<T> {
                         }
                     };
                     match &ops[i] {
-                        Op::Conv2d { geometry, .. } => {
-                            conv2d::backward(*ensemble, geometry, v(*x), v(*w), gy, &mut saved[i], gx, gw, gb)
+                        Op::Conv2d { geometry, taps, .. } => {
+                            conv2d::backward(*ensemble, geometry, taps, v(*x), v(*w), gy, &mut saved[i], gx, gw, gb)
                         }
                         _ => dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb),
                     }
