@@ -108,6 +108,13 @@ pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
     Ok(step_seconds(net, &data.samples(), OptimConfig::sgd(0.01), budget))
 }
 
+/// Seconds per training step of a compiled-in preset (its first cell) for `e` models.
+pub fn preset_step_seconds(name: &str, e: usize, budget: Duration) -> Result<f64> {
+    let lab = crate::experiments::lab::preset(name)?;
+    let (data, _) = crate::experiments::lab::load_data(&lab.cells[0].file.data)?;
+    Ok(step_seconds(lab.build(0, &data, e)?, &data, lab.cells[0].opts.optim, budget))
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let budget = Duration::from_millis(if args.quick { 100 } else { 500 });
     let peak = sgemm_gflops(512, budget);
@@ -152,6 +159,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     println!("targets (issue 4): ≤ 0.8 ms/step at E = 1 (≥ half the sgemm peak); per-model cost at E = 8 ≤ at E = 1");
+    println!("\nnetworks from files against the built-in builders (same shape and step, one thread; best of 3 alternating):");
+    println!("{:<22} {:>6} {:>14} {:>14} {:>8}", "network", "E", "builder", "file", "ratio");
+    for (name, e) in [("fc73 relu+ce", 32usize), ("detect relu", 1)] {
+        let (mut built, mut filed) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            if name.starts_with("fc73") {
+                built = built.min(fc73_step_seconds(e, Activation::Relu, LossKind::Ce, budget)?);
+                filed = filed.min(preset_step_seconds("fc73", e, budget)?);
+            } else {
+                built = built.min(detect_step_seconds(e, budget)?);
+                filed = filed.min(preset_step_seconds("detect", e, budget)?);
+            }
+        }
+        println!("{name:<22} {e:>6} {:>11.2} µs {:>11.2} µs {:>8.3}", built * 1e6, filed * 1e6, filed / built);
+    }
+    println!("target (issue 10): a network from a file is as fast as the builder (ratio ≈ 1)");
     let cfg = crate::experiments::landscape::LandscapeConfig {
         act: Activation::Sigmoid,
         x: 1.0,
