@@ -10,7 +10,7 @@ use crate::engine::Reduction;
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
-use crate::experiments::train::{InitOptions, REPORT_BIAS, Run, RunSummary, TrainOptions};
+use crate::experiments::train::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, Run, RunSummary, TrainOptions};
 use crate::init::WeightInit;
 use crate::models::cnn::CnnTask;
 use crate::models::fc::LossKind;
@@ -127,23 +127,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
     }
     let t = &spec.train;
     let seeds = t.seeds.unwrap_or(32);
-    if seeds == 0 || seeds > 100_000 {
-        return bad("train.seeds", format!("{seeds} is not between 1 and 100000"));
-    }
-    if t.max_iters == Some(0) {
-        return bad("train.max_iters", "must be at least 1".into());
-    }
-    if let Some(b) = t.bias_init
-        && !b.is_finite()
-    {
-        return bad("train.bias_init", "must be finite".into());
-    }
-    if t.save_every == Some(0) {
-        return bad("train.save_every", "must be at least 1".into());
-    }
-    if t.save_every.is_some() && t.save_params.is_none() {
-        return bad("train.save_every", "needs train.save_params".into());
-    }
     if spec.task == Task::Landscape {
         let s = &spec.sweep;
         if s.loss.is_some() || s.lr.is_some() || s.init_std.is_some() || s.reduction.is_some() {
@@ -177,13 +160,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
         _ => 0.1,
     };
     let lrs = s.lr.clone().unwrap_or(vec![default_lr]);
-    if let Some(v) = lrs.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-        return bad("sweep.lr", format!("{v} is not a positive number"));
-    }
-    let stds = s.init_std.clone().unwrap_or(vec![0.1]);
-    if let Some(v) = stds.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-        return bad("sweep.init_std", format!("{v} is not a finite number ≥ 0"));
-    }
+    let stds = s.init_std.clone().unwrap_or(vec![REPORT_INIT_STD]);
     let losses: Vec<Option<LossKind>> =
         if is_fc { s.loss.clone().unwrap_or(vec![LossKind::Ce]).into_iter().map(Some).collect() } else { vec![None] };
     let reductions = s.reduction.clone().unwrap_or(vec![Reduction::Mean]);
@@ -237,7 +214,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
             }
         }
     }
-    Ok(Experiment { file: path.to_path_buf(), spec, cells, seeds })
+    let exp = Experiment { file: path.to_path_buf(), spec, cells, seeds };
+    // Every cell's options through the one validator; its keys named as this format has them.
+    for cell in &exp.cells {
+        exp.options(cell).validate().map_err(|e| match e {
+            Error::Field { field, msg } => {
+                let field = match field.as_str() {
+                    "optim.lr" => "sweep.lr",
+                    "init.std" => "sweep.init_std",
+                    "init.bias" => "train.bias_init",
+                    other => other,
+                };
+                Error::data(path, format!("field `{field}`: {msg}"))
+            }
+            other => other,
+        })?;
+    }
+    Ok(exp)
 }
 
 pub fn load(path: &Path) -> Result<Experiment> {
