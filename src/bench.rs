@@ -159,7 +159,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     println!("targets (issue 4): ≤ 0.8 ms/step at E = 1 (≥ half the sgemm peak); per-model cost at E = 8 ≤ at E = 1");
-    println!("\nnetworks from files against the built-in builders (same shape and step, one thread; best of 3 alternating):");
+    println!(
+        "\nnetworks from files against the built-in builders (same shape and step, one thread; best of 3 alternating):"
+    );
     println!("{:<22} {:>6} {:>14} {:>14} {:>8}", "network", "E", "builder", "file", "ratio");
     for (name, e) in [("fc73 relu+ce", 32usize), ("detect relu", 1)] {
         let (mut built, mut filed) = (f64::INFINITY, f64::INFINITY);

@@ -190,7 +190,9 @@ impl<T: Real> Optimizer<T> {
             for &p in &self.params {
                 let (values, grads) = graph.param_and_grad_mut(p);
                 let n = values.len() / e_count;
-                for ((ps, gs), _) in values.chunks_exact_mut(n).zip(grads.chunks_exact(n)).zip(active).filter(|(_, a)| **a) {
+                for ((ps, gs), _) in
+                    values.chunks_exact_mut(n).zip(grads.chunks_exact(n)).zip(active).filter(|(_, a)| **a)
+                {
                     for (p, &g) in ps.iter_mut().zip(gs) {
                         *p -= lr * g;
                     }
@@ -241,8 +243,12 @@ impl<T: Real> Optimizer<T> {
                         let bc1 = 1.0 - c.beta1.powf(t);
                         let bc2_sqrt = T::from_f64((1.0 - c.beta2.powf(t)).sqrt());
                         let step_size = T::from_f64(c.lr / bc1);
-                        let (w1, b2, w2, eps) =
-                            (T::from_f64(1.0 - c.beta1), T::from_f64(c.beta2), T::from_f64(1.0 - c.beta2), T::from_f64(c.eps));
+                        let (w1, b2, w2, eps) = (
+                            T::from_f64(1.0 - c.beta1),
+                            T::from_f64(c.beta2),
+                            T::from_f64(1.0 - c.beta2),
+                            T::from_f64(c.eps),
+                        );
                         let decay = T::from_f64(1.0 - c.lr * c.weight_decay);
                         let decoupled = c.name == OptimKind::AdamW;
                         for (((p, mi), vi), &g) in ps.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {

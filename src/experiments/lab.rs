@@ -142,7 +142,8 @@ pub const PRESETS: &[(&str, &str)] = &[
 
 /// A compiled-in preset, parsed (its data loaded to check it).
 pub fn preset(name: &str) -> Result<Lab> {
-    let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| Error::Usage(format!("no preset `{name}`")))?;
+    let (_, text) =
+        PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| Error::Usage(format!("no preset `{name}`")))?;
     parse(Path::new(&format!("examples/networks/{name}.toml")), text)
 }
 

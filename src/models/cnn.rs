@@ -75,7 +75,8 @@ pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<
         loss_column: "ce_loss".into(),
         accuracy_column: "cls_accuracy".into(),
     };
-    let mut net = Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, params: vec![], batch };
+    let mut net =
+        Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, layers: vec![a1, a2], params: vec![], batch };
     if cfg.task == CnnTask::Detect {
         let g = &mut net.graph;
         let widths = g.input(&[1, 1, batch])?;

@@ -83,7 +83,17 @@ pub fn build<T: Real>(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<N
         loss_column: "loss".into(),
         accuracy_column: "accuracy".into(),
     };
-    Ok(Net { graph: g, input: x, heads: vec![head], loss, hidden: vec![("hidden".into(), hidden)], params, batch })
+    let hidden_units = vec![("hidden".into(), hidden)];
+    Ok(Net {
+        graph: g,
+        input: x,
+        heads: vec![head],
+        loss,
+        hidden: hidden_units,
+        layers: vec![hidden, logits],
+        params,
+        batch,
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,8 @@ pub struct Net<T: Real> {
     pub loss: NodeId,
     /// Hidden activations, for dead-unit fractions: `(column suffix, node)`.
     pub hidden: Vec<(String, NodeId)>,
+    /// Each layer's output (after its activation), in order.
+    pub layers: Vec<NodeId>,
     /// Parameters in creation order, under their file names (`fc1.weight`, `layers.0.bias`, …).
     pub params: Vec<(String, NodeId, ParamKind)>,
     pub batch: usize,

@@ -298,7 +298,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
         let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
         g.weighted_sum(&terms)?
     };
-    Ok(Net { graph: g, input, heads, loss, hidden, params, batch })
+    Ok(Net { graph: g, input, heads, loss, hidden, layers: outputs, params, batch })
 }
 
 fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {
@@ -466,7 +466,12 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             Layer::Avgpool { kernel, .. } => format!("avgpool {kernel}"),
             Layer::Residual { from, .. } => format!("residual + layer {from}"),
         };
-        out.push_str(&format!("layers.{i:<3} {kind:<40} {:>8} parameters\n", count(&format!("layers.{i}"))));
+        let shape =
+            net.layers.get(i).map(|&id| format!("{:?}", &g.shape(id)[1..g.shape(id).len() - 1])).unwrap_or_default();
+        out.push_str(&format!(
+            "layers.{i:<3} {kind:<40} → {shape:<14} {:>8} parameters\n",
+            count(&format!("layers.{i}"))
+        ));
     }
     if let Some(hs) = &spec.heads {
         for h in hs {
