@@ -155,6 +155,7 @@ impl StudyArgs {
             save_params: None,
             save_every: None,
             tensorboard: None,
+            probe_every: crate::experiments::train::DEFAULT_PROBE_EVERY,
         }
     }
 }
@@ -226,6 +227,11 @@ pub struct CommonArgs {
     /// column and iteration (`tensorboard --logdir DIR`).
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
+    /// Per-layer probes (activation statistics, saturation, dead units, back-propagated and
+    /// weight gradients, update ratios; layers.csv and figures) at iteration 1, at powers of two
+    /// and every K iterations; 0 turns them off.
+    #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_PROBE_EVERY)]
+    pub probe_every: usize,
 }
 
 #[derive(Args, Debug)]

@@ -57,6 +57,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         init_from: c.init.clone(),
         save_params: c.save_params.clone(),
         save_every: c.save_every,
+        probe_every: c.probe_every,
         ..TrainOptions::new(c.seeds())
     }
 }

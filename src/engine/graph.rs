@@ -196,6 +196,11 @@ impl<T: Real> Graph<T> {
     pub fn grad(&self, id: NodeId) -> &[T] {
         &self.grads[id.0]
     }
+    /// An activation node's derivative `act'(x)` per element from the last `forward`; `None`
+    /// for other nodes.
+    pub fn activation_derivative(&self, id: NodeId) -> Option<&[T]> {
+        matches!(self.ops[id.0], Op::Activation { .. }).then(|| &self.saved[id.0][..])
+    }
     /// A loss node's unreduced terms from the last `forward`: one per prediction element
     /// (`[E, ..., B]`) for sigmoid CE and squared error, one per sample (`[E, B]`) for softmax
     /// CE; `None` for other nodes.

@@ -155,6 +155,7 @@ pub fn write_outputs(
         columns: 2,
     };
     report::figures::render(&dir.join("dead"), &dead)?;
+    crate::experiments::probes::write_outputs(dir, runs)?;
     Ok(summaries)
 }
 

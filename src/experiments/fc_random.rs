@@ -135,6 +135,8 @@ pub fn write_outputs(
     let title = "Task 2: fc73 on random, median over seeds with IQR band";
     let runs: Vec<&Run> = runs.iter().collect();
     report::figures::render(&dir.join("curves"), &CurvePanels::loss_and_accuracy(title, &runs))?;
+    let owned: Vec<Run> = runs.iter().map(|r| (*r).clone()).collect();
+    crate::experiments::probes::write_outputs(dir, &owned)?;
     Ok(summaries)
 }
 

@@ -90,6 +90,8 @@ pub struct TrainSection {
     pub target_loss: Option<f64>,
     /// Seed of the minibatch order (shared by every model).
     pub order_seed: Option<u64>,
+    /// Per-layer probes every K iterations (and at 1 and powers of two); 0 for none.
+    pub probe_every: Option<usize>,
     pub init: Option<PathBuf>,
     pub save_params: Option<PathBuf>,
     pub save_every: Option<usize>,
@@ -462,6 +464,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         order_seed: t.order_seed.unwrap_or(0),
         eval_every: t.eval_every,
         held_out_every: t.held_out_every,
+        probe_every: t.probe_every.unwrap_or(crate::experiments::train::DEFAULT_PROBE_EVERY),
         init_from: t.init.clone(),
         save_params: t.save_params.clone(),
         save_every: t.save_every,
@@ -578,6 +581,7 @@ pub fn write_outputs(
         let text = format!("{}\n{}", lab.cells[*k].name, spec::describe(&lab.cells[*k].file.network, &net));
         crate::report::atomic::write_atomic(&out.join("network.txt"), text.as_bytes())?;
     }
+    crate::experiments::probes::write_outputs(out, &only)?;
     let refs: Vec<&Run> = only.iter().collect();
     if !refs.is_empty() {
         let mut panels = vec![

@@ -50,6 +50,9 @@ pub struct TrainOptions {
     /// default only after training.
     pub held_out_every: Option<usize>,
     pub stop: StopRule,
+    /// Per-layer probes (`probes.rs`) at iteration 1, powers of two and every K iterations;
+    /// 0 turns them off.
+    pub probe_every: usize,
     /// Start every model from these parameters (safetensors) instead of the random init.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
@@ -69,6 +72,8 @@ pub const REPORT_INIT_STD: f64 = 0.1;
 pub const REPORT_BIAS: f64 = 0.1;
 pub const REPORT_MAX_ITERS: usize = 10_000;
 pub const MAX_SEEDS: usize = 100_000;
+/// Probes every this many iterations (and at 1 and powers of two): cheap on long runs.
+pub const DEFAULT_PROBE_EVERY: usize = 100;
 
 impl TrainOptions {
     /// The report's defaults: plain SGD at lr 0.1, truncated-normal weights of std 0.1, biases
@@ -85,6 +90,7 @@ impl TrainOptions {
             eval_every: None,
             held_out_every: None,
             stop: StopRule::Accuracy,
+            probe_every: DEFAULT_PROBE_EVERY,
             init_from: None,
             save_params: None,
             save_every: None,
@@ -186,6 +192,8 @@ pub struct Run {
     pub held_out_accuracy: Option<Vec<f64>>,
     /// For several heads: each head's held-out accuracy per seed, by its accuracy column.
     pub held_out_heads: Vec<(String, Vec<f64>)>,
+    /// Per-layer probes, when asked for.
+    pub probes: Option<super::probes::Probes>,
 }
 
 impl Run {
@@ -335,7 +343,13 @@ pub fn train(
         max_abs_weight: vec![0.0; e_count],
         held_out_accuracy: None,
         held_out_heads: vec![],
+        probes: None,
     };
+    let mut prober = (opts.probe_every > 0).then(|| {
+        let (p, probes) = super::probes::Prober::new(net, opts.probe_every);
+        run.probes = Some(probes);
+        p
+    });
     let mut optimizer = Optimizer::new(opts.optim, &net.graph);
     let mut active = vec![true; e_count];
     // The training-set metrics of the current row: from the training forward itself (full
@@ -462,7 +476,14 @@ pub fn train(
                 active_count -= 1;
             }
         }
+        let probing = prober.as_ref().is_some_and(|p| p.due(it));
+        if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
+            p.measure(net, it, &active, probes);
+        }
         optimizer.step(&mut net.graph, &active);
+        if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
+            p.after_step(net, it, &active, probes);
+        }
         if let (Some(dir), Some(k)) = (&opts.save_params, opts.save_every)
             && it % k == 0
         {
@@ -525,6 +546,9 @@ pub struct RunSummary {
     /// Nets with several heads: each head's median held-out accuracy, by accuracy column.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub median_held_out_head_accuracy: Vec<(String, Option<f64>)>,
+    /// Per layer and parameter: each probe's quartiles over seeds at the first probe and the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Vec<super::probes::ProbeStat>>,
 }
 
 /// Median of the finite values, `None` if there are none.
@@ -561,6 +585,7 @@ impl RunSummary {
                 .iter()
                 .map(|(name, v)| (name.clone(), finite_median(v)))
                 .collect(),
+            probes: run.probes.as_ref().map(super::probes::summary),
         }
     }
 }
@@ -659,6 +684,9 @@ pub fn train_parallel(
                     a.extend(b);
                 }
                 for ((_, a), (_, b)) in m.held_out_heads.iter_mut().zip(r.held_out_heads) {
+                    a.extend(b);
+                }
+                if let (Some(a), Some(b)) = (&mut m.probes, r.probes) {
                     a.extend(b);
                 }
             }

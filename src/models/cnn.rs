@@ -6,7 +6,7 @@
 //! the width regression is ½·Σ over the batch of (ŵ − w)², always a sum as in the original;
 //! the two-task total is CE + 0.01 × regression.
 
-use super::{Head, Metric, Net, ParamKind};
+use super::{Head, LayerNodes, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::conv2d::Conv2dSpec;
 use crate::engine::{Graph, Real, Reduction};
@@ -75,14 +75,19 @@ pub fn build<T: Real>(cfg: &CnnConfig, ensemble: usize, batch: usize) -> Result<
         loss_column: "ce_loss".into(),
         accuracy_column: "cls_accuracy".into(),
     };
-    let mut net =
-        Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, layers: vec![a1, a2], params: vec![], batch };
+    let mut net = Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, layers: vec![], params: vec![], batch };
+    net.layers = vec![
+        LayerNodes::new("conv1", c1, a1, Some(cfg.act)),
+        LayerNodes::new("conv2", c2, a2, Some(cfg.act)),
+        LayerNodes::new("cls", logits, logits, None),
+    ];
     if cfg.task == CnnTask::Detect {
         let g = &mut net.graph;
         let widths = g.input(&[1, 1, batch])?;
         let wr = g.param(&[1, 128]);
         let br = g.param(&[1]);
         let reg = g.dense(a2, wr, Some(br))?;
+        net.layers.push(LayerNodes::new("reg", reg, reg, None));
         let reg_loss = g.squared_error(reg, widths, 0.5, Reduction::Sum)?;
         net.loss = g.weighted_sum(&[(ce, 1.0), (reg_loss, REGRESSION_WEIGHT)])?;
         params.push(("reg.weight".to_string(), wr, ParamKind::Weight));

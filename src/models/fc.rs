@@ -3,7 +3,7 @@
 //! Loss `ce`: sigmoid cross-entropy on the logit. Loss `l2`: the logit goes through a sigmoid
 //! and the loss is the squared error to the label. Both reduced over the batch (mean by default).
 
-use super::{Head, Metric, Net, ParamKind};
+use super::{Head, LayerNodes, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::engine::{Graph, Real, Reduction};
 use crate::error::Result;
@@ -58,11 +58,13 @@ pub fn build<T: Real>(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<N
     let pre = g.dense(x, w1, Some(b1))?;
     let hidden = g.activation(pre, cfg.act);
     let logits = g.dense(hidden, w2, Some(b2))?;
-    let loss = match cfg.loss {
-        LossKind::Ce => g.sigmoid_cross_entropy(logits, y, cfg.reduction)?,
+    let (loss, output) = match cfg.loss {
+        LossKind::Ce => {
+            (g.sigmoid_cross_entropy(logits, y, cfg.reduction)?, LayerNodes::new("fc2", logits, logits, None))
+        }
         LossKind::L2 => {
             let p = g.activation(logits, Activation::Sigmoid);
-            g.squared_error(p, y, 1.0, cfg.reduction)?
+            (g.squared_error(p, y, 1.0, cfg.reduction)?, LayerNodes::new("fc2", logits, p, Some(Activation::Sigmoid)))
         }
     };
     let params = vec![
@@ -90,7 +92,7 @@ pub fn build<T: Real>(cfg: &FcConfig, ensemble: usize, batch: usize) -> Result<N
         heads: vec![head],
         loss,
         hidden: hidden_units,
-        layers: vec![hidden, logits],
+        layers: vec![LayerNodes::new("fc1", pre, hidden, Some(cfg.act)), output],
         params,
         batch,
     })

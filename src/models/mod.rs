@@ -72,6 +72,27 @@ pub struct Head {
     pub accuracy_column: String,
 }
 
+/// One layer's nodes: its pre-activation (`pre`, whose gradient is the back-propagated signal)
+/// and its output (`post = act(pre)`, or `pre` itself without an activation).
+#[derive(Clone, Debug)]
+pub struct LayerNodes {
+    pub name: String,
+    pub pre: NodeId,
+    pub post: NodeId,
+    pub act: Option<crate::activations::Activation>,
+}
+
+impl LayerNodes {
+    pub fn new(
+        name: impl Into<String>,
+        pre: NodeId,
+        post: NodeId,
+        act: Option<crate::activations::Activation>,
+    ) -> LayerNodes {
+        LayerNodes { name: name.into(), pre, post, act }
+    }
+}
+
 pub struct Net<T: Real> {
     pub graph: Graph<T>,
     /// The data, batch last: `[1, F, B]` (dense input) or `[1, C, H, W, B]` (conv input); a
@@ -82,8 +103,8 @@ pub struct Net<T: Real> {
     pub loss: NodeId,
     /// Hidden activations, for dead-unit fractions: `(column suffix, node)`.
     pub hidden: Vec<(String, NodeId)>,
-    /// Each layer's output (after its activation), in order.
-    pub layers: Vec<NodeId>,
+    /// Every layer in order, for per-layer probes and summaries.
+    pub layers: Vec<LayerNodes>,
     /// Parameters in creation order, under their file names (`fc1.weight`, `layers.0.bias`, …).
     pub params: Vec<(String, NodeId, ParamKind)>,
     pub batch: usize,

@@ -8,7 +8,7 @@
 //! [`build`] checks it against the data and makes the tape, naming the field at fault
 //! (`network.layers.2`: "kernel 7×7 does not fit input 4×4").
 
-use super::{Head, Metric, Net, ParamKind};
+use super::{Head, LayerNodes, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::data::Samples;
 use crate::engine::conv2d::Conv2dSpec;
@@ -160,6 +160,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
     let input = g.input(&shape)?;
     let mut cur = input;
     let mut outputs: Vec<NodeId> = vec![];
+    let mut layers = vec![];
     let mut hidden = vec![];
     let mut params = vec![];
     let last = spec.layers.len().saturating_sub(1);
@@ -247,6 +248,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
             None => node,
         };
         outputs.push(cur);
+        layers.push(LayerNodes::new(format!("layers.{i}"), node, cur, a));
     }
     let mut heads = vec![];
     match &spec.heads {
@@ -258,7 +260,11 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                     "the output layer must be dense (a conv or pooling output needs a dense layer after it)",
                 ));
             }
-            heads.push(output_head(&mut g, &spec.output, "network", "out", cur, data, batch, 1.0)?);
+            let (head, out) = output_head(&mut g, &spec.output, "network", "out", cur, data, batch, 1.0)?;
+            if let Some((pred, act)) = out {
+                layers.push(LayerNodes::new("output", cur, pred, Some(act)));
+            }
+            heads.push(head);
         }
         Some(list) => {
             if list.is_empty() {
@@ -288,7 +294,10 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                 let b = g.param(&[h.units]);
                 push_params(&mut params, &format!("heads.{}", h.name), w, Some(b));
                 let out = g.dense(cur, w, Some(b))?;
-                heads.push(output_head(&mut g, &h.output, &field, &h.name, out, data, batch, weight)?);
+                let (head, pred) = output_head(&mut g, &h.output, &field, &h.name, out, data, batch, weight)?;
+                let (post, act) = pred.map_or((out, None), |(p, a)| (p, Some(a)));
+                layers.push(LayerNodes::new(format!("heads.{}", h.name), out, post, act));
+                heads.push(head);
             }
         }
     }
@@ -298,7 +307,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
         let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
         g.weighted_sum(&terms)?
     };
-    Ok(Net { graph: g, input, heads, loss, hidden, layers: outputs, params, batch })
+    Ok(Net { graph: g, input, heads, loss, hidden, layers, params, batch })
 }
 
 fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {
@@ -308,7 +317,8 @@ fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: N
     }
 }
 
-/// The loss, target and accuracy rule of one output node `logits` `[E, K, B]`.
+/// The loss, target and accuracy rule of one output node `logits` `[E, K, B]`, and the output
+/// activation an l2 loss puts between them (its node and function).
 #[allow(clippy::too_many_arguments)]
 fn output_head<T: Real>(
     g: &mut Graph<T>,
@@ -319,7 +329,7 @@ fn output_head<T: Real>(
     data: &Samples,
     batch: usize,
     weight: f64,
-) -> Result<Head> {
+) -> Result<(Head, Option<(NodeId, Activation)>)> {
     let f = |key: &str| format!("{field}.{key}");
     let loss_name =
         o.loss.as_deref().ok_or_else(|| Error::field(f("loss"), "is missing (softmax_ce, sigmoid_ce or l2)"))?;
@@ -350,6 +360,7 @@ fn output_head<T: Real>(
         }
         Ok(())
     };
+    let mut output = None;
     let (target, one_hot, score, loss, metric) = match kind {
         LossName::SoftmaxCe => {
             let Some(classes) = t.classes else {
@@ -400,7 +411,11 @@ fn output_head<T: Real>(
                 return Err(Error::field(f("tolerance"), format!("{tol} is not a positive number")));
             }
             let pred = match out_act {
-                Some(a) => g.activation(logits, a),
+                Some(a) => {
+                    let p = g.activation(logits, a);
+                    output = Some((p, a));
+                    p
+                }
                 None => logits,
             };
             let (target, one_hot, score, metric) = match (t.classes, o.tolerance) {
@@ -428,7 +443,7 @@ fn output_head<T: Real>(
             (target, one_hot, score, loss, Some(metric))
         }
     };
-    Ok(Head {
+    let head = Head {
         target_name,
         target,
         one_hot,
@@ -439,7 +454,8 @@ fn output_head<T: Real>(
         metric,
         loss_column: format!("{name}_loss"),
         accuracy_column: format!("{name}_accuracy"),
-    })
+    };
+    Ok((head, output))
 }
 
 /// One line per layer: index, kind, output shape per sample, parameters — for `check` and logs.
@@ -466,8 +482,11 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             Layer::Avgpool { kernel, .. } => format!("avgpool {kernel}"),
             Layer::Residual { from, .. } => format!("residual + layer {from}"),
         };
-        let shape =
-            net.layers.get(i).map(|&id| format!("{:?}", &g.shape(id)[1..g.shape(id).len() - 1])).unwrap_or_default();
+        let shape = net
+            .layers
+            .get(i)
+            .map(|l| format!("{:?}", &g.shape(l.post)[1..g.shape(l.post).len() - 1]))
+            .unwrap_or_default();
         out.push_str(&format!(
             "layers.{i:<3} {kind:<40} → {shape:<14} {:>8} parameters\n",
             count(&format!("layers.{i}"))

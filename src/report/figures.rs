@@ -134,6 +134,8 @@ pub struct Panel {
     /// Fixed y range; otherwise from the data.
     pub y_range: Option<(f64, f64)>,
     pub series: Vec<(String, Band)>,
+    /// Names of the x positions 1, 2, … (a categorical axis, e.g. layers); empty: iterations.
+    pub x_names: Vec<String>,
 }
 
 impl Panel {
@@ -153,6 +155,7 @@ impl Panel {
                 .iter()
                 .map(|r| (r.setting.clone(), band(&r.columns_of(column), r.every, 600, quantiles)))
                 .collect(),
+            x_names: vec![],
         }
     }
 
@@ -180,7 +183,19 @@ impl Panel {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, x_max: f64) -> std::result::Result<(), String> {
         let mut builder = ChartBuilder::on(area);
         builder.caption(&self.title, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(64);
-        let x_range = 1.0..x_max.max(2.0);
+        let named = !self.x_names.is_empty();
+        let x_range = if named { 0.5..self.x_names.len() as f64 + 0.5 } else { 1.0..x_max.max(2.0) };
+        let x_tick = |v: f64| {
+            if !named {
+                return tick(v);
+            }
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 1.0 {
+                self.x_names.get(i as usize - 1).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
         let (lo, hi) = self.range();
         let legend = if self.y_label.starts_with("accuracy") || self.y_label.contains("_accuracy") {
             SeriesLabelPosition::LowerRight
@@ -192,10 +207,11 @@ impl Panel {
                 let mut chart = $chart;
                 chart
                     .configure_mesh()
-                    .x_desc("iteration")
+                    .x_desc(if named { "layer" } else { "iteration" })
+                    .x_labels(if named { self.x_names.len() + 2 } else { 10 })
                     .y_desc(self.y_label.as_str())
                     .label_style(("sans-serif", 14))
-                    .x_label_formatter(&|v| tick(*v))
+                    .x_label_formatter(&|v| x_tick(*v))
                     .y_label_formatter(&|v| if self.log_y { tick(*v) } else { tick_within(*v, hi - lo) })
                     .axis_desc_style(("sans-serif", 16))
                     .light_line_style(WHITE.mix(0.0))
@@ -267,6 +283,7 @@ impl Figure for CurvePanels {
         let x_max = self
             .panels
             .iter()
+            .filter(|p| p.x_names.is_empty())
             .flat_map(|p| p.series.iter().flat_map(|(_, b)| b.iterations.last().copied()))
             .fold(1.0, f64::max);
         root.fill(&WHITE).map_err(e2s)?;
@@ -275,6 +292,94 @@ impl Figure for CurvePanels {
         let rows = self.panels.len().div_ceil(cols).max(1);
         for (area, p) in root.split_evenly((rows, cols)).iter().zip(&self.panels) {
             p.draw(area, x_max)?;
+        }
+        root.present().map_err(e2s)
+    }
+}
+
+/// Histograms: per panel, one density curve per labelled sample (e.g. at initialisation and at
+/// the end), on common bins between the pooled 0.5th and 99.5th percentiles.
+pub struct Histograms {
+    pub title: String,
+    pub panels: Vec<(String, Vec<(String, Vec<f32>)>)>,
+    pub columns: usize,
+}
+
+impl Figure for Histograms {
+    fn size(&self) -> (u32, u32) {
+        let cols = self.columns.min(self.panels.len()).max(1) as u32;
+        let rows = self.panels.len().div_ceil(self.columns.max(1)).max(1) as u32;
+        (cols * 460, rows * 320 + 40)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        root.fill(&WHITE).map_err(e2s)?;
+        let root = root.titled(&self.title, ("sans-serif", 22)).map_err(e2s)?;
+        let cols = self.columns.min(self.panels.len()).max(1);
+        let rows = self.panels.len().div_ceil(cols).max(1);
+        const BINS: usize = 40;
+        for (area, (title, samples)) in root.split_evenly((rows, cols)).iter().zip(&self.panels) {
+            let mut pooled: Vec<f64> =
+                samples.iter().flat_map(|(_, v)| v.iter().map(|&x| x as f64)).filter(|x| x.is_finite()).collect();
+            if pooled.is_empty() {
+                continue;
+            }
+            pooled.sort_by(f64::total_cmp);
+            let (mut lo, mut hi) = (quantile(&pooled, 0.005), quantile(&pooled, 0.995));
+            if hi - lo < 1e-12 {
+                (lo, hi) = (lo - 0.5, hi + 0.5);
+            }
+            let width = (hi - lo) / BINS as f64;
+            let curves: Vec<(String, Vec<(f64, f64)>)> = samples
+                .iter()
+                .map(|(label, v)| {
+                    let mut counts = [0usize; BINS];
+                    for &x in v {
+                        let x = x as f64;
+                        if x.is_finite() && x >= lo && x <= hi {
+                            counts[(((x - lo) / width) as usize).min(BINS - 1)] += 1;
+                        }
+                    }
+                    let total = v.len().max(1) as f64;
+                    (
+                        label.clone(),
+                        (0..BINS).map(|i| (lo + (i as f64 + 0.5) * width, counts[i] as f64 / total)).collect(),
+                    )
+                })
+                .collect();
+            let top = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
+            let mut chart = ChartBuilder::on(area)
+                .caption(title, ("sans-serif", 15))
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(48)
+                .build_cartesian_2d(lo..hi, 0.0..top)
+                .map_err(e2s)?;
+            chart
+                .configure_mesh()
+                .label_style(("sans-serif", 11))
+                .x_labels(5)
+                .y_labels(4)
+                .x_label_formatter(&|v| tick_within(*v, hi - lo))
+                .y_label_formatter(&|v| tick(*v))
+                .light_line_style(WHITE.mix(0.0))
+                .draw()
+                .map_err(e2s)?;
+            for (k, (label, c)) in curves.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                chart
+                    .draw_series(LineSeries::new(c.iter().copied(), color.stroke_width(2)))
+                    .map_err(e2s)?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(3)));
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(("sans-serif", 11))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
+                .map_err(e2s)?;
         }
         root.present().map_err(e2s)
     }
