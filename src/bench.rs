@@ -115,6 +115,44 @@ pub fn preset_step_seconds(name: &str, e: usize, budget: Duration) -> Result<f64
     Ok(step_seconds(lab.build(0, &data, e)?, &data, lab.cells[0].opts.optim, budget))
 }
 
+fn timed_training(net: Net<f32>, data: &Samples, opts: crate::experiments::train::TrainOptions) -> Result<f64> {
+    let mut net = net;
+    let t = Instant::now();
+    crate::experiments::train::train("bench", &mut net, data, None, &opts, &mut |_, _| true)?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Seconds for Table 1's sigmoid+ce setting, 32 seeds × 3000 iterations (none converge so early).
+fn probe_run_fc(probe_every: usize) -> Result<f64> {
+    let data = generators::random(64, 0).samples();
+    let net = fc::build::<f32>(&FcConfig::new(Activation::Sigmoid, LossKind::Ce), 32, 64)?;
+    let opts = crate::experiments::train::TrainOptions {
+        max_iters: 3000,
+        probe_every,
+        ..crate::experiments::train::TrainOptions::new(32)
+    };
+    timed_training(net, &data, opts)
+}
+
+/// Seconds for one detect-CNN seed × 300 iterations.
+fn probe_run_detect(probe_every: usize) -> Result<f64> {
+    use crate::models::cnn::{self, CnnConfig, CnnTask};
+    let data = generators::detection(64, 0).samples();
+    let cfg = CnnConfig {
+        task: CnnTask::Detect,
+        act: Activation::Relu,
+        reduction: crate::engine::Reduction::Mean,
+        untied_conv_bias: false,
+    };
+    let opts = crate::experiments::train::TrainOptions {
+        max_iters: 300,
+        probe_every,
+        stop: crate::experiments::train::StopRule::None,
+        ..crate::experiments::train::TrainOptions::new(1).with_sgd(0.01, 0.1)
+    };
+    timed_training(cnn::build::<f32>(&cfg, 1, 64)?, &data, opts)
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let budget = Duration::from_millis(if args.quick { 100 } else { 500 });
     let peak = sgemm_gflops(512, budget);
@@ -177,6 +215,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{name:<22} {e:>6} {:>11.2} µs {:>11.2} µs {:>8.3}", built * 1e6, filed * 1e6, filed / built);
     }
     println!("target (issue 10): a network from a file is as fast as the builder (ratio ≈ 1)");
+    println!(
+        "\nprobe overhead: whole training runs with probes every {} iterations (and at 1, 2, 4, …) against none, best of 2:",
+        crate::experiments::train::DEFAULT_PROBE_EVERY
+    );
+    println!("{:<40} {:>10} {:>10} {:>8}", "run", "no probes", "probes", "ratio");
+    for (name, seconds) in [
+        ("Table 1 sigmoid+ce, 32 seeds × 3000 it.", &probe_run_fc as &dyn Fn(usize) -> Result<f64>),
+        ("detect relu, 1 seed × 300 it.", &probe_run_detect),
+    ] {
+        let (mut off, mut on) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..2 {
+            off = off.min(seconds(0)?);
+            on = on.min(seconds(crate::experiments::train::DEFAULT_PROBE_EVERY)?);
+        }
+        println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
+    }
+    println!("target (issue 11): probes at the default interval cost at most 10% (ratio ≤ 1.10)");
     let cfg = crate::experiments::landscape::LandscapeConfig {
         act: Activation::Sigmoid,
         x: 1.0,
