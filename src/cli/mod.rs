@@ -156,6 +156,7 @@ impl StudyArgs {
             save_every: None,
             tensorboard: None,
             probe_every: crate::experiments::train::DEFAULT_PROBE_EVERY,
+            clip_norm: None,
         }
     }
 }
@@ -232,6 +233,10 @@ pub struct CommonArgs {
     /// and every K iterations; 0 turns them off.
     #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_PROBE_EVERY)]
     pub probe_every: usize,
+    /// Clip each model's global gradient norm to MAX before every step (as
+    /// torch.nn.utils.clip_grad_norm_); off by default.
+    #[arg(long, value_name = "MAX")]
+    pub clip_norm: Option<f64>,
 }
 
 #[derive(Args, Debug)]

@@ -25,6 +25,7 @@ pub fn flag(field: &str) -> &str {
         "optim.lr" => "--lr",
         "init.std" => "--init-std",
         "init.bias" => "--bias-init",
+        "optim.clip_norm" => "--clip-norm",
         other => other,
     }
 }
@@ -53,7 +54,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         first_seed: c.first_seed,
         max_iters: c.max_iters,
         init: InitOptions { weights: WeightInit::TruncatedNormal { std: c.init_std }, bias: c.bias_init },
-        optim: OptimConfig::sgd(c.lr.unwrap_or(default_lr)),
+        optim: OptimConfig { clip_norm: c.clip_norm, ..OptimConfig::sgd(c.lr.unwrap_or(default_lr)) },
         init_from: c.init.clone(),
         save_params: c.save_params.clone(),
         save_every: c.save_every,
@@ -170,6 +171,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
             reduction: c.reduction,
             init_std: c.init_std,
             untied_conv_bias: args.untied_conv_bias,
+            clip_norm: None,
         })
         .collect();
     let started = std::time::Instant::now();

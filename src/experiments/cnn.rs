@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
 use crate::init::WeightInit;
 use crate::models::cnn::{self, CnnConfig, CnnTask};
+use crate::optim::OptimConfig;
 use crate::report::{self, figures::CurvePanels, figures::Panel};
 use serde::Serialize;
 use std::fmt::Write;
@@ -21,11 +22,13 @@ pub struct CnnSetting {
     pub reduction: Reduction,
     pub init_std: f64,
     pub untied_conv_bias: bool,
+    /// Clip each model's global gradient norm to this before the step.
+    pub clip_norm: Option<f64>,
 }
 
 impl CnnSetting {
     pub fn new(act: Activation) -> CnnSetting {
-        CnnSetting { act, reduction: Reduction::Mean, init_std: 0.1, untied_conv_bias: false }
+        CnnSetting { act, reduction: Reduction::Mean, init_std: 0.1, untied_conv_bias: false, clip_norm: None }
     }
 
     /// `relu`, `relu+sum`, `leaky_relu+std1`, `relu+untied`, …
@@ -36,6 +39,9 @@ impl CnnSetting {
         }
         if self.init_std != 0.1 {
             let _ = write!(n, "+std{}", self.init_std);
+        }
+        if let Some(c) = self.clip_norm {
+            let _ = write!(n, "+clip{c}");
         }
         if self.untied_conv_bias {
             n.push_str("+untied");
@@ -72,6 +78,7 @@ pub fn run_setting(
         CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
     let opts = TrainOptions {
         init: InitOptions { weights: WeightInit::TruncatedNormal { std: setting.init_std }, ..opts.init },
+        optim: OptimConfig { clip_norm: setting.clip_norm.or(opts.optim.clip_norm), ..opts.optim },
         ..opts.clone()
     };
     let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));

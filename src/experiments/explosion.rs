@@ -9,10 +9,17 @@ use crate::experiments::train::Run;
 use crate::models::cnn::CnnTask;
 use std::fmt::Write;
 
-/// Baseline, summed loss, and large initial weights, on line then detect (ReLU).
+/// Gradient-norm bound of the clipped variants.
+pub const CLIP: f64 = 1.0;
+
+/// Baseline, summed loss, and large initial weights, each also with the gradient norm clipped,
+/// on line then detect (ReLU).
 pub fn plan() -> Vec<(CnnTask, Vec<CnnSetting>)> {
     let base = CnnSetting::new(Activation::Relu);
-    let settings = vec![base, CnnSetting { reduction: Reduction::Sum, ..base }, CnnSetting { init_std: 1.0, ..base }];
+    let sum = CnnSetting { reduction: Reduction::Sum, ..base };
+    let std1 = CnnSetting { init_std: 1.0, ..base };
+    let clip = |s: CnnSetting| CnnSetting { clip_norm: Some(CLIP), ..s };
+    let settings = vec![base, sum, std1, clip(sum), clip(std1)];
     vec![(CnnTask::Line, settings.clone()), (CnnTask::Detect, settings)]
 }
 
@@ -41,7 +48,7 @@ pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
     }
     let _ = writeln!(
         md,
-        "\n`sum` sums the classification loss over the batch instead of averaging it (the gradient, so the step, is 64× larger); `std1` draws initial weights with std 1.0 instead of 0.1. A seed diverges at its first non-finite loss, gradient or parameter; \"neither\" means it neither reached 100% nor diverged within {cap} iterations. Max |weight| is the largest |parameter| while all were finite."
+        "\n`sum` sums the classification loss over the batch instead of averaging it (the gradient, so the step, is 64× larger); `std1` draws initial weights with std 1.0 instead of 0.1; `clip1` clips each model's global gradient norm to 1 before every step. A seed diverges at its first non-finite loss, gradient or parameter; \"neither\" means it neither reached 100% nor diverged within {cap} iterations. Max |weight| is the largest |parameter| while all were finite."
     );
     md
 }

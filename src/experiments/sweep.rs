@@ -333,6 +333,7 @@ impl Experiment {
                     reduction: cell.reduction,
                     init_std: cell.init_std,
                     untied_conv_bias: self.spec.train.untied_conv_bias.unwrap_or(false),
+                    clip_norm: None,
                 };
                 cnn::run_setting(task, setting, &opts, data, Some(held_out), progress)?
             }
