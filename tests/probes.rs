@@ -99,3 +99,48 @@ fn probes_run_on_their_schedule_inside_training_and_cost_no_trajectory() {
     assert_eq!(its, vec![1, 2, 4, 8, 16, 32, 64, 100, 128, 200, 256, 300]);
     assert!(its.iter().all(|&i| due(i as usize, 100)));
 }
+
+#[test]
+fn the_depth_study_writes_its_table_and_a_one_layer_ratio_is_one() {
+    let out = std::env::temp_dir().join(format!("gradlab-depth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args([
+            "study",
+            "depth",
+            "--seeds",
+            "2",
+            "--max-depth",
+            "2",
+            "--max-iters",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let cells = s["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 3 * 3 * 2, "activations × initialisations × depths");
+    for c in cells {
+        let r = c["ratio_init"][1].as_f64().unwrap();
+        if c["depth"] == 1 {
+            assert_eq!(r, 1.0, "one hidden layer is both first and last");
+        } else {
+            assert!(r > 0.0 && r.is_finite(), "{c}");
+        }
+    }
+    // Sigmoid with the report's small weights shrinks the gradient towards the input more than
+    // He initialisation does (Glorot & Bengio's finding; here at depth 2 already).
+    let ratio = |act: &str, init: &str| {
+        cells.iter().find(|c| c["act"] == act && c["init"] == init && c["depth"] == 2).unwrap()["ratio_init"][1]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(ratio("sigmoid", "truncated_normal(0.1)") < ratio("sigmoid", "he_uniform"));
+    for f in ["depth.md", "depth.svg", "depth.png"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -101,6 +101,39 @@ pub enum StudyKind {
     /// initial weight std 1.0; converged / diverged / neither, and max |weight| (Task 3).
     #[command(after_help = EXIT_CODES)]
     Explosion(StudyArgs),
+    /// Depth, past the report (Glorot & Bengio 2010): MLPs of 1..D hidden layers on `random`,
+    /// sigmoid / tanh / ReLU × truncated-normal(0.1) / Xavier / He initialisation; the ratio of
+    /// the first to the last hidden layer's gradient RMS, iterations to 100%, seeds converged.
+    #[command(after_help = EXIT_CODES)]
+    Depth(DepthArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DepthArgs {
+    /// Seeds per cell, trained in lockstep as one ensemble.
+    #[arg(long, default_value_t = 16)]
+    pub seeds: usize,
+    /// Deepest MLP (hidden layers); every depth from 1 is run.
+    #[arg(long, default_value_t = 8)]
+    pub max_depth: usize,
+    /// Units per hidden layer.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Iteration cap per cell.
+    #[arg(long, default_value_t = 2000)]
+    pub max_iters: usize,
+    /// Learning rate of plain gradient descent.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Seed of the built-in `random` data (64 samples, as Task 2's).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Output directory: summary.json, depth.md, depth.svg/png.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -325,6 +358,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::models::cnn::CnnTask::Detect, &args),
         Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
+        Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Run(args) => sweep::run(&args),

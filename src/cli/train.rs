@@ -274,3 +274,28 @@ pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
     println!("{md}");
     finish(&args.out, started, complete)
 }
+
+pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
+    use crate::experiments::depth;
+    if args.max_depth == 0 || args.width == 0 {
+        return Err(Error::Usage("--max-depth and --width must be at least 1".into()));
+    }
+    let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds).with_sgd(args.lr, 0.1) };
+    opts.validate().map_err(|e| match e {
+        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
+        other => other,
+    })?;
+    let data = data::generate(DatasetKind::Random, data::ORIGINAL_SIZE, args.data_seed);
+    let samples = data.samples();
+    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let cells = depth::plan(args.max_depth);
+    let names: Vec<String> = cells.iter().map(|c| c.name()).collect();
+    let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
+        depth::run_cell(&cells[k], args.width, &samples, &opts, progress)
+    })?;
+    let rows: Vec<depth::DepthRow> = cells.iter().zip(&runs).map(|(c, r)| depth::summarise(c, r)).collect();
+    depth::write_outputs(&args.out, &rows, &opts, args.width, &data.source, complete)?;
+    println!("{}", depth::markdown(&rows, &opts));
+    finish(&args.out, started, complete)
+}

@@ -384,6 +384,7 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
             y_range: None,
             series: vec![("first probe (iteration 1)".into(), band_of(first)), ("end".into(), band_of(end))],
             x_names: keys.iter().map(|(_, l)| l.to_string()).collect(),
+            x_desc: String::new(),
         });
     }
     render(
@@ -426,6 +427,7 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
                     y_range: (!log).then_some((0.0, 1.02)),
                     series,
                     x_names: vec![],
+                    x_desc: String::new(),
                 });
             }
         }

@@ -136,6 +136,8 @@ pub struct Panel {
     pub series: Vec<(String, Band)>,
     /// Names of the x positions 1, 2, … (a categorical axis, e.g. layers); empty: iterations.
     pub x_names: Vec<String>,
+    /// The x axis's description; empty: "iteration", or "layer" with `x_names`.
+    pub x_desc: String,
 }
 
 impl Panel {
@@ -156,6 +158,7 @@ impl Panel {
                 .map(|r| (r.setting.clone(), band(&r.columns_of(column), r.every, 600, quantiles)))
                 .collect(),
             x_names: vec![],
+            x_desc: String::new(),
         }
     }
 
@@ -207,7 +210,13 @@ impl Panel {
                 let mut chart = $chart;
                 chart
                     .configure_mesh()
-                    .x_desc(if named { "layer" } else { "iteration" })
+                    .x_desc(if !self.x_desc.is_empty() {
+                        self.x_desc.as_str()
+                    } else if named {
+                        "layer"
+                    } else {
+                        "iteration"
+                    })
                     .x_labels(if named { self.x_names.len() + 2 } else { 10 })
                     .y_desc(self.y_label.as_str())
                     .label_style(("sans-serif", 14))

@@ -1,0 +1,227 @@
+//! The depth study, going past the report as Glorot & Bengio (2010) did: MLPs of 1 to D hidden
+//! layers on a built-in dataset, sigmoid / tanh / ReLU × initialisation (the report's truncated
+//! normal of std 0.1, Xavier, He). Measured per cell over many seeds: the ratio of the first
+//! hidden layer's back-propagated gradient RMS to the last hidden layer's (below 1: gradients
+//! shrink towards the input), at initialisation and at the end; iterations to 100%; the fraction
+//! converged.
+
+use crate::activations::Activation;
+use crate::data::Samples;
+use crate::error::Result;
+use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
+use crate::init::WeightInit;
+use crate::models::spec::{Layer, NetworkSpec, OutputSpec};
+use crate::report::figures::{Band, CurvePanels, Panel, render};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DepthCell {
+    pub depth: usize,
+    #[serde(serialize_with = "crate::report::display")]
+    pub act: Activation,
+    /// `truncated_normal(0.1)`, `xavier_uniform` or `he_uniform`.
+    pub init: &'static str,
+    #[serde(skip)]
+    pub weights: WeightInit,
+}
+
+impl DepthCell {
+    pub fn name(&self) -> String {
+        format!("depth{}+{}+{}", self.depth, self.act, self.init)
+    }
+}
+
+pub const INITS: [(&str, WeightInit); 3] = [
+    ("truncated_normal(0.1)", WeightInit::TruncatedNormal { std: 0.1 }),
+    ("xavier_uniform", WeightInit::XavierUniform { gain: 1.0 }),
+    ("he_uniform", WeightInit::HeUniform),
+];
+
+/// Every depth 1..=max_depth × sigmoid, tanh, ReLU × the three initialisations.
+pub fn plan(max_depth: usize) -> Vec<DepthCell> {
+    let mut cells = vec![];
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+        for (init, weights) in INITS {
+            for depth in 1..=max_depth {
+                cells.push(DepthCell { depth, act, init, weights });
+            }
+        }
+    }
+    cells
+}
+
+/// `depth` hidden dense layers of `width` units with `act`, then one logit (sigmoid CE).
+pub fn network(cell: &DepthCell, width: usize) -> NetworkSpec {
+    let mut layers: Vec<Layer> = (0..cell.depth)
+        .map(|_| Layer::Dense { units: width, act: Some(cell.act.to_string()), bias: Default::default() })
+        .collect();
+    layers.push(Layer::Dense { units: 1, act: None, bias: Default::default() });
+    NetworkSpec { layers, output: OutputSpec { loss: Some("sigmoid_ce".into()), ..Default::default() }, heads: None }
+}
+
+/// Trains one cell: biases 0 (as `torch.nn.init` users would), the report's SGD otherwise.
+pub fn run_cell(
+    cell: &DepthCell,
+    width: usize,
+    data: &Samples,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Run> {
+    let spec = network(cell, width);
+    let opts = TrainOptions { init: InitOptions { weights: cell.weights, bias: 0.0 }, ..opts.clone() };
+    let build = |e: usize| crate::models::spec::build::<f32>(&spec, data, e, data.n);
+    let mut run = train_parallel(&cell.name(), &build, data, None, &opts, progress)?;
+    run.setting = cell.name();
+    Ok(run)
+}
+
+/// One row of the study's table.
+#[derive(Clone, Debug, Serialize)]
+pub struct DepthRow {
+    #[serde(flatten)]
+    pub cell: DepthCell,
+    /// First / last hidden layer's back-propagated gradient RMS, `[p25, median, p75]` over seeds,
+    /// at iteration 1 and at each seed's last probe.
+    pub ratio_init: [f64; 3],
+    pub ratio_end: [f64; 3],
+    pub seeds: usize,
+    pub converged: usize,
+    pub diverged: usize,
+    pub median_iterations: Option<f64>,
+}
+
+fn quartiles(v: &[f64]) -> [f64; 3] {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    if f.is_empty() {
+        return [f64::NAN; 3];
+    }
+    [0.25, 0.5, 0.75].map(|q| crate::stats::quantile(&f, q))
+}
+
+pub fn summarise(cell: &DepthCell, run: &Run) -> DepthRow {
+    let s = RunSummary::of(run);
+    let (mut init, mut end) = (vec![], vec![]);
+    if let Some(p) = &run.probes {
+        let last = format!("layers.{}", cell.depth - 1);
+        if let (Some(a), Some(b)) = (p.key("layers.0", "grad_rms"), p.key(&last, "grad_rms")) {
+            let ((a0, a1), (b0, b1)) = (p.first_and_last(a), p.first_and_last(b));
+            init = a0.iter().zip(&b0).map(|(x, y)| x / y).collect();
+            end = a1.iter().zip(&b1).map(|(x, y)| x / y).collect();
+        }
+    }
+    DepthRow {
+        cell: cell.clone(),
+        ratio_init: quartiles(&init),
+        ratio_end: quartiles(&end),
+        seeds: s.seeds,
+        converged: s.converged,
+        diverged: s.diverged,
+        median_iterations: s.median_iterations,
+    }
+}
+
+/// `summary.json`, `depth.md` and two figures: the gradient ratio at initialisation against
+/// depth, and the fraction of seeds converged against depth (a panel per activation, a line per
+/// initialisation).
+pub fn write_outputs(
+    dir: &Path,
+    rows: &[DepthRow],
+    opts: &TrainOptions,
+    width: usize,
+    data: &str,
+    complete: bool,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        data: &'a str,
+        width: usize,
+        config: &'a TrainOptions,
+        cells: &'a [DepthRow],
+    }
+    crate::report::write_json(
+        &dir.join("summary.json"),
+        &Summary { study: "depth", complete, data, width, config: opts, cells: rows },
+    )?;
+    crate::report::atomic::write_atomic(&dir.join("depth.md"), markdown(rows, opts).as_bytes())?;
+    let acts: Vec<String> = {
+        let mut v: Vec<String> = vec![];
+        for r in rows {
+            let a = r.cell.act.to_string();
+            if !v.contains(&a) {
+                v.push(a);
+            }
+        }
+        v
+    };
+    let panel = |act: &str, title: &str, y: &str, log: bool, value: &dyn Fn(&DepthRow) -> [f64; 3]| Panel {
+        title: format!("{act}: {title}"),
+        y_label: y.into(),
+        log_y: log,
+        y_range: (!log).then_some((0.0, 1.02)),
+        series: INITS
+            .iter()
+            .map(|(init, _)| {
+                let mut b = Band { iterations: vec![], median: vec![], lo: vec![], hi: vec![] };
+                for r in rows.iter().filter(|r| r.cell.act.to_string() == act && r.cell.init == *init) {
+                    let [lo, m, hi] = value(r);
+                    if m.is_finite() {
+                        b.iterations.push(r.cell.depth as f64);
+                        (b.lo.push(lo), b.median.push(m), b.hi.push(hi));
+                    }
+                }
+                (init.to_string(), b)
+            })
+            .collect(),
+        x_names: (1..=rows.iter().map(|r| r.cell.depth).max().unwrap_or(1)).map(|d| d.to_string()).collect(),
+        x_desc: "hidden layers".into(),
+    };
+    let mut panels = vec![];
+    for act in &acts {
+        panels.push(panel(
+            act,
+            "first / last hidden layer gradient RMS at iteration 1",
+            "ratio (median, IQR)",
+            true,
+            &|r| r.ratio_init,
+        ));
+        panels.push(panel(act, "fraction of seeds at 100%", "converged fraction", false, &|r| {
+            let f = r.converged as f64 / r.seeds.max(1) as f64;
+            [f, f, f]
+        }));
+    }
+    render(
+        &dir.join("depth"),
+        &CurvePanels {
+            title: format!("Depth study: MLPs of width {width}, x axis = hidden layers"),
+            panels,
+            columns: 2,
+        },
+    )
+}
+
+pub fn markdown(rows: &[DepthRow], opts: &TrainOptions) -> String {
+    let mut md = format!(
+        "# Depth study\n\n{} seeds per cell, SGD lr {}, biases 0, cap {} iterations. Ratio: the first hidden layer's back-propagated gradient RMS over the last hidden layer's (median and IQR over seeds); below 1 the gradient shrinks on its way to the input.\n\n| activation | init | depth | ratio at iteration 1 | ratio at the end | converged | median iterations |\n|---|---|---:|---:|---:|---:|---:|\n",
+        opts.seeds, opts.optim.lr, opts.max_iters
+    );
+    let n = |v: f64| if v >= 0.01 { format!("{v:.3}") } else { format!("{v:.1e}") };
+    let f =
+        |q: [f64; 3]| if q[1].is_finite() { format!("{} ({}–{})", n(q[1]), n(q[0]), n(q[2])) } else { "—".into() };
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {}/{} | {} |\n",
+            r.cell.act,
+            r.cell.init,
+            r.cell.depth,
+            f(r.ratio_init),
+            f(r.ratio_end),
+            r.converged,
+            r.seeds,
+            r.median_iterations.map_or(format!("> {}", opts.max_iters), |m| format!("{m:.0}"))
+        ));
+    }
+    md
+}
