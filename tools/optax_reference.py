@@ -3,7 +3,7 @@ optimisers (Adam, SGD with momentum, AdamW), in JAX + optax, from gradlab's own 
 parameters. Not used by gradlab, its build or its tests. Run in a throwaway virtualenv:
 
     python3 -m venv /tmp/jaxenv && /tmp/jaxenv/bin/pip install jax optax safetensors numpy
-    /tmp/jaxenv/bin/python tools/optax_reference.py --gradlab target/release/gradlab --work /tmp/xcheck
+    /tmp/jaxenv/bin/python tools/optax_reference.py --gradlab target/release/gradlab --work /tmp/xcheck [--probes] [--x64]
 
 For each case it writes a network file (digits, full batch, one seed), runs
 `gradlab run` with `save_every` (so `seed-<s>-iter-0.safetensors` holds the initial parameters),
@@ -61,7 +61,9 @@ def network_toml(layers):
 ACTS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, None: lambda x: x}
 
 
-def forward(params, layers, x):
+def forward(params, layers, x, taps=None):
+    """`taps`: zeros added to each layer's pre-activation, so that the gradient with respect to
+    them is the back-propagated gradient gradlab's probes report (`grad_rms`)."""
     for i, (kind, n, act) in enumerate(layers):
         if kind == "dense":
             x = x.reshape(x.shape[0], -1) @ params[f"layers.{i}.weight"].T + params[f"layers.{i}.bias"]
@@ -72,6 +74,8 @@ def forward(params, layers, x):
             x = x + params[f"layers.{i}.bias"][None, :, None, None]
         else:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, n, n), (1, 1, n, n), "VALID")
+        if taps is not None:
+            x = x + taps[i]
         x = ACTS[act](x)
     return x
 
@@ -82,6 +86,8 @@ def main():
     ap.add_argument("--work", default="/tmp/gradlab-xcheck")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--probes", action="store_true",
+                    help="also compare gradlab's per-layer probes (layers.csv) at iterations 1 and 100")
     ap.add_argument("--x64", action="store_true",
                     help="also train in float64 and report how far each float32 run is from it")
     args = ap.parse_args()
@@ -109,7 +115,8 @@ def main():
             max_iters = {args.iters}
             stop = "none"
             save_params = "{d}/params"
-            save_every = {args.iters}
+            save_every = {args.iters - 1}
+            probe_every = 100
             """)
         os.makedirs(d, exist_ok=True)
         with open(f"{d}/net.toml", "w") as f:
@@ -136,6 +143,8 @@ def main():
             return out
 
         j = trajectory(params, inputs)
+        if args.probes:
+            compare_probes(d, args.seed, layers, inputs, y, args.iters)
         n = min(len(g), len(j))
         rel = max(abs(a - b) / abs(b) for a, b in zip(g[:n], j[:n]))
         print(f"{name:13} {n} iterations: loss {g[0]:.6f} → {g[n-1]:.6f} (JAX {j[0]:.6f} → {j[n-1]:.6f}), "
@@ -146,6 +155,35 @@ def main():
             jax.config.update("jax_enable_x64", False)
             dev = lambda a: max(abs(u - v) / abs(v) for u, v in zip(a[:n], t[:n]))
             print(f"{'':13} against float64 JAX: gradlab (float32) {dev(g):.2e}, JAX (float32) {dev(j):.2e}")
+
+
+def compare_probes(d, seed, layers, inputs, y, iters):
+    """gradlab's probes at iterations 1 and `iters` against JAX evaluated at the very parameters
+    gradlab had there (its saved iter-0 and iter-(iters−1) files), so that the probes are checked
+    apart from float32 drift of the trajectories: per-layer back-propagated gradient RMS,
+    per-tensor gradient norm and weight norm. Prints the largest relative difference of each."""
+    rows = {}
+    for r in csv.DictReader(open(f"{d}/out/layers.csv")):
+        rows[(int(r["iteration"]), r["layer"], r["quantity"])] = float(r["value"])
+
+    def loss_with_taps(p, taps):
+        return optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs, taps), y).mean()
+
+    out = []
+    for it in (1, iters):
+        params = {k: jnp.asarray(v) for k, v in load_file(f"{d}/params/seed-{seed}-iter-{it - 1}.safetensors").items()}
+        taps = [jnp.zeros(forward(params, layers[: i + 1], inputs).shape, jnp.float32) for i in range(len(layers))]
+        gp, gt = jax.grad(loss_with_taps, argnums=(0, 1))(params, taps)
+        worst = {}
+        for i, (kind, _, _) in enumerate(layers):
+            if kind != "maxpool":
+                want = float(jnp.sqrt(jnp.mean(gt[i] ** 2)))
+                worst["grad_rms"] = max(worst.get("grad_rms", 0), abs(rows[(it, f"layers.{i}", "grad_rms")] - want) / want)
+        for name, g in gp.items():
+            for q, want in (("param_grad_norm", float(jnp.linalg.norm(g))), ("param_norm", float(jnp.linalg.norm(params[name])))):
+                worst[q] = max(worst.get(q, 0), abs(rows[(it, name, q)] - want) / max(want, 1e-30))
+        out.append(f"iteration {it}: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    print(f"{'':13} probes against JAX at gradlab's parameters, max relative difference: " + "; ".join(out))
 
 
 if __name__ == "__main__":
