@@ -135,6 +135,17 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
             .join(", ")
     ));
 
+    d.h(2, "The gradients inside the net");
+    d.p(task2_gradients(sums));
+    d.figure(
+        "task2-fc/gradient_flow",
+        "Back-propagated gradient RMS (∂loss/∂pre-activation) per layer at iteration 1 and at the end, median and IQR over seeds.",
+    );
+    d.figure(
+        "task2-fc/probes",
+        "Per layer over training: back-propagated gradient RMS and the saturated fraction (derivative below 1% of its maximum), median and IQR over seeds.",
+    );
+
     // ---- Task 3
     d.h(1, "Task 3 — convolutional nets on line and detection");
     d.p("Trunk: conv 7×7 1→16, ReLU, conv 7×7 16→8, ReLU, flatten (128). line: one logit, sigmoid cross-entropy, lr 0.1. detect: a class logit and a width regressor, loss CE + 0.01·½Σ(ŵ − w)², lr 0.01, done when class accuracy and width accuracy (|ŵ − w| < 0.5) are both 100%.");
@@ -245,6 +256,23 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     }
     d.p("Fraction of units (channel and position) whose activation is ≤ 0 for every sample, at the end of training, median over seeds:");
     d.bullets(dead_items);
+    let mut saturation = vec![];
+    for c in &r.cnn {
+        for run in &c.runs {
+            let s = RunSummary::of(run);
+            let parts: Vec<String> = ["conv1", "conv2"]
+                .iter()
+                .filter_map(|l| probe_end(&s, l, "saturated_fraction").map(|v| format!("{l} {:.1}%", 100.0 * v)))
+                .collect();
+            if !parts.is_empty() {
+                saturation.push(format!("{} {}: {}", task_name(c.task), run.setting, parts.join(", ")));
+            }
+        }
+    }
+    if !saturation.is_empty() {
+        d.p("Saturated fraction at each seed's last probe (units × samples where the activation's derivative is below 1% of its maximum; for ReLU its zero side, while leaky ReLU's derivative never falls below 10% of its maximum, so it cannot saturate), median over seeds:");
+        d.bullets(saturation);
+    }
     for c in &r.cnn {
         d.figure(
             format!("task3-4-cnn/{}/dead", task_name(c.task)),
@@ -432,4 +460,47 @@ fn explosion_measured(c: &CnnRuns) -> String {
         }
     }
     s
+}
+
+/// A probe's median over seeds at the first probe (`first`) or at the end, from a summary.
+fn probe_stat(s: &RunSummary, layer: &str, quantity: &str, end: bool) -> Option<f64> {
+    let p = s.probes.as_ref()?.iter().find(|p| p.layer == layer && p.quantity == quantity)?;
+    let v = if end { p.end[1] } else { p.first[1] };
+    v.is_finite().then_some(v)
+}
+
+fn probe_end(s: &RunSummary, layer: &str, quantity: &str) -> Option<f64> {
+    probe_stat(s, layer, quantity, true)
+}
+
+/// Computed sentences for Task 2: the output layer's gradient under L2 and CE, the saturated
+/// share of samples under L2, and how much of the output's gradient reaches the hidden layer.
+fn task2_gradients(sums: &[SettingSummary]) -> String {
+    let find = |name: &str| sums.iter().find(|s| s.run.setting == name).map(|s| &s.run);
+    let mut out = vec![];
+    if let (Some(l2), Some(ce)) = (find("sigmoid+l2"), find("sigmoid+ce")) {
+        let g = |s: &RunSummary, end| probe_stat(s, "fc2", "grad_rms", end);
+        if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (g(l2, false), g(l2, true), g(ce, false), g(ce, true)) {
+            out.push(format!(
+                "The output layer's back-propagated gradient (RMS of ∂loss/∂logit over samples, median over seeds) starts at {a0:.2e} under L2 against {b0:.2e} under cross-entropy ({:.1}× smaller) for sigmoid hidden units, and ends at {a1:.2e} against {b1:.2e}.",
+                b0 / a0
+            ));
+        }
+        if let Some(sat) = probe_end(l2, "fc2", "saturated_fraction") {
+            out.push(format!(
+                "Under L2 the output passes through a sigmoid: at the end, {:.1}% of the samples (median over seeds) sit where σ′ is below 1% of its maximum, Task 1's flat region measured inside the net; cross-entropy differentiates the logit directly and has no such region.",
+                100.0 * sat
+            ));
+        }
+    }
+    let shrink = |name: &str| {
+        let s = find(name)?;
+        Some(probe_stat(s, "fc1", "grad_rms", false)? / probe_stat(s, "fc2", "grad_rms", false)?)
+    };
+    if let (Some(a), Some(b)) = (shrink("sigmoid+ce"), shrink("relu+l2")) {
+        out.push(format!(
+            "Why Sigmoid+CE trains slower than ReLU+L2: at iteration 1 the gradient reaching the hidden layer's pre-activations is {a:.3}× the output's for Sigmoid+CE against {b:.3}× for ReLU+L2 (σ′ ≤ ¼ at every hidden unit, against 1 on ReLU's active side)."
+        ));
+    }
+    if out.is_empty() { "No probes were recorded.".into() } else { out.join(" ") }
 }
