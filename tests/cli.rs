@@ -284,7 +284,9 @@ fn cnn_commands_write_their_columns_and_studies_their_reports() {
     let o = gradlab(&["study", "explosion", "--seeds", "2", "--max-iters", "2", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["tasks"][0]["settings"].as_array().unwrap().len(), 3);
+    let settings = summary["tasks"][0]["settings"].as_array().unwrap();
+    let names: Vec<&str> = settings.iter().map(|s| s["setting"].as_str().unwrap()).collect();
+    assert_eq!(names, ["relu", "relu+sum", "relu+std1", "relu+sum+clip1", "relu+std1+clip1"]);
     assert!(
         out.join("line/metrics.csv").is_file()
             && out.join("detect/weights.png").is_file()
@@ -396,6 +398,21 @@ fn tensorboard_event_files_hold_every_metric_with_valid_crcs() {
                 assert_eq!(found, Some(v), "seed {seed} step {step} {col}");
             }
         }
+        // The probes: scalars per layer, histograms at the first probe (iteration 1) and the last.
+        use gradlab::report::tensorboard::{Logged, read_events};
+        let events = read_events(&std::fs::read(&file).unwrap()).unwrap();
+        assert!(scalars.iter().any(|(s, t, _)| *s == 1 && t == "probe/conv1/grad_rms"));
+        let hist_steps: Vec<i64> = events
+            .iter()
+            .filter_map(|l| match l {
+                Logged::Histogram(s, t, h) if t == "hist/conv2/activation" => {
+                    assert!(h.num > 0.0 && h.bucket.iter().sum::<f64>() == h.num);
+                    Some(*s)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hist_steps, [1, 2], "first probe and the last one (iteration 2; 3 is never trained from)");
     }
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&tb).unwrap();

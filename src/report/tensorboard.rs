@@ -1,77 +1,96 @@
 //! TensorBoard event files, written directly: TFRecord framing (length, masked CRC-32C, data,
-//! masked CRC-32C) around hand-encoded `Event` protobufs carrying scalar summaries. No
-//! protobuf or TensorFlow dependency; `read_scalars` is the matching reader the tests use.
+//! masked CRC-32C) around `Event` protobufs, declared below with `prost` (the subset of
+//! TensorFlow's `event.proto` and `summary.proto` that scalars and histograms need). No
+//! TensorFlow dependency; `read_events` is the matching reader the tests use.
 
 use crate::error::{Error, Result};
+use prost::Message;
 use std::path::Path;
 
-/// CRC-32C (Castagnoli), bitwise-reflected polynomial 0x82F63B78.
-pub fn crc32c(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, slot) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 { 0x82F6_3B78 ^ (c >> 1) } else { c >> 1 };
-            }
-            *slot = c;
+/// `tensorflow.Event` (the fields gradlab writes).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Event {
+    #[prost(double, tag = "1")]
+    pub wall_time: f64,
+    #[prost(int64, tag = "2")]
+    pub step: i64,
+    #[prost(string, optional, tag = "3")]
+    pub file_version: Option<String>,
+    #[prost(message, optional, tag = "5")]
+    pub summary: Option<Summary>,
+}
+
+/// `tensorflow.Summary`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Summary {
+    #[prost(message, repeated, tag = "1")]
+    pub value: Vec<SummaryValue>,
+}
+
+/// `tensorflow.Summary.Value`: a scalar (`simple_value`) or a histogram (`histo`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SummaryValue {
+    #[prost(string, tag = "1")]
+    pub tag: String,
+    #[prost(float, optional, tag = "2")]
+    pub simple_value: Option<f32>,
+    #[prost(message, optional, tag = "5")]
+    pub histo: Option<HistogramProto>,
+}
+
+/// `tensorflow.HistogramProto`: bucket `i` holds the values up to `bucket_limit[i]`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistogramProto {
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    #[prost(double, tag = "4")]
+    pub sum: f64,
+    #[prost(double, tag = "5")]
+    pub sum_squares: f64,
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
+}
+
+impl HistogramProto {
+    /// Equal-width buckets between the finite values' minimum and maximum (as `np.histogram`).
+    pub fn of(values: &[f32], buckets: usize) -> Option<HistogramProto> {
+        let v: Vec<f64> = values.iter().map(|&x| x as f64).filter(|x| x.is_finite()).collect();
+        let (min, max) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+        if v.is_empty() {
+            return None;
         }
-        t
-    });
-    let mut crc = !0u32;
-    for &b in data {
-        crc = table[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+        let width = if max > min { (max - min) / buckets as f64 } else { 1.0 };
+        let mut bucket = vec![0.0; buckets];
+        for &x in &v {
+            bucket[(((x - min) / width) as usize).min(buckets - 1)] += 1.0;
+        }
+        Some(HistogramProto {
+            min,
+            max,
+            num: v.len() as f64,
+            sum: v.iter().sum(),
+            sum_squares: v.iter().map(|x| x * x).sum(),
+            bucket_limit: (1..=buckets).map(|i| min + i as f64 * width).collect(),
+            bucket,
+        })
     }
-    !crc
+}
+
+/// CRC-32C (Castagnoli), from the `crc32c` crate (hardware-accelerated where available).
+pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
 }
 
 /// TFRecord's masked CRC.
 pub fn masked_crc(data: &[u8]) -> u32 {
     let c = crc32c(data);
     (c.rotate_right(15)).wrapping_add(0xa282_ead8)
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn bytes_field(field: u64, data: &[u8], out: &mut Vec<u8>) {
-    varint(field << 3 | 2, out);
-    varint(data.len() as u64, out);
-    out.extend_from_slice(data);
-}
-
-/// An `Event` with a wall time, a step and either a file version or scalar summary values.
-fn event(wall_time: f64, step: i64, file_version: Option<&str>, scalars: &[(&str, f32)]) -> Vec<u8> {
-    let mut e = vec![];
-    varint(1 << 3 | 1, &mut e); // wall_time: double
-    e.extend_from_slice(&wall_time.to_le_bytes());
-    varint(2 << 3, &mut e); // step: int64
-    varint(step as u64, &mut e);
-    if let Some(v) = file_version {
-        bytes_field(3, v.as_bytes(), &mut e);
-    }
-    if !scalars.is_empty() {
-        let mut summary = vec![];
-        for (tag, value) in scalars {
-            let mut v = vec![];
-            bytes_field(1, tag.as_bytes(), &mut v); // tag
-            varint(2 << 3 | 5, &mut v); // simple_value: float
-            v.extend_from_slice(&value.to_le_bytes());
-            bytes_field(1, &v, &mut summary); // Summary.value
-        }
-        bytes_field(5, &summary, &mut e); // Event.summary
-    }
-    e
 }
 
 fn record(data: &[u8], out: &mut Vec<u8>) {
@@ -82,7 +101,7 @@ fn record(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&masked_crc(data).to_le_bytes());
 }
 
-/// One event file: scalars per step, written whole when done.
+/// One event file: scalars and histograms per step, written whole when done.
 pub struct EventFile {
     bytes: Vec<u8>,
     wall_time: f64,
@@ -93,16 +112,37 @@ impl EventFile {
         let wall_time =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let mut bytes = vec![];
-        record(&event(wall_time, 0, Some("brain.Event:2"), &[]), &mut bytes);
+        let first = Event { wall_time, step: 0, file_version: Some("brain.Event:2".into()), summary: None };
+        record(&first.encode_to_vec(), &mut bytes);
         EventFile { bytes, wall_time }
+    }
+
+    fn summary(&mut self, step: i64, value: Vec<SummaryValue>) {
+        if !value.is_empty() {
+            let e = Event { wall_time: self.wall_time, step, file_version: None, summary: Some(Summary { value }) };
+            record(&e.encode_to_vec(), &mut self.bytes);
+        }
     }
 
     /// Scalars of one step (non-finite values are skipped: TensorBoard cannot plot them).
     pub fn scalars(&mut self, step: i64, values: &[(&str, f32)]) {
-        let finite: Vec<(&str, f32)> = values.iter().copied().filter(|(_, v)| v.is_finite()).collect();
-        if !finite.is_empty() {
-            record(&event(self.wall_time, step, None, &finite), &mut self.bytes);
-        }
+        let value = values
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(tag, v)| SummaryValue { tag: tag.to_string(), simple_value: Some(*v), histo: None })
+            .collect();
+        self.summary(step, value);
+    }
+
+    /// Histograms of one step, `(tag, values)`, 30 buckets each.
+    pub fn histograms(&mut self, step: i64, values: &[(String, &[f32])]) {
+        let value = values
+            .iter()
+            .filter_map(|(tag, v)| {
+                HistogramProto::of(v, 30).map(|h| SummaryValue { tag: tag.clone(), simple_value: None, histo: Some(h) })
+            })
+            .collect();
+        self.summary(step, value);
     }
 
     /// Writes `dir/events.out.tfevents.<time>.gradlab` (atomically).
@@ -120,15 +160,37 @@ impl Default for EventFile {
 }
 
 /// Every run's metrics as TensorBoard scalars: one run directory per setting and seed
-/// (`<dir>/<setting>/seed-<s>`), one tag per metric column, step = iteration.
+/// (`<dir>/<setting>/seed-<s>`), one tag per metric column, step = iteration; with probes, also
+/// `probe/<layer>/<quantity>` scalars and `hist/<layer>/<kind>` histograms (at the first probe
+/// and the last), for TensorBoard's Histograms and Distributions dashboards.
 pub fn write_runs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
     for run in runs {
-        for (seed, rows) in run.seeds.iter().zip(&run.rows) {
+        for (s, (seed, rows)) in run.seeds.iter().zip(&run.rows).enumerate() {
             let mut f = EventFile::new();
             for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
                 let values: Vec<(&str, f32)> =
                     run.columns.iter().map(String::as_str).zip(row.iter().copied()).collect();
                 f.scalars((1 + i * run.every) as i64, &values);
+            }
+            if let Some(p) = &run.probes {
+                let tags: Vec<String> = p.keys.iter().map(|(l, q)| format!("probe/{l}/{q}")).collect();
+                let mut at = 0;
+                while at < p.rows[s].len() {
+                    let it = p.rows[s][at].0;
+                    let end = at + p.rows[s][at..].iter().take_while(|r| r.0 == it).count();
+                    let values: Vec<(&str, f32)> =
+                        p.rows[s][at..end].iter().map(|&(_, k, v)| (tags[k as usize].as_str(), v)).collect();
+                    f.scalars(it as i64, &values);
+                    at = end;
+                }
+                fn hist<'a>(keys: &[(String, &str)], moment: &'a [Vec<f32>]) -> Vec<(String, &'a [f32])> {
+                    keys.iter().zip(moment).map(|((l, k), v)| (format!("hist/{l}/{k}"), v.as_slice())).collect()
+                }
+                let first_it = p.rows[s].first().map_or(1, |r| r.0 as i64);
+                f.histograms(first_it, &hist(&p.hist_keys, &p.first[s]));
+                if p.last_iteration[s] as i64 > first_it {
+                    f.histograms(p.last_iteration[s] as i64, &hist(&p.hist_keys, &p.last[s]));
+                }
             }
             f.write(&dir.join(&run.setting).join(format!("seed-{seed}")))?;
         }
@@ -136,22 +198,16 @@ pub fn write_runs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result
     Ok(())
 }
 
-fn read_varint(b: &[u8], i: &mut usize) -> Option<u64> {
-    let (mut v, mut shift) = (0u64, 0);
-    loop {
-        let byte = *b.get(*i)?;
-        *i += 1;
-        v |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-        shift += 7;
-    }
+/// What a record held: a step and its scalars or histograms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Logged {
+    Scalar(i64, String, f32),
+    Histogram(i64, String, HistogramProto),
 }
 
-/// Reads an event file back: `(step, tag, value)` for every scalar, checking both CRCs of
-/// every record. An error says which record is damaged.
-pub fn read_scalars(bytes: &[u8]) -> std::result::Result<Vec<(i64, String, f32)>, String> {
+/// Reads an event file back, checking both CRCs of every record; an error says which record
+/// is damaged.
+pub fn read_events(bytes: &[u8]) -> std::result::Result<Vec<Logged>, String> {
     let mut out = vec![];
     let mut at = 0;
     let mut n = 0;
@@ -166,57 +222,29 @@ pub fn read_scalars(bytes: &[u8]) -> std::result::Result<Vec<(i64, String, f32)>
         if u32::from_le_bytes(crc.try_into().expect("4 bytes")) != masked_crc(data) {
             return Err(format!("record {n}: data CRC mismatch"));
         }
-        // Event: step (2), summary (5) → value (1) → tag (1), simple_value (2).
-        let (mut i, mut step) = (0, 0i64);
-        while i < data.len() {
-            let key = read_varint(data, &mut i).ok_or("bad key")?;
-            match (key >> 3, key & 7) {
-                (_, 0) => {
-                    let v = read_varint(data, &mut i).ok_or("bad varint")?;
-                    if key >> 3 == 2 {
-                        step = v as i64;
-                    }
-                }
-                (_, 1) => i += 8,
-                (_, 5) => i += 4,
-                (field, 2) => {
-                    let len = read_varint(data, &mut i).ok_or("bad length")? as usize;
-                    let body = &data[i..i + len];
-                    i += len;
-                    if field == 5 {
-                        let mut j = 0;
-                        while j < body.len() {
-                            let _key = read_varint(body, &mut j).ok_or("bad summary")?;
-                            let vlen = read_varint(body, &mut j).ok_or("bad value")? as usize;
-                            let value = &body[j..j + vlen];
-                            j += vlen;
-                            let (mut k, mut tag, mut x) = (0, String::new(), f32::NAN);
-                            while k < value.len() {
-                                let vk = read_varint(value, &mut k).ok_or("bad value key")?;
-                                match vk {
-                                    0x0a => {
-                                        let l = read_varint(value, &mut k).ok_or("bad tag")? as usize;
-                                        tag = String::from_utf8_lossy(&value[k..k + l]).into_owned();
-                                        k += l;
-                                    }
-                                    0x15 => {
-                                        x = f32::from_le_bytes(value[k..k + 4].try_into().expect("4 bytes"));
-                                        k += 4;
-                                    }
-                                    _ => return Err(format!("record {n}: unexpected field {vk}")),
-                                }
-                            }
-                            out.push((step, tag, x));
-                        }
-                    }
-                }
-                other => return Err(format!("record {n}: unexpected wire type {other:?}")),
+        let e = Event::decode(data).map_err(|err| format!("record {n}: not an Event: {err}"))?;
+        for v in e.summary.map(|s| s.value).unwrap_or_default() {
+            match (v.simple_value, v.histo) {
+                (Some(x), _) => out.push(Logged::Scalar(e.step, v.tag, x)),
+                (None, Some(h)) => out.push(Logged::Histogram(e.step, v.tag, h)),
+                _ => return Err(format!("record {n}: value `{}` holds neither a scalar nor a histogram", v.tag)),
             }
         }
         at += 16 + len;
         n += 1;
     }
     Ok(out)
+}
+
+/// The scalars of an event file: `(step, tag, value)`.
+pub fn read_scalars(bytes: &[u8]) -> std::result::Result<Vec<(i64, String, f32)>, String> {
+    Ok(read_events(bytes)?
+        .into_iter()
+        .filter_map(|l| match l {
+            Logged::Scalar(s, t, v) => Some((s, t, v)),
+            Logged::Histogram(..) => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -230,15 +258,28 @@ mod tests {
     }
 
     #[test]
-    fn written_scalars_read_back_and_damage_is_detected() {
+    fn written_scalars_and_histograms_read_back_and_damage_is_detected() {
         let mut f = EventFile::new();
         f.scalars(1, &[("loss", 0.5), ("accuracy", 0.25)]);
         f.scalars(2, &[("loss", 0.375), ("skip", f32::NAN)]);
+        let values = [0.0f32, 1.0, 1.0, 3.0];
+        f.histograms(2, &[("hist/w".to_string(), &values[..])]);
         let got = read_scalars(&f.bytes).unwrap();
         assert_eq!(got, vec![(1, "loss".into(), 0.5), (1, "accuracy".into(), 0.25), (2, "loss".into(), 0.375)]);
+        let hists: Vec<Logged> =
+            read_events(&f.bytes).unwrap().into_iter().filter(|l| matches!(l, Logged::Histogram(..))).collect();
+        let Logged::Histogram(step, tag, h) = &hists[0] else { unreachable!() };
+        assert_eq!(
+            (*step, tag.as_str(), h.num, h.sum, h.sum_squares, h.min, h.max),
+            (2, "hist/w", 4.0, 5.0, 11.0, 0.0, 3.0)
+        );
+        assert_eq!(h.bucket.len(), 30);
+        assert_eq!(h.bucket.iter().sum::<f64>(), 4.0);
+        assert_eq!((h.bucket[0], h.bucket[10], h.bucket[29]), (1.0, 2.0, 1.0));
+        assert_eq!(*h.bucket_limit.last().unwrap(), 3.0);
         let mut bad = f.bytes.clone();
         let last = bad.len() - 6;
         bad[last] ^= 1;
-        assert!(read_scalars(&bad).unwrap_err().contains("CRC mismatch"));
+        assert!(read_events(&bad).unwrap_err().contains("CRC mismatch"));
     }
 }
