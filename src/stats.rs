@@ -56,6 +56,88 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> (f64, f64) {
     (u, libm::erfc(z / std::f64::consts::SQRT_2).min(1.0))
 }
 
+/// Ranks from 1, ties given their average rank.
+pub fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Spearman's rank correlation and its two-sided p-value from the large-sample normal
+/// approximation (z = ρ·√(n − 1)); NaN when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let rho = pearson(&ranks(a), &ranks(b));
+    let z = rho * ((a.len() as f64) - 1.0).sqrt();
+    (rho, libm::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0))
+}
+
+/// Kendall's coefficient of concordance W of `m` raters' scores for the same `n` items
+/// (`scores[rater][item]`), with the correction for ties: 1 when every rater orders the items
+/// alike, near 0 when their orders are unrelated.
+pub fn kendall_w(scores: &[Vec<f64>]) -> f64 {
+    let m = scores.len() as f64;
+    let n = scores.first().map_or(0, Vec::len) as f64;
+    let ranked: Vec<Vec<f64>> = scores.iter().map(|s| ranks(s)).collect();
+    let sums: Vec<f64> = (0..n as usize).map(|i| ranked.iter().map(|r| r[i]).sum()).collect();
+    let mean = sums.iter().sum::<f64>() / n;
+    let s: f64 = sums.iter().map(|x| (x - mean).powi(2)).sum();
+    let ties: f64 = scores
+        .iter()
+        .map(|sc| {
+            let mut v = sc.clone();
+            v.sort_by(f64::total_cmp);
+            let mut t = 0.0;
+            let mut i = 0;
+            while i < v.len() {
+                let j = v[i..].iter().take_while(|&&x| x == v[i]).count();
+                t += (j * j * j - j) as f64;
+                i += j;
+            }
+            t
+        })
+        .sum();
+    12.0 * s / (m * m * (n * n * n - n) - m * ties)
+}
+
+/// A two-way decomposition without replication of `y[row][col]` (rows: data draws, columns:
+/// initial seeds): the shares of the total sum of squares explained by the row and the column
+/// means, and the rest (interaction and noise together).
+pub fn two_way_shares(y: &[Vec<f64>]) -> (f64, f64, f64) {
+    let (r, c) = (y.len(), y[0].len());
+    let grand = y.iter().flatten().sum::<f64>() / (r * c) as f64;
+    let row_means: Vec<f64> = y.iter().map(|row| row.iter().sum::<f64>() / c as f64).collect();
+    let col_means: Vec<f64> = (0..c).map(|j| y.iter().map(|row| row[j]).sum::<f64>() / r as f64).collect();
+    let total: f64 = y.iter().flatten().map(|v| (v - grand).powi(2)).sum();
+    let rows: f64 = c as f64 * row_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
+    let cols: f64 = r as f64 * col_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
+    if total == 0.0 {
+        return (0.0, 0.0, 0.0);
+    }
+    (rows / total, cols / total, (total - rows - cols) / total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +175,31 @@ mod tests {
         assert_eq!(censored_quantile(&xs, 0.75), None);
         assert_eq!(censored_quantile(&[None, None, Some(1.0)], 0.5), None);
         assert_eq!(censored_quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn rank_statistics_match_hand_and_scipy_values() {
+        assert_eq!(ranks(&[10.0, 30.0, 20.0, 30.0]), vec![1.0, 3.5, 2.0, 3.5]);
+        // scipy.stats.spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]).statistic == 8/√95
+        let (rho, _) = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 6.0, 7.0, 8.0, 7.0]);
+        assert!((rho - 0.8207826816681233).abs() < 1e-12, "{rho}");
+        let up: Vec<f64> = (0..20).map(f64::from).collect();
+        let down: Vec<f64> = up.iter().map(|x| -x * x).collect();
+        let (rho, p) = spearman(&up, &down);
+        // z = −√19: p = erfc(√19/√2) ≈ 1.3e-5.
+        assert!((rho + 1.0).abs() < 1e-12 && (p - libm::erfc(19f64.sqrt() / 2f64.sqrt())).abs() < 1e-15, "{rho} {p}");
+        let same = vec![vec![1.0, 2.0, 3.0, 4.0]; 3];
+        assert!((kendall_w(&same) - 1.0).abs() < 1e-12);
+        assert!(kendall_w(&[vec![1.0, 2.0, 3.0], vec![3.0, 2.0, 1.0]]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_way_shares_of_a_hand_computed_table() {
+        // Grand mean 2.5; row means 1.5, 3.5 (SS 4); column means 2, 3 (SS 1); total SS 5.
+        let (rows, cols, rest) = two_way_shares(&[vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert!((rows - 0.8).abs() < 1e-12 && (cols - 0.2).abs() < 1e-12 && rest.abs() < 1e-12);
+        // Pure interaction: neither rows nor columns explain anything.
+        let (rows, cols, rest) = two_way_shares(&[vec![1.0, -1.0], vec![-1.0, 1.0]]);
+        assert!(rows.abs() < 1e-12 && cols.abs() < 1e-12 && (rest - 1.0).abs() < 1e-12);
     }
 }

@@ -189,6 +189,7 @@ impl StudyArgs {
             save_every: None,
             tensorboard: None,
             probe_every: crate::experiments::train::DEFAULT_PROBE_EVERY,
+            held_out_every: crate::experiments::train::DEFAULT_HELD_OUT_EVERY,
             clip_norm: None,
         }
     }
@@ -266,6 +267,10 @@ pub struct CommonArgs {
     /// and every K iterations; 0 turns them off.
     #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_PROBE_EVERY)]
     pub probe_every: usize,
+    /// Held-out loss and accuracy every K iterations (columns held_out_loss, held_out_accuracy
+    /// of metrics.csv and the curves); 0: only after training.
+    #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_HELD_OUT_EVERY)]
+    pub held_out_every: usize,
     /// Clip each model's global gradient norm to MAX before every step (as
     /// torch.nn.utils.clip_grad_norm_); off by default.
     #[arg(long, value_name = "MAX")]

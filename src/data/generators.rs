@@ -40,15 +40,25 @@ pub fn random_drawn(n: usize, world: u64, sample: u64) -> Dataset {
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).expect("finite scores"));
     let mut labels = vec![0f32; n];
-    for &i in &order[..(n as f64 * 11.0 / 64.0).round() as usize] {
+    let positives = (n as f64 * 11.0 / 64.0).round() as usize;
+    for &i in &order[..positives] {
         labels[i] = 1.0;
     }
+    // The teacher's margin: distance of each score from the midpoint between the lowest
+    // positive and the highest negative score.
+    let threshold = match (positives.checked_sub(1).map(|k| scores[order[k]]), order.get(positives)) {
+        (Some(lo_pos), Some(&hi_neg)) => (lo_pos + scores[hi_neg]) / 2.0,
+        _ => 0.0,
+    };
+    let margin: Vec<f32> = scores.iter().map(|s| (s - threshold).abs() as f32).collect();
     let source = if world == sample {
         format!("built-in generator, seed {world}")
     } else {
         format!("built-in generator, teacher seed {world}, sample seed {sample}")
     };
-    Dataset::new(DatasetKind::Random, images, n, 4, labels, None, source)
+    let mut d = Dataset::new(DatasetKind::Random, images, n, 4, labels, None, source);
+    d.margin = Some(margin);
+    d
 }
 
 /// 16×16: a vertical bar (2–4 wide, 10–13 tall) and a square blob (side 1, 3, 5 or 7) that

@@ -46,6 +46,9 @@ pub struct Dataset {
     pub widths: Option<Vec<f32>>,
     /// Where it came from, for reports: a path or the generator and its seed.
     pub source: String,
+    /// Per sample, how far it is from the labelling rule's boundary, when the generator knows
+    /// (`random`: the teacher's margin); see `experiments::memorisation::ease` for the others.
+    pub margin: Option<Vec<f32>>,
 }
 
 impl Dataset {
@@ -59,7 +62,7 @@ impl Dataset {
         source: String,
     ) -> Dataset {
         debug_assert_eq!(images.len(), n * side * side);
-        Dataset { kind, images, n, side, labels, widths, source }
+        Dataset { kind, images, n, side, labels, widths, source, margin: None }
     }
 
     pub fn pixels(&self) -> usize {
@@ -77,6 +80,7 @@ impl Dataset {
             labels: self.labels[start..start + len].to_vec(),
             widths: self.widths.as_ref().map(|w| w[start..start + len].to_vec()),
             source: self.source.clone(),
+            margin: self.margin.as_ref().map(|m| m[start..start + len].to_vec()),
         }
     }
 }

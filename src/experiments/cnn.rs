@@ -108,16 +108,25 @@ struct Summary<'a> {
 pub fn curve_panels(task: CnnTask, title: &str, runs: &[&Run]) -> CurvePanels {
     match task {
         CnnTask::Line => CurvePanels::loss_and_accuracy(title, runs),
-        CnnTask::Detect => CurvePanels {
-            title: title.into(),
-            panels: vec![
+        CnnTask::Detect => {
+            let mut panels = vec![
                 Panel::of_runs(runs, "loss", "total loss (CE + 0.01·regression)", true, (0.25, 0.75)),
                 Panel::of_runs(runs, "reg_loss", "regression loss ½Σ(ŵ − w)²", true, (0.25, 0.75)),
                 Panel::of_runs(runs, "cls_accuracy", "classification accuracy", false, (0.25, 0.75)),
                 Panel::of_runs(runs, "reg_accuracy", "regression accuracy (|ŵ − w| < 0.5)", false, (0.25, 0.75)),
-            ],
-            columns: 2,
-        },
+            ];
+            if !runs.is_empty() && runs.iter().all(|r| r.columns.iter().any(|c| c == "held_out_accuracy")) {
+                panels.push(Panel::of_runs(runs, "held_out_loss", "held-out total loss", true, (0.25, 0.75)));
+                panels.push(Panel::of_runs(
+                    runs,
+                    "held_out_accuracy",
+                    "held-out accuracy (class and width)",
+                    false,
+                    (0.25, 0.75),
+                ));
+            }
+            CurvePanels { title: title.into(), panels, columns: 2 }
+        }
     }
 }
 
@@ -163,6 +172,7 @@ pub fn write_outputs(
     };
     report::figures::render(&dir.join("dead"), &dead)?;
     crate::experiments::probes::write_outputs(dir, runs)?;
+    crate::experiments::memorisation::write_outputs(dir, runs, data)?;
     Ok(summaries)
 }
 

@@ -137,6 +137,7 @@ pub fn write_outputs(
     report::figures::render(&dir.join("curves"), &CurvePanels::loss_and_accuracy(title, &runs))?;
     let owned: Vec<Run> = runs.iter().map(|r| (*r).clone()).collect();
     crate::experiments::probes::write_outputs(dir, &owned)?;
+    crate::experiments::memorisation::write_outputs(dir, &owned, data)?;
     Ok(summaries)
 }
 

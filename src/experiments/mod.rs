@@ -9,6 +9,7 @@ pub mod fc_random;
 pub mod lab;
 pub mod landscape;
 pub mod leaky_vs_relu;
+pub mod memorisation;
 pub mod probes;
 pub mod reproduce;
 pub mod sweep;

@@ -72,6 +72,8 @@ pub const REPORT_INIT_STD: f64 = 0.1;
 pub const REPORT_BIAS: f64 = 0.1;
 pub const REPORT_MAX_ITERS: usize = 10_000;
 pub const MAX_SEEDS: usize = 100_000;
+/// Held-out loss and accuracy every this many iterations (for the learning curves).
+pub const DEFAULT_HELD_OUT_EVERY: usize = 50;
 /// Probes every this many iterations (and at 1 and powers of two): cheap on long runs.
 pub const DEFAULT_PROBE_EVERY: usize = 100;
 
@@ -88,7 +90,7 @@ impl TrainOptions {
             batch: None,
             order_seed: 0,
             eval_every: None,
-            held_out_every: None,
+            held_out_every: Some(DEFAULT_HELD_OUT_EVERY),
             stop: StopRule::Accuracy,
             probe_every: DEFAULT_PROBE_EVERY,
             init_from: None,
@@ -194,6 +196,10 @@ pub struct Run {
     pub held_out_heads: Vec<(String, Vec<f64>)>,
     /// Per-layer probes, when asked for.
     pub probes: Option<super::probes::Probes>,
+    /// Full-batch classification: per seed and training sample, the first evaluated iteration
+    /// from which the sample stayed correct (on every head with an accuracy) until the seed
+    /// stopped; `None` if it was wrong at the end. A sample that flips back is not learned.
+    pub learned_at: Option<Vec<Vec<Option<u32>>>>,
 }
 
 impl Run {
@@ -218,6 +224,18 @@ impl Run {
     }
     pub fn diverged(&self) -> usize {
         self.diverged_at.iter().flatten().count()
+    }
+}
+
+/// One evaluation of a seed's samples: a correct sample keeps (or starts) its learned
+/// iteration, a wrong one loses it, so what remains is where each stayed correct from.
+pub fn update_learned(learned: &mut [Option<u32>], right: &[bool], it: usize) {
+    for (slot, &ok) in learned.iter_mut().zip(right) {
+        match (ok, *slot) {
+            (true, None) => *slot = Some(it as u32),
+            (false, _) => *slot = None,
+            (true, Some(_)) => {}
+        }
     }
 }
 
@@ -344,7 +362,11 @@ pub fn train(
         held_out_accuracy: None,
         held_out_heads: vec![],
         probes: None,
+        learned_at: None,
     };
+    let track = full_batch && net.heads.iter().any(|h| h.metric.is_some());
+    let mut learned: Vec<Vec<Option<u32>>> = if track { vec![vec![None; data.n]; e_count] } else { vec![] };
+    let mut right = vec![true; if track { data.n } else { 0 }];
     let mut prober = (opts.probe_every > 0).then(|| {
         let (p, probes) = super::probes::Prober::new(net, opts.probe_every);
         run.probes = Some(probes);
@@ -414,6 +436,15 @@ pub fn train(
         if record {
             for (d, (_, id)) in dead.iter_mut().zip(&net.hidden) {
                 dead_fraction(g.value(*id), g.shape(*id), d);
+            }
+            if track {
+                for e in (0..e_count).filter(|&e| active[e]) {
+                    right.fill(true);
+                    for h in net.heads.iter().filter(|h| h.metric.is_some()) {
+                        net.each_correct(h, e, batch, |s, ok| right[s] &= ok);
+                    }
+                    update_learned(&mut learned[e], &right, it);
+                }
             }
         }
         max_abs_params(net, &mut maxw, false);
@@ -493,6 +524,9 @@ pub fn train(
                 }
             }
         }
+    }
+    if track {
+        run.learned_at = Some(learned);
     }
     // Every seed's parameters are frozen where it stopped: save and evaluate them as they are.
     if let Some(dir) = &opts.save_params {
@@ -687,6 +721,9 @@ pub fn train_parallel(
                     a.extend(b);
                 }
                 if let (Some(a), Some(b)) = (&mut m.probes, r.probes) {
+                    a.extend(b);
+                }
+                if let (Some(a), Some(b)) = (&mut m.learned_at, r.learned_at) {
                     a.extend(b);
                 }
             }

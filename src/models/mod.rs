@@ -180,6 +180,15 @@ impl<T: Real> Net<T> {
 
     /// Per model: correct predictions of head `h` among the first `valid` samples of the batch.
     pub fn correct(&self, h: &Head, valid: usize, out: &mut [usize]) {
+        for (e, count) in out.iter_mut().enumerate() {
+            *count = 0;
+            self.each_correct(h, e, valid, |_, ok| *count += usize::from(ok));
+        }
+    }
+
+    /// Calls `f(sample, correct)` for model `e`'s first `valid` samples under head `h`'s rule.
+    #[inline]
+    pub fn each_correct(&self, h: &Head, e: usize, valid: usize, mut f: impl FnMut(usize, bool)) {
         let g = &self.graph;
         let (score, target, b) = (g.value(h.score), g.value(h.target), self.batch);
         let outputs = g.shape(h.score)[1];
@@ -193,21 +202,20 @@ impl<T: Real> Net<T> {
             }
             best
         };
-        for (e, count) in out.iter_mut().enumerate() {
-            let o = &score[e * outputs * b..(e + 1) * outputs * b];
-            *count = (0..valid)
-                .filter(|&s| match h.metric {
-                    Some(Metric::Binary { threshold }) => (o[s].to_f64() > threshold) == (target[s].to_f64() > 0.5),
-                    Some(Metric::Argmax) => {
-                        let want = if t_width == 1 { target[s].to_f64() as usize } else { argmax(target, t_width, s) };
-                        argmax(o, outputs, s) == want
-                    }
-                    Some(Metric::Within { tolerance }) => {
-                        (0..outputs).all(|j| (o[j * b + s].to_f64() - target[j * b + s].to_f64()).abs() < tolerance)
-                    }
-                    None => false,
-                })
-                .count();
+        let o = &score[e * outputs * b..(e + 1) * outputs * b];
+        for s in 0..valid {
+            let ok = match h.metric {
+                Some(Metric::Binary { threshold }) => (o[s].to_f64() > threshold) == (target[s].to_f64() > 0.5),
+                Some(Metric::Argmax) => {
+                    let want = if t_width == 1 { target[s].to_f64() as usize } else { argmax(target, t_width, s) };
+                    argmax(o, outputs, s) == want
+                }
+                Some(Metric::Within { tolerance }) => {
+                    (0..outputs).all(|j| (o[j * b + s].to_f64() - target[j * b + s].to_f64()).abs() < tolerance)
+                }
+                None => false,
+            };
+            f(s, ok);
         }
     }
 

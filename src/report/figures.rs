@@ -270,15 +270,17 @@ pub struct CurvePanels {
 
 impl CurvePanels {
     /// Loss (log axis) and accuracy, median over seeds with an interquartile band.
+    /// With held-out columns in every run, held-out loss and accuracy beside them.
     pub fn loss_and_accuracy(title: &str, runs: &[&Run]) -> CurvePanels {
-        CurvePanels {
-            title: title.into(),
-            panels: vec![
-                Panel::of_runs(runs, "loss", "loss", true, (0.25, 0.75)),
-                Panel::of_runs(runs, "accuracy", "training accuracy", false, (0.25, 0.75)),
-            ],
-            columns: 2,
+        let mut panels = vec![
+            Panel::of_runs(runs, "loss", "loss", true, (0.25, 0.75)),
+            Panel::of_runs(runs, "accuracy", "training accuracy", false, (0.25, 0.75)),
+        ];
+        if !runs.is_empty() && runs.iter().all(|r| r.columns.iter().any(|c| c == "held_out_accuracy")) {
+            panels.push(Panel::of_runs(runs, "held_out_loss", "held-out loss", true, (0.25, 0.75)));
+            panels.push(Panel::of_runs(runs, "held_out_accuracy", "held-out accuracy", false, (0.25, 0.75)));
         }
+        CurvePanels { title: title.into(), panels, columns: 2 }
     }
 }
 

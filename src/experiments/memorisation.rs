@@ -1,0 +1,302 @@
+//! Easy patterns first, then memorisation? The report (Task 3) says, after Arpit et al. 2017,
+//! that a net "learns the easiest and most generalizable patterns" first and then memorises the
+//! rest. Measured here:
+//! - the learning order: per seed and training sample, the first iteration from which it stays
+//!   correct (`Run::learned_at`); per sample the median over seeds; how much the seeds agree on
+//!   the order (Kendall's W); its rank correlation (Spearman) with a measurable ease — the
+//!   shape's size for `detection`, the gap between blob and bar for `line`, the teacher's margin
+//!   for built-in `random`;
+//! - label noise (`gradlab study memorisation`): a share of the training labels replaced by coin
+//!   flips, and what that does to iterations-to-100% and held-out accuracy;
+//! - data draw against initialisation (`gradlab study data-vs-init`): D data seeds × S initial
+//!   seeds, the share of the variance of log(iterations) each explains, with bootstrap intervals.
+
+use crate::data::{Dataset, DatasetKind};
+use crate::experiments::train::Run;
+use crate::init::SeededRng;
+use crate::report::figures::{Figure, render};
+use crate::stats::{censored_quantile, kendall_w, spearman, two_way_shares};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::Serialize;
+use std::path::Path;
+
+/// Per sample, a measure of how easy it should be (larger = easier), with its name.
+pub fn ease(d: &Dataset) -> Option<(&'static str, Vec<f64>)> {
+    match d.kind {
+        DatasetKind::Detection => d.widths.as_ref().map(|w| ("shape size w", w.iter().map(|&v| v as f64).collect())),
+        DatasetKind::Line => {
+            Some(("gap between blob and bar (columns)", d.images.chunks_exact(256).map(line_gap).collect()))
+        }
+        DatasetKind::Random => d.margin.as_ref().map(|m| ("teacher's margin", m.iter().map(|&v| v as f64).collect())),
+    }
+}
+
+/// The empty columns between a `line` image's blob and its bar. Bar columns hold at least 8 lit
+/// pixels (bars are 10–13 tall, blobs at most 7), and blob and bar share no column.
+pub fn line_gap(img: &[f32]) -> f64 {
+    let counts: Vec<usize> = (0..16).map(|x| (0..16).filter(|&y| img[y * 16 + x] > 0.5).count()).collect();
+    let bar: Vec<usize> = (0..16).filter(|&x| counts[x] >= 8).collect();
+    let blob: Vec<usize> = (0..16).filter(|&x| counts[x] > 0 && counts[x] < 8).collect();
+    let (Some(&b0), Some(&b1)) = (bar.first(), bar.last()) else { return f64::NAN };
+    let gap = blob
+        .iter()
+        .map(|&x| {
+            if x < b0 {
+                b0 - x - 1
+            } else if x > b1 {
+                x - b1 - 1
+            } else {
+                0
+            }
+        })
+        .min()
+        .unwrap_or(0);
+    gap as f64
+}
+
+/// How one setting's seeds ordered the training samples.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleOrder {
+    pub setting: String,
+    pub seeds: usize,
+    /// Per sample: median over seeds of the iteration from which it stayed correct (a seed that
+    /// never learned it counts as beyond every iteration; `null` when most did not).
+    pub median_learned: Vec<Option<f64>>,
+    /// Samples every seed had learned by the end.
+    pub learned_by_every_seed: usize,
+    /// Kendall's W of the seeds' orders (1: every seed learns the samples in the same order).
+    pub kendall_w: f64,
+    pub ease: Option<String>,
+    /// Spearman's ρ between ease and median learned iteration (negative: easy samples first), p.
+    pub spearman_rho: Option<f64>,
+    pub spearman_p: Option<f64>,
+}
+
+pub fn sample_order(run: &Run, data: &Dataset) -> Option<SampleOrder> {
+    let learned = run.learned_at.as_ref()?;
+    let n = learned.first()?.len();
+    let as_f = |v: Option<u32>| v.map_or(f64::INFINITY, f64::from);
+    let per_sample: Vec<Vec<Option<f64>>> =
+        (0..n).map(|s| learned.iter().map(|seed| seed[s].map(f64::from)).collect()).collect();
+    let median: Vec<Option<f64>> = per_sample.iter().map(|v| censored_quantile(v, 0.5)).collect();
+    let scores: Vec<Vec<f64>> = learned.iter().map(|seed| seed.iter().map(|&v| as_f(v)).collect()).collect();
+    let e = ease(data);
+    let (rho, p) = match &e {
+        Some((_, ease)) if ease.len() == n && ease.iter().all(|x| x.is_finite()) => {
+            let m: Vec<f64> = median.iter().map(|v| v.unwrap_or(f64::INFINITY)).collect();
+            let (r, p) = spearman(ease, &m);
+            (r.is_finite().then_some(r), p.is_finite().then_some(p))
+        }
+        _ => (None, None),
+    };
+    Some(SampleOrder {
+        setting: run.setting.clone(),
+        seeds: learned.len(),
+        median_learned: median,
+        learned_by_every_seed: (0..n).filter(|&s| learned.iter().all(|seed| seed[s].is_some())).count(),
+        kendall_w: if learned.len() > 1 { kendall_w(&scores) } else { f64::NAN },
+        ease: e.map(|(name, _)| name.to_string()),
+        spearman_rho: rho,
+        spearman_p: p,
+    })
+}
+
+/// `samples.csv` (`setting,seed,sample,learned_at`; empty when not learned at the end),
+/// `learning_order.json`, and per setting `learning-order-<setting>` (the samples as images,
+/// first- to last-learned).
+pub fn write_outputs(dir: &Path, runs: &[Run], data: &Dataset) -> crate::error::Result<Vec<SampleOrder>> {
+    use std::fmt::Write;
+    let mut csv = String::from("setting,seed,sample,learned_at\n");
+    let mut orders = vec![];
+    for run in runs {
+        let Some(learned) = &run.learned_at else { continue };
+        for (seed, row) in run.seeds.iter().zip(learned) {
+            for (s, v) in row.iter().enumerate() {
+                let _ = writeln!(csv, "{},{seed},{s},{}", run.setting, v.map(|x| x.to_string()).unwrap_or_default());
+            }
+        }
+        if let Some(o) = sample_order(run, data) {
+            let name = run.setting.replace(['/', ' '], "_");
+            render(&dir.join(format!("learning-order-{name}")), &OrderFigure { order: &o, data })?;
+            orders.push(o);
+        }
+    }
+    if !orders.is_empty() {
+        crate::report::atomic::write_atomic(&dir.join("samples.csv"), csv.as_bytes())?;
+        crate::report::write_json(&dir.join("learning_order.json"), &orders)?;
+    }
+    Ok(orders)
+}
+
+/// The training samples drawn as images, ordered by median learned iteration.
+struct OrderFigure<'a> {
+    order: &'a SampleOrder,
+    data: &'a Dataset,
+}
+
+impl Figure for OrderFigure<'_> {
+    fn size(&self) -> (u32, u32) {
+        let cols = 8u32;
+        let rows = (self.data.n as u32).div_ceil(cols);
+        (cols * 110, rows * 126 + 60)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        let e2s = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
+        root.fill(&WHITE).map_err(e2s)?;
+        let o = self.order;
+        let title = format!(
+            "{}: samples from first- to last-learned (median over {} seeds; Kendall's W {:.2}{})",
+            o.setting,
+            o.seeds,
+            o.kendall_w,
+            match (&o.ease, o.spearman_rho) {
+                (Some(e), Some(r)) => format!("; ρ with {e} {r:.2}"),
+                _ => String::new(),
+            }
+        );
+        let root = root.titled(&title, ("sans-serif", 16)).map_err(e2s)?;
+        let mut idx: Vec<usize> = (0..self.data.n).collect();
+        idx.sort_by(|&a, &b| {
+            let k = |s: usize| o.median_learned[s].unwrap_or(f64::INFINITY);
+            k(a).total_cmp(&k(b))
+        });
+        let cols = 8;
+        let rows = self.data.n.div_ceil(cols);
+        let side = self.data.side;
+        let p = self.data.pixels();
+        for (cell, &s) in root.split_evenly((rows, cols)).iter().zip(&idx) {
+            let label = format!(
+                "#{s} y={} it {}",
+                self.data.labels[s],
+                o.median_learned[s].map_or("—".into(), |v| format!("{v:.0}"))
+            );
+            let cell = cell.titled(&label, ("sans-serif", 11)).map_err(e2s)?;
+            let (w, h) = cell.dim_in_pixel();
+            let px = (w.min(h) as usize / side).max(1) as i32;
+            let x0 = (w as i32 - px * side as i32) / 2;
+            let img = &self.data.images[s * p..(s + 1) * p];
+            for y in 0..side {
+                for x in 0..side {
+                    let v = img[y * side + x].clamp(0.0, 1.0) as f64;
+                    let c =
+                        RGBColor((255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - 0.6 * v)) as u8);
+                    let (a, b) = ((x0 + x as i32 * px, y as i32 * px), (x0 + (x as i32 + 1) * px, (y as i32 + 1) * px));
+                    cell.draw(&Rectangle::new([a, b], c.filled())).map_err(e2s)?;
+                }
+            }
+            let frame = [(x0, 0), (x0 + px * side as i32, px * side as i32)];
+            cell.draw(&Rectangle::new(frame, BLACK.mix(0.3))).map_err(e2s)?;
+        }
+        root.present().map_err(e2s)
+    }
+}
+
+/// Replaces `fraction` of the labels (a seeded choice) by coin flips; widths are kept.
+pub fn with_label_noise(d: &Dataset, fraction: f64, seed: u64) -> Dataset {
+    let mut out = d.clone();
+    let mut rng = SeededRng::new(seed ^ 0x4E4F_4953_45);
+    let mut idx: Vec<usize> = (0..d.n).collect();
+    rng.shuffle(&mut idx);
+    let k = (fraction * d.n as f64).round() as usize;
+    for &i in &idx[..k] {
+        out.labels[i] = if rng.bernoulli(0.5) { 1.0 } else { 0.0 };
+    }
+    out.margin = None;
+    out.source = format!("{} with {:.0}% of the labels replaced by coin flips", d.source, 100.0 * fraction);
+    out
+}
+
+/// The variance of log(iterations) over D data draws × S initial seeds split into the share of
+/// the data draw, of the initialisation, and the rest; with 95% intervals from a bootstrap that
+/// resamples draws and seeds. A seed that never converged counts at the cap.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decomposition {
+    pub data_share: f64,
+    pub init_share: f64,
+    pub rest_share: f64,
+    pub data_interval: (f64, f64),
+    pub init_interval: (f64, f64),
+    pub draws: usize,
+    pub seeds: usize,
+    pub censored: usize,
+}
+
+pub fn decompose(iterations: &[Vec<Option<usize>>], cap: usize, bootstrap: usize) -> Decomposition {
+    let y: Vec<Vec<f64>> =
+        iterations.iter().map(|row| row.iter().map(|v| (v.unwrap_or(cap) as f64).ln()).collect()).collect();
+    let (d, i, r) = two_way_shares(&y);
+    let (rows, cols) = (y.len(), y[0].len());
+    let mut rng = SeededRng::new(1234);
+    let (mut ds, mut is) = (vec![], vec![]);
+    for _ in 0..bootstrap {
+        let rs: Vec<usize> = (0..rows).map(|_| rng.int(0, rows as i64 - 1) as usize).collect();
+        let cs: Vec<usize> = (0..cols).map(|_| rng.int(0, cols as i64 - 1) as usize).collect();
+        let sample: Vec<Vec<f64>> = rs.iter().map(|&a| cs.iter().map(|&b| y[a][b]).collect()).collect();
+        let (bd, bi, _) = two_way_shares(&sample);
+        ds.push(bd);
+        is.push(bi);
+    }
+    let interval = |v: &[f64]| {
+        if v.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (crate::stats::quantile(v, 0.025), crate::stats::quantile(v, 0.975))
+        }
+    };
+    Decomposition {
+        data_share: d,
+        init_share: i,
+        rest_share: r,
+        data_interval: interval(&ds),
+        init_interval: interval(&is),
+        draws: rows,
+        seeds: cols,
+        censored: iterations.iter().flatten().filter(|v| v.is_none()).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gap_of_a_drawn_line_image() {
+        let mut img = vec![0f32; 256];
+        for y in 2..14 {
+            img[y * 16 + 9] = 1.0; // bar: column 9 (and 10)
+            img[y * 16 + 10] = 1.0;
+        }
+        for y in 5..8 {
+            for x in 3..6 {
+                img[y * 16 + x] = 1.0; // blob: columns 3..5
+            }
+        }
+        assert_eq!(line_gap(&img), 3.0, "columns 6, 7, 8 lie between");
+    }
+
+    #[test]
+    fn label_noise_replaces_the_asked_share_with_coin_flips() {
+        let d = crate::data::generators::line(64, 0);
+        let same = with_label_noise(&d, 0.0, 1);
+        assert_eq!(same.labels, d.labels);
+        let all = with_label_noise(&d, 1.0, 1);
+        let changed = all.labels.iter().zip(&d.labels).filter(|(a, b)| a != b).count();
+        // Coin flips agree with the true label half the time: about 32 of 64 change.
+        assert!((20..=44).contains(&changed), "{changed}");
+        assert_eq!(all.images, d.images);
+    }
+
+    #[test]
+    fn decomposition_finds_the_factor_that_matters() {
+        // log-iterations that depend on the data draw only: its share is 1.
+        let rows: Vec<Vec<Option<usize>>> = (0..4).map(|d| vec![Some(10 * (d + 1)); 5]).collect();
+        let dec = decompose(&rows, 1000, 50);
+        assert!((dec.data_share - 1.0).abs() < 1e-12 && dec.init_share.abs() < 1e-12);
+        // … or on the initial seed only.
+        let cols: Vec<Vec<Option<usize>>> = (0..4).map(|_| (1..=5).map(|s| Some(10 * s)).collect()).collect();
+        let dec = decompose(&cols, 1000, 50);
+        assert!((dec.init_share - 1.0).abs() < 1e-12 && dec.data_share.abs() < 1e-12);
+        assert!(dec.init_interval.0 <= dec.init_share + 1e-12);
+    }
+}

@@ -1,0 +1,42 @@
+//! The per-sample bookkeeping of the learning order, and the studies built on it.
+
+use gradlab::activations::Activation;
+use gradlab::data::generators;
+use gradlab::experiments::memorisation::{ease, sample_order};
+use gradlab::experiments::train::{TrainOptions, train, update_learned};
+use gradlab::models::fc::{self, FcConfig, LossKind};
+
+#[test]
+fn a_sample_that_flips_back_is_not_learned() {
+    let mut learned = vec![None; 3];
+    update_learned(&mut learned, &[true, false, true], 1);
+    update_learned(&mut learned, &[true, true, false], 2); // sample 2 flips back
+    update_learned(&mut learned, &[true, true, true], 3);
+    assert_eq!(learned, [Some(1), Some(2), Some(3)]);
+    update_learned(&mut learned, &[false, true, true], 4);
+    assert_eq!(learned, [None, Some(2), Some(3)]);
+}
+
+#[test]
+fn converged_seeds_have_learned_every_sample_by_their_stop() {
+    let data = generators::random(64, 0);
+    let mut net = fc::build::<f32>(&FcConfig::new(Activation::Relu, LossKind::Ce), 4, 64).unwrap();
+    let opts = TrainOptions { max_iters: 3000, ..TrainOptions::new(4) };
+    let run = train("relu+ce", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
+    let learned = run.learned_at.as_ref().unwrap();
+    for (e, row) in learned.iter().enumerate() {
+        if let Some(stop) = run.iterations[e] {
+            assert!(row.iter().all(|v| v.is_some_and(|it| it as usize <= stop)), "seed {e}: {row:?}");
+            assert!(
+                row.iter().any(|v| *v == Some(stop as u32)) || stop == 1,
+                "some sample was learned last, at the stop"
+            );
+        }
+    }
+    let o = sample_order(&run, &data).unwrap();
+    assert_eq!(o.median_learned.len(), 64);
+    assert!((0.0..=1.0).contains(&o.kendall_w), "{}", o.kendall_w);
+    assert_eq!(o.ease.as_deref(), Some("teacher's margin"));
+    let (_, margins) = ease(&data).unwrap();
+    assert!(margins.iter().all(|m| *m >= 0.0));
+}
