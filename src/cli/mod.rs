@@ -106,6 +106,67 @@ pub enum StudyKind {
     /// the first to the last hidden layer's gradient RMS, iterations to 100%, seeds converged.
     #[command(after_help = EXIT_CODES)]
     Depth(DepthArgs),
+    /// Label noise (Arpit et al. 2017, Zhang et al. 2017): the report's nets on random, line and
+    /// detection with a share of the training labels replaced by coin flips; iterations to
+    /// 100%, clean held-out accuracy and learning curves per noise level.
+    #[command(after_help = EXIT_CODES)]
+    Memorisation(NoiseArgs),
+    /// How much of the spread of iterations-to-100% comes from the 64-sample data draw and how
+    /// much from the initial weights: D data seeds × S initial seeds per task, a two-way
+    /// decomposition of the variance of log(iterations) with bootstrap intervals.
+    #[command(name = "data-vs-init", after_help = EXIT_CODES)]
+    DataVsInit(DataVsInitArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NoiseArgs {
+    /// Seeds per task and noise level.
+    #[arg(long, default_value_t = 16)]
+    pub seeds: usize,
+    /// Shares of training labels replaced by coin flips, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1")]
+    pub noise: Vec<f64>,
+    /// Iteration cap per run.
+    #[arg(long, default_value_t = 2000)]
+    pub max_iters: usize,
+    /// Tasks, comma-separated: random, line, detection.
+    #[arg(long, value_delimiter = ',', default_value = "random,line,detection")]
+    pub tasks: Vec<String>,
+    /// Seed of the built-in data (the same draw at every noise level).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Output directory: summary.json, noise.md, <task>/ with metrics and curves per level.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataVsInitArgs {
+    /// Data draws (built-in data seeds 0..D) per task.
+    #[arg(long, default_value_t = 8)]
+    pub draws: usize,
+    /// Initial seeds per draw.
+    #[arg(long, default_value_t = 16)]
+    pub seeds: usize,
+    /// Iteration cap per run (a seed that never converged counts at the cap).
+    #[arg(long, default_value_t = 3000)]
+    pub max_iters: usize,
+    /// Tasks, comma-separated: random, line, detection.
+    #[arg(long, value_delimiter = ',', default_value = "random,line,detection")]
+    pub tasks: Vec<String>,
+    /// Also train on the course files in DIR (laid out like ../shared/datasets/cis680-hw1/) and
+    /// place their median among the draws'.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Output directory: summary.json, decomposition.md.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -364,6 +425,8 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),
+        Command::Study { which: StudyKind::Memorisation(args) } => train::memorisation(&args),
+        Command::Study { which: StudyKind::DataVsInit(args) } => train::data_vs_init(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),
         Command::Run(args) => sweep::run(&args),

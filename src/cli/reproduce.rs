@@ -220,6 +220,17 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     let k4 = landscape::write_outputs(&out("task4-landscape")?, &c4, &landscape::compute(&c4)?)?;
 
     p.step("writing the report");
+    use crate::experiments::memorisation::learning_facts;
+    let mut learning = vec![];
+    if let Some(run) = fc_runs.iter().find(|r| r.setting == "relu+ce") {
+        learning.push(learning_facts("random", run, &random));
+    }
+    for c in &cnn_runs {
+        if let Some(run) = c.runs.iter().find(|r| r.setting == "relu") {
+            let (name, d) = if c.task == CnnTask::Line { ("line", &line) } else { ("detect", &detection) };
+            learning.push(learning_facts(name, run, d));
+        }
+    }
     let results = Results {
         seeds,
         quick: args.quick,
@@ -231,6 +242,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         comparisons,
         explosion: explosion_runs,
         task4: (c4, k4),
+        learning,
     };
     let (doc, json) = document(&results);
     report::write_json(&args.out.join("results.json"), &json)?;

@@ -300,3 +300,175 @@ mod tests {
         assert!(dec.init_interval.0 <= dec.init_share + 1e-12);
     }
 }
+
+/// The report's net for a dataset kind: fc73 ReLU+CE on `random`, the ReLU CNNs on `line` and
+/// `detection`, trained with the report's settings (lr 0.01 for detect).
+pub fn train_report_net(
+    kind: DatasetKind,
+    data: &Dataset,
+    held_out: Option<&Dataset>,
+    opts: &crate::experiments::train::TrainOptions,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> crate::error::Result<Run> {
+    use crate::experiments::{cnn, fc_random};
+    use crate::models::cnn::CnnTask;
+    match kind {
+        DatasetKind::Random => {
+            let setting = fc_random::FcSetting {
+                act: crate::activations::Activation::Relu,
+                loss: crate::models::fc::LossKind::Ce,
+                per_sample_bias: false,
+            };
+            let study = fc_random::FcStudy {
+                settings: vec![setting],
+                train: opts.clone(),
+                reduction: crate::engine::Reduction::Mean,
+            };
+            fc_random::run_setting(&study, setting, data, held_out, progress)
+        }
+        DatasetKind::Line | DatasetKind::Detection => {
+            let task = if kind == DatasetKind::Line { CnnTask::Line } else { CnnTask::Detect };
+            let opts = crate::experiments::train::TrainOptions {
+                optim: crate::optim::OptimConfig { lr: cnn::default_lr(task), ..opts.optim },
+                ..opts.clone()
+            };
+            cnn::run_setting(
+                task,
+                cnn::CnnSetting::new(crate::activations::Activation::Relu),
+                &opts,
+                data,
+                held_out,
+                progress,
+            )
+        }
+    }
+}
+
+/// One row of the label-noise study.
+#[derive(Clone, Debug, Serialize)]
+pub struct NoiseRow {
+    pub task: &'static str,
+    pub noise: f64,
+    pub seeds: usize,
+    pub converged: usize,
+    pub median_iterations: Option<f64>,
+    pub p25_iterations: Option<f64>,
+    pub p75_iterations: Option<f64>,
+    /// On clean held-out data.
+    pub median_held_out_accuracy: Option<f64>,
+    pub median_final_train_accuracy: f64,
+}
+
+pub fn noise_row(task: &'static str, noise: f64, run: &Run) -> NoiseRow {
+    let s = crate::experiments::train::RunSummary::of(run);
+    NoiseRow {
+        task,
+        noise,
+        seeds: s.seeds,
+        converged: s.converged,
+        median_iterations: s.median_iterations,
+        p25_iterations: s.p25_iterations,
+        p75_iterations: s.p75_iterations,
+        median_held_out_accuracy: s.median_held_out_accuracy,
+        median_final_train_accuracy: crate::stats::quantile(&s.final_train_accuracy, 0.5),
+    }
+}
+
+pub fn noise_markdown(rows: &[NoiseRow], cap: usize) -> String {
+    let mut md = String::from(
+        "# Label noise\n\nA share of the training labels replaced by coin flips (the held-out set keeps its true labels).\n\n| task | noise | converged | median iterations (IQR) | final training accuracy | held-out accuracy |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let it = |v: Option<f64>| v.map_or(format!("> {cap}"), |x| format!("{x:.0}"));
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {:.0}% | {}/{} | {} ({}–{}) | {:.1}% | {} |\n",
+            r.task,
+            100.0 * r.noise,
+            r.converged,
+            r.seeds,
+            it(r.median_iterations),
+            it(r.p25_iterations),
+            it(r.p75_iterations),
+            100.0 * r.median_final_train_accuracy,
+            r.median_held_out_accuracy.map_or("—".into(), |a| format!("{:.1}%", 100.0 * a))
+        ));
+    }
+    md
+}
+
+/// What one run says about the report's claim: the learning order, and held-out accuracy when
+/// training accuracy first reached 90% against at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct LearningFacts {
+    pub task: &'static str,
+    pub setting: String,
+    pub order: Option<SampleOrder>,
+    /// Medians over seeds: the first evaluated iteration with training accuracy ≥ 90%, the
+    /// held-out accuracy at the nearest held-out evaluation at or before it, and at the end.
+    pub iteration_at_90: Option<f64>,
+    pub held_out_at_90: Option<f64>,
+    pub held_out_final: Option<f64>,
+}
+
+pub fn learning_facts(task: &'static str, run: &Run, data: &Dataset) -> LearningFacts {
+    let has = run.columns.iter().any(|c| c == "held_out_accuracy");
+    let (mut at90, mut held90, mut held_end) = (vec![], vec![], vec![]);
+    if has {
+        for s in 0..run.seeds.len() {
+            let (train, held) = (run.column(s, "accuracy"), run.column(s, "held_out_accuracy"));
+            if let Some(i) = train.iter().position(|&a| a >= 0.9)
+                && let Some(h) = held[..=i].iter().rev().find(|v| v.is_finite())
+            {
+                at90.push((1 + i * run.every) as f64);
+                held90.push(*h as f64);
+            }
+            if let Some(h) = held.iter().rev().find(|v| v.is_finite()) {
+                held_end.push(*h as f64);
+            }
+        }
+    }
+    let med = |v: &[f64]| (!v.is_empty()).then(|| crate::stats::quantile(v, 0.5));
+    LearningFacts {
+        task,
+        setting: run.setting.clone(),
+        order: sample_order(run, data),
+        iteration_at_90: med(&at90),
+        held_out_at_90: med(&held90),
+        held_out_final: med(&held_end),
+    }
+}
+
+/// A computed sentence about one task's learning order and held-out curve.
+pub fn learning_sentence(f: &LearningFacts) -> String {
+    let mut s = format!("{} ({}):", f.task, f.setting);
+    if let Some(o) = &f.order {
+        s.push_str(&format!(
+            " the {} seeds agree on the order in which samples are learned with Kendall's W = {:.2}",
+            o.seeds, o.kendall_w
+        ));
+        match (&o.ease, o.spearman_rho, o.spearman_p) {
+            (Some(e), Some(r), Some(p)) => {
+                let verdict = if p >= 0.05 {
+                    "no clear relation".to_string()
+                } else if r < 0.0 {
+                    format!("samples with a larger {e} are learned earlier")
+                } else {
+                    format!("samples with a larger {e} are learned later")
+                };
+                let p = crate::report::figures::tick(p);
+                s.push_str(&format!(
+                    "; Spearman ρ between {e} and the median learned iteration is {r:.2} (p = {p}): {verdict}."
+                ));
+            }
+            _ => s.push('.'),
+        }
+    }
+    if let (Some(i), Some(a), Some(b)) = (f.iteration_at_90, f.held_out_at_90, f.held_out_final) {
+        s.push_str(&format!(
+            " Held-out accuracy is {:.1}% when training accuracy first reaches 90% (iteration {i:.0}) and {:.1}% at the end.",
+            100.0 * a,
+            100.0 * b
+        ));
+    }
+    s
+}

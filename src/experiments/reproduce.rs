@@ -34,6 +34,8 @@ pub struct Results {
     pub comparisons: Vec<Comparison>,
     pub explosion: Vec<CnnRuns>,
     pub task4: (LandscapeConfig, KeyValues),
+    /// The learning order and held-out curves of the report's main runs.
+    pub learning: Vec<crate::experiments::memorisation::LearningFacts>,
 }
 
 fn it(v: Option<f64>, cap: usize) -> String {
@@ -280,6 +282,12 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         );
     }
 
+    // ---- Easy first?
+    d.h(1, "Beyond the report: easy patterns first, then memorisation?");
+    d.p("The report (Task 3) says the net learns the easiest, most generalisable patterns first and then memorises the rest. Per seed and training sample, gradlab records the iteration from which the sample stayed correct (a sample that flips back is not learned); the seeds' orders are compared with Kendall's W and related to a measurable ease: the teacher's margin for random, the gap between blob and bar for line, the shape's size for detect.");
+    d.bullets(r.learning.iter().map(crate::experiments::memorisation::learning_sentence).collect());
+    d.p("Label noise and the share of the spread that comes from the data draw are measured by `gradlab study memorisation` and `gradlab study data-vs-init` (minutes each; not part of this report).");
+
     // ---- Generalisation
     d.h(1, "Beyond the report: do the nets memorise?");
     let mut rows = vec![];
@@ -407,6 +415,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         "task3_explosion": cnn_json(&r.explosion),
         "task4_landscape": {"config": c4, "key_values": k4},
         "task4_leaky_vs_relu": r.comparisons,
+        "learning_order": r.learning,
         "generalisation": generalisation.iter().map(|g| Gen { task: g.0, setting: &g.1, train_accuracy: g.2, held_out_accuracy: g.3 }).collect::<Vec<_>>(),
     });
     (d, json)
