@@ -9,7 +9,7 @@ pub fn censored_quantile(xs: &[Option<f64>], q: f64) -> Option<f64> {
         return None;
     }
     let mut v: Vec<f64> = xs.iter().map(|x| x.unwrap_or(f64::INFINITY)).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN in iteration counts"));
+    v.sort_by(f64::total_cmp); // a NaN (never expected) sorts last instead of panicking
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     let frac = pos - lo as f64;
@@ -123,7 +123,7 @@ pub fn kendall_w(scores: &[Vec<f64>]) -> f64 {
 
 /// A two-way decomposition without replication of `y[row][col]` (rows: data draws, columns:
 /// initial seeds): the shares of the total sum of squares explained by the row and the column
-/// means, and the rest (interaction and noise together).
+/// means, and the rest (interaction and noise together); NaN when nothing varies.
 pub fn two_way_shares(y: &[Vec<f64>]) -> (f64, f64, f64) {
     let (r, c) = (y.len(), y[0].len());
     let grand = y.iter().flatten().sum::<f64>() / (r * c) as f64;
@@ -133,7 +133,7 @@ pub fn two_way_shares(y: &[Vec<f64>]) -> (f64, f64, f64) {
     let rows: f64 = c as f64 * row_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
     let cols: f64 = r as f64 * col_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
     if total == 0.0 {
-        return (0.0, 0.0, 0.0);
+        return (f64::NAN, f64::NAN, f64::NAN); // nothing varies: no shares to give
     }
     (rows / total, cols / total, (total - rows - cols) / total)
 }

@@ -450,23 +450,32 @@ Shares of the variance of log(iterations to 100%) (a seed that never converged c
             None => (None, None),
         };
         let dec = mem::decompose(&iterations, opts.max_iters, 1000);
-        md.push_str(&format!(
-            "| {} | {} × {} | {:.0}% ({:.0}–{:.0}%) | {:.0}% ({:.0}–{:.0}%) | {:.0}% | {} |\n",
-            kind.name(),
-            dec.draws,
-            dec.seeds,
-            100.0 * dec.data_share,
-            100.0 * dec.data_interval.0,
-            100.0 * dec.data_interval.1,
-            100.0 * dec.init_share,
-            100.0 * dec.init_interval.0,
-            100.0 * dec.init_interval.1,
-            100.0 * dec.rest_share,
-            match (course_median, percentile) {
-                (Some(m), Some(p)) => format!("{m:.0}, {:.0}%", 100.0 * p),
-                _ => "—".into(),
-            }
-        ));
+        if !dec.data_share.is_finite() {
+            md.push_str(&format!(
+                "| {} | {} × {} | — | — | — (every seed counts at the cap: nothing varies) | — |\n",
+                kind.name(),
+                dec.draws,
+                dec.seeds
+            ));
+        } else {
+            md.push_str(&format!(
+                "| {} | {} × {} | {:.0}% ({:.0}–{:.0}%) | {:.0}% ({:.0}–{:.0}%) | {:.0}% | {} |\n",
+                kind.name(),
+                dec.draws,
+                dec.seeds,
+                100.0 * dec.data_share,
+                100.0 * dec.data_interval.0,
+                100.0 * dec.data_interval.1,
+                100.0 * dec.init_share,
+                100.0 * dec.init_interval.0,
+                100.0 * dec.init_interval.1,
+                100.0 * dec.rest_share,
+                match (course_median, percentile) {
+                    (Some(m), Some(p)) => format!("{m:.0}, {:.0}%", 100.0 * p),
+                    _ => "—".into(),
+                }
+            ));
+        }
         results.push(TaskResult {
             task: kind.name(),
             decomposition: dec,

@@ -237,11 +237,13 @@ pub fn decompose(iterations: &[Vec<Option<usize>>], cap: usize, bootstrap: usize
         ds.push(bd);
         is.push(bi);
     }
+    // A resample in which nothing varies has no shares (NaN): left out of the interval.
     let interval = |v: &[f64]| {
+        let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
-            (crate::stats::quantile(v, 0.025), crate::stats::quantile(v, 0.975))
+            (crate::stats::quantile(&v, 0.025), crate::stats::quantile(&v, 0.975))
         }
     };
     Decomposition {

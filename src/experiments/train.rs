@@ -46,8 +46,8 @@ pub struct TrainOptions {
     /// Evaluate (rows of metrics.csv, the stop rule) every K iterations; default 1 with full
     /// batches, one epoch with minibatches (then on the whole training set).
     pub eval_every: Option<usize>,
-    /// Also evaluate the held-out set every K iterations (a multiple of `eval_every`); by
-    /// default only after training.
+    /// Also evaluate the held-out set every K iterations (a multiple of `eval_every`) and early
+    /// at iterations 2, 3, 5, 9, 17, …; `None`: only after training.
     pub held_out_every: Option<usize>,
     pub stop: StopRule,
     /// Per-layer probes (`probes.rs`) at iteration 1, powers of two and every K iterations;
@@ -394,7 +394,8 @@ pub fn train(
     for it in 1..=opts.max_iters {
         let record = (it - 1) % every == 0;
         let held = match curve {
-            Some((h, k)) if record && (it - 1) % k == 0 => {
+            // Every K iterations, and early at 1, 2, 3, 5, 9, 17, … where the curve moves fast.
+            Some((h, k)) if record && ((it - 1) % k == 0 || (it - 1).is_power_of_two()) => {
                 fed = false;
                 Some(evaluate(net, h))
             }
