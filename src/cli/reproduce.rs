@@ -104,7 +104,9 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         Ok(d)
     };
 
-    let steps = 1 + 5 + 4 + 4 + 1 + 1;
+    // Task 1, Table 1's five settings, four CNN runs, eight explosion runs (the baselines are
+    // reused), two label-noise runs, Task 4, the report.
+    let steps = 1 + 5 + 4 + 8 + 2 + 1 + 1;
     let bar = ProgressBar::new(steps);
     bar.set_style(
         ProgressStyle::with_template("reproduce [{bar:30}] {pos}/{len} {elapsed}  {msg}")
@@ -209,6 +211,52 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
     };
 
+    // Label noise on line: does the net memorise coin-flip labels? (0%: Task 3's ReLU run.)
+    use crate::experiments::memorisation as mem;
+    let noise_opts = TrainOptions {
+        optim: OptimConfig::sgd(cnn::default_lr(CnnTask::Line)),
+        max_iters: cnn_iters,
+        ..TrainOptions::new(seeds)
+    };
+    let mut noise_rows = vec![];
+    let mut noise_runs = vec![];
+    if let Some(c) = cnn_runs.iter().find(|c| c.task == CnnTask::Line) {
+        let mut base = c.runs[0].clone();
+        base.setting = "noise0%".into();
+        noise_rows.push(mem::noise_row("line", 0.0, &base));
+        noise_runs.push(base);
+    }
+    for share in [0.5, 1.0] {
+        let name = format!("label noise: line, {:.0}% of the labels flipped by coins", 100.0 * share);
+        p.step(&name);
+        let noisy = mem::with_label_noise(&line, share, args.data_seed);
+        let mut run = mem::train_report_net(
+            DatasetKind::Line,
+            &noisy,
+            Some(&line_held),
+            &noise_opts,
+            &mut p.training(&name, seeds),
+        )?;
+        run.setting = format!("noise{:.0}%", 100.0 * share);
+        noise_rows.push(mem::noise_row("line", share, &run));
+        noise_runs.push(run);
+        if let Some(code) = interrupted(&p)? {
+            return Ok(code);
+        }
+    }
+    {
+        let dir = out("task3-noise")?;
+        report::write_metrics_csv(&dir.join("metrics.csv"), &noise_runs)?;
+        let refs: Vec<&Run> = noise_runs.iter().collect();
+        render(
+            &dir.join("curves"),
+            &crate::report::figures::CurvePanels::loss_and_accuracy(
+                "line with label noise: median over seeds with IQR band",
+                &refs,
+            ),
+        )?;
+    }
+
     // Task 4 landscape
     p.step("Task 4: leaky-ReLU landscape");
     let c4 = LandscapeConfig {
@@ -243,6 +291,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         explosion: explosion_runs,
         task4: (c4, k4),
         learning,
+        noise: noise_rows,
     };
     let (doc, json) = document(&results);
     report::write_json(&args.out.join("results.json"), &json)?;
