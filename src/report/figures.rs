@@ -202,6 +202,9 @@ impl Panel {
         let (lo, hi) = self.range();
         let legend = if self.y_label.starts_with("accuracy") || self.y_label.contains("_accuracy") {
             SeriesLabelPosition::LowerRight
+        } else if !self.x_names.is_empty() {
+            // Per-layer profiles rise towards the output: the upper left stays clear.
+            SeriesLabelPosition::UpperLeft
         } else {
             SeriesLabelPosition::UpperRight
         };
