@@ -79,7 +79,7 @@ fn bad_experiment_files_name_the_file_and_field() {
         ("task = \"conv\"\n", "unknown variant `conv`"),
         ("task = \"fc\"\n[sweep]\nloss = [\"mse\"]\n", "unknown variant `mse`"),
         ("task = \"fc\"\n[sweep]\nlr = [-0.1]\n", "field `sweep.lr`: must be a positive number, got -0.1"),
-        ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown variant `avg`"),
+        ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown reduction `avg` (mean, sum)"),
         ("task = \"landscape\"\n[sweep]\nlr = [0.1]\n", "field `sweep`: a landscape sweeps only `act`"),
         ("task = \"landscape\"\n[landscape]\npoints = 1\n", "--points must be between 2"),
         ("task = \"fc\"\n[landscape]\npoints = 10\n", "field `landscape`: applies to task = \"landscape\" only"),

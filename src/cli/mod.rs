@@ -395,6 +395,19 @@ pub struct Table1Args {
     pub common: CommonArgs,
 }
 
+// `--reduction mean|sum`, defined here so that the engine imports no command-line crate.
+impl clap::ValueEnum for Reduction {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Reduction::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(match self {
+            Reduction::Mean => "average over the batch (the report's default)",
+            Reduction::Sum => "sum over the batch: a B-times larger step",
+        }))
+    }
+}
+
 /// Parses the command line and runs it. Help and version print and exit 0; bad usage exits 2.
 pub fn run() -> Result<ExitCode> {
     let cli = match Cli::try_parse() {

@@ -13,14 +13,36 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeId(pub(crate) usize);
 
-/// How a per-sample loss becomes one number per model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+/// How a per-sample loss becomes one number per model. (Its text and serde forms are defined
+/// by the layers above — `experiments::train` and `cli` — so that the engine imports no
+/// serialisation or command-line crate.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduction {
     /// Average over the batch (the default everywhere in the report).
     Mean,
     /// Sum over the batch: the gradient, and so the effective step, is B times larger.
     Sum,
+}
+
+impl Reduction {
+    pub const ALL: [Reduction; 2] = [Reduction::Mean, Reduction::Sum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Mean => "mean",
+            Reduction::Sum => "sum",
+        }
+    }
+
+    pub fn parse(s: &str) -> std::result::Result<Reduction, String> {
+        Reduction::ALL.into_iter().find(|r| r.name() == s).ok_or(format!("unknown reduction `{s}` (mean, sum)"))
+    }
+}
+
+impl std::fmt::Display for Reduction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One recorded operation, keeping exactly what forward and backward need.

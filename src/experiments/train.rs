@@ -10,6 +10,20 @@ use crate::models::{Init, Net, dead_fraction};
 use crate::optim::{OptimConfig, Optimizer};
 use serde::Serialize;
 
+// The engine's `Reduction` in files and summaries: "mean" or "sum".
+impl Serialize for crate::engine::Reduction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for crate::engine::Reduction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::engine::Reduction::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// When a seed has finished (besides diverging or reaching `max_iters`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "rule")]
