@@ -232,6 +232,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
     }
     println!("target (issue 11): probes at the default interval cost at most 10% (ratio ≤ 1.10)");
+    println!(
+        "\nwhole-network loss landscapes (filter-normalised plane through a seed's initial parameters, both cores):"
+    );
+    for (name, points, target) in [("fc73", 101usize, "well under 1 s"), ("detect", 51, "≤ 2 s")] {
+        let lab = crate::experiments::lab::preset(name)?;
+        let (data, _) = crate::experiments::lab::load_data(&lab.cells[0].file.data)?;
+        let spec = &lab.cells[0].file.network;
+        let build = |e: usize| crate::models::spec::build::<f32>(spec, &data, e, data.n);
+        let mut one = build(1)?;
+        one.init(&Init::seeds(0, 1, WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
+        let theta = crate::experiments::net_landscape::parameters(&one);
+        let t = Instant::now();
+        crate::experiments::net_landscape::plane(&build, &data, &theta, 0, false, points, 1.0)?;
+        println!(
+            "{name:<8} {points}×{points} = {:>6} forward passes of {} samples: {:.3} s (target {target})",
+            points * points,
+            data.n,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let cfg = crate::experiments::landscape::LandscapeConfig {
         act: Activation::Sigmoid,
         x: 1.0,

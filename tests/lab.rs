@@ -341,3 +341,89 @@ fn the_digits_cnn_learns_the_real_digits() {
     let acc = run.held_out_accuracy.unwrap();
     assert!(acc.iter().all(|&a| a > 0.9), "held-out accuracy after 300 iterations: {acc:?}");
 }
+
+#[test]
+fn a_network_landscape_passes_through_the_saved_parameters() {
+    let dir = tmp("landscape");
+    let net = dir.join("net.toml");
+    let params = dir.join("params");
+    std::fs::write(
+        &net,
+        format!(
+            "[data]\ngenerator = \"random\"\n[network]\nlayers = [{{ type = \"dense\", units = 4, act = \"relu\" }}, {{ type = \"dense\", units = 1 }}]\nloss = \"sigmoid_ce\"\n[train]\nseeds = 2\nmax_iters = 3000\nsave_params = \"{}\"\nsave_every = 1000\n",
+            params.display()
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    assert!(gradlab(&["run", net.to_str().unwrap(), "--out", run.to_str().unwrap()]).status.success());
+    let out = dir.join("ls");
+    let p = |f: &str| params.join(f).to_str().unwrap().to_string();
+    let o = gradlab(&[
+        "landscape",
+        "--network",
+        net.to_str().unwrap(),
+        "--params",
+        &p("seed-0.safetensors"),
+        "--start",
+        &p("seed-0-iter-0.safetensors"),
+        "--other",
+        &p("seed-1.safetensors"),
+        "--points",
+        "21",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let grid = std::fs::read_to_string(out.join("grid.csv")).unwrap();
+    assert_eq!(grid.lines().count(), 1 + 21 * 21);
+    // The centre of the plane is the saved parameters: its loss is the run's last loss of seed 0
+    // (a converged seed stops before its next update, so its file holds what was evaluated last).
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["cells"][0]["iterations"][0].is_u64(), "seed 0 converged");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last: f64 = metrics
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some("0"))
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let centre = grid.lines().find(|l| l.starts_with("0,0,")).unwrap();
+    let at: f64 = centre.split(',').nth(2).unwrap().parse().unwrap();
+    assert!((at - last).abs() <= 1e-6 * last, "plane centre {at} vs the run's last loss {last}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let lines = s["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!((lines[0]["loss_end"].as_f64().unwrap() - at).abs() < 1e-9, "the start line ends at the parameters");
+    for f in ["plane.png", "plane-surface.svg", "lines.csv", "directions.safetensors"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn filter_normalised_directions_have_the_parameters_row_norms() {
+    use gradlab::experiments::net_landscape::{filter_normalized, parameters};
+    let lab = lab::parse(Path::new("x.toml"), SMALL_NET).unwrap();
+    let (data, _) = lab::load_data(&lab.cells[0].file.data).unwrap();
+    let mut net = lab.build(0, &data, 1).unwrap();
+    net.init(&gradlab::models::Init::seeds(2, 1, gradlab::init::WeightInit::HeNormal, 0.3));
+    let theta = parameters(&net);
+    let d = filter_normalized(&net, &theta, 7, false);
+    for ((name, id, kind), (t, dv)) in net.params.iter().zip(theta.iter().zip(&d)) {
+        if *kind == gradlab::models::ParamKind::Bias {
+            assert!(dv.iter().all(|v| *v == 0.0), "{name}: biases stay");
+            continue;
+        }
+        let rows = net.graph.shape(*id)[1];
+        let per = t.len() / rows;
+        for (tr, dr) in t.chunks(per).zip(dv.chunks(per)) {
+            let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            assert!((n(tr) - n(dr)).abs() <= 1e-5 * n(tr), "{name}: row norms {} vs {}", n(tr), n(dr));
+        }
+    }
+}

@@ -377,9 +377,31 @@ pub struct LandscapeArgs {
     /// Bias axis as C,D (overrides --range for b).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_name = "C,D")]
     pub b_range: Option<Vec<f64>>,
-    /// Grid points per axis (the report: 100).
+    /// Grid points per axis (the report: 100; a network's plane: 51 is a good start).
     #[arg(long, default_value_t = 100)]
     pub points: usize,
+    /// A whole network's landscape instead of one neuron's: the network file (its data and
+    /// network; the first cell of a sweep), with --params.
+    #[arg(long, value_name = "FILE.toml", requires = "params")]
+    pub network: Option<PathBuf>,
+    /// The parameters the plane goes through (safetensors, e.g. from save_params).
+    #[arg(long, value_name = "FILE", requires = "network")]
+    pub params: Option<PathBuf>,
+    /// Initial parameters: also the straight line from them to --params.
+    #[arg(long, value_name = "FILE", requires = "network")]
+    pub start: Option<PathBuf>,
+    /// Another solution (e.g. another seed's): also the line from --params to it (a barrier?).
+    #[arg(long, value_name = "FILE", requires = "network")]
+    pub other: Option<PathBuf>,
+    /// Network plane: α and β each over [-SPAN, SPAN] (directions have the parameters' norms).
+    #[arg(long, default_value_t = 1.0)]
+    pub span: f64,
+    /// Network plane: seed of the two random directions (filter-normalised, Li et al. 2018).
+    #[arg(long, default_value_t = 0)]
+    pub direction_seed: u64,
+    /// Network plane: let the directions move biases too (they are 0 on biases by default).
+    #[arg(long)]
+    pub biases: bool,
     /// Output directory: grid.csv, summary.json/md, <quantity>-surface/-heatmap.svg/png,
     /// heatmaps.svg/png and surfaces.svg/png.
     #[arg(long, value_name = "DIR")]
@@ -451,6 +473,9 @@ pub fn run() -> Result<ExitCode> {
 }
 
 fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {
+    if args.network.is_some() {
+        return sweep::network_landscape(args);
+    }
     use crate::experiments::landscape::{LandscapeConfig, compute, summary_markdown, write_outputs};
     let act = crate::activations::Activation::parse(&args.act).map_err(|e| Error::Usage(format!("--act: {e}")))?;
     if !(args.range.is_finite() && args.range > 0.0) {

@@ -262,3 +262,114 @@ fn landscapes(
     println!("wrote {} landscape(s) into {} in {:.1} s", cells.len(), out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
+
+/// `gradlab landscape --network FILE.toml --params P.safetensors`: the plane through P along two
+/// filter-normalised random directions, and straight lines to --start / --other.
+pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
+    use crate::experiments::net_landscape as nl;
+    use crate::report::surface::{GridPanel, GridPanels};
+    let (Some(file), Some(params)) = (&args.network, &args.params) else {
+        return Err(Error::Usage("--network needs --params".into()));
+    };
+    if !(2..=401).contains(&args.points) {
+        return Err(Error::Usage(format!(
+            "--points must be between 2 and 401 for a network plane, got {}",
+            args.points
+        )));
+    }
+    if !(args.span.is_finite() && args.span > 0.0) {
+        return Err(Error::Usage(format!("--span must be a positive number, got {}", args.span)));
+    }
+    let lab = lab::load(file)?;
+    let cell = &lab.cells[0];
+    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(file))?;
+    let batch = data.n.min(256);
+    let build = |e: usize| {
+        crate::models::spec::build::<f32>(&cell.file.network, &data, e, batch).map_err(|err| err.in_file(file))
+    };
+    let load = |path: &std::path::Path| -> Result<nl::Point> {
+        let mut one = build(1)?;
+        crate::models::params::load_all(&mut one, path)?;
+        Ok(nl::parameters(&one))
+    };
+    let theta = load(params)?;
+    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let ((d1, d2), loss, acc) =
+        nl::plane(&build, &data, &theta, args.direction_seed, args.biases, args.points, args.span)?;
+    let grid_seconds = started.elapsed().as_secs_f64();
+    let ax = nl::axis(args.points, args.span);
+    let mut csv = String::from("alpha,beta,loss,accuracy\n");
+    for (j, b) in ax.iter().enumerate() {
+        for (i, a) in ax.iter().enumerate() {
+            let k = j * args.points + i;
+            csv.push_str(&format!("{a},{b},{},{}\n", loss[k], acc[k]));
+        }
+    }
+    crate::report::atomic::write_atomic(&args.out.join("grid.csv"), csv.as_bytes())?;
+    let one = build(1)?;
+    nl::save_directions(&one, &[("d1", &d1), ("d2", &d2)], &args.out.join("directions.safetensors"))?;
+    let log_loss: Vec<f64> = loss.iter().map(|l| l.max(1e-12).log10()).collect();
+    let panels = vec![
+        GridPanel::new("loss", "log10 training loss", &ax, &ax, &log_loss).with_axes("α (d₁)", "β (d₂)"),
+        GridPanel::new("accuracy", "training accuracy", &ax, &ax, &acc).with_axes("α (d₁)", "β (d₂)"),
+    ];
+    let title = format!("{}: the plane through {}", file.display(), params.display());
+    crate::report::figures::render(
+        &args.out.join("plane"),
+        &GridPanels { title: title.clone(), panels: panels.clone(), surface: false },
+    )?;
+    crate::report::figures::render(
+        &args.out.join("plane-surface"),
+        &GridPanels { title, panels: panels[..1].to_vec(), surface: true },
+    )?;
+    // Lines: from --start to --params, and from --params to --other.
+    let ts: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
+    let mut lines = vec![];
+    let mut lines_csv = String::from("line,t,loss,accuracy\n");
+    for (name, from, to) in [
+        ("start to params", args.start.as_ref().map(|p| load(p)).transpose()?, Some(theta.clone())),
+        ("params to other", Some(theta.clone()), args.other.as_ref().map(|p| load(p)).transpose()?),
+    ] {
+        let (Some(from), Some(to)) = (from, to) else { continue };
+        let diff: nl::Point =
+            from.iter().zip(&to).map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect()).collect();
+        let coefs: Vec<Vec<f64>> = ts.iter().map(|&t| vec![t]).collect();
+        let (l, a) = nl::evaluate_points(&build, &data, &from, &[&diff], &coefs, 64)?;
+        for ((t, lv), av) in ts.iter().zip(&l).zip(&a) {
+            lines_csv.push_str(&format!("{name},{t},{lv},{av}\n"));
+        }
+        lines.push(nl::LineSummary {
+            name: name.into(),
+            loss_start: l[0],
+            loss_end: l[l.len() - 1],
+            barrier: nl::barrier(&ts, &l),
+        });
+    }
+    if !lines.is_empty() {
+        crate::report::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
+    }
+    let centre = (args.points / 2) * args.points + args.points / 2;
+    let summary = nl::LandscapeSummary {
+        points: args.points,
+        span: args.span,
+        loss_at_params: loss[centre],
+        accuracy_at_params: acc[centre],
+        min_loss_on_plane: loss.iter().copied().fold(f64::INFINITY, f64::min),
+        max_loss_on_plane: loss.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        lines,
+        grid_seconds,
+    };
+    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    println!(
+        "{}×{} plane ({} forward passes over {} samples) in {:.2} s; wrote {}",
+        args.points,
+        args.points,
+        args.points * args.points,
+        data.n,
+        grid_seconds,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -10,6 +10,7 @@ pub mod lab;
 pub mod landscape;
 pub mod leaky_vs_relu;
 pub mod memorisation;
+pub mod net_landscape;
 pub mod probes;
 pub mod reproduce;
 pub mod sweep;

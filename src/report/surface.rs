@@ -16,6 +16,8 @@ pub struct GridPanel {
     pub values: Vec<Vec<f64>>,
     /// Colour and z range: the finite minimum and maximum of the full grid.
     pub range: (f64, f64),
+    /// Names of the horizontal and vertical axes ("weight", "bias" for a neuron).
+    pub axes: (String, String),
 }
 
 /// Every `step`-th index, always including the last.
@@ -48,7 +50,13 @@ impl GridPanel {
             bs: ib.iter().map(|&j| bs[j]).collect(),
             values: ib.iter().map(|&j| iw.iter().map(|&i| values[j * ws.len() + i]).collect()).collect(),
             range,
+            axes: ("weight".into(), "bias".into()),
         }
+    }
+
+    /// The same panel with other axis names.
+    pub fn with_axes(self, x: &str, y: &str) -> GridPanel {
+        GridPanel { axes: (x.into(), y.into()), ..self }
     }
 
     fn color(&self, v: f64) -> RGBColor {
@@ -140,8 +148,8 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, fon
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("weight")
-        .y_desc("bias")
+        .x_desc(p.axes.0.as_str())
+        .y_desc(p.axes.1.as_str())
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .label_style(("sans-serif", font))
@@ -216,10 +224,10 @@ fn surface<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, fon
     chart
         .draw_series(
             [
-                ("weight", ((w0 + w1) / 2.0, lo, b1 + 0.3 * (b1 - b0))),
-                ("bias", (w0 - 0.3 * (w1 - w0), lo, (b0 + b1) / 2.0)),
+                (p.axes.0.as_str(), ((w0 + w1) / 2.0, lo, b1 + 0.3 * (b1 - b0))),
+                (p.axes.1.as_str(), (w0 - 0.3 * (w1 - w0), lo, (b0 + b1) / 2.0)),
             ]
-            .map(|(label, at)| Text::new(label, at, text.clone())),
+            .map(|(label, at)| Text::new(label.to_string(), at, text.clone())),
         )
         .map_err(e2s)?;
     colour_bar(&bar, p, font)

@@ -1,0 +1,214 @@
+//! The loss landscape of a whole trained network (Li et al. 2018, "Visualizing the Loss
+//! Landscape of Neural Nets"): loss and accuracy on the plane θ + α·d₁ + β·d₂ through saved
+//! parameters θ, with random filter-normalised directions, and on straight lines (from the
+//! initial parameters to θ; between two seeds' solutions — is there a barrier?).
+//!
+//! Every grid point is one member of an ensemble sharing the data, so a plane of thousands of
+//! points is a few ensemble forward passes, split over the cores.
+
+use crate::data::Samples;
+use crate::error::{Error, Result};
+use crate::experiments::train::{evaluate, threads};
+use crate::init::SeededRng;
+use crate::models::{Net, ParamKind};
+use serde::Serialize;
+use std::path::Path;
+
+/// A point of parameter space: one vector per parameter tensor, in the net's order.
+pub type Point = Vec<Vec<f32>>;
+
+/// Model 0's parameters of `net`.
+pub fn parameters(net: &Net<f32>) -> Point {
+    let e = net.graph.ensemble();
+    net.params
+        .iter()
+        .map(|(_, id, _)| {
+            let v = net.graph.value(*id);
+            v[..v.len() / e].to_vec()
+        })
+        .collect()
+}
+
+/// A random direction normalised filter by filter as Li et al. define it: for each weight
+/// tensor, each output unit's (row's, or conv filter's) slice of a standard normal draw is
+/// scaled to the norm of θ's slice; biases get 0 unless `biases`, then they are normalised as
+/// one filter.
+pub fn filter_normalized(net: &Net<f32>, theta: &Point, seed: u64, biases: bool) -> Point {
+    let mut rng = SeededRng::new(seed);
+    net.params
+        .iter()
+        .zip(theta)
+        .map(|((_, id, kind), t)| {
+            let shape = &net.graph.shape(*id)[1..];
+            let mut d: Vec<f32> = t.iter().map(|_| rng.normal() as f32).collect();
+            let rows = match kind {
+                ParamKind::Weight => shape.first().copied().unwrap_or(1).max(1),
+                ParamKind::Bias if biases => 1,
+                ParamKind::Bias => {
+                    d.iter_mut().for_each(|v| *v = 0.0);
+                    return d;
+                }
+            };
+            let per = t.len() / rows;
+            for (dr, tr) in d.chunks_exact_mut(per).zip(t.chunks_exact(per)) {
+                let dn = dr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                let tn = tr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                let s = if dn > 0.0 { (tn / dn) as f32 } else { 0.0 };
+                dr.iter_mut().for_each(|v| *v *= s);
+            }
+            d
+        })
+        .collect()
+}
+
+/// Loss and accuracy of the training data at each point `θ + Σ cᵢ·dᵢ` given as coefficient
+/// lists, evaluated `chunk` points per ensemble on every core. `build(e)` makes a net of `e`
+/// models whose batch divides the evaluation.
+pub fn evaluate_points(
+    build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
+    data: &Samples,
+    theta: &Point,
+    dirs: &[&Point],
+    coefs: &[Vec<f64>],
+    chunk: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = coefs.len();
+    let parts: Vec<(usize, usize)> = (0..n).step_by(chunk.max(1)).map(|s| (s, chunk.min(n - s))).collect();
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<(usize, Vec<f64>, Vec<f64>)>> = Mutex::new(vec![]);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads().min(parts.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&(start, len)) = parts.get(k) else { break };
+                    let r = build(len).map(|mut net| {
+                        for (p, (_, id, _)) in net.params.clone().iter().enumerate() {
+                            let v = net.graph.value_mut(*id);
+                            let per = v.len() / len;
+                            for m in 0..len {
+                                let c = &coefs[start + m];
+                                for (i, slot) in v[m * per..(m + 1) * per].iter_mut().enumerate() {
+                                    let mut x = theta[p][i] as f64;
+                                    for (d, &ci) in dirs.iter().zip(c) {
+                                        x += ci * d[p][i] as f64;
+                                    }
+                                    *slot = x as f32;
+                                }
+                            }
+                        }
+                        let ev = evaluate(&mut net, data);
+                        (start, ev.loss, ev.accuracy)
+                    });
+                    match r {
+                        Ok(v) => out.lock().expect("no worker panics").push(v),
+                        Err(e) => {
+                            *failed.lock().expect("no worker panics") = Some(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("workers are done") {
+        return Err(e);
+    }
+    let (mut loss, mut acc) = (vec![f64::NAN; n], vec![f64::NAN; n]);
+    for (start, l, a) in out.into_inner().expect("workers are done") {
+        loss[start..start + l.len()].copy_from_slice(&l);
+        acc[start..start + a.len()].copy_from_slice(&a);
+    }
+    Ok((loss, acc))
+}
+
+/// What a landscape run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct LandscapeSummary {
+    pub points: usize,
+    pub span: f64,
+    pub loss_at_params: f64,
+    pub accuracy_at_params: f64,
+    pub min_loss_on_plane: f64,
+    pub max_loss_on_plane: f64,
+    /// Per line: its name, the loss at both ends, and the barrier: the largest excess of the
+    /// loss along the line over the straight interpolation of its ends.
+    pub lines: Vec<LineSummary>,
+    pub grid_seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LineSummary {
+    pub name: String,
+    pub loss_start: f64,
+    pub loss_end: f64,
+    pub barrier: f64,
+}
+
+/// Evenly spaced values over `[-span, span]`.
+pub fn axis(points: usize, span: f64) -> Vec<f64> {
+    (0..points).map(|i| -span + 2.0 * span * i as f64 / (points - 1) as f64).collect()
+}
+
+/// The largest excess of `losses` (at `ts` from 0 to 1) over the chord between their ends.
+pub fn barrier(ts: &[f64], losses: &[f64]) -> f64 {
+    let (a, b) = (losses[0], losses[losses.len() - 1]);
+    ts.iter().zip(losses).map(|(&t, &l)| l - ((1.0 - t) * a + t * b)).fold(0.0, f64::max)
+}
+
+/// Writes directions as safetensors (`d1/<param>`, `d2/<param>`).
+pub fn save_directions(net: &Net<f32>, dirs: &[(&str, &Point)], path: &Path) -> Result<()> {
+    use safetensors::{Dtype, tensor::TensorView};
+    let mut blobs = vec![];
+    for (prefix, d) in dirs {
+        for ((name, id, _), v) in net.params.iter().zip(d.iter()) {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            blobs.push((format!("{prefix}/{name}"), net.graph.shape(*id)[1..].to_vec(), bytes));
+        }
+    }
+    let views: Vec<(String, TensorView)> = blobs
+        .iter()
+        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("sizes agree by construction")))
+        .collect();
+    let bytes =
+        safetensors::serialize(views, None).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    crate::report::atomic::write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_barrier_is_the_excess_over_the_chord() {
+        let ts = [0.0, 0.25, 0.5, 0.75, 1.0];
+        assert_eq!(barrier(&ts, &[1.0, 1.0, 1.0, 1.0, 1.0]), 0.0);
+        assert!((barrier(&ts, &[1.0, 2.0, 3.5, 2.0, 2.0]) - 2.0).abs() < 1e-12, "3.5 over the chord's 1.5");
+        assert_eq!(axis(3, 1.0), vec![-1.0, 0.0, 1.0]);
+    }
+}
+
+/// The plane through `theta` along two filter-normalised directions (seeds `seed`, `seed + 1`):
+/// `(directions, loss, accuracy)` on `points × points` values of (α, β), row-major over β.
+#[allow(clippy::type_complexity)]
+pub fn plane(
+    build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
+    data: &Samples,
+    theta: &Point,
+    seed: u64,
+    biases: bool,
+    points: usize,
+    span: f64,
+) -> Result<((Point, Point), Vec<f64>, Vec<f64>)> {
+    let one = build(1)?;
+    let d1 = filter_normalized(&one, theta, seed, biases);
+    let d2 = filter_normalized(&one, theta, seed + 1, biases);
+    let ax = axis(points, span);
+    let coefs: Vec<Vec<f64>> = ax.iter().flat_map(|&b| ax.iter().map(move |&a| vec![a, b])).collect();
+    let chunk = (crate::experiments::train::PART_BYTES / one.graph.bytes().max(1)).clamp(1, 256);
+    let (loss, acc) = evaluate_points(build, data, theta, &[&d1, &d2], &coefs, chunk)?;
+    Ok(((d1, d2), loss, acc))
+}
