@@ -251,6 +251,7 @@ impl StudyArgs {
             tensorboard: None,
             probe_every: crate::experiments::train::DEFAULT_PROBE_EVERY,
             held_out_every: crate::experiments::train::DEFAULT_HELD_OUT_EVERY,
+            sharpness_every: 0,
             clip_norm: None,
         }
     }
@@ -332,6 +333,11 @@ pub struct CommonArgs {
     /// of metrics.csv and the curves); 0: only after training.
     #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_HELD_OUT_EVERY)]
     pub held_out_every: usize,
+    /// The sharpness (largest Hessian eigenvalue, by warm-started power iteration on finite
+    /// differences of gradients) every K iterations, per seed: column `sharpness`; 0: off.
+    /// Compare it with 2/lr (the edge of stability).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub sharpness_every: usize,
     /// Clip each model's global gradient norm to MAX before every step (as
     /// torch.nn.utils.clip_grad_norm_); off by default.
     #[arg(long, value_name = "MAX")]

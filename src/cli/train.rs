@@ -59,6 +59,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         save_params: c.save_params.clone(),
         save_every: c.save_every,
         probe_every: c.probe_every,
+        sharpness_every: c.sharpness_every,
         held_out_every: (c.held_out_every > 0).then_some(c.held_out_every),
         ..TrainOptions::new(c.seeds())
     }

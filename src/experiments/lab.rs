@@ -92,6 +92,8 @@ pub struct TrainSection {
     pub order_seed: Option<u64>,
     /// Per-layer probes every K iterations (and at 1 and powers of two); 0 for none.
     pub probe_every: Option<usize>,
+    /// The sharpness (largest Hessian eigenvalue) every K evaluated iterations; 0 for none.
+    pub sharpness_every: Option<usize>,
     pub init: Option<PathBuf>,
     pub save_params: Option<PathBuf>,
     pub save_every: Option<usize>,
@@ -465,6 +467,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         eval_every: t.eval_every,
         held_out_every: t.held_out_every,
         probe_every: t.probe_every.unwrap_or(crate::experiments::train::DEFAULT_PROBE_EVERY),
+        sharpness_every: t.sharpness_every.unwrap_or(0),
         init_from: t.init.clone(),
         save_params: t.save_params.clone(),
         save_every: t.save_every,

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cnn;
+pub mod curvature;
 pub mod depth;
 pub mod explosion;
 pub mod fc_random;

@@ -67,6 +67,9 @@ pub struct TrainOptions {
     /// Per-layer probes (`probes.rs`) at iteration 1, powers of two and every K iterations;
     /// 0 turns them off.
     pub probe_every: usize,
+    /// The largest Hessian eigenvalue (sharpness) every K evaluated iterations, per seed, by
+    /// warm-started power iteration (full batch only); 0 turns it off.
+    pub sharpness_every: usize,
     /// Start every model from these parameters (safetensors) instead of the random init.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
@@ -107,6 +110,7 @@ impl TrainOptions {
             held_out_every: Some(DEFAULT_HELD_OUT_EVERY),
             stop: StopRule::Accuracy,
             probe_every: DEFAULT_PROBE_EVERY,
+            sharpness_every: 0,
             init_from: None,
             save_params: None,
             save_every: None,
@@ -363,6 +367,11 @@ pub fn train(
     if curve.is_some() {
         columns.extend(["held_out_loss".into(), "held_out_accuracy".into()]);
     }
+    let sharpness_every = if full_batch { opts.sharpness_every } else { 0 };
+    if sharpness_every > 0 {
+        columns.push("sharpness".into());
+    }
+    let n_cols = columns.len();
 
     let mut run = Run {
         setting: setting.to_string(),
@@ -387,6 +396,7 @@ pub fn train(
         p
     });
     let mut optimizer = Optimizer::new(opts.optim, &net.graph);
+    let mut sharp = (sharpness_every > 0).then(|| super::curvature::Sharpness::new(net, &init.seeds));
     let mut active = vec![true; e_count];
     // The training-set metrics of the current row: from the training forward itself (full
     // batch) or from a separate pass over the whole set (minibatches).
@@ -483,6 +493,9 @@ pub fn train(
                     let (l, a) = held.as_ref().map_or((f64::NAN, f64::NAN), |h| (h.loss[e], h.accuracy[e]));
                     row.extend([l as f32, a as f32]);
                 }
+                if sharpness_every > 0 {
+                    row.push(f32::NAN); // filled in after the backward pass below
+                }
             }
             let stop = if !loss[e].is_finite() || maxw[e].is_none() {
                 run.diverged_at[e] = Some(it);
@@ -525,6 +538,21 @@ pub fn train(
         let probing = prober.as_ref().is_some_and(|p| p.due(it));
         if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
             p.measure(net, it, &active, probes);
+        }
+        if let Some(s) = sharp.as_mut()
+            && record
+            && (it - 1) % (sharpness_every * every) == 0
+        {
+            // Parameters and their gradients are restored exactly: the step below is unchanged.
+            let lambda = s.measure(net, &active, 2, false);
+            for (e, &l) in lambda.iter().enumerate() {
+                if active[e] {
+                    let row = &mut run.rows[e];
+                    let at = row.len() - 1;
+                    debug_assert_eq!(row.len() % n_cols, 0);
+                    row[at] = l as f32;
+                }
+            }
         }
         optimizer.step(&mut net.graph, &active);
         if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
