@@ -53,6 +53,11 @@ pub enum Command {
     /// seeds; `--shard i/n` for job arrays.
     #[command(after_help = EXIT_CODES)]
     Run(sweep::RunArgs),
+    /// The full Hessian spectrum of a network file's loss at saved parameters (f64, central
+    /// differences of gradients, Jacobi eigenvalues; networks up to 3000 parameters), with the
+    /// edge-of-stability threshold 2/lr beside it.
+    #[command(after_help = EXIT_CODES)]
+    Hessian(sweep::HessianArgs),
     /// Check a network file's gradients against central finite differences in f64 at its
     /// initial parameters, per parameter tensor, with a verdict (exit 1 on a mismatch).
     #[command(after_help = EXIT_CODES)]
@@ -472,6 +477,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Landscape(args) => landscape(&args),
         Command::Run(args) => sweep::run(&args),
         Command::Check(args) => sweep::check(&args),
+        Command::Hessian(args) => sweep::hessian(&args),
         Command::Merge(args) => sweep::merge(&args),
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),

@@ -47,6 +47,21 @@ pub struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct HessianArgs {
+    /// A network file (its data and network; the first cell of a sweep).
+    pub file: PathBuf,
+    /// The parameters (safetensors); the file's initialisation (first seed) without it.
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+    /// Output directory: spectrum.csv, summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct MergeArgs {
     /// The shard output directories.
     #[arg(required = true)]
@@ -371,5 +386,59 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
         grid_seconds,
         args.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
+    use crate::experiments::curvature::{full_hessian, symmetric_eigenvalues};
+    let lab = lab::load(&args.file)?;
+    let cell = &lab.cells[0];
+    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(&args.file))?;
+    let spec = &cell.file.network;
+    let mut net: crate::models::Net<f64> =
+        crate::models::spec::build(spec, &data, 1, data.n).map_err(|e| e.in_file(&args.file))?;
+    let p = net.graph.param_count();
+    if p > 3000 {
+        return Err(Error::Usage(format!(
+            "{}: {p} parameters; the full Hessian is for networks up to 3000 (use --sharpness-every for larger ones)",
+            args.file.display()
+        )));
+    }
+    net.init(&crate::models::Init::seeds(cell.opts.first_seed, 1, cell.opts.init.weights, cell.opts.init.bias));
+    if let Some(path) = &args.params {
+        let mut twin: crate::models::Net<f32> = crate::models::spec::build(spec, &data, 1, data.n)?;
+        crate::models::params::load_all(&mut twin, path)?;
+        for ((_, a, _), (_, b, _)) in net.params.clone().iter().zip(&twin.params) {
+            let src: Vec<f64> = twin.graph.value(*b).iter().map(|&v| v as f64).collect();
+            net.graph.value_mut(*a).copy_from_slice(&src);
+        }
+    }
+    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let all: Vec<usize> = (0..data.n).collect();
+    net.feed(&data, &all);
+    let h = full_hessian(&mut net);
+    let ev = symmetric_eigenvalues(&h, p);
+    let seconds = started.elapsed().as_secs_f64();
+    let mut csv = String::from("rank,eigenvalue\n");
+    for (i, v) in ev.iter().enumerate() {
+        csv.push_str(&format!("{},{v}\n", i + 1));
+    }
+    crate::report::atomic::write_atomic(&args.out.join("spectrum.csv"), csv.as_bytes())?;
+    let lr = cell.opts.optim.lr;
+    let summary = serde_json::json!({
+        "file": args.file.display().to_string(),
+        "params": args.params.as_ref().map(|p| p.display().to_string()),
+        "parameters": p,
+        "loss": net.graph.value(net.loss)[0],
+        "top": &ev[..ev.len().min(10)],
+        "bottom": &ev[ev.len().saturating_sub(5)..],
+        "negative": ev.iter().filter(|v| **v < 0.0).count(),
+        "lr": lr,
+        "two_over_lr": 2.0 / lr,
+        "seconds": seconds,
+    });
+    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
