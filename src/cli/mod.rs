@@ -413,6 +413,14 @@ pub struct LandscapeArgs {
     /// Network plane: let the directions move biases too (they are 0 on biases by default).
     #[arg(long)]
     pub biases: bool,
+    /// Also the plane of the training trajectory's top two principal directions, with the
+    /// trajectory drawn over it: DIR holds `seed-<S>-iter-<n>.safetensors` checkpoints (from
+    /// save_params with save_every) of the seed --trajectory-seed; --params is its end.
+    #[arg(long, value_name = "DIR", requires = "network")]
+    pub trajectory: Option<PathBuf>,
+    /// The seed whose checkpoints --trajectory reads.
+    #[arg(long, default_value_t = 0)]
+    pub trajectory_seed: u64,
     /// Output directory: grid.csv, summary.json/md, <quantity>-surface/-heatmap.svg/png,
     /// heatmaps.svg/png and surfaces.svg/png.
     #[arg(long, value_name = "DIR")]

@@ -364,6 +364,56 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
     if !lines.is_empty() {
         crate::report::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
     }
+    // The trajectory's own plane: its top two principal directions, the path drawn over it.
+    let mut pca_explained = None;
+    if let Some(dir) = &args.trajectory {
+        let prefix = format!("seed-{}-iter-", args.trajectory_seed);
+        let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let name = path.file_name()?.to_str()?.to_string();
+                let n: usize = name.strip_prefix(&prefix)?.strip_suffix(".safetensors")?.parse().ok()?;
+                Some((n, path))
+            })
+            .collect();
+        files.sort();
+        if files.len() < 2 {
+            return Err(Error::data(
+                dir,
+                format!("needs at least two checkpoints {prefix}<n>.safetensors (save_params with save_every)"),
+            ));
+        }
+        let points: Vec<nl::Point> = files.iter().map(|(_, p)| load(p)).collect::<Result<_>>()?;
+        let mut path_points = points.clone();
+        path_points.push(theta.clone());
+        if let Some(((p1, p2), explained, coords)) = nl::pca_plane(&path_points, &theta) {
+            let reach = coords.iter().map(|(a, b)| a.abs().max(b.abs())).fold(0.0, f64::max).max(1e-6) * 1.25;
+            let ax2 = nl::axis(args.points, reach);
+            let coefs: Vec<Vec<f64>> = ax2.iter().flat_map(|&b| ax2.iter().map(move |&a| vec![a, b])).collect();
+            let (pl, pa) = nl::evaluate_points(&build, &data, &theta, &[&p1, &p2], &coefs, 256)?;
+            let mut csv = String::from("alpha,beta,loss,accuracy\n");
+            for (c, (l, a)) in coefs.iter().zip(pl.iter().zip(&pa)) {
+                csv.push_str(&format!("{},{},{l},{a}\n", c[0], c[1]));
+            }
+            crate::report::atomic::write_atomic(&args.out.join("pca-grid.csv"), csv.as_bytes())?;
+            let logl: Vec<f64> = pl.iter().map(|l| l.max(1e-12).log10()).collect();
+            let axes = (format!("PC1 ({:.0}%)", 100.0 * explained.0), format!("PC2 ({:.0}%)", 100.0 * explained.1));
+            let panel = GridPanel::new("loss", "log10 training loss, trajectory from ○", &ax2, &ax2, &logl)
+                .with_axes(&axes.0, &axes.1)
+                .with_path(coords.clone());
+            crate::report::figures::render(
+                &args.out.join("pca-plane"),
+                &GridPanels {
+                    title: format!("the training trajectory's plane ({} checkpoints)", files.len() + 1),
+                    panels: vec![panel],
+                    surface: false,
+                },
+            )?;
+            nl::save_directions(&one, &[("pc1", &p1), ("pc2", &p2)], &args.out.join("pca-directions.safetensors"))?;
+            pca_explained = Some(explained);
+        }
+    }
     let centre = (args.points / 2) * args.points + args.points / 2;
     let summary = nl::LandscapeSummary {
         points: args.points,
@@ -374,6 +424,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
         max_loss_on_plane: loss.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         lines,
         grid_seconds,
+        pca_explained_variance: pca_explained,
     };
     crate::report::write_json(&args.out.join("summary.json"), &summary)?;
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());

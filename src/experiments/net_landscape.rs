@@ -138,6 +138,8 @@ pub struct LandscapeSummary {
     /// loss along the line over the straight interpolation of its ends.
     pub lines: Vec<LineSummary>,
     pub grid_seconds: f64,
+    /// With a trajectory: the fraction of its variance the two principal directions explain.
+    pub pca_explained_variance: Option<(f64, f64)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -178,9 +180,94 @@ pub fn save_directions(net: &Net<f32>, dirs: &[(&str, &Point)], path: &Path) -> 
     crate::report::atomic::write_atomic(path, &bytes)
 }
 
+/// The top two principal directions of a trajectory's steps from its end, `θᵢ − θ_end`, by
+/// eigen-decomposing their Gram matrix; each direction has unit norm. Returns the directions,
+/// the fraction of the variance each explains, and every point's coordinates on them.
+#[allow(clippy::type_complexity)]
+pub fn pca_plane(trajectory: &[Point], end: &Point) -> Option<((Point, Point), (f64, f64), Vec<(f64, f64)>)> {
+    let n = trajectory.len();
+    if n < 2 {
+        return None;
+    }
+    let diffs: Vec<Vec<f64>> = trajectory
+        .iter()
+        .map(|t| t.iter().zip(end).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| *x as f64 - *y as f64)).collect())
+        .collect();
+    let mut gram = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            gram[i * n + j] = diffs[i].iter().zip(&diffs[j]).map(|(a, b)| a * b).sum();
+        }
+    }
+    let total: f64 = (0..n).map(|i| gram[i * n + i]).sum();
+    // Power iteration with deflation for the top two eigenvectors of the Gram matrix.
+    let mut vecs: Vec<(f64, Vec<f64>)> = vec![];
+    let mut g = gram.clone();
+    for k in 0..2 {
+        let mut v: Vec<f64> = (0..n).map(|i| 1.0 + (i as f64 * 0.37 + k as f64).sin()).collect();
+        let mut lambda = 0.0;
+        for _ in 0..2000 {
+            let w: Vec<f64> = (0..n).map(|i| (0..n).map(|j| g[i * n + j] * v[j]).sum()).collect();
+            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                break;
+            }
+            lambda = norm;
+            v = w.iter().map(|x| x / norm).collect();
+        }
+        for i in 0..n {
+            for j in 0..n {
+                g[i * n + j] -= lambda * v[i] * v[j];
+            }
+        }
+        vecs.push((lambda, v));
+    }
+    // Directions in parameter space: Σᵢ vᵢ·diffᵢ, normalised.
+    let shapes: Vec<usize> = end.iter().map(Vec::len).collect();
+    let dir = |v: &[f64]| -> Vec<f64> {
+        let mut d = vec![0.0; diffs[0].len()];
+        for (vi, di) in v.iter().zip(&diffs) {
+            d.iter_mut().zip(di).for_each(|(a, b)| *a += vi * b);
+        }
+        let norm = d.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
+        d.iter().map(|x| x / norm).collect()
+    };
+    let (d1, d2) = (dir(&vecs[0].1), dir(&vecs[1].1));
+    let coords: Vec<(f64, f64)> = diffs
+        .iter()
+        .map(|x| (x.iter().zip(&d1).map(|(a, b)| a * b).sum(), x.iter().zip(&d2).map(|(a, b)| a * b).sum()))
+        .collect();
+    let split = |d: &[f64]| -> Point {
+        let mut out = vec![];
+        let mut at = 0;
+        for &len in &shapes {
+            out.push(d[at..at + len].iter().map(|&x| x as f32).collect());
+            at += len;
+        }
+        out
+    };
+    let explained = if total > 0.0 { (vecs[0].0 / total, vecs[1].0 / total) } else { (f64::NAN, f64::NAN) };
+    Some(((split(&d1), split(&d2)), explained, coords))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pca_of_a_trajectory_in_a_plane_explains_all_of_it() {
+        // Points on the plane spanned by e0 and e1 of a 3-vector (one tensor), ending at 0.
+        let pts: Vec<Point> = (0..6).map(|i| vec![vec![i as f32, (i * i) as f32 * 0.1, 0.0]]).rev().collect();
+        let end: Point = vec![vec![0.0, 0.0, 0.0]];
+        let ((d1, d2), (e1, e2), coords) = pca_plane(&pts, &end).unwrap();
+        assert!((e1 + e2 - 1.0).abs() < 1e-9, "{e1} + {e2}");
+        assert!(d1[0][2].abs() < 1e-6 && d2[0][2].abs() < 1e-6, "the directions stay in the plane");
+        // Coordinates reproduce each point's distance from the end.
+        for (p, (a, b)) in pts.iter().zip(&coords) {
+            let r2: f64 = p[0].iter().map(|x| (*x as f64).powi(2)).sum();
+            assert!((a * a + b * b - r2).abs() < 1e-6 * (1.0 + r2));
+        }
+    }
 
     #[test]
     fn a_barrier_is_the_excess_over_the_chord() {

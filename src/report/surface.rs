@@ -18,6 +18,8 @@ pub struct GridPanel {
     pub range: (f64, f64),
     /// Names of the horizontal and vertical axes ("weight", "bias" for a neuron).
     pub axes: (String, String),
+    /// A path drawn over the heatmap (e.g. a training trajectory), start marked.
+    pub path: Vec<(f64, f64)>,
 }
 
 /// Every `step`-th index, always including the last.
@@ -51,7 +53,13 @@ impl GridPanel {
             values: ib.iter().map(|&j| iw.iter().map(|&i| values[j * ws.len() + i]).collect()).collect(),
             range,
             axes: ("weight".into(), "bias".into()),
+            path: vec![],
         }
+    }
+
+    /// The same panel with a path over it.
+    pub fn with_path(self, path: Vec<(f64, f64)>) -> GridPanel {
+        GridPanel { path, ..self }
     }
 
     /// The same panel with other axis names.
@@ -177,6 +185,12 @@ fn heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, fon
         chart
             .draw_series(contour_segments(p, level).into_iter().map(|s| PathElement::new(s.to_vec(), style)))
             .map_err(e2s)?;
+    }
+    if !p.path.is_empty() {
+        let red = RGBColor(214, 39, 40);
+        chart.draw_series(std::iter::once(PathElement::new(p.path.clone(), red.stroke_width(2)))).map_err(e2s)?;
+        chart.draw_series(p.path.iter().map(|&pt| Circle::new(pt, 2, red.filled()))).map_err(e2s)?;
+        chart.draw_series(std::iter::once(Circle::new(p.path[0], 6, WHITE.filled()))).map_err(e2s)?;
     }
     colour_bar(&bar, p, font)
 }
