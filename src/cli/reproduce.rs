@@ -104,9 +104,9 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         Ok(d)
     };
 
-    // Task 1, Table 1's five settings, four CNN runs, eight explosion runs (the baselines are
+    // Task 1, Table 1's five settings, three large-step runs, four CNN runs, eight explosion runs (the baselines are
     // reused), two label-noise runs, Task 4, the report.
-    let steps = 1 + 5 + 4 + 8 + 2 + 1 + 1;
+    let steps = 1 + 5 + 3 + 4 + 8 + 2 + 1 + 1;
     let bar = ProgressBar::new(steps);
     bar.set_style(
         ProgressStyle::with_template("reproduce [{bar:30}] {pos}/{len} {elapsed}  {msg}")
@@ -139,7 +139,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     // Task 2
     let study = FcStudy {
         settings: FcSetting::table1(true),
-        train: TrainOptions::new(seeds),
+        train: TrainOptions { sharpness_every: 10, ..TrainOptions::new(seeds) },
         reduction: crate::engine::Reduction::Mean,
     };
     let mut fc_runs = vec![];
@@ -152,6 +152,40 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         }
     }
     let fc_summaries = fc_random::write_outputs(&out("task2-fc")?, &study, &fc_runs, &random, true)?;
+    // The edge of stability: Sigmoid+CE with larger steps, sharpness every iteration.
+    let mut eos = vec![];
+    for lr in [1.0, 4.0, 8.0] {
+        let name = format!("Task 2: sigmoid+ce at lr {lr} (sharpness)");
+        p.step(&name);
+        let setting = FcSetting {
+            act: crate::activations::Activation::Sigmoid,
+            loss: crate::models::fc::LossKind::Ce,
+            per_sample_bias: false,
+        };
+        let s = FcStudy {
+            settings: vec![setting],
+            train: TrainOptions {
+                sharpness_every: 1,
+                probe_every: 0,
+                held_out_every: None,
+                ..TrainOptions::new(seeds).with_sgd(lr, 0.1)
+            },
+            reduction: crate::engine::Reduction::Mean,
+        };
+        let run = fc_random::run_setting(&s, setting, &random, None, &mut p.training(&name, seeds))?;
+        eos.push(crate::experiments::curvature::sharpness_row(lr, &run));
+        if let Some(code) = interrupted(&p)? {
+            return Ok(code);
+        }
+    }
+    let eos_table1: Vec<crate::experiments::curvature::SharpnessRow> = fc_runs
+        .iter()
+        .filter(|r| !r.setting.contains("per-sample"))
+        .map(|r| crate::experiments::curvature::SharpnessRow {
+            setting: r.setting.clone(),
+            ..crate::experiments::curvature::sharpness_row(study.train.optim.lr, r)
+        })
+        .collect();
 
     // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs.
     // `reuse`: runs already made for a task (the explosion study's baseline is Task 3's ReLU run).
@@ -292,6 +326,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         task4: (c4, k4),
         learning,
         noise: noise_rows,
+        sharpness: (eos_table1, eos),
     };
     let (doc, json) = document(&results);
     report::write_json(&args.out.join("results.json"), &json)?;

@@ -167,6 +167,49 @@ impl<T: Real> Sharpness<T> {
     }
 }
 
+/// What a run's sharpness column says, against the edge of stability 2/lr.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SharpnessRow {
+    pub setting: String,
+    pub lr: f64,
+    pub two_over_lr: f64,
+    /// Medians over seeds of: the sharpness at iteration 1; the median over the second half of
+    /// each seed's measured iterations; the largest.
+    pub first: Option<f64>,
+    pub late: Option<f64>,
+    pub max: Option<f64>,
+    pub converged: usize,
+    pub seeds: usize,
+    pub median_iterations: Option<f64>,
+}
+
+pub fn sharpness_row(lr: f64, run: &crate::experiments::train::Run) -> SharpnessRow {
+    let (mut first, mut late, mut max) = (vec![], vec![], vec![]);
+    if run.columns.iter().any(|c| c == "sharpness") {
+        for s in 0..run.seeds.len() {
+            let v: Vec<f64> = run.column(s, "sharpness").iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+            if let (Some(&a), Some(m)) = (v.first(), v.iter().copied().reduce(f64::max)) {
+                first.push(a);
+                max.push(m);
+                late.push(crate::stats::quantile(&v[v.len() / 2..], 0.5));
+            }
+        }
+    }
+    let med = |v: &[f64]| (!v.is_empty()).then(|| crate::stats::quantile(v, 0.5));
+    let s = crate::experiments::train::RunSummary::of(run);
+    SharpnessRow {
+        setting: run.setting.clone(),
+        lr,
+        two_over_lr: 2.0 / lr,
+        first: med(&first),
+        late: med(&late),
+        max: med(&max),
+        converged: s.converged,
+        seeds: s.seeds,
+        median_iterations: s.median_iterations,
+    }
+}
+
 /// The full Hessian of model 0's loss (`P × P`, row-major) by central differences of
 /// gradients along each parameter, symmetrised. For small networks (fc73: 73 products).
 pub fn full_hessian<T: Real>(net: &mut Net<T>) -> Vec<f64> {
