@@ -178,6 +178,79 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
+    // The landscape around Table 1's solutions: seeds 0 and 1 of each setting again (as in the
+    // study; milliseconds), the plane through seed 0's end and the line to seed 1's.
+    let mut planes = vec![];
+    {
+        use crate::experiments::net_landscape as nl;
+        use crate::report::surface::{GridPanel, GridPanels};
+        let dir = out("task2-fc/landscape")?;
+        let samples = random.samples();
+        let mut panels = vec![];
+        for &s in study.settings.iter().filter(|s| !s.per_sample_bias) {
+            let cfg = crate::models::fc::FcConfig::new(s.act, s.loss);
+            let build = |e: usize| crate::models::fc::build::<f32>(&cfg, e, random.n);
+            let mut net = build(2)?;
+            let opts = TrainOptions { probe_every: 0, held_out_every: None, ..TrainOptions::new(2) };
+            crate::experiments::train::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;
+            let e_points: Vec<nl::Point> = (0..2)
+                .map(|m| {
+                    net.params
+                        .iter()
+                        .map(|(_, id, _)| {
+                            let v = net.graph.value(*id);
+                            let n = v.len() / 2;
+                            v[m * n..(m + 1) * n].to_vec()
+                        })
+                        .collect()
+                })
+                .collect();
+            let points = 61;
+            let (_, loss, _) = nl::plane(&build, &samples, &e_points[0], 0, false, points, 1.0)?;
+            let ax = nl::axis(points, 1.0);
+            let logl: Vec<f64> = loss.iter().map(|l| l.max(1e-12).log10()).collect();
+            panels.push(
+                GridPanel::new(&s.name(), &format!("{}: log10 loss", s.name()), &ax, &ax, &logl)
+                    .with_axes("α (d₁)", "β (d₂)"),
+            );
+            let ts: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
+            let diff: nl::Point = e_points[0]
+                .iter()
+                .zip(&e_points[1])
+                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect())
+                .collect();
+            let (line, _) = nl::evaluate_points(
+                &build,
+                &samples,
+                &e_points[0],
+                &[&diff],
+                &ts.iter().map(|&t| vec![t]).collect::<Vec<_>>(),
+                64,
+            )?;
+            let centre = (points / 2) * points + points / 2;
+            planes.push(crate::experiments::net_landscape::SettingPlane {
+                setting: s.name(),
+                loss_at_solution: loss[centre],
+                min_on_plane: loss.iter().copied().fold(f64::INFINITY, f64::min),
+                share_within_2x: loss.iter().filter(|&&l| l <= 2.0 * loss[centre]).count() as f64 / loss.len() as f64,
+                barrier_to_seed_1: nl::barrier(&ts, &line),
+            });
+        }
+        render(
+            &dir.join("planes"),
+            &GridPanels {
+                title: "Table 1: the plane through seed 0's solution (filter-normalised directions)".into(),
+                panels: panels.clone(),
+                surface: false,
+            },
+        )?;
+        if let Some(p) = panels.iter().find(|p| p.name == "sigmoid+l2") {
+            render(
+                &dir.join("sigmoid-l2-surface"),
+                &GridPanels { title: "Sigmoid+L2 around seed 0's end".into(), panels: vec![p.clone()], surface: true },
+            )?;
+        }
+    }
     let eos_table1: Vec<crate::experiments::curvature::SharpnessRow> = fc_runs
         .iter()
         .filter(|r| !r.setting.contains("per-sample"))
@@ -327,6 +400,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         learning,
         noise: noise_rows,
         sharpness: (eos_table1, eos),
+        planes,
     };
     let (doc, json) = document(&results);
     report::write_json(&args.out.join("results.json"), &json)?;

@@ -150,6 +150,17 @@ pub struct LineSummary {
     pub barrier: f64,
 }
 
+/// The landscape around one setting's solution, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingPlane {
+    pub setting: String,
+    pub loss_at_solution: f64,
+    pub min_on_plane: f64,
+    /// Share of the plane (α, β ∈ [−1, 1]) where the loss is within twice the solution's.
+    pub share_within_2x: f64,
+    pub barrier_to_seed_1: f64,
+}
+
 /// Evenly spaced values over `[-span, span]`.
 pub fn axis(points: usize, span: f64) -> Vec<f64> {
     (0..points).map(|i| -span + 2.0 * span * i as f64 / (points - 1) as f64).collect()

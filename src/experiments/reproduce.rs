@@ -38,6 +38,8 @@ pub struct Results {
     pub learning: Vec<crate::experiments::memorisation::LearningFacts>,
     /// line with 0%, 50% and 100% of its training labels replaced by coin flips.
     pub noise: Vec<crate::experiments::memorisation::NoiseRow>,
+    /// Planes through seed 0's solution of Table 1's four settings.
+    pub planes: Vec<crate::experiments::net_landscape::SettingPlane>,
     /// Sharpness of Table 1's four settings, and of Sigmoid+CE at larger learning rates.
     pub sharpness: (Vec<crate::experiments::curvature::SharpnessRow>, Vec<crate::experiments::curvature::SharpnessRow>),
 }
@@ -151,6 +153,30 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         "task2-fc/probes",
         "Per layer over training: back-propagated gradient RMS and the saturated fraction (derivative below 1% of its maximum), median and IQR over seeds.",
     );
+
+    d.h(2, "The landscape the networks train on");
+    let items: Vec<String> = r
+        .planes
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: loss {:.3} at seed 0's solution ({:.3} the lowest on its plane); within twice that loss on {:.0}% of the plane α, β ∈ [−1, 1]; on the straight line to seed 1's solution the loss rises by up to {:.3} above the chord{}",
+                p.setting,
+                p.loss_at_solution,
+                p.min_on_plane,
+                100.0 * p.share_within_2x,
+                p.barrier_to_seed_1,
+                if p.barrier_to_seed_1 > p.loss_at_solution { " — a barrier higher than the solutions themselves" } else { "" }
+            )
+        })
+        .collect();
+    d.p("The plane through a seed's final parameters along two random directions, each filter scaled to the weights' norm (Li et al. 2018), and the straight line between two seeds' solutions:");
+    d.bullets(items);
+    d.figure(
+        "task2-fc/landscape/planes",
+        "log10 training loss on the plane through seed 0's solution of each Table 1 setting.",
+    );
+    d.figure("task2-fc/landscape/sigmoid-l2-surface", "Sigmoid+L2 around its seed-0 end: the plateau as a surface.");
 
     d.h(2, "The curvature the networks train on");
     let (t1, big) = &r.sharpness;
@@ -502,6 +528,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         "learning_order": r.learning,
         "label_noise": r.noise,
         "sharpness": {"table1": &r.sharpness.0, "large_steps": &r.sharpness.1},
+        "landscapes": &r.planes,
         "generalisation": generalisation.iter().map(|g| Gen { task: g.0, setting: &g.1, train_accuracy: g.2, held_out_accuracy: g.3 }).collect::<Vec<_>>(),
     });
     (d, json)
