@@ -399,7 +399,7 @@ fn a_network_landscape_passes_through_the_saved_parameters() {
     let lines = s["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
     assert!((lines[0]["loss_end"].as_f64().unwrap() - at).abs() < 1e-9, "the start line ends at the parameters");
-    for f in ["plane.png", "plane-surface.svg", "lines.csv", "directions.safetensors"] {
+    for f in ["plane.png", "plane-surface.svg", "lines.csv", "lines.png", "directions.safetensors"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -27,10 +27,7 @@ fn converged_seeds_have_learned_every_sample_by_their_stop() {
     for (e, row) in learned.iter().enumerate() {
         if let Some(stop) = run.iterations[e] {
             assert!(row.iter().all(|v| v.is_some_and(|it| it as usize <= stop)), "seed {e}: {row:?}");
-            assert!(
-                row.iter().any(|v| *v == Some(stop as u32)) || stop == 1,
-                "some sample was learned last, at the stop"
-            );
+            assert!(row.contains(&Some(stop as u32)) || stop == 1, "some sample was learned last, at the stop");
         }
     }
     let o = sample_order(&run, &data).unwrap();

@@ -363,6 +363,34 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
     }
     if !lines.is_empty() {
         crate::report::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
+        // 1D curves: loss against t along each line (t at positions 1..=41, labelled every 0.25).
+        use crate::report::figures::{Band, CurvePanels, Panel};
+        let mut series = vec![];
+        for l in &lines {
+            let vals: Vec<f64> = lines_csv
+                .lines()
+                .skip(1)
+                .filter(|row| row.starts_with(&format!("{},", l.name)))
+                .filter_map(|row| row.split(',').nth(2)?.parse().ok())
+                .collect();
+            let xs: Vec<f64> = (1..=vals.len()).map(|i| i as f64).collect();
+            series.push((l.name.clone(), Band { iterations: xs, median: vals.clone(), lo: vals.clone(), hi: vals }));
+        }
+        let names: Vec<String> =
+            ts.iter().enumerate().map(|(i, t)| if i % 10 == 0 { format!("{t}") } else { String::new() }).collect();
+        let panel = Panel {
+            title: "training loss along straight lines".into(),
+            y_label: "loss".into(),
+            log_y: true,
+            y_range: None,
+            series,
+            x_names: names,
+            x_desc: "t (0: the line's start, 1: its end)".into(),
+        };
+        crate::report::figures::render(
+            &args.out.join("lines"),
+            &CurvePanels { title: file.display().to_string(), panels: vec![panel], columns: 1 },
+        )?;
     }
     // The trajectory's own plane: its top two principal directions, the path drawn over it.
     let mut pca_explained = None;

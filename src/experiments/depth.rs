@@ -169,7 +169,9 @@ pub fn write_outputs(
                     let [lo, m, hi] = value(r);
                     if m.is_finite() {
                         b.iterations.push(r.cell.depth as f64);
-                        (b.lo.push(lo), b.median.push(m), b.hi.push(hi));
+                        b.lo.push(lo);
+                        b.median.push(m);
+                        b.hi.push(hi);
                     }
                 }
                 (init.to_string(), b)

@@ -195,7 +195,7 @@ impl Figure for OrderFigure<'_> {
 /// Replaces `fraction` of the labels (a seeded choice) by coin flips; widths are kept.
 pub fn with_label_noise(d: &Dataset, fraction: f64, seed: u64) -> Dataset {
     let mut out = d.clone();
-    let mut rng = SeededRng::new(seed ^ 0x4E4F_4953_45);
+    let mut rng = SeededRng::new(seed ^ 0x4E_4F49_5345);
     let mut idx: Vec<usize> = (0..d.n).collect();
     rng.shuffle(&mut idx);
     let k = (fraction * d.n as f64).round() as usize;

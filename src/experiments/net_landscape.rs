@@ -261,6 +261,28 @@ pub fn pca_plane(trajectory: &[Point], end: &Point) -> Option<((Point, Point), (
     Some(((split(&d1), split(&d2)), explained, coords))
 }
 
+/// The plane through `theta` along two filter-normalised directions (seeds `seed`, `seed + 1`):
+/// `(directions, loss, accuracy)` on `points × points` values of (α, β), row-major over β.
+#[allow(clippy::type_complexity)]
+pub fn plane(
+    build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
+    data: &Samples,
+    theta: &Point,
+    seed: u64,
+    biases: bool,
+    points: usize,
+    span: f64,
+) -> Result<((Point, Point), Vec<f64>, Vec<f64>)> {
+    let one = build(1)?;
+    let d1 = filter_normalized(&one, theta, seed, biases);
+    let d2 = filter_normalized(&one, theta, seed + 1, biases);
+    let ax = axis(points, span);
+    let coefs: Vec<Vec<f64>> = ax.iter().flat_map(|&b| ax.iter().map(move |&a| vec![a, b])).collect();
+    let chunk = (crate::experiments::train::PART_BYTES / one.graph.bytes().max(1)).clamp(1, 256);
+    let (loss, acc) = evaluate_points(build, data, theta, &[&d1, &d2], &coefs, chunk)?;
+    Ok(((d1, d2), loss, acc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,26 +309,4 @@ mod tests {
         assert!((barrier(&ts, &[1.0, 2.0, 3.5, 2.0, 2.0]) - 2.0).abs() < 1e-12, "3.5 over the chord's 1.5");
         assert_eq!(axis(3, 1.0), vec![-1.0, 0.0, 1.0]);
     }
-}
-
-/// The plane through `theta` along two filter-normalised directions (seeds `seed`, `seed + 1`):
-/// `(directions, loss, accuracy)` on `points × points` values of (α, β), row-major over β.
-#[allow(clippy::type_complexity)]
-pub fn plane(
-    build: &(dyn Fn(usize) -> Result<Net<f32>> + Sync),
-    data: &Samples,
-    theta: &Point,
-    seed: u64,
-    biases: bool,
-    points: usize,
-    span: f64,
-) -> Result<((Point, Point), Vec<f64>, Vec<f64>)> {
-    let one = build(1)?;
-    let d1 = filter_normalized(&one, theta, seed, biases);
-    let d2 = filter_normalized(&one, theta, seed + 1, biases);
-    let ax = axis(points, span);
-    let coefs: Vec<Vec<f64>> = ax.iter().flat_map(|&b| ax.iter().map(move |&a| vec![a, b])).collect();
-    let chunk = (crate::experiments::train::PART_BYTES / one.graph.bytes().max(1)).clamp(1, 256);
-    let (loss, acc) = evaluate_points(build, data, theta, &[&d1, &d2], &coefs, chunk)?;
-    Ok(((d1, d2), loss, acc))
 }

@@ -315,18 +315,6 @@ pub fn summary(p: &Probes) -> Vec<ProbeStat> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_by_selection_match_sorting() {
-        let mut v: Vec<f32> = (0..101).map(|i| ((i * 37) % 101) as f32).collect();
-        assert_eq!(percentiles(&mut v, 0.02, 0.98), (2.0, 98.0));
-        assert!(due(1, 100) && due(64, 100) && due(300, 100) && !due(3, 100) && !due(1, 0));
-    }
-}
-
 /// Writes `layers.csv` (`setting,seed,iteration,layer,quantity,value`) and the figures:
 /// `gradient_flow` (back-propagated gradient RMS per layer at the first probe and the end,
 /// median and IQR over seeds, one panel per setting), `probes` (per layer: gradient RMS and
@@ -356,7 +344,9 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
             let q = quartiles(&v);
             if q[1].is_finite() {
                 b.iterations.push(x);
-                (b.lo.push(q[0]), b.median.push(q[1]), b.hi.push(q[2]));
+                b.lo.push(q[0]);
+                b.median.push(q[1]);
+                b.hi.push(q[2]);
             }
         }
         b
@@ -459,4 +449,16 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_selection_match_sorting() {
+        let mut v: Vec<f32> = (0..101).map(|i| ((i * 37) % 101) as f32).collect();
+        assert_eq!(percentiles(&mut v, 0.02, 0.98), (2.0, 98.0));
+        assert!(due(1, 100) && due(64, 100) && due(300, 100) && !due(3, 100) && !due(1, 0));
+    }
 }
