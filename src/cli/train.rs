@@ -32,7 +32,12 @@ pub fn flag(field: &str) -> &str {
 
 /// Checks the shared options with the one validator; complaints name the flag.
 pub fn validate(c: &CommonArgs) -> Result<()> {
-    train_options(c, crate::experiments::train::REPORT_LR).validate().map_err(|e| match e {
+    validate_options(&train_options(c, crate::experiments::train::REPORT_LR))
+}
+
+/// The one validator, its complaint naming the command line's flag for the key at fault.
+pub fn validate_options(opts: &TrainOptions) -> Result<()> {
+    opts.validate().map_err(|e| match e {
         Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
         other => other,
     })
@@ -283,10 +288,7 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
         return Err(Error::Usage("--max-depth and --width must be at least 1".into()));
     }
     let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds).with_sgd(args.lr, 0.1) };
-    opts.validate().map_err(|e| match e {
-        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
-        other => other,
-    })?;
+    validate_options(&opts)?;
     let data = data::generate(DatasetKind::Random, data::ORIGINAL_SIZE, args.data_seed);
     let samples = data.samples();
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
@@ -321,10 +323,7 @@ pub fn memorisation(args: &super::NoiseArgs) -> Result<ExitCode> {
         return Err(Error::Usage(format!("--noise {v}: shares are between 0 and 1")));
     }
     let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds) };
-    opts.validate().map_err(|e| match e {
-        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
-        other => other,
-    })?;
+    validate_options(&opts)?;
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let mut rows = vec![];
@@ -389,10 +388,7 @@ pub fn data_vs_init(args: &super::DataVsInitArgs) -> Result<ExitCode> {
         probe_every: 0,
         ..TrainOptions::new(args.seeds)
     };
-    opts.validate().map_err(|e| match e {
-        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
-        other => other,
-    })?;
+    validate_options(&opts)?;
     let files: Vec<Option<crate::data::Dataset>> = kinds
         .iter()
         .map(|&k| args.data.as_ref().map(|d| data::load(k, &Source::Dir(d.clone()))).transpose())
