@@ -64,3 +64,43 @@ fn measuring_sharpness_changes_nothing_of_the_training() {
     let s = with.column(0, "sharpness");
     assert!(s[0].is_finite() && s[0] > 0.0 && s[1].is_nan() && s[5].is_finite(), "{:?}", &s[..6]);
 }
+
+#[test]
+fn the_hessian_command_gives_the_spectrum_and_refuses_big_networks() {
+    let dir = std::env::temp_dir().join(format!("gradlab-hessian-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let small = dir.join("small.toml");
+    std::fs::write(&small, "[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"dense\", units = 4, act = \"sigmoid\" }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n[optim]\nlr = 0.5\n").unwrap();
+    let out = dir.join("h");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["hessian", small.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spectrum = std::fs::read_to_string(out.join("spectrum.csv")).unwrap();
+    assert_eq!(spectrum.lines().count(), 1 + 73);
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((s["parameters"].as_u64(), s["two_over_lr"].as_f64()), (Some(73), Some(4.0)));
+    let top: Vec<f64> = s["top"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(top.windows(2).all(|w| w[0] >= w[1]), "descending: {top:?}");
+    // The trace equals the sum of the eigenvalues: spot-check the spectrum's total against the
+    // Hessian's diagonal from a direct computation.
+    let data = generators::random(64, 0);
+    let mut net = fc::build::<f64>(&FcConfig::new(Activation::Sigmoid, LossKind::Ce), 1, 64).unwrap();
+    net.init(&Init::seeds(0, 1, WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
+    net.set_data(&data);
+    let h = full_hessian(&mut net);
+    let trace: f64 = (0..73).map(|i| h[i * 73 + i]).sum();
+    let total: f64 = spectrum.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap()).sum();
+    assert!((trace - total).abs() <= 1e-8 * trace.abs().max(1.0), "trace {trace} vs Σλ {total}");
+    let big = dir.join("big.toml");
+    std::fs::write(&big, "[data]\ngenerator = \"line\"\n[network]\nlayers = [{ type = \"dense\", units = 64, act = \"relu\" }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["hessian", big.to_str().unwrap(), "--out", dir.join("h2").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("up to 3000"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

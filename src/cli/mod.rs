@@ -65,17 +65,20 @@ pub enum Command {
     /// Combine the output directories of `run --shard` into one.
     #[command(after_help = EXIT_CODES)]
     Merge(sweep::MergeArgs),
-    /// Multi-run studies of the CNNs (Tasks 3 and 4).
+    /// Multi-run studies: leaky vs ReLU and exploding gradients (Tasks 3–4), depth, label noise
+    /// (memorisation), data draw against initialisation.
     Study {
         #[command(subcommand)]
         which: StudyKind,
     },
     /// One neuron ŷ = act(w·x + b): output, L2 and cross-entropy losses and their gradients
     /// over a (w, b) grid, as figures (3D surface and heatmap with contours), grid.csv and a
-    /// summary of the findings (Tasks 1 and 4).
+    /// summary of the findings (Tasks 1 and 4). With --network and --params: a whole network's
+    /// loss landscape (filter-normalised plane, lines, trajectory PCA).
     #[command(after_help = EXIT_CODES)]
     Landscape(LandscapeArgs),
-    /// Measure training-step speed (fc73) against a large sgemm measured in the same run.
+    /// Measure speed against a large sgemm measured in the same run: training steps (fc73,
+    /// detect CNN), file networks against builders, probe overhead, whole-network landscapes.
     Bench(crate::bench::BenchArgs),
 }
 
@@ -103,7 +106,8 @@ pub enum StudyKind {
     #[command(after_help = EXIT_CODES)]
     LeakyVsRelu(StudyArgs),
     /// Exploding gradients on line and detect: baseline, loss summed over the batch, and
-    /// initial weight std 1.0; converged / diverged / neither, and max |weight| (Task 3).
+    /// initial weight std 1.0, the last two also with the gradient norm clipped to 1;
+    /// converged / diverged / neither, and max |weight| (Task 3).
     #[command(after_help = EXIT_CODES)]
     Explosion(StudyArgs),
     /// Depth, past the report (Glorot & Bengio 2010): MLPs of 1..D hidden layers on `random`,
