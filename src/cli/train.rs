@@ -194,37 +194,16 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     finish(&c.out, started, complete)
 }
 
-/// A CNN study's runs per task, the data sources, and whether it ran to the end.
-type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);
-
-/// Runs each task's settings of a CNN study, writing `<out>/<task>/` like `train line|detect`.
-fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<PlanOutcome> {
+/// Runs each task's settings of a CNN study (`experiments::cnn::run_plan`) with progress bars.
+fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<cnn::PlanOutcome> {
     let c = args.common();
     validate(&c)?;
-    let mut datasets = vec![];
-    for (task, _) in &plan {
-        let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
-        datasets.push((data::load(kind, &source(&c))?, data::held_out(kind, &source(&c), data::HELD_OUT_SIZE)));
-    }
+    let datasets = cnn::load_plan_data(&plan, &source(&c))?;
     crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
-    let mut all = vec![];
-    let mut sources = vec![];
-    for ((task, settings), (data, held_out)) in plan.into_iter().zip(&datasets) {
-        let opts = train_options(&c, cnn::default_lr(task));
-        let names: Vec<String> = settings.iter().map(|s| format!("{} {}", cnn::task_name(task), s.name())).collect();
-        let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-            cnn::run_setting(task, settings[k], &opts, data, Some(held_out), progress)
-        })?;
-        let dir = c.out.join(cnn::task_name(task));
-        crate::report::atomic::prepare_out_dir(&dir, true)?;
-        cnn::write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
-        all.push((task, runs));
-        sources.push(data.source.clone());
-        if !complete {
-            return Ok((all, sources, false));
-        }
-    }
-    Ok((all, sources, true))
+    let opts_for = |task: CnnTask| train_options(&c, cnn::default_lr(task));
+    cnn::run_plan(plan, &datasets, &opts_for, &c.out, &mut |names, max_iters, seeds, run| {
+        run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
+    })
 }
 
 pub fn leaky_vs_relu(args: &StudyArgs) -> Result<ExitCode> {

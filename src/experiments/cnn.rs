@@ -14,6 +14,63 @@ use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
 
+/// Runs named settings one after another with progress and interruption, `(names, max_iters,
+/// seeds, run) → (runs, ran to the end)`: the command line supplies one with progress bars and
+/// Ctrl-C; `run(k, progress)` trains setting `k`.
+pub type Runner<'r> = dyn FnMut(
+        &[String],
+        usize,
+        usize,
+        &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+    ) -> Result<(Vec<Run>, bool)>
+    + 'r;
+
+/// A CNN study's runs per task, the data sources, and whether it ran to the end.
+pub type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);
+
+/// Each task's training data and held-out set, loaded before anything is written.
+pub fn load_plan_data(
+    plan: &[(CnnTask, Vec<CnnSetting>)],
+    source: &crate::data::Source,
+) -> Result<Vec<(Dataset, Dataset)>> {
+    use crate::data::{self, DatasetKind};
+    plan.iter()
+        .map(|(task, _)| {
+            let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
+            Ok((data::load(kind, source)?, data::held_out(kind, source, data::HELD_OUT_SIZE)))
+        })
+        .collect()
+}
+
+/// Trains each task's settings of a CNN study and writes `<out>/<task>/` like `train
+/// line|detect`; stops after the task in which the runner was interrupted.
+pub fn run_plan(
+    plan: Vec<(CnnTask, Vec<CnnSetting>)>,
+    datasets: &[(Dataset, Dataset)],
+    opts_for: &dyn Fn(CnnTask) -> TrainOptions,
+    out: &Path,
+    runner: &mut Runner,
+) -> Result<PlanOutcome> {
+    let mut all = vec![];
+    let mut sources = vec![];
+    for ((task, settings), (data, held_out)) in plan.into_iter().zip(datasets) {
+        let opts = opts_for(task);
+        let names: Vec<String> = settings.iter().map(|s| format!("{} {}", task_name(task), s.name())).collect();
+        let (runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
+            run_setting(task, settings[k], &opts, data, Some(held_out), progress)
+        })?;
+        let dir = out.join(task_name(task));
+        report::atomic::prepare_out_dir(&dir, true)?;
+        write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
+        all.push((task, runs));
+        sources.push(data.source.clone());
+        if !complete {
+            return Ok((all, sources, false));
+        }
+    }
+    Ok((all, sources, true))
+}
+
 /// What varies between the runs of a CNN study.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CnnSetting {
