@@ -131,6 +131,16 @@ pub fn run_settings(
     Ok((runs, true))
 }
 
+/// `run_settings` as an `experiments::train::Runner`, for studies that orchestrate themselves.
+pub fn progress_runner(
+    names: &[String],
+    max_iters: usize,
+    seeds: usize,
+    run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+) -> Result<(Vec<Run>, bool)> {
+    run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
+}
+
 fn finish(out: &std::path::Path, started: std::time::Instant, complete: bool) -> Result<ExitCode> {
     println!("wrote {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
     if complete {
@@ -273,12 +283,8 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let cells = depth::plan(args.max_depth);
-    let names: Vec<String> = cells.iter().map(|c| c.name()).collect();
-    let (runs, complete) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-        depth::run_cell(&cells[k], args.width, &samples, &opts, progress)
-    })?;
-    let rows: Vec<depth::DepthRow> = cells.iter().zip(&runs).map(|(c, r)| depth::summarise(c, r)).collect();
-    depth::write_outputs(&args.out, &rows, &opts, args.width, &data.source, complete)?;
+    let (rows, complete) =
+        depth::run_study(&cells, args.width, &samples, &data.source, &opts, &args.out, &mut progress_runner)?;
     println!("{}", depth::markdown(&rows, &opts));
     finish(&args.out, started, complete)
 }
@@ -305,52 +311,8 @@ pub fn memorisation(args: &super::NoiseArgs) -> Result<ExitCode> {
     validate_options(&opts)?;
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
-    let mut rows = vec![];
-    let mut complete = true;
-    for kind in kinds {
-        let source = Source::Builtin { seed: args.data_seed };
-        let clean = data::load(kind, &source)?;
-        let held = data::held_out(kind, &source, data::HELD_OUT_SIZE);
-        let names: Vec<String> =
-            args.noise.iter().map(|p| format!("{} noise {:.0}%", kind.name(), 100.0 * p)).collect();
-        let noisy: Vec<crate::data::Dataset> =
-            args.noise.iter().map(|&p| mem::with_label_noise(&clean, p, args.data_seed)).collect();
-        let (mut runs, done) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-            mem::train_report_net(kind, &noisy[k], Some(&held), &opts, progress)
-        })?;
-        for (run, &p) in runs.iter_mut().zip(&args.noise) {
-            run.setting = format!("noise{:.0}%", 100.0 * p);
-            rows.push(mem::noise_row(kind.name(), p, run));
-        }
-        let dir = args.out.join(kind.name());
-        crate::report::atomic::prepare_out_dir(&dir, true)?;
-        crate::report::write_metrics_csv(&dir.join("metrics.csv"), &runs)?;
-        let refs: Vec<&crate::experiments::train::Run> = runs.iter().collect();
-        crate::report::figures::render(
-            &dir.join("curves"),
-            &crate::report::figures::CurvePanels::loss_and_accuracy(
-                &format!("{}: label noise, median over seeds with IQR band", kind.name()),
-                &refs,
-            ),
-        )?;
-        if !done {
-            complete = false;
-            break;
-        }
-    }
-    #[derive(serde::Serialize)]
-    struct Summary<'a> {
-        study: &'static str,
-        complete: bool,
-        config: &'a TrainOptions,
-        rows: &'a [crate::experiments::memorisation::NoiseRow],
-    }
-    crate::report::write_json(
-        &args.out.join("summary.json"),
-        &Summary { study: "memorisation", complete, config: &opts, rows: &rows },
-    )?;
-    let md = mem::noise_markdown(&rows, opts.max_iters);
-    crate::report::atomic::write_atomic(&args.out.join("noise.md"), md.as_bytes())?;
+    let (_, md, complete) =
+        mem::noise_study(&kinds, &args.noise, args.data_seed, &opts, &args.out, &mut progress_runner)?;
     println!("{md}");
     finish(&args.out, started, complete)
 }
@@ -374,105 +336,7 @@ pub fn data_vs_init(args: &super::DataVsInitArgs) -> Result<ExitCode> {
         .collect::<Result<_>>()?;
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
-    #[derive(serde::Serialize)]
-    struct TaskResult {
-        task: &'static str,
-        decomposition: mem::Decomposition,
-        /// Per draw: every seed's iterations (`null`: not converged).
-        iterations: Vec<Vec<Option<usize>>>,
-        draw_medians: Vec<Option<f64>>,
-        /// The course file's median and the share of draws whose median is below it.
-        course_file_median: Option<f64>,
-        course_file_percentile: Option<f64>,
-    }
-    let mut results = vec![];
-    let mut md = String::from("# Data draw against initialisation
-
-Shares of the variance of log(iterations to 100%) (a seed that never converged counts at the cap), with 95% bootstrap intervals over draws and seeds.
-
-| task | draws × seeds | data draw | initial weights | rest (interaction and noise) | course file's median, percentile among draws |
-|---|---:|---:|---:|---:|---:|
-");
-    let mut complete = true;
-    for (kind, file) in kinds.iter().zip(&files) {
-        let names: Vec<String> = (0..args.draws).map(|d| format!("{} data seed {d}", kind.name())).collect();
-        let draws: Vec<crate::data::Dataset> =
-            (0..args.draws).map(|d| data::generate(*kind, data::ORIGINAL_SIZE, d as u64)).collect();
-        let (runs, done) = run_settings(&names, opts.max_iters, opts.seeds, |k, progress| {
-            mem::train_report_net(*kind, &draws[k], None, &opts, progress)
-        })?;
-        if !done {
-            complete = false;
-            break;
-        }
-        let iterations: Vec<Vec<Option<usize>>> = runs.iter().map(|r| r.iterations.clone()).collect();
-        let medians: Vec<Option<f64>> = iterations
-            .iter()
-            .map(|row| {
-                crate::stats::censored_quantile(&row.iter().map(|v| v.map(|x| x as f64)).collect::<Vec<_>>(), 0.5)
-            })
-            .collect();
-        let (course_median, percentile) = match file {
-            Some(d) => {
-                let r = mem::train_report_net(*kind, d, None, &opts, &mut |_, _| true)?;
-                let m = crate::stats::censored_quantile(
-                    &r.iterations.iter().map(|v| v.map(|x| x as f64)).collect::<Vec<_>>(),
-                    0.5,
-                );
-                let below = m
-                    .map(|m| medians.iter().filter(|x| x.is_some_and(|x| x < m)).count() as f64 / medians.len() as f64);
-                (m, below)
-            }
-            None => (None, None),
-        };
-        let dec = mem::decompose(&iterations, opts.max_iters, 1000);
-        if !dec.data_share.is_finite() {
-            md.push_str(&format!(
-                "| {} | {} × {} | — | — | — (every seed counts at the cap: nothing varies) | — |\n",
-                kind.name(),
-                dec.draws,
-                dec.seeds
-            ));
-        } else {
-            md.push_str(&format!(
-                "| {} | {} × {} | {:.0}% ({:.0}–{:.0}%) | {:.0}% ({:.0}–{:.0}%) | {:.0}% | {} |\n",
-                kind.name(),
-                dec.draws,
-                dec.seeds,
-                100.0 * dec.data_share,
-                100.0 * dec.data_interval.0,
-                100.0 * dec.data_interval.1,
-                100.0 * dec.init_share,
-                100.0 * dec.init_interval.0,
-                100.0 * dec.init_interval.1,
-                100.0 * dec.rest_share,
-                match (course_median, percentile) {
-                    (Some(m), Some(p)) => format!("{m:.0}, {:.0}%", 100.0 * p),
-                    _ => "—".into(),
-                }
-            ));
-        }
-        results.push(TaskResult {
-            task: kind.name(),
-            decomposition: dec,
-            iterations,
-            draw_medians: medians,
-            course_file_median: course_median,
-            course_file_percentile: percentile,
-        });
-    }
-    #[derive(serde::Serialize)]
-    struct Summary<'a> {
-        study: &'static str,
-        complete: bool,
-        config: &'a TrainOptions,
-        tasks: &'a [TaskResult],
-    }
-    crate::report::write_json(
-        &args.out.join("summary.json"),
-        &Summary { study: "data-vs-init", complete, config: &opts, tasks: &results },
-    )?;
-    crate::report::atomic::write_atomic(&args.out.join("decomposition.md"), md.as_bytes())?;
+    let (md, complete) = mem::data_vs_init_study(&kinds, args.draws, &files, &opts, &args.out, &mut progress_runner)?;
     println!("{md}");
     finish(&args.out, started, complete)
 }

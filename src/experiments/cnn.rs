@@ -14,16 +14,7 @@ use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
 
-/// Runs named settings one after another with progress and interruption, `(names, max_iters,
-/// seeds, run) → (runs, ran to the end)`: the command line supplies one with progress bars and
-/// Ctrl-C; `run(k, progress)` trains setting `k`.
-pub type Runner<'r> = dyn FnMut(
-        &[String],
-        usize,
-        usize,
-        &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
-    ) -> Result<(Vec<Run>, bool)>
-    + 'r;
+pub use crate::experiments::train::Runner;
 
 /// A CNN study's runs per task, the data sources, and whether it ran to the end.
 pub type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);

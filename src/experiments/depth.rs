@@ -76,6 +76,26 @@ pub fn run_cell(
     Ok(run)
 }
 
+/// Trains every cell and writes the study's outputs; returns its rows and whether it ran to
+/// the end.
+pub fn run_study(
+    cells: &[DepthCell],
+    width: usize,
+    data: &Samples,
+    source: &str,
+    opts: &TrainOptions,
+    out: &Path,
+    runner: &mut crate::experiments::train::Runner,
+) -> Result<(Vec<DepthRow>, bool)> {
+    let names: Vec<String> = cells.iter().map(|c| c.name()).collect();
+    let (runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
+        run_cell(&cells[k], width, data, opts, progress)
+    })?;
+    let rows: Vec<DepthRow> = cells.iter().zip(&runs).map(|(c, r)| summarise(c, r)).collect();
+    write_outputs(out, &rows, opts, width, source, complete)?;
+    Ok((rows, complete))
+}
+
 /// One row of the study's table.
 #[derive(Clone, Debug, Serialize)]
 pub struct DepthRow {

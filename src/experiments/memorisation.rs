@@ -207,6 +207,181 @@ pub fn with_label_noise(d: &Dataset, fraction: f64, seed: u64) -> Dataset {
     out
 }
 
+/// The label-noise study: for each task, the report's net on the built-in draw `data_seed`
+/// with each share of labels replaced by coin flips; writes `<out>/<task>/` (metrics, curves),
+/// `summary.json` and `noise.md`. Returns the rows, the markdown and whether it ran to the end.
+pub fn noise_study(
+    kinds: &[DatasetKind],
+    noise: &[f64],
+    data_seed: u64,
+    opts: &crate::experiments::train::TrainOptions,
+    out: &Path,
+    runner: &mut crate::experiments::train::Runner,
+) -> crate::error::Result<(Vec<NoiseRow>, String, bool)> {
+    use crate::data::{self, Source};
+    use crate::experiments::train::TrainOptions;
+    let mut rows = vec![];
+    let mut complete = true;
+    for &kind in kinds {
+        let source = Source::Builtin { seed: data_seed };
+        let clean = data::load(kind, &source)?;
+        let held = data::held_out(kind, &source, data::HELD_OUT_SIZE);
+        let names: Vec<String> = noise.iter().map(|p| format!("{} noise {:.0}%", kind.name(), 100.0 * p)).collect();
+        let noisy: Vec<crate::data::Dataset> = noise.iter().map(|&p| with_label_noise(&clean, p, data_seed)).collect();
+        let (mut runs, done) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
+            train_report_net(kind, &noisy[k], Some(&held), opts, progress)
+        })?;
+        for (run, &p) in runs.iter_mut().zip(noise) {
+            run.setting = format!("noise{:.0}%", 100.0 * p);
+            rows.push(noise_row(kind.name(), p, run));
+        }
+        let dir = out.join(kind.name());
+        crate::report::atomic::prepare_out_dir(&dir, true)?;
+        crate::report::write_metrics_csv(&dir.join("metrics.csv"), &runs)?;
+        let refs: Vec<&crate::experiments::train::Run> = runs.iter().collect();
+        crate::report::figures::render(
+            &dir.join("curves"),
+            &crate::report::figures::CurvePanels::loss_and_accuracy(
+                &format!("{}: label noise, median over seeds with IQR band", kind.name()),
+                &refs,
+            ),
+        )?;
+        if !done {
+            complete = false;
+            break;
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        config: &'a TrainOptions,
+        rows: &'a [NoiseRow],
+    }
+    crate::report::write_json(
+        &out.join("summary.json"),
+        &Summary { study: "memorisation", complete, config: opts, rows: &rows },
+    )?;
+    let md = noise_markdown(&rows, opts.max_iters);
+    crate::report::atomic::write_atomic(&out.join("noise.md"), md.as_bytes())?;
+    Ok((rows, md, complete))
+}
+
+/// The data-draw against initialisation study: `n_draws` built-in draws × `opts.seeds` seeds
+/// per task, and where the course `files` fall; writes `summary.json` and returns the markdown
+/// table and whether it ran to the end.
+pub fn data_vs_init_study(
+    kinds: &[DatasetKind],
+    n_draws: usize,
+    files: &[Option<Dataset>],
+    opts: &crate::experiments::train::TrainOptions,
+    out: &Path,
+    runner: &mut crate::experiments::train::Runner,
+) -> crate::error::Result<(String, bool)> {
+    use crate::data;
+    use crate::experiments::train::TrainOptions;
+    #[derive(serde::Serialize)]
+    struct TaskResult {
+        task: &'static str,
+        decomposition: Decomposition,
+        /// Per draw: every seed's iterations (`null`: not converged).
+        iterations: Vec<Vec<Option<usize>>>,
+        draw_medians: Vec<Option<f64>>,
+        /// The course file's median and the share of draws whose median is below it.
+        course_file_median: Option<f64>,
+        course_file_percentile: Option<f64>,
+    }
+    let mut results = vec![];
+    let mut md = String::from("# Data draw against initialisation
+
+Shares of the variance of log(iterations to 100%) (a seed that never converged counts at the cap), with 95% bootstrap intervals over draws and seeds.
+
+| task | draws × seeds | data draw | initial weights | rest (interaction and noise) | course file's median, percentile among draws |
+|---|---:|---:|---:|---:|---:|
+");
+    let mut complete = true;
+    for (kind, file) in kinds.iter().zip(files) {
+        let names: Vec<String> = (0..n_draws).map(|d| format!("{} data seed {d}", kind.name())).collect();
+        let draw_data: Vec<crate::data::Dataset> =
+            (0..n_draws).map(|d| data::generate(*kind, data::ORIGINAL_SIZE, d as u64)).collect();
+        let (runs, done) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
+            train_report_net(*kind, &draw_data[k], None, opts, progress)
+        })?;
+        if !done {
+            complete = false;
+            break;
+        }
+        let iterations: Vec<Vec<Option<usize>>> = runs.iter().map(|r| r.iterations.clone()).collect();
+        let medians: Vec<Option<f64>> = iterations
+            .iter()
+            .map(|row| {
+                crate::stats::censored_quantile(&row.iter().map(|v| v.map(|x| x as f64)).collect::<Vec<_>>(), 0.5)
+            })
+            .collect();
+        let (course_median, percentile) = match file {
+            Some(d) => {
+                let r = train_report_net(*kind, d, None, opts, &mut |_, _| true)?;
+                let m = crate::stats::censored_quantile(
+                    &r.iterations.iter().map(|v| v.map(|x| x as f64)).collect::<Vec<_>>(),
+                    0.5,
+                );
+                let below = m
+                    .map(|m| medians.iter().filter(|x| x.is_some_and(|x| x < m)).count() as f64 / medians.len() as f64);
+                (m, below)
+            }
+            None => (None, None),
+        };
+        let dec = decompose(&iterations, opts.max_iters, 1000);
+        if !dec.data_share.is_finite() {
+            md.push_str(&format!(
+                "| {} | {} × {} | — | — | — (every seed counts at the cap: nothing varies) | — |\n",
+                kind.name(),
+                dec.draws,
+                dec.seeds
+            ));
+        } else {
+            md.push_str(&format!(
+                "| {} | {} × {} | {:.0}% ({:.0}–{:.0}%) | {:.0}% ({:.0}–{:.0}%) | {:.0}% | {} |\n",
+                kind.name(),
+                dec.draws,
+                dec.seeds,
+                100.0 * dec.data_share,
+                100.0 * dec.data_interval.0,
+                100.0 * dec.data_interval.1,
+                100.0 * dec.init_share,
+                100.0 * dec.init_interval.0,
+                100.0 * dec.init_interval.1,
+                100.0 * dec.rest_share,
+                match (course_median, percentile) {
+                    (Some(m), Some(p)) => format!("{m:.0}, {:.0}%", 100.0 * p),
+                    _ => "—".into(),
+                }
+            ));
+        }
+        results.push(TaskResult {
+            task: kind.name(),
+            decomposition: dec,
+            iterations,
+            draw_medians: medians,
+            course_file_median: course_median,
+            course_file_percentile: percentile,
+        });
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        config: &'a TrainOptions,
+        tasks: &'a [TaskResult],
+    }
+    crate::report::write_json(
+        &out.join("summary.json"),
+        &Summary { study: "data-vs-init", complete, config: opts, tasks: &results },
+    )?;
+    crate::report::atomic::write_atomic(&out.join("decomposition.md"), md.as_bytes())?;
+    Ok((md, complete))
+}
+
 /// The variance of log(iterations) over D data draws × S initial seeds split into the share of
 /// the data draw, of the initialisation, and the rest; with 95% intervals from a bootstrap that
 /// resamples draws and seeds. A seed that never converged counts at the cap.

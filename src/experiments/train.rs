@@ -191,6 +191,17 @@ impl TrainOptions {
     }
 }
 
+/// Runs named settings one after another with progress and interruption, `(names, max_iters,
+/// seeds, run) → (runs, ran to the end)`: the command line supplies one with progress bars and
+/// Ctrl-C; `run(k, progress)` trains setting `k`. Studies that orchestrate several runs take one.
+pub type Runner<'r> = dyn FnMut(
+        &[String],
+        usize,
+        usize,
+        &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+    ) -> Result<(Vec<Run>, bool)>
+    + 'r;
+
 /// One setting's outcome: per seed, a row of metrics every `every` iterations until it stopped.
 #[derive(Clone, Debug)]
 pub struct Run {
