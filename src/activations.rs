@@ -150,8 +150,7 @@ impl Activation {
             "softplus" => Activation::Softplus,
             "swish" | "silu" => Activation::Swish,
             _ => {
-                let hint =
-                    closest(name, Activation::NAMES).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                let hint = did_you_mean(name, Activation::NAMES);
                 return Err(format!("unknown activation `{name}` (known: {}){hint}", Activation::NAMES.join(", ")));
             }
         };
@@ -189,6 +188,12 @@ impl fmt::Display for Activation {
             Activation::Swish => write!(f, "swish"),
         }
     }
+}
+
+/// `"; did you mean `x`?"` when `word` looks like a typo of one of `candidates`, else empty: the
+/// tail of every "unknown name" message.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    closest(word, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
 }
 
 /// The candidate with the smallest edit distance, if it is close enough to be a likely typo.

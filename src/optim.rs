@@ -36,9 +36,7 @@ impl OptimKind {
             "adamw" => OptimKind::AdamW,
             "rmsprop" => OptimKind::RmsProp,
             other => {
-                let hint = crate::activations::closest(other, Self::NAMES)
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_default();
+                let hint = crate::activations::did_you_mean(other, Self::NAMES);
                 return Err(format!("unknown optimiser `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
         })

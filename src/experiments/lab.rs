@@ -269,9 +269,7 @@ fn dataset_kind(name: &str) -> Result<DatasetKind> {
         "line" => Ok(DatasetKind::Line),
         "detection" => Ok(DatasetKind::Detection),
         other => {
-            let hint = crate::activations::closest(other, &["random", "line", "detection"])
-                .map(|c| format!("; did you mean `{c}`?"))
-                .unwrap_or_default();
+            let hint = crate::activations::did_you_mean(other, &["random", "line", "detection"]);
             Err(Error::field("data.generator", format!("unknown generator `{other}`{hint} (random, line, detection)")))
         }
     }

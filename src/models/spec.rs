@@ -128,9 +128,7 @@ impl LossName {
             "sigmoid_ce" | "ce" => LossName::SigmoidCe,
             "l2" => LossName::L2,
             other => {
-                let hint = crate::activations::closest(other, Self::NAMES)
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_default();
+                let hint = crate::activations::did_you_mean(other, Self::NAMES);
                 return Err(format!("unknown loss `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
         })
