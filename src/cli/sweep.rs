@@ -485,12 +485,7 @@ pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
     }
     net.init(&crate::models::Init::seeds(cell.opts.first_seed, 1, cell.opts.init.weights, cell.opts.init.bias));
     if let Some(path) = &args.params {
-        let mut twin: crate::models::Net<f32> = crate::models::spec::build(spec, &data, 1, data.n)?;
-        crate::models::params::load_all(&mut twin, path)?;
-        for ((_, a, _), (_, b, _)) in net.params.clone().iter().zip(&twin.params) {
-            let src: Vec<f64> = twin.graph.value(*b).iter().map(|&v| v as f64).collect();
-            net.graph.value_mut(*a).copy_from_slice(&src);
-        }
+        crate::models::params::load_all(&mut net, path)?;
     }
     crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();

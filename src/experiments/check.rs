@@ -45,13 +45,7 @@ pub fn check(
     let mut net: Net<f64> = crate::models::spec::build(spec, data, 1, batch)?;
     net.init(init);
     if let Some(path) = init_from {
-        // Parameters are read as f32 files; load into an f32 twin and copy across.
-        let mut twin: Net<f32> = crate::models::spec::build(spec, data, 1, batch)?;
-        crate::models::params::load_all(&mut twin, path)?;
-        for ((_, a, _), (_, b, _)) in net.params.clone().iter().zip(&twin.params) {
-            let src: Vec<f64> = twin.graph.value(*b).iter().map(|&v| v as f64).collect();
-            net.graph.value_mut(*a).copy_from_slice(&src);
-        }
+        crate::models::params::load_all(&mut net, path)?;
     }
     let indices: Vec<usize> = (0..batch).collect();
     net.feed(data, &indices);

@@ -36,7 +36,7 @@ pub fn save(net: &Net<f32>, e: usize, path: &Path) -> Result<()> {
 
 /// Reads the parameters in `bytes` into model `e` (every model when `e` is `None`). Every
 /// parameter must be present with the expected shape and a float dtype; nothing else may be.
-pub fn load_bytes(net: &mut Net<f32>, e: Option<usize>, bytes: &[u8], path: &Path) -> Result<()> {
+pub fn load_bytes<T: crate::engine::Real>(net: &mut Net<T>, e: Option<usize>, bytes: &[u8], path: &Path) -> Result<()> {
     let bad = |msg: String| Error::data(path, msg);
     let st = SafeTensors::deserialize(bytes).map_err(|err| bad(format!("not a valid safetensors file: {err}")))?;
     let expected: Vec<&str> = net.params.iter().map(|(n, ..)| n.as_str()).collect();
@@ -56,13 +56,19 @@ pub fn load_bytes(net: &mut Net<f32>, e: Option<usize>, bytes: &[u8], path: &Pat
         if t.shape() != want.as_slice() {
             return Err(bad(format!("tensor `{name}`: expected shape {want:?}, found {:?}", t.shape())));
         }
-        let values: Vec<f32> = match t.dtype() {
-            Dtype::F32 => {
-                t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
-            }
-            Dtype::F64 => {
-                t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
-            }
+        // Into the net's precision: an f32 net rounds F64 tensors, an f64 net (gradient checks,
+        // Hessians) keeps them whole.
+        let values: Vec<T> = match t.dtype() {
+            Dtype::F32 => t
+                .data()
+                .chunks_exact(4)
+                .map(|b| T::from_f64(f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64))
+                .collect(),
+            Dtype::F64 => t
+                .data()
+                .chunks_exact(8)
+                .map(|b| T::from_f64(f64::from_le_bytes(b.try_into().expect("8 bytes"))))
+                .collect(),
             other => {
                 return Err(bad(format!("tensor `{name}`: dtype {other:?} is not supported; expected F32 or F64")));
             }
@@ -82,7 +88,7 @@ pub fn load_bytes(net: &mut Net<f32>, e: Option<usize>, bytes: &[u8], path: &Pat
 }
 
 /// Reads `path` into every model of `net`.
-pub fn load_all(net: &mut Net<f32>, path: &Path) -> Result<()> {
+pub fn load_all<T: crate::engine::Real>(net: &mut Net<T>, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
         _ => Error::io(path, err),
