@@ -111,7 +111,7 @@ pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
 /// Seconds per training step of a compiled-in preset (its first cell) for `e` models.
 pub fn preset_step_seconds(name: &str, e: usize, budget: Duration) -> Result<f64> {
     let lab = crate::experiments::lab::preset(name)?;
-    let (data, _) = crate::experiments::lab::load_data(&lab.cells[0].file.data)?;
+    let (data, _) = lab.data(0)?;
     Ok(step_seconds(lab.build(0, &data, e)?, &data, lab.cells[0].opts.optim, budget))
 }
 
@@ -237,7 +237,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     for (name, points, target) in [("fc73", 101usize, "well under 1 s"), ("detect", 51, "≤ 2 s")] {
         let lab = crate::experiments::lab::preset(name)?;
-        let (data, _) = crate::experiments::lab::load_data(&lab.cells[0].file.data)?;
+        let (data, _) = lab.data(0)?;
         let spec = &lab.cells[0].file.network;
         let build = |e: usize| crate::models::spec::build::<f32>(spec, &data, e, data.n);
         let mut one = build(1)?;

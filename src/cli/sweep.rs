@@ -142,7 +142,7 @@ fn run_lab(args: &RunArgs, started: std::time::Instant) -> Result<ExitCode> {
     })?;
     let cells: Vec<usize> = (0..lab.cells.len()).filter(|k| shard.is_none_or(|(i, n)| k % n == i)).collect();
     // Work in fc73 step-equivalents: parameters × samples per step, relative to 73 × 64.
-    let (data, held_out) = lab::load_data(&first.file.data).map_err(|e| e.in_file(&args.file))?;
+    let (data, held_out) = lab.data(0)?;
     let size = lab.build(0, &data, 1)?.graph.param_count() as f64 * first.opts.batch.unwrap_or(data.n) as f64;
     let work: f64 = cells
         .iter()
@@ -164,7 +164,7 @@ fn run_lab(args: &RunArgs, started: std::time::Instant) -> Result<ExitCode> {
     let (runs, complete) = run_settings(&names, first.opts.max_iters, first.opts.seeds, |i, progress| {
         let c = &lab.cells[cells[i]];
         if c.file.data != cached.0 {
-            let (d, h) = lab::load_data(&c.file.data).map_err(|e| e.in_file(&args.file))?;
+            let (d, h) = lab.data(cells[i])?;
             cached = (c.file.data.clone(), d, h);
         }
         lab.run_cell(cells[i], &cached.1, cached.2.as_ref(), progress)
@@ -206,7 +206,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     if args.samples == 0 || args.per_tensor == 0 {
         return Err(Error::Usage("--samples and --per-tensor must be at least 1".into()));
     }
-    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(&args.file))?;
+    let (data, _) = lab.data(args.cell)?;
     let o = &cell.opts;
     let init = crate::models::Init::seeds(o.first_seed, 1, o.init.weights, o.init.bias);
     let checks = check::check(&cell.file.network, &data, &init, o.init_from.as_deref(), args.samples, args.per_tensor)
@@ -297,7 +297,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
     }
     let lab = lab::load(file)?;
     let cell = &lab.cells[0];
-    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(file))?;
+    let (data, _) = lab.data(0)?;
     let batch = data.n.min(256);
     let build = |e: usize| {
         crate::models::spec::build::<f32>(&cell.file.network, &data, e, batch).map_err(|err| err.in_file(file))
@@ -472,7 +472,7 @@ pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
     use crate::experiments::curvature::{full_hessian, symmetric_eigenvalues};
     let lab = lab::load(&args.file)?;
     let cell = &lab.cells[0];
-    let (data, _) = lab::load_data(&cell.file.data).map_err(|e| e.in_file(&args.file))?;
+    let (data, _) = lab.data(0)?;
     let spec = &cell.file.network;
     let mut net: crate::models::Net<f64> =
         crate::models::spec::build(spec, &data, 1, data.n).map_err(|e| e.in_file(&args.file))?;

@@ -512,6 +512,11 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
 }
 
 impl Lab {
+    /// Cell `k`'s training samples and held-out samples, errors naming the file.
+    pub fn data(&self, k: usize) -> Result<(Samples, Option<Samples>)> {
+        load_data(&self.cells[k].file.data).map_err(|e| e.in_file(&self.path))
+    }
+
     /// Builds cell `k`'s network for `e` models on its batch size.
     pub fn build(&self, k: usize, data: &Samples, e: usize) -> Result<Net<f32>> {
         let c = &self.cells[k];
