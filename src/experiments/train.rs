@@ -299,16 +299,34 @@ pub struct Evaluation {
     pub head_accuracy: Vec<Vec<f64>>,
 }
 
+impl Evaluation {
+    fn zeros(models: usize, heads: usize) -> Evaluation {
+        Evaluation {
+            loss: vec![0.0; models],
+            accuracy: vec![f64::NAN; models],
+            head_loss: vec![vec![0.0; models]; heads],
+            head_accuracy: vec![vec![0.0; models]; heads],
+        }
+    }
+
+    /// Per model: the smallest accuracy among the heads that have one (NaN if none has).
+    fn set_accuracy(&mut self, heads: &[crate::models::Head]) {
+        for (e, acc) in self.accuracy.iter_mut().enumerate() {
+            *acc = heads
+                .iter()
+                .zip(&self.head_accuracy)
+                .filter(|(h, _)| h.metric.is_some())
+                .map(|(_, a)| a[e])
+                .fold(f64::NAN, |m, a| if m.is_nan() { a } else { m.min(a) });
+        }
+    }
+}
+
 /// Evaluates every model on `data` in batches of the net's batch size (the last one padded
 /// and only its real samples counted). Leaves the net's input holding the last batch.
 pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
     let (batch, e_count, heads) = (net.batch, net.graph.ensemble(), net.heads.len());
-    let mut ev = Evaluation {
-        loss: vec![0.0; e_count],
-        accuracy: vec![f64::NAN; e_count],
-        head_loss: vec![vec![0.0; e_count]; heads],
-        head_accuracy: vec![vec![0.0; e_count]; heads],
-    };
+    let mut ev = Evaluation::zeros(e_count, heads);
     let (mut counts, mut sums) = (vec![0usize; e_count], vec![0.0f64; e_count]);
     let mut indices = vec![0usize; batch];
     for start in (0..data.n).step_by(batch) {
@@ -332,12 +350,9 @@ pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
             ev.head_accuracy[k][e] /= data.n as f64;
             ev.head_loss[k][e] *= h.sum_scale / data.n as f64;
             ev.loss[e] += h.weight * ev.head_loss[k][e];
-            if h.metric.is_some() {
-                let a = ev.head_accuracy[k][e];
-                ev.accuracy[e] = if ev.accuracy[e].is_nan() { a } else { ev.accuracy[e].min(a) };
-            }
         }
     }
+    ev.set_accuracy(&net.heads);
     ev
 }
 
@@ -412,12 +427,7 @@ pub fn train(
     // The training-set metrics of the current row: from the training forward itself (full
     // batch) or from a separate pass over the whole set (minibatches).
     let heads = net.heads.len();
-    let mut train_eval = Evaluation {
-        loss: vec![0.0; e_count],
-        accuracy: vec![0.0; e_count],
-        head_loss: vec![vec![0.0; e_count]; heads],
-        head_accuracy: vec![vec![0.0; e_count]; heads],
-    };
+    let mut train_eval = Evaluation::zeros(e_count, heads);
     let mut counts = vec![0usize; e_count];
     let mut dead = vec![vec![0.0; e_count]; net.hidden.len()];
     let mut maxw = vec![None; e_count];
@@ -455,19 +465,15 @@ pub fn train(
         net.graph.forward();
         let g = &net.graph;
         if full_batch {
-            train_eval.accuracy.fill(f64::NAN);
             for (k, h) in net.heads.iter().enumerate() {
                 net.correct(h, batch, &mut counts);
                 let losses = g.value(h.loss);
                 for e in 0..e_count {
                     train_eval.head_accuracy[k][e] = counts[e] as f64 / batch as f64;
                     train_eval.head_loss[k][e] = losses[e] as f64;
-                    if h.metric.is_some() {
-                        let (a, acc) = (train_eval.head_accuracy[k][e], &mut train_eval.accuracy[e]);
-                        *acc = if acc.is_nan() { a } else { acc.min(a) };
-                    }
                 }
             }
+            train_eval.set_accuracy(&net.heads);
         }
         if record {
             for (d, (_, id)) in dead.iter_mut().zip(&net.hidden) {
