@@ -15,6 +15,8 @@ pub trait Real:
     fn to_f64(self) -> f64 {
         self.re()
     }
+    /// The machine epsilon, as f64 (what a finite-difference step must stay well above).
+    const EPSILON: f64;
     fn is_finite(self) -> bool;
     fn abs(self) -> Self;
     fn sqrt(self) -> Self;
@@ -43,6 +45,7 @@ pub trait Real:
 macro_rules! impl_real {
     ($t:ty, $kernel:path) => {
         impl Real for $t {
+            const EPSILON: f64 = <$t>::EPSILON as f64;
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }

@@ -93,8 +93,7 @@ impl<T: Real> Sharpness<T> {
         }
         // A difference step near √(machine ε) of the parameters' size: 1e-5 in f64 (checks),
         // 1e-3 in f32 (training), where rounding would swamp a smaller one.
-        let f64_precision = T::from_f64(1.0 + 1e-12).to_f64() != 1.0;
-        let rel = if f64_precision { 1e-5 } else { 1e-4 };
+        let rel = if T::EPSILON < 1e-10 { 1e-5 } else { 1e-4 };
         let eps: Vec<f64> = sizes.iter().map(|s| rel * s.sqrt().max(1.0)).collect();
         let steps = if self.warm { iterations } else { iterations.max(20) };
         let mut hv: Tensors<T> = self.g0.clone();
