@@ -193,18 +193,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             let mut net = build(2)?;
             let opts = TrainOptions { probe_every: 0, held_out_every: None, ..TrainOptions::new(2) };
             crate::experiments::train::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;
-            let e_points: Vec<nl::Point> = (0..2)
-                .map(|m| {
-                    net.params
-                        .iter()
-                        .map(|(_, id, _)| {
-                            let v = net.graph.value(*id);
-                            let n = v.len() / 2;
-                            v[m * n..(m + 1) * n].to_vec()
-                        })
-                        .collect()
-                })
-                .collect();
+            let e_points: Vec<nl::Point> = (0..2).map(|m| nl::parameters_of(&net, m)).collect();
             let points = 61;
             let (_, loss, _) = nl::plane(&build, &samples, &e_points[0], 0, false, points, 1.0)?;
             let ax = nl::axis(points, 1.0);

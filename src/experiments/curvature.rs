@@ -91,8 +91,8 @@ impl<T: Real> Sharpness<T> {
                 *s += t[m * n..(m + 1) * n].iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
             }
         }
-        // A difference step near √(machine ε) of the parameters' size: 1e-5 in f64 (checks),
-        // 1e-3 in f32 (training), where rounding would swamp a smaller one.
+        // A difference step small against the parameters' size: 1e-5 in f64 (checks), 1e-4 in
+        // f32 (training), where rounding would swamp a much smaller one.
         let rel = if T::EPSILON < 1e-10 { 1e-5 } else { 1e-4 };
         let eps: Vec<f64> = sizes.iter().map(|s| rel * s.sqrt().max(1.0)).collect();
         let steps = if self.warm { iterations } else { iterations.max(20) };

@@ -19,12 +19,18 @@ pub type Point = Vec<Vec<f32>>;
 
 /// Model 0's parameters of `net`.
 pub fn parameters(net: &Net<f32>) -> Point {
+    parameters_of(net, 0)
+}
+
+/// Model `m`'s parameters of `net`.
+pub fn parameters_of(net: &Net<f32>, m: usize) -> Point {
     let e = net.graph.ensemble();
     net.params
         .iter()
         .map(|(_, id, _)| {
             let v = net.graph.value(*id);
-            v[..v.len() / e].to_vec()
+            let n = v.len() / e;
+            v[m * n..(m + 1) * n].to_vec()
         })
         .collect()
 }
