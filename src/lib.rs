@@ -4,12 +4,17 @@
 //! Map of the crate, in reading order:
 //! - [`engine`]: the ensemble-first tensor tape with reverse-mode autodiff (start here).
 //! - [`activations`]: every activation as one generic formula; derivatives by dual numbers.
-//! - [`optim`]: SGD. [`init`]: seeded RNG and truncated-normal initialisation.
-//! - [`models`]: networks built on the engine (fc73 of Task 2, the CNNs of Task 3).
-//! - [`data`]: `.npy` loading with validation, and generators for the three datasets.
-//! - [`experiments`]: the training loop, and one module per study (landscapes, Table 1, CNNs,
-//!   exploding gradients, leaky vs ReLU, the full reproduction).
-//! - [`stats`]: censored quantiles across seeds, the Mann–Whitney U test.
+//! - [`optim`]: optimisers (SGD, momentum, Nesterov, Adam, AdamW, RMSprop) with state shaped
+//!   like the parameters. [`init`]: seeded RNG and weight schemes as data.
+//! - [`models`]: networks built on the engine: any network from a description (`spec`), and the
+//!   report's fc73 and CNNs written directly; heads, layers, parameters in and out.
+//! - [`data`]: `.npy` loading with validation, the general dataset (`Samples`), and generators
+//!   for the three datasets.
+//! - [`experiments`]: the one training configuration and loop (`train`), network files (`lab`),
+//!   and one module per study (landscapes of a neuron and of whole networks, Table 1, CNNs,
+//!   exploding gradients, leaky vs ReLU, probes, depth, memorisation, curvature, the full
+//!   reproduction).
+//! - [`stats`]: censored quantiles across seeds, Mann–Whitney U, rank statistics, two-way shares.
 //! - [`report`]: atomic file writes, CSV/JSON, figures, the report document (HTML, Markdown).
 //! - [`cli`]: the command line.
 //! - [`error`]: the one user-facing error type.
