@@ -1,5 +1,5 @@
 //! The training engine: a tape of operations over ensemble-first tensors, evaluated forward,
-//! differentiated in reverse, updated by SGD.
+//! differentiated in reverse (the optimisers that update it live in `crate::optim`).
 //!
 //! Every value has shape `[E, C, S..., B]`: `E` independent models (seeds) trained in
 //! lockstep, then channels (or features), spatial axes, and the batch last. With the batch as

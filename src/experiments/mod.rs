@@ -1,5 +1,7 @@
-//! One module per study. Each exposes the same few items: a config struct, `run`, and
-//! `write_outputs` (summary.json, metrics.csv, figures, tables).
+//! One module per study; each exposes the same few items: its settings, a way to run them, and
+//! `write_outputs` (summary.json, metrics.csv, figures, tables). Shared by all of them: `train`
+//! (the one configuration and training loop, `Runner`), `lab` (network files), `probes`,
+//! `curvature`, `net_landscape` and `check`.
 
 pub mod check;
 pub mod cnn;
