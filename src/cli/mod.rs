@@ -262,6 +262,7 @@ impl StudyArgs {
             held_out_every: crate::experiments::train::DEFAULT_HELD_OUT_EVERY,
             sharpness_every: 0,
             clip_norm: None,
+            all_rows: false,
         }
     }
 }
@@ -351,6 +352,11 @@ pub struct CommonArgs {
     /// torch.nn.utils.clip_grad_norm_); off by default.
     #[arg(long, value_name = "MAX")]
     pub clip_norm: Option<f64>,
+    /// Write every evaluated row of every seed to metrics.csv. By default it keeps the first 64
+    /// rows, then 32 per doubling of the iteration, and each seed's last; curves.csv always
+    /// has the exact quantiles over seeds at every iteration.
+    #[arg(long)]
+    pub all_rows: bool,
 }
 
 #[derive(Args, Debug)]

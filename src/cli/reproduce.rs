@@ -53,12 +53,28 @@ pub struct ReproduceArgs {
 struct Progress {
     bar: ProgressBar,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Each step's name and when it began: the wall time per step goes into results.json.
+    began: std::cell::RefCell<Vec<(String, Instant)>>,
 }
 
 impl Progress {
     fn step(&self, what: &str) {
         self.bar.inc(1);
         self.bar.set_message(what.to_string());
+        self.began.borrow_mut().push((what.to_string(), Instant::now()));
+    }
+    /// Seconds per step, the last one ending now.
+    fn seconds(&self) -> Vec<(String, f64)> {
+        let began = self.began.borrow();
+        let now = Instant::now();
+        began
+            .iter()
+            .enumerate()
+            .map(|(i, (name, t))| {
+                let end = began.get(i + 1).map(|(_, e)| *e).unwrap_or(now);
+                (name.clone(), (end - *t).as_secs_f64())
+            })
+            .collect()
     }
     fn interrupted(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -113,7 +129,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             .expect("static template")
             .progress_chars("=> "),
     );
-    let p = Progress { bar, stop: interrupt_flag() };
+    let p = Progress { bar, stop: interrupt_flag(), began: Default::default() };
     let interrupted = |p: &Progress| -> Result<Option<ExitCode>> {
         if p.interrupted() {
             p.bar.finish_and_clear();
@@ -342,7 +358,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     }
     {
         let dir = out("task3-noise")?;
-        report::write_metrics_csv(&dir.join("metrics.csv"), &noise_runs)?;
+        report::write_run_csvs(&dir, &noise_runs)?;
         let refs: Vec<&Run> = noise_runs.iter().collect();
         render(
             &dir.join("curves"),
@@ -380,6 +396,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         quick: args.quick,
         data: source.describe(),
         wall_seconds: started.elapsed().as_secs_f64(),
+        step_seconds: p.seconds(),
         task1: (c1, k1),
         task2: (study, fc_summaries, random.source.clone()),
         cnn: cnn_runs,

@@ -117,7 +117,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         cells: cells.iter().zip(&runs).map(|(c, r)| sweep::summarise(c, r)).collect(),
     };
     crate::report::write_json(&out.join("summary.json"), &summary)?;
-    crate::report::write_metrics_csv(&out.join("metrics.csv"), &runs)?;
+    crate::report::write_run_csvs(&out, &runs)?;
     if let Some(tb) = &exp.spec.train.tensorboard {
         crate::report::tensorboard::write_runs(tb, &runs)?;
     }

@@ -66,6 +66,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         probe_every: c.probe_every,
         sharpness_every: c.sharpness_every,
         held_out_every: (c.held_out_every > 0).then_some(c.held_out_every),
+        all_rows: c.all_rows,
         ..TrainOptions::new(c.seeds())
     }
 }

@@ -72,6 +72,18 @@ pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: us
     assert_eq!(taps.len(), k);
     assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
     assert!(rows * k <= w.len() && rows * n <= y.len(), "conv2d_direct: kernel or output too short");
+    if let (Some(x), Some(w), Some(y)) = (as_f32(x), as_f32(w), as_f32_mut(y))
+        && super::conv2d_simd::enabled()
+    {
+        return super::conv2d_simd::forward(g, taps, x, w, rows, y);
+    }
+    forward_generic(g, taps, x, w, rows, y)
+}
+
+/// The portable forward kernel: the definition of the SIMD kernel's results.
+#[inline(never)]
+pub fn forward_generic<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
+    let (k, n) = (g.k(), g.n());
     for oi in 0..g.oh {
         for oj in 0..g.ow {
             let base = position_offset(g, oi, oj);
@@ -133,6 +145,32 @@ pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], row
     assert_eq!(taps.len(), k);
     assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
     assert!(rows * n <= gy.len() && rows * k <= gw.len(), "conv2d_direct: gradient buffers too short");
+    if let (Some(x), Some(gy), Some(gw)) = (as_f32(x), as_f32(gy), as_f32_mut(gw))
+        && super::conv2d_simd::enabled()
+    {
+        return super::conv2d_simd::weight_grad(g, taps, x, gy, rows, gw);
+    }
+    weight_grad_generic(g, taps, x, gy, rows, gw)
+}
+
+/// `s` as f32 values when `T` is f32: the SIMD kernels are written for f32.
+fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+}
+
+fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
+}
+
+/// The portable weight gradient: the definition of the SIMD kernels' results.
+#[inline(never)]
+pub fn weight_grad_generic<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
+    let k = g.k();
+    let n = g.n();
     let mut r0 = 0;
     while r0 < rows {
         let block = 4.min(rows - r0);
@@ -221,6 +259,19 @@ pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], wt: 
             wt[p * out + o] = w[o * k + p];
         }
     }
+    if let (Some(wt), Some(gy), Some(gx)) = (as_f32(wt), as_f32(gy), as_f32_mut(gx))
+        && super::conv2d_simd::enabled()
+    {
+        return super::conv2d_simd::input_grad(g, taps, wt, gy, gx);
+    }
+    input_grad_generic(g, taps, wt, gy, gx)
+}
+
+/// The portable input gradient, from the transposed kernel `wt[K, out]`: the definition of
+/// the SIMD kernel's results.
+#[inline(never)]
+pub fn input_grad_generic<T: Real>(g: &Geometry, taps: &[usize], wt: &[T], gy: &[T], gx: &mut [T]) {
+    let (n, out) = (g.n(), g.out);
     for oi in 0..g.oh {
         for oj in 0..g.ow {
             let base = position_offset(g, oi, oj);

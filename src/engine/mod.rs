@@ -9,11 +9,12 @@
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
-//! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
+//! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`, its AVX-512 twin `conv2d_simd`), `pool`,
 //! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes.
 
 pub mod conv2d;
 pub mod conv2d_direct;
+pub mod conv2d_simd;
 pub mod dense;
 pub mod elementwise;
 pub mod fastmath;

@@ -94,6 +94,8 @@ pub struct TrainSection {
     pub probe_every: Option<usize>,
     /// The sharpness (largest Hessian eigenvalue) every K evaluated iterations; 0 for none.
     pub sharpness_every: Option<usize>,
+    /// Every row of every seed in metrics.csv (default: thinned; curves.csv is always exact).
+    pub all_rows: Option<bool>,
     pub init: Option<PathBuf>,
     pub save_params: Option<PathBuf>,
     pub save_every: Option<usize>,
@@ -466,6 +468,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         held_out_every: t.held_out_every,
         probe_every: t.probe_every.unwrap_or(crate::experiments::train::DEFAULT_PROBE_EVERY),
         sharpness_every: t.sharpness_every.unwrap_or(0),
+        all_rows: t.all_rows.unwrap_or(false),
         init_from: t.init.clone(),
         save_params: t.save_params.clone(),
         save_every: t.save_every,
@@ -581,7 +584,7 @@ pub fn write_outputs(
     };
     crate::report::write_json(&out.join("summary.json"), &summary)?;
     let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
-    crate::report::write_metrics_csv(&out.join("metrics.csv"), &only)?;
+    crate::report::write_run_csvs(&out, &only)?;
     if let Some((k, _)) = runs.first() {
         let net = lab.build(*k, data, 1)?;
         let text = format!("{}\n{}", lab.cells[*k].name, spec::describe(&lab.cells[*k].file.network, &net));

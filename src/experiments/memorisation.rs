@@ -237,7 +237,7 @@ pub fn noise_study(
         }
         let dir = out.join(kind.name());
         crate::report::atomic::prepare_out_dir(&dir, true)?;
-        crate::report::write_metrics_csv(&dir.join("metrics.csv"), &runs)?;
+        crate::report::write_run_csvs(&dir, &runs)?;
         let refs: Vec<&crate::experiments::train::Run> = runs.iter().collect();
         crate::report::figures::render(
             &dir.join("curves"),

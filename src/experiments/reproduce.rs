@@ -27,6 +27,8 @@ pub struct Results {
     pub quick: bool,
     pub data: String,
     pub wall_seconds: f64,
+    /// Wall time of each step of the run, in order (the last is writing the report).
+    pub step_seconds: Vec<(String, f64)>,
     pub task1: (LandscapeConfig, KeyValues),
     pub task2: (FcStudy, Vec<SettingSummary>, String),
     /// ReLU and leaky ReLU on line, then detect.
@@ -519,6 +521,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         "quick": r.quick,
         "data": r.data,
         "wall_seconds": r.wall_seconds,
+        "step_seconds": r.step_seconds.iter().map(|(n, s)| serde_json::json!({"step": n, "seconds": (s * 1000.0).round() / 1000.0})).collect::<Vec<_>>(),
         "task1_landscape": {"config": c1, "key_values": k1},
         "task2_fc": {"config": study, "settings": sums},
         "task3_cnn": cnn_json(&r.cnn),

@@ -81,6 +81,9 @@ pub struct TrainOptions {
     /// parameters after K·j updates).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_every: Option<usize>,
+    /// Write every evaluated row of every seed to metrics.csv; by default rows are thinned
+    /// (see [`keep_row`]) and `curves.csv` holds the exact per-iteration quantiles over seeds.
+    pub all_rows: bool,
 }
 
 /// The report's learning rate, initial weight std and bias, and iteration cap.
@@ -114,6 +117,7 @@ impl TrainOptions {
             init_from: None,
             save_params: None,
             save_every: None,
+            all_rows: false,
         }
     }
 
@@ -229,6 +233,8 @@ pub struct Run {
     /// from which the sample stayed correct (on every head with an accuracy) until the seed
     /// stopped; `None` if it was wrong at the end. A sample that flips back is not learned.
     pub learned_at: Option<Vec<Vec<Option<u32>>>>,
+    /// metrics.csv gets every row rather than the thinned ones ([`TrainOptions::all_rows`]).
+    pub all_rows: bool,
 }
 
 impl Run {
@@ -412,6 +418,7 @@ pub fn train(
         held_out_heads: vec![],
         probes: None,
         learned_at: None,
+        all_rows: opts.all_rows,
     };
     let track = full_batch && net.heads.iter().any(|h| h.metric.is_some());
     let mut learned: Vec<Vec<Option<u32>>> = if track { vec![vec![None; data.n]; e_count] } else { vec![] };
@@ -793,4 +800,15 @@ pub fn train_parallel(
     let last = run.rows.iter().map(|r| r.len() / run.columns.len()).max().unwrap_or(0);
     progress(last, run.converged());
     Ok(run)
+}
+
+/// Rows metrics.csv keeps by default: the first 64 evaluated rows, then 32 per doubling of the
+/// row index (log-spaced: a 10 000-iteration curve keeps ~300 rows), and a seed's last row.
+/// Exact quantiles over seeds at every row are in curves.csv.
+pub fn keep_row(i: usize, last: usize) -> bool {
+    if i < 64 || i == last {
+        return true;
+    }
+    let octave = usize::BITS - 1 - i.leading_zeros(); // ⌊log₂ i⌋ ≥ 6
+    i % (1 << (octave - 5)) == 0
 }

@@ -16,37 +16,135 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     atomic::write_atomic(path, text.as_bytes())
 }
 
+/// A study's per-seed rows and its curves over seeds: `metrics.csv` and `curves.csv` in `dir`.
+pub fn write_run_csvs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+    write_metrics_csv(&dir.join("metrics.csv"), runs)?;
+    write_curves_csv(&dir.join("curves.csv"), runs)
+}
+
 /// `metrics.csv`: `setting,seed,iteration` then the runs' metric columns (their union in order
 /// of appearance; a run without a column leaves it empty), one row per seed and evaluated
-/// iteration until that seed stopped.
+/// iteration until that seed stopped — thinned by [`keep_row`] unless the run asked for all
+/// rows. Streamed to disk (a thousand seeds' rows are gigabytes as text) and landed whole.
 pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
-    use std::fmt::Write;
+    let columns = union_of_columns(runs);
+    let mut f = atomic::AtomicFile::create(path)?;
+    f.write(format!("setting,seed,iteration,{}\n", columns.join(",")).as_bytes())?;
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
+    for run in runs {
+        let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
+        for (seed, rows) in run.seeds.iter().zip(&run.rows) {
+            let n = rows.len() / run.columns.len().max(1);
+            for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
+                if !run.all_rows && !keep_row(i, n - 1) {
+                    continue;
+                }
+                line.clear();
+                line.extend_from_slice(run.setting.as_bytes());
+                line.push(b',');
+                line.extend_from_slice(int.format(*seed).as_bytes());
+                line.push(b',');
+                line.extend_from_slice(int.format(1 + i * run.every).as_bytes());
+                for slot in &slots {
+                    line.push(b',');
+                    if let Some(k) = slot {
+                        line.extend_from_slice(number(&mut float, row[*k]).as_bytes());
+                    }
+                }
+                line.push(b'\n');
+                f.write(&line)?;
+            }
+        }
+    }
+    f.finish()
+}
+
+/// The metric columns of several runs, in order of appearance.
+fn union_of_columns(runs: &[crate::experiments::train::Run]) -> Vec<&str> {
     let mut columns: Vec<&str> = vec![];
     for c in runs.iter().flat_map(|r| &r.columns) {
         if !columns.contains(&c.as_str()) {
             columns.push(c);
         }
     }
-    let mut csv = format!("setting,seed,iteration,{}\n", columns.join(","));
+    columns
+}
+
+/// A float as CSV text: shortest round-trip digits; `NaN`, `inf`, `-inf` as Rust prints them.
+fn number(buf: &mut ryu::Buffer, v: f32) -> &str {
+    if v.is_finite() {
+        buf.format_finite(v)
+    } else if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    }
+}
+
+/// `curves.csv`: per setting and evaluated iteration, the number of seeds still training and,
+/// for every metric column, the 25th, 50th and 75th percentiles over seeds — exact, at every
+/// row, whatever metrics.csv kept. A seed that stopped holds its last finite value (a converged
+/// seed stays at 100%), as in the figures; a seed with no finite value yet is left out.
+pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+    let columns = union_of_columns(runs);
+    let mut f = atomic::AtomicFile::create(path)?;
+    let mut head = String::from("setting,iteration,seeds_running");
+    for c in &columns {
+        head.push_str(&format!(",{c}_p25,{c}_median,{c}_p75"));
+    }
+    head.push('\n');
+    f.write(head.as_bytes())?;
+    let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
+    let mut line: Vec<u8> = Vec::with_capacity(512);
     for run in runs {
+        let width = run.columns.len().max(1);
+        let lens: Vec<usize> = run.rows.iter().map(|r| r.len() / width).collect();
+        let n = lens.iter().copied().max().unwrap_or(0);
         let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
-        for (seed, rows) in run.seeds.iter().zip(&run.rows) {
-            for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
-                let _ = write!(csv, "{},{seed},{}", run.setting, 1 + i * run.every);
-                for slot in &slots {
-                    match slot {
-                        Some(k) => {
-                            let _ = write!(csv, ",{}", row[*k]);
+        // Per column, each seed's last finite value so far.
+        let mut last = vec![vec![f32::NAN; run.seeds.len()]; columns.len()];
+        let mut values: Vec<f64> = Vec::with_capacity(run.seeds.len());
+        for i in 0..n {
+            line.clear();
+            line.extend_from_slice(run.setting.as_bytes());
+            line.push(b',');
+            line.extend_from_slice(int.format(1 + i * run.every).as_bytes());
+            line.push(b',');
+            line.extend_from_slice(int.format(lens.iter().filter(|&&l| l > i).count()).as_bytes());
+            for (slot, held) in slots.iter().zip(last.iter_mut()) {
+                let Some(k) = slot else {
+                    line.extend_from_slice(b",,,");
+                    continue;
+                };
+                for (s, rows) in run.rows.iter().enumerate() {
+                    if lens[s] > i {
+                        let v = rows[i * width + k];
+                        if v.is_finite() {
+                            held[s] = v;
                         }
-                        None => csv.push(','),
                     }
                 }
-                csv.push('\n');
+                values.clear();
+                values.extend(held.iter().filter(|v| v.is_finite()).map(|&v| v as f64));
+                for q in [0.25, 0.5, 0.75] {
+                    line.push(b',');
+                    if !values.is_empty() {
+                        let x = crate::stats::quantile_by_selection(&mut values, q) as f32;
+                        line.extend_from_slice(number(&mut float, x).as_bytes());
+                    }
+                }
             }
+            line.push(b'\n');
+            f.write(&line)?;
         }
     }
-    atomic::write_atomic(path, csv.as_bytes())
+    f.finish()
 }
+
+use crate::experiments::train::keep_row;
 
 /// Serialises a value through its `Display` form (e.g. an activation as `leaky_relu:0.2`).
 pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
