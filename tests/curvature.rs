@@ -51,7 +51,7 @@ fn measuring_sharpness_changes_nothing_of_the_training() {
     let cfg = FcConfig::new(Activation::Relu, LossKind::Ce);
     let run = |every| {
         let mut net = fc::build::<f32>(&cfg, 3, 64).unwrap();
-        let opts = TrainOptions { max_iters: 200, sharpness_every: every, ..TrainOptions::new(3) };
+        let opts = TrainOptions { max_iters: 200, sharpness_every: every, all_rows: true, ..TrainOptions::new(3) };
         train("s", &mut net, &data, None, &opts, &mut |_, _| true).unwrap()
     };
     let (with, without) = (run(5), run(0));

@@ -53,7 +53,7 @@ fn saving_and_continuing_follows_the_uninterrupted_run_bit_for_bit() {
         let mut net = fc::build::<f32>(&cfg, 1, 64).unwrap();
         train("s", &mut net, &data.samples(), None, opts, &mut |_, _| true).unwrap()
     };
-    let base = TrainOptions { first_seed: 7, ..TrainOptions::new(1) };
+    let base = TrainOptions { first_seed: 7, all_rows: true, ..TrainOptions::new(1) };
     let whole = run(&TrainOptions { max_iters: 100, ..base.clone() });
     run(&TrainOptions { max_iters: 50, save_params: Some(dir.clone()), save_every: Some(20), ..base.clone() });
     let rest = run(&TrainOptions { max_iters: 50, init_from: Some(dir.join("seed-7.safetensors")), ..base.clone() });

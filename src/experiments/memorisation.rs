@@ -596,7 +596,7 @@ pub fn learning_facts(task: &'static str, run: &Run, data: &Dataset) -> Learning
             if let Some(i) = train.iter().position(|&a| a >= 0.9)
                 && let Some(h) = held[..=i].iter().rev().find(|v| v.is_finite())
             {
-                at90.push((1 + i * run.every) as f64);
+                at90.push(run.row_iterations(s)[i] as f64);
                 held90.push(*h as f64);
             }
             if let Some(h) = held.iter().rev().find(|v| v.is_finite()) {

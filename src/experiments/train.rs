@@ -213,8 +213,12 @@ pub struct Run {
     pub seeds: Vec<u64>,
     /// Metric names, the columns of `rows` (CSV columns after `setting,seed,iteration`).
     pub columns: Vec<String>,
-    /// Per seed: `rows × columns` values, row-major; row `i` is iteration `1 + i·every`.
+    /// Per seed: `rows × columns` values, row-major, at the iterations in `at`.
     pub rows: Vec<Vec<f32>>,
+    /// Per seed: the iteration (from 1) of each row. Rows are evaluated every `every`
+    /// iterations and kept as [`keep_row`] says (all of them with `all_rows`), plus every row
+    /// with a held-out or sharpness measurement and each seed's last.
+    pub at: Vec<Vec<u32>>,
     pub every: usize,
     /// First iteration (from 1) at which the stop rule held (every accuracy 100% by default).
     pub iterations: Vec<Option<usize>>,
@@ -242,6 +246,11 @@ impl Run {
     pub fn column(&self, seed_index: usize, name: &str) -> Vec<f32> {
         let c = self.columns.iter().position(|n| n == name).unwrap_or_else(|| panic!("no column `{name}`"));
         self.rows[seed_index].chunks_exact(self.columns.len()).map(|r| r[c]).collect()
+    }
+
+    /// The iterations of one seed's rows.
+    pub fn row_iterations(&self, seed_index: usize) -> &[u32] {
+        &self.at[seed_index]
     }
 
     /// A metric for every seed.
@@ -410,6 +419,7 @@ pub fn train(
         seeds: init.seeds.clone(),
         columns,
         rows: vec![Vec::new(); e_count],
+        at: vec![Vec::new(); e_count],
         every,
         iterations: vec![None; e_count],
         diverged_at: vec![None; e_count],
@@ -443,8 +453,11 @@ pub fn train(
     let mut cursor = data.n; // a new epoch starts at once
     let mut fed = false;
     let mut active_count = e_count;
+    // Whether the latest row may be replaced by the next one (thinning, see `keep_row`).
+    let mut replace_last = false;
     for it in 1..=opts.max_iters {
         let record = (it - 1) % every == 0;
+        let sharp_due = sharpness_every > 0 && record && (it - 1) % (sharpness_every * every) == 0;
         let held = match curve {
             // Every K iterations, and early at 1, 2, 3, 5, 9, 17, … where the curve moves fast.
             Some((h, k)) if record && ((it - 1) % k == 0 || (it - 1).is_power_of_two()) => {
@@ -505,6 +518,11 @@ pub fn train(
             let row_loss = if full_batch { loss[e] } else { train_eval.loss[e] as f32 };
             if record {
                 let row = &mut run.rows[e];
+                if replace_last {
+                    row.truncate(row.len() - n_cols);
+                    run.at[e].pop();
+                }
+                run.at[e].push(it as u32);
                 row.push(row_loss);
                 row.push(train_eval.accuracy[e] as f32);
                 if many_heads {
@@ -546,6 +564,10 @@ pub fn train(
                 active_count -= 1;
             }
         }
+        if record {
+            let i = (it - 1) / every;
+            replace_last = !opts.all_rows && !keep_row(i) && held.is_none() && !sharp_due;
+        }
         let go_on = progress(it, run.converged());
         if active_count == 0 || !go_on {
             break;
@@ -564,8 +586,7 @@ pub fn train(
             p.measure(net, it, &active, probes);
         }
         if let Some(s) = sharp.as_mut()
-            && record
-            && (it - 1) % (sharpness_every * every) == 0
+            && sharp_due
         {
             // Parameters and their gradients are restored exactly: the step below is unchanged.
             let lambda = s.measure(net, &active, 2, false);
@@ -778,6 +799,7 @@ pub fn train_parallel(
             Some(m) => {
                 m.seeds.extend(r.seeds);
                 m.rows.extend(r.rows);
+                m.at.extend(r.at);
                 m.iterations.extend(r.iterations);
                 m.diverged_at.extend(r.diverged_at);
                 m.max_abs_weight.extend(r.max_abs_weight);
@@ -797,16 +819,17 @@ pub fn train_parallel(
         }
     }
     let run = merged.expect("at least one part");
-    let last = run.rows.iter().map(|r| r.len() / run.columns.len()).max().unwrap_or(0);
-    progress(last, run.converged());
+    let last = run.at.iter().filter_map(|a| a.last()).max().copied().unwrap_or(0);
+    progress(last as usize, run.converged());
     Ok(run)
 }
 
-/// Rows metrics.csv keeps by default: the first 64 evaluated rows, then 32 per doubling of the
-/// row index (log-spaced: a 10 000-iteration curve keeps ~300 rows), and a seed's last row.
-/// Exact quantiles over seeds at every row are in curves.csv.
-pub fn keep_row(i: usize, last: usize) -> bool {
-    if i < 64 || i == last {
+/// Evaluated rows a run keeps by default (row `i` is iteration `1 + i·every`): the first 64,
+/// then 32 per doubling of the row index — log-spaced, ~300 rows for a 10 000-iteration
+/// curve, where the early, fast part is seen row by row. Memory and metrics.csv stay small
+/// with a thousand seeds; curves.csv's quantiles over seeds are exact at every kept row.
+pub fn keep_row(i: usize) -> bool {
+    if i < 64 {
         return true;
     }
     let octave = usize::BITS - 1 - i.leading_zeros(); // ⌊log₂ i⌋ ≥ 6

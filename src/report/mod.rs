@@ -24,8 +24,7 @@ pub fn write_run_csvs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Re
 
 /// `metrics.csv`: `setting,seed,iteration` then the runs' metric columns (their union in order
 /// of appearance; a run without a column leaves it empty), one row per seed and evaluated
-/// iteration until that seed stopped — thinned by [`keep_row`] unless the run asked for all
-/// rows. Streamed to disk (a thousand seeds' rows are gigabytes as text) and landed whole.
+/// iteration the run kept (see `train::keep_row`) until that seed stopped. Streamed to disk (a thousand seeds' rows are gigabytes as text) and landed whole.
 pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
     let columns = union_of_columns(runs);
     let mut f = atomic::AtomicFile::create(path)?;
@@ -34,18 +33,14 @@ pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -
     let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
     for run in runs {
         let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
-        for (seed, rows) in run.seeds.iter().zip(&run.rows) {
-            let n = rows.len() / run.columns.len().max(1);
-            for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
-                if !run.all_rows && !keep_row(i, n - 1) {
-                    continue;
-                }
+        for ((seed, rows), at) in run.seeds.iter().zip(&run.rows).zip(&run.at) {
+            for (row, it) in rows.chunks_exact(run.columns.len()).zip(at) {
                 line.clear();
                 line.extend_from_slice(run.setting.as_bytes());
                 line.push(b',');
                 line.extend_from_slice(int.format(*seed).as_bytes());
                 line.push(b',');
-                line.extend_from_slice(int.format(1 + i * run.every).as_bytes());
+                line.extend_from_slice(int.format(*it).as_bytes());
                 for slot in &slots {
                     line.push(b',');
                     if let Some(k) = slot {
@@ -84,10 +79,11 @@ fn number(buf: &mut ryu::Buffer, v: f32) -> &str {
     }
 }
 
-/// `curves.csv`: per setting and evaluated iteration, the number of seeds still training and,
-/// for every metric column, the 25th, 50th and 75th percentiles over seeds — exact, at every
-/// row, whatever metrics.csv kept. A seed that stopped holds its last finite value (a converged
-/// seed stays at 100%), as in the figures; a seed with no finite value yet is left out.
+/// `curves.csv`: per setting and kept iteration (the union over seeds), the number of seeds
+/// still training and, for every metric column, the 25th, 50th and 75th percentiles over
+/// seeds — exact at each of those iterations. A seed that stopped holds its last finite value
+/// (a converged seed stays at 100%), as in the figures; a seed with no finite value yet is left
+/// out.
 pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
     let columns = union_of_columns(runs);
     let mut f = atomic::AtomicFile::create(path)?;
@@ -101,34 +97,39 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) ->
     let mut line: Vec<u8> = Vec::with_capacity(512);
     for run in runs {
         let width = run.columns.len().max(1);
-        let lens: Vec<usize> = run.rows.iter().map(|r| r.len() / width).collect();
-        let n = lens.iter().copied().max().unwrap_or(0);
+        let grid = iteration_grid(run);
         let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
-        // Per column, each seed's last finite value so far.
-        let mut last = vec![vec![f32::NAN; run.seeds.len()]; columns.len()];
+        // Per seed, the next row to take in; per column and seed, the last finite value so far.
+        let mut next = vec![0usize; run.seeds.len()];
+        let mut held = vec![vec![f32::NAN; run.seeds.len()]; width];
         let mut values: Vec<f64> = Vec::with_capacity(run.seeds.len());
-        for i in 0..n {
+        for &it in &grid {
+            let mut running = 0;
+            for (s, at) in run.at.iter().enumerate() {
+                while next[s] < at.len() && at[next[s]] <= it {
+                    for (k, h) in held.iter_mut().enumerate() {
+                        let v = run.rows[s][next[s] * width + k];
+                        if v.is_finite() {
+                            h[s] = v;
+                        }
+                    }
+                    next[s] += 1;
+                }
+                running += usize::from(at.last().is_some_and(|&l| l >= it));
+            }
             line.clear();
             line.extend_from_slice(run.setting.as_bytes());
             line.push(b',');
-            line.extend_from_slice(int.format(1 + i * run.every).as_bytes());
+            line.extend_from_slice(int.format(it).as_bytes());
             line.push(b',');
-            line.extend_from_slice(int.format(lens.iter().filter(|&&l| l > i).count()).as_bytes());
-            for (slot, held) in slots.iter().zip(last.iter_mut()) {
+            line.extend_from_slice(int.format(running).as_bytes());
+            for slot in &slots {
                 let Some(k) = slot else {
                     line.extend_from_slice(b",,,");
                     continue;
                 };
-                for (s, rows) in run.rows.iter().enumerate() {
-                    if lens[s] > i {
-                        let v = rows[i * width + k];
-                        if v.is_finite() {
-                            held[s] = v;
-                        }
-                    }
-                }
                 values.clear();
-                values.extend(held.iter().filter(|v| v.is_finite()).map(|&v| v as f64));
+                values.extend(held[*k].iter().filter(|v| v.is_finite()).map(|&v| v as f64));
                 for q in [0.25, 0.5, 0.75] {
                     line.push(b',');
                     if !values.is_empty() {
@@ -144,7 +145,14 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) ->
     f.finish()
 }
 
-use crate::experiments::train::keep_row;
+/// Every iteration at which some seed of `run` has a row, in order.
+pub fn iteration_grid(run: &crate::experiments::train::Run) -> Vec<u32> {
+    let mut grid: Vec<u32> = run.at.iter().flatten().copied().collect();
+    grid.sort_unstable();
+    grid.dedup();
+    grid
+}
+
 
 /// Serialises a value through its `Display` form (e.g. an activation as `leaky_relu:0.2`).
 pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> std::result::Result<S::Ok, S::Error> {

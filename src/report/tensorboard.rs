@@ -167,10 +167,10 @@ pub fn write_runs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result
     for run in runs {
         for (s, (seed, rows)) in run.seeds.iter().zip(&run.rows).enumerate() {
             let mut f = EventFile::new();
-            for (i, row) in rows.chunks_exact(run.columns.len()).enumerate() {
+            for (row, &it) in rows.chunks_exact(run.columns.len()).zip(&run.at[s]) {
                 let values: Vec<(&str, f32)> =
                     run.columns.iter().map(String::as_str).zip(row.iter().copied()).collect();
-                f.scalars((1 + i * run.every) as i64, &values);
+                f.scalars(it as i64, &values);
             }
             if let Some(p) = &run.probes {
                 let tags: Vec<String> = p.keys.iter().map(|(l, q)| format!("probe/{l}/{q}")).collect();
