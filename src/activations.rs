@@ -114,7 +114,18 @@ impl Activation {
         }
         match self {
             a @ Activation::Identity => each(a, x, y, dydx),
-            a @ Activation::Sigmoid => each(a, x, y, dydx),
+            // σ′(x) = e/(1+e)² with e = exp(−|x|) on both sides: one division instead of the
+            // dual numbers' three (a quarter of a Table 1 step), and exact in the tails where
+            // σ(1−σ) would round to 0. Gradient checks and the JAX trajectories cover it.
+            Activation::Sigmoid => {
+                let one = T::cst(1.0);
+                for ((&xi, yi), di) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {
+                    let e = (-xi.abs()).exp();
+                    let inv = one / (one + e);
+                    *yi = if xi.re() > 0.0 { inv } else { e * inv };
+                    *di = e * inv * inv;
+                }
+            }
             a @ Activation::Tanh => each(a, x, y, dydx),
             a @ Activation::Relu => each(a, x, y, dydx),
             a @ Activation::LeakyRelu { .. } => each(a, x, y, dydx),

@@ -21,6 +21,8 @@ pub const LAYER_QUANTITIES: [&str; 8] =
 pub const PARAM_QUANTITIES: [&str; 4] = ["param_grad_norm", "param_grad_rms", "param_norm", "update_ratio"];
 /// The histogram kinds: a layer's activations, its back-propagated gradient, a weight's gradient.
 pub const HISTOGRAMS: [&str; 3] = ["activation", "backprop_gradient", "weight_gradient"];
+/// Seeds whose probe rows layers.csv lists by default (all with `all_rows`).
+pub const PER_SEED_ROWS: usize = 32;
 /// Values kept per histogram, per seed and moment (strided over the tensor).
 const SAMPLE: usize = 2048;
 
@@ -328,16 +330,33 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
     if with.is_empty() {
         return Ok(());
     }
-    let mut csv = String::from("setting,seed,iteration,layer,quantity,value\n");
+    // Per seed: every seed with `all_rows`, else the first PER_SEED_ROWS (a thousand seeds'
+    // probes are hundreds of megabytes of text); the quartiles over all seeds always.
+    let mut csv = crate::report::atomic::AtomicFile::create(&dir.join("layers.csv"))?;
+    csv.write(b"setting,seed,iteration,layer,quantity,value\n")?;
+    let mut line = String::new();
     for (run, p) in &with {
-        for (seed, rows) in run.seeds.iter().zip(&p.rows) {
+        let seeds = if run.all_rows { run.seeds.len() } else { PER_SEED_ROWS.min(run.seeds.len()) };
+        for (seed, rows) in run.seeds.iter().zip(&p.rows).take(seeds) {
+            line.clear();
             for &(it, key, v) in rows {
                 let (layer, q) = &p.keys[key as usize];
-                let _ = writeln!(csv, "{},{seed},{it},{layer},{q},{v}", run.setting);
+                let _ = writeln!(line, "{},{seed},{it},{layer},{q},{v}", run.setting);
+            }
+            csv.write(line.as_bytes())?;
+        }
+    }
+    csv.finish()?;
+    let mut quart = String::from("setting,iteration,layer,quantity,seeds,p25,median,p75\n");
+    for (run, p) in &with {
+        for (k, (layer, q)) in p.keys.iter().enumerate() {
+            for (it, values) in p.series(k) {
+                let [a, b, c] = quartiles(&values);
+                let _ = writeln!(quart, "{},{it},{layer},{q},{},{a},{b},{c}", run.setting, values.len());
             }
         }
     }
-    crate::report::atomic::write_atomic(&dir.join("layers.csv"), csv.as_bytes())?;
+    crate::report::atomic::write_atomic(&dir.join("layers-quartiles.csv"), quart.as_bytes())?;
     let band_of = |points: Vec<(f64, Vec<f64>)>| {
         let mut b = Band { iterations: vec![], median: vec![], lo: vec![], hi: vec![] };
         for (x, v) in points {
