@@ -84,6 +84,11 @@ pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: us
 #[inline(never)]
 pub fn forward_generic<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
     let (k, n) = (g.k(), g.n());
+    // Asserted here too (not only by the caller): without them LLVM vectorises across rows
+    // with gathers instead of across the batch lanes (measured: 4.8 against 1.3 ms per step).
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
+    assert!(rows * k <= w.len() && rows * n <= y.len(), "conv2d_direct: kernel or output too short");
     for oi in 0..g.oh {
         for oj in 0..g.ow {
             let base = position_offset(g, oi, oj);
@@ -171,6 +176,9 @@ fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
 pub fn weight_grad_generic<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
     let k = g.k();
     let n = g.n();
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= x.len(), "conv2d_direct: input too short");
+    assert!(rows * n <= gy.len() && rows * k <= gw.len(), "conv2d_direct: gradient buffers too short");
     let mut r0 = 0;
     while r0 < rows {
         let block = 4.min(rows - r0);
@@ -271,7 +279,10 @@ pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], wt: 
 /// the SIMD kernel's results.
 #[inline(never)]
 pub fn input_grad_generic<T: Real>(g: &Geometry, taps: &[usize], wt: &[T], gy: &[T], gx: &mut [T]) {
-    let (n, out) = (g.n(), g.out);
+    let (k, n, out) = (g.k(), g.n(), g.out);
+    assert_eq!(taps.len(), k);
+    assert!(taps[k - 1] + last_position(g) + g.b <= gx.len(), "conv2d_direct: input gradient too short");
+    assert!(out * k <= wt.len() && out * n <= gy.len(), "conv2d_direct: kernel or gradient too short");
     for oi in 0..g.oh {
         for oj in 0..g.ow {
             let base = position_offset(g, oi, oj);

@@ -11,11 +11,19 @@
 
 use super::conv2d::Geometry;
 
+static SWITCHED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the SIMD kernels off (or back on, where available) for the rest of the process: the
+/// benchmark measures the generic kernels as its in-run baseline.
+pub fn switch(on: bool) {
+    SWITCHED_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// True when the AVX-512 kernels run: the CPU has AVX-512F and `GRADLAB_SIMD` is not `off`.
 pub fn enabled() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
+    !SWITCHED_OFF.load(std::sync::atomic::Ordering::Relaxed) && *ON.get_or_init(|| {
         let wanted = std::env::var("GRADLAB_SIMD").map_or(true, |v| v != "off");
         #[cfg(target_arch = "x86_64")]
         {
