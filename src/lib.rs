@@ -16,6 +16,7 @@
 //!   reproduction).
 //! - [`stats`]: censored quantiles across seeds, Mann–Whitney U, rank statistics, two-way shares.
 //! - [`report`]: atomic file writes, CSV/JSON, figures, the report document (HTML, Markdown).
+//! - [`serve`]: `gradlab serve`, the live lab in a browser (HTTP, event stream, the page).
 //! - [`cli`]: the command line.
 //! - [`error`]: the one user-facing error type.
 
@@ -30,6 +31,7 @@ pub mod init;
 pub mod models;
 pub mod optim;
 pub mod report;
+pub mod serve;
 pub mod stats;
 
 pub use error::{Error, Result};

@@ -80,6 +80,32 @@ pub enum Command {
     /// Measure speed against a large sgemm measured in the same run: training steps (fc73,
     /// detect CNN), file networks against builders, probe overhead, whole-network landscapes.
     Bench(crate::bench::BenchArgs),
+    /// The live lab in a browser: pick a preset or edit an experiment file, press Run, and watch
+    /// every seed's loss and accuracy (median and IQR), per-layer gradients and saturation, and
+    /// the first seed's predictions while it trains; Task 1's neuron to drag over (w, b); past
+    /// runs compared. Runs are written to --runs with exactly `gradlab run`'s outputs.
+    #[command(after_help = EXIT_CODES)]
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback requires the token printed at start on every call.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Directory the page's runs are written to (one subdirectory per run).
+    #[arg(long, value_name = "DIR", default_value = "gradlab-runs")]
+    pub runs: PathBuf,
+    /// A directory experiments may read data files from (repeatable) [default:
+    /// ../shared/datasets and ./data where they exist].
+    #[arg(long, value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+    /// Open the page in the default browser (xdg-open / open).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -499,7 +525,53 @@ pub fn run() -> Result<ExitCode> {
         Command::Merge(args) => sweep::merge(&args),
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Bench(args) => crate::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(&args),
     }
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let data = if args.data.is_empty() {
+        ["../shared/datasets", "data"].iter().map(PathBuf::from).filter(|p| p.is_dir()).collect()
+    } else {
+        for d in &args.data {
+            if !d.is_dir() {
+                return Err(Error::Usage(format!("--data {}: not a directory", d.display())));
+            }
+        }
+        args.data.clone()
+    };
+    let server = crate::serve::start(crate::serve::ServeConfig {
+        host: args.host,
+        port: args.port,
+        runs: args.runs.clone(),
+        data: data.clone(),
+    })?;
+    let url = server.url();
+    println!("gradlab lab at {url}");
+    println!("runs are written to {}/", args.runs.display());
+    if !data.is_empty() {
+        println!("experiments may read data from {}", data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    if server.token.is_some() {
+        println!("not on loopback: every request needs the token in the address above");
+    }
+    println!("Ctrl-C stops the server; a run in progress is stopped and its outputs written, marked incomplete");
+    if args.open {
+        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        if std::process::Command::new(opener).arg(&url).spawn().is_err() {
+            eprintln!("could not start {opener}; open {url} yourself");
+        }
+    }
+    let interrupted = train::interrupt_flag();
+    while !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stopped = server.stop_runs(std::time::Duration::from_secs(120));
+    if stopped > 0 {
+        eprintln!("stopped {stopped} run(s); their outputs are in {}/", args.runs.display());
+    }
+    server.stop();
+    Ok(ExitCode::from(130))
 }
 
 fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {

@@ -84,6 +84,8 @@ pub struct TrainSection {
     pub first_seed: Option<u64>,
     pub max_iters: Option<usize>,
     pub eval_every: Option<usize>,
+    /// Held-out loss and accuracy every K iterations [default: 50, or the next multiple of
+    /// eval_every]; needs held-out data.
     pub held_out_every: Option<usize>,
     /// `accuracy` (every head at 100%), `loss` (at or below `target_loss`) or `none`.
     pub stop: Option<String>,
@@ -465,7 +467,11 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         batch: file.data.batch,
         order_seed: t.order_seed.unwrap_or(0),
         eval_every: t.eval_every,
-        held_out_every: t.held_out_every,
+        // The one default (50), rounded up to a multiple of eval_every when that is set.
+        held_out_every: Some(t.held_out_every.unwrap_or_else(|| {
+            let k = crate::experiments::train::DEFAULT_HELD_OUT_EVERY;
+            t.eval_every.filter(|&e| e > 0).map_or(k, |e| k.div_ceil(e) * e)
+        })),
         probe_every: t.probe_every.unwrap_or(crate::experiments::train::DEFAULT_PROBE_EVERY),
         sharpness_every: t.sharpness_every.unwrap_or(0),
         all_rows: t.all_rows.unwrap_or(false),

@@ -481,3 +481,31 @@ mod tests {
         assert!(due(1, 100) && due(64, 100) && due(300, 100) && !due(3, 100) && !due(1, 0));
     }
 }
+
+/// The probe just taken at `it`, per active seed: each layer's gradient RMS and saturated
+/// fraction, for a live view.
+pub fn report_live(live: &super::live::Live, p: &Probes, seeds: &[u64], active: &[bool], it: usize) {
+    for (e, rows) in p.rows.iter().enumerate().filter(|(e, _)| active[*e]) {
+        let mut layers: Vec<(String, f32, f32)> = vec![];
+        // The probe just taken is the tail of the seed's rows.
+        for &(_, key, v) in rows.iter().rev().take_while(|r| r.0 == it as u32) {
+            let (layer, q) = &p.keys[key as usize];
+            let slot = match layers.iter().position(|l| &l.0 == layer) {
+                Some(k) => k,
+                None => {
+                    layers.push((layer.clone(), f32::NAN, f32::NAN));
+                    layers.len() - 1
+                }
+            };
+            match *q {
+                "grad_rms" => layers[slot].1 = v,
+                "saturated_fraction" => layers[slot].2 = v,
+                _ => {}
+            }
+        }
+        layers.retain(|l| l.1.is_finite() || l.2.is_finite());
+        layers.reverse();
+        live.probe(seeds[e], layers);
+    }
+}
+

@@ -84,6 +84,10 @@ pub struct TrainOptions {
     /// Write every evaluated row of every seed to metrics.csv; by default rows are thinned
     /// (see [`keep_row`]) and `curves.csv` holds the exact per-iteration quantiles over seeds.
     pub all_rows: bool,
+    /// A watcher (`gradlab serve`): sees rows and probes as they come, may pause or stop the
+    /// run; seeds then train in lockstep, one part per core. Changes no number.
+    #[serde(skip)]
+    pub live: Option<std::sync::Arc<super::live::Live>>,
 }
 
 /// The report's learning rate, initial weight std and bias, and iteration cap.
@@ -118,6 +122,7 @@ impl TrainOptions {
             save_params: None,
             save_every: None,
             all_rows: false,
+            live: None,
         }
     }
 
@@ -468,7 +473,11 @@ pub fn train(
     let mut active_count = e_count;
     // Whether the latest row may be replaced by the next one (thinning, see `keep_row`).
     let mut replace_last = false;
+    let live = opts.live.as_deref();
     for it in 1..=opts.max_iters {
+        if live.is_some_and(|l| !l.gate()) {
+            break;
+        }
         let record = (it - 1) % every == 0;
         let sharp_due = sharpness_every > 0 && record && (it - 1) % (sharpness_every * every) == 0;
         let held = match curve {
@@ -519,6 +528,9 @@ pub fn train(
                         net.each_correct(h, e, batch, |s, ok| right[s] &= ok);
                     }
                     update_learned(&mut learned[e], &right, it);
+                    if let Some(l) = live {
+                        l.correct(run.seeds[e], &right);
+                    }
                 }
             }
         }
@@ -550,6 +562,9 @@ pub fn train(
                 }
                 if sharpness_every > 0 {
                     row.push(f32::NAN); // filled in after the backward pass below
+                }
+                if let Some(l) = live {
+                    l.row(&run.columns, run.seeds[e], it, &row[row.len() - n_cols..], replace_last);
                 }
             }
             let stop = if !loss[e].is_finite() || maxw[e].is_none() {
@@ -597,6 +612,9 @@ pub fn train(
         let probing = prober.as_ref().is_some_and(|p| p.due(it));
         if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
             p.measure(net, it, &active, probes);
+            if let Some(l) = live {
+                super::probes::report_live(l, probes, &run.seeds, &active, it);
+            }
         }
         if let Some(s) = sharp.as_mut()
             && sharp_due
@@ -754,7 +772,11 @@ pub fn train_parallel(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let per_model = build(1)?.graph.bytes().max(1);
-    let part_size = (PART_BYTES / per_model).clamp(1, opts.seeds);
+    let part_size = if opts.live.is_some() {
+        opts.seeds.div_ceil(threads()) // lockstep: every seed moves while it is watched
+    } else {
+        (PART_BYTES / per_model).clamp(1, opts.seeds)
+    };
     let parts = opts.seeds.div_ceil(part_size);
     let workers = threads().min(parts).max(1);
     if parts == 1 {

@@ -1,0 +1,144 @@
+//! A training run watched while it runs: `train` reports each kept row, each probe and the
+//! per-sample correctness of the first seed here, and asks here before every iteration whether
+//! to go on (pause, single steps, stop). `gradlab serve` streams this state to the page; nothing
+//! in the training depends on it (a watched run's numbers are the unwatched run's).
+
+use std::sync::{Condvar, Mutex};
+
+/// What the watcher asks of the training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+    /// Run this many more iterations (of every part), then pause.
+    Step(usize),
+    Stop,
+}
+
+/// One seed's rows: `(iteration, row index, values by column)`.
+pub type SeedRows = Vec<(u32, u32, Vec<f32>)>;
+
+#[derive(Clone, Debug, Default)]
+pub struct LiveState {
+    pub columns: Vec<String>,
+    /// Per seed (index from the run's first seed): its kept rows so far.
+    pub rows: Vec<SeedRows>,
+    /// Per seed: the latest probe of every layer, `(layer, grad_rms, saturated_fraction)`.
+    pub probes: Vec<Vec<(String, f32, f32)>>,
+    /// The first seed's per-sample correctness at its latest kept row (full batch only).
+    pub correct: Vec<bool>,
+    /// Iteration reached (the furthest part).
+    pub iteration: usize,
+    /// Bumped on every change, so a watcher sends only when something happened.
+    pub version: u64,
+}
+
+#[derive(Debug)]
+pub struct Live {
+    first_seed: u64,
+    control: Mutex<Control>,
+    wake: Condvar,
+    pub state: Mutex<LiveState>,
+}
+
+impl Live {
+    pub fn new(first_seed: u64, seeds: usize) -> Live {
+        Live {
+            first_seed,
+            control: Mutex::new(Control::Run),
+            wake: Condvar::new(),
+            state: Mutex::new(LiveState {
+                rows: vec![vec![]; seeds],
+                probes: vec![vec![]; seeds],
+                ..Default::default()
+            }),
+        }
+    }
+
+    pub fn set(&self, c: Control) {
+        *self.control.lock().expect("control lock") = c;
+        self.wake.notify_all();
+    }
+
+    pub fn control(&self) -> Control {
+        *self.control.lock().expect("control lock")
+    }
+
+    /// Called by the training before each iteration: blocks while paused; `false` to stop.
+    pub fn gate(&self) -> bool {
+        let mut c = self.control.lock().expect("control lock");
+        loop {
+            match *c {
+                Control::Run => return true,
+                Control::Stop => return false,
+                Control::Step(0) => *c = Control::Pause,
+                Control::Step(n) => {
+                    *c = Control::Step(n - 1);
+                    return true;
+                }
+                Control::Pause => {
+                    c = self.wake.wait(c).expect("control lock");
+                }
+            }
+        }
+    }
+
+    fn index(&self, seed: u64) -> usize {
+        (seed - self.first_seed) as usize
+    }
+
+    /// A seed's new row; it replaces the seed's previous one if that was not kept
+    /// (`replace_previous`, the run's own thinning).
+    pub fn row(&self, columns: &[String], seed: u64, it: usize, values: &[f32], replace_previous: bool) {
+        let i = self.index(seed);
+        let mut s = self.state.lock().expect("state lock");
+        if s.columns.is_empty() {
+            s.columns = columns.to_vec();
+        }
+        let Some(rows) = s.rows.get_mut(i) else { return };
+        if replace_previous {
+            rows.pop();
+        }
+        let index = rows.last().map_or(0, |r| r.1 + 1);
+        rows.push((it as u32, index, values.to_vec()));
+        s.iteration = s.iteration.max(it);
+        s.version += 1;
+    }
+
+    pub fn probe(&self, seed: u64, layers: Vec<(String, f32, f32)>) {
+        let i = self.index(seed);
+        let mut s = self.state.lock().expect("state lock");
+        if let Some(p) = s.probes.get_mut(i) {
+            *p = layers;
+            s.version += 1;
+        }
+    }
+
+    /// The first seed's per-sample correctness.
+    pub fn correct(&self, seed: u64, right: &[bool]) {
+        if seed == self.first_seed {
+            let mut s = self.state.lock().expect("state lock");
+            s.correct = right.to_vec();
+            s.version += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_then_pauses_and_stop_ends_a_pause() {
+        let live = std::sync::Arc::new(Live::new(0, 1));
+        live.set(Control::Step(2));
+        assert!(live.gate() && live.gate());
+        assert_eq!(live.control(), Control::Step(0));
+        let l = live.clone();
+        let waiter = std::thread::spawn(move || l.gate());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "a paused run waits");
+        live.set(Control::Stop);
+        assert!(!waiter.join().unwrap(), "stop ends the wait with `false`");
+    }
+}

@@ -1,0 +1,654 @@
+//! `gradlab serve`: the lab in a browser. A local web app (axum on a small tokio runtime) that
+//! runs experiment files — the same schema, validator and outputs as `gradlab run` — and streams
+//! each run's rows, probes and per-sample correctness as server-sent events while it trains.
+//!
+//! Training runs on its own threads (`train_parallel`, lockstep while watched); the HTTP side
+//! only reads the run's [`Live`] state and sets its control (run, pause, step, stop).
+//!
+//! Safety: bound to 127.0.0.1 unless `--host` says otherwise, and then every API call needs the
+//! token printed at start. Request bodies are capped; experiment text goes through the CLI's
+//! validator; data paths must lie in the allowed data directories; outputs go only to the runs
+//! directory; seeds and iterations are bounded; one run trains at a time.
+
+mod page;
+
+use crate::error::{Error, Result};
+use crate::experiments::lab;
+use crate::experiments::live::{Control, Live};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest request body (an experiment file is a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+/// Bounds on what the page may ask for.
+pub const MAX_SEEDS: usize = 256;
+pub const MAX_ITERS: usize = 100_000;
+/// How often a watcher's stream is refreshed.
+const TICK: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    /// Where runs are written (created if missing).
+    pub runs: PathBuf,
+    /// Directories an experiment's data files may come from.
+    pub data: Vec<PathBuf>,
+}
+
+/// A started server; dropped or [`Server::stop`]ped, it shuts down.
+pub struct Server {
+    pub addr: SocketAddr,
+    /// Required on every API call when the host is not loopback.
+    pub token: Option<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// The page's address, with the token when one is needed.
+    pub fn url(&self) -> String {
+        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
+        match &self.token {
+            Some(t) => format!("http://{host}:{}/?token={t}", self.addr.port()),
+            None => format!("http://{host}:{}/", self.addr.port()),
+        }
+    }
+
+    pub fn stop(mut self) {
+        self.shut();
+    }
+
+    /// Stops every run still training and waits (up to `limit`) until each has written its
+    /// outputs, marked incomplete. Returns how many were stopped.
+    pub fn stop_runs(&self, limit: Duration) -> usize {
+        let training: Vec<Arc<LiveRun>> = self
+            .app
+            .runs
+            .lock()
+            .expect("runs lock")
+            .values()
+            .filter(|r| matches!(*r.status.lock().expect("status"), Status::Running))
+            .cloned()
+            .collect();
+        for r in &training {
+            r.live.set(Control::Stop);
+        }
+        let t = Instant::now();
+        while t.elapsed() < limit && training.iter().any(|r| *r.status.lock().expect("status") == Status::Running) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        training.len()
+    }
+
+    fn shut(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Running,
+    Paused,
+    Done,
+    Stopped,
+    Failed,
+}
+
+/// A run started from the page, while the server lives.
+struct LiveRun {
+    id: String,
+    toml: String,
+    seeds: usize,
+    max_iters: usize,
+    live: Arc<Live>,
+    status: Mutex<Status>,
+    error: Mutex<Option<String>>,
+    started: Instant,
+    seconds: Mutex<Option<f64>>,
+    /// The first training samples as images, for the predictions view.
+    preview: Value,
+}
+
+struct App {
+    runs_dir: PathBuf,
+    data_dirs: Vec<PathBuf>,
+    token: Option<String>,
+    runs: Mutex<HashMap<String, Arc<LiveRun>>>,
+    counter: std::sync::atomic::AtomicUsize,
+}
+
+/// An API error: a status and the message shown in the page.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("no {what}"))
+}
+
+type Api<T> = std::result::Result<T, ApiError>;
+
+/// Binds and starts serving on a background thread.
+pub fn start(cfg: ServeConfig) -> Result<Server> {
+    std::fs::create_dir_all(&cfg.runs).map_err(|e| Error::io(&cfg.runs, e))?;
+    let runs_dir = cfg.runs.canonicalize().map_err(|e| Error::io(&cfg.runs, e))?;
+    let data_dirs = cfg.data.iter().filter_map(|d| d.canonicalize().ok()).collect();
+    let token = (!cfg.host.is_loopback()).then(new_token);
+    let listener = std::net::TcpListener::bind((cfg.host, cfg.port))
+        .map_err(|e| Error::Usage(format!("cannot listen on {}:{}: {e}", cfg.host, cfg.port)))?;
+    listener.set_nonblocking(true).map_err(|e| Error::io(&cfg.runs, e))?;
+    let addr = listener.local_addr().map_err(|e| Error::io(&cfg.runs, e))?;
+    let app = Arc::new(App {
+        runs_dir,
+        data_dirs,
+        token: token.clone(),
+        runs: Mutex::new(HashMap::new()),
+        counter: Default::default(),
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the server: {e}")))?;
+    let shared = app.clone();
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a bound listener");
+            let _ = axum::serve(listener, router(app))
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+    });
+    Ok(Server { addr, token, shutdown: Some(tx), thread: Some(thread), app: shared })
+}
+
+fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/presets", get(presets))
+        .route("/validate", post(validate))
+        .route("/runs", get(list_runs).post(start_run))
+        .route("/runs/{id}", get(run_info))
+        .route("/runs/{id}/control", post(control))
+        .route("/runs/{id}/events", get(events))
+        .route("/runs/{id}/curves", get(curves))
+        .route("/neuron", get(neuron))
+        .layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .route("/", get(|| async { page::html(page::INDEX_HTML) }))
+        .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], page::APP_JS) }))
+        .route("/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], page::STYLE_CSS) }))
+        .nest("/api", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// With a token set, an API call must carry it (`X-Gradlab-Token`, or `?token=` for the event
+/// stream, which a browser cannot give headers).
+async fn require_token(State(app): State<Arc<App>>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    if let Some(t) = &app.token {
+        let header_ok = headers.get("x-gradlab-token").and_then(|v| v.to_str().ok()) == Some(t.as_str());
+        let query_ok = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == format!("token={t}")));
+        if !header_ok && !query_ok {
+            return ApiError(StatusCode::UNAUTHORIZED, "a token is required: open the address printed at start".into())
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn new_token() -> String {
+    use rand_core::{Rng, SeedableRng};
+    let mut seed = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    for (i, b) in t.to_le_bytes().iter().enumerate() {
+        seed[i] ^= b;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::from_seed(seed);
+    (0..24).map(|_| format!("{:x}", rng.next_u32() % 16)).collect()
+}
+
+async fn presets() -> axum::Json<Value> {
+    axum::Json(Value::Array(lab::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect()))
+}
+
+/// A preset as the page runs it: one cell. A `[sweep]` table is kept as comments, so the
+/// values it would try are at hand to type in.
+fn one_cell(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_sweep = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && !t.starts_with("[[") {
+            in_sweep = t == "[sweep]";
+            if in_sweep {
+                out.push_str("# [sweep] (the page runs one cell; `gradlab run` runs them all):\n");
+                continue;
+            }
+        }
+        if in_sweep && !t.is_empty() {
+            out.push_str("#   ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct Experiment {
+    toml: String,
+}
+
+/// The experiment as `gradlab run` reads it, plus the server's own limits.
+fn check(app: &App, text: &str) -> Api<lab::Lab> {
+    let path = Path::new("experiment.toml");
+    let lab = lab::parse(path, text).map_err(|e| bad(e.to_string()))?;
+    if lab.cells.len() != 1 {
+        return Err(bad(format!(
+            "experiment.toml: the page runs one cell; this [sweep] has {} (run it with `gradlab run`)",
+            lab.cells.len()
+        )));
+    }
+    let c = &lab.cells[0];
+    let refuse = |key: &str| bad(format!("experiment.toml: `{key}`: the server decides where outputs go; remove it"));
+    if c.file.out.is_some() {
+        return Err(refuse("out"));
+    }
+    if c.file.train.save_params.is_some() {
+        return Err(refuse("train.save_params"));
+    }
+    if c.file.train.tensorboard.is_some() {
+        return Err(refuse("train.tensorboard"));
+    }
+    if c.file.train.init.is_some() {
+        return Err(bad("experiment.toml: `train.init`: starting from a parameter file is not offered in the page"));
+    }
+    if c.opts.seeds > MAX_SEEDS {
+        return Err(bad(format!("experiment.toml: `train.seeds`: at most {MAX_SEEDS} in the page, got {}", c.opts.seeds)));
+    }
+    if c.opts.max_iters > MAX_ITERS {
+        return Err(bad(format!(
+            "experiment.toml: `train.max_iters`: at most {MAX_ITERS} in the page, got {}",
+            c.opts.max_iters
+        )));
+    }
+    let d = &c.file.data;
+    let mut files: Vec<(String, &PathBuf)> = vec![];
+    for (k, v) in [("x", &d.x), ("y", &d.y), ("held_out_x", &d.held_out_x), ("held_out_y", &d.held_out_y)] {
+        if let Some(p) = v {
+            files.push((format!("data.{k}"), p));
+        }
+    }
+    for (section, map) in [("targets", &d.targets), ("held_out_targets", &d.held_out_targets)] {
+        for (name, p) in map.iter().flatten() {
+            files.push((format!("data.{section}.{name}"), p));
+        }
+    }
+    for (key, p) in files {
+        let inside = p.canonicalize().is_ok_and(|c| app.data_dirs.iter().any(|d| c.starts_with(d)));
+        if !inside {
+            return Err(bad(format!(
+                "experiment.toml: `{key}`: {} is not in a data directory this server may read ({}); start it with --data DIR",
+                p.display(),
+                if app.data_dirs.is_empty() {
+                    "none given".to_string()
+                } else {
+                    app.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                }
+            )));
+        }
+    }
+    Ok(lab)
+}
+
+async fn validate(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experiment>) -> Api<axum::Json<Value>> {
+    let lab = check(&app, &e.toml)?;
+    let c = &lab.cells[0];
+    Ok(axum::Json(json!({ "ok": true, "seeds": c.opts.seeds, "max_iters": c.opts.max_iters })))
+}
+
+async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experiment>) -> Api<(StatusCode, axum::Json<Value>)> {
+    let lab = check(&app, &e.toml)?;
+    {
+        let runs = app.runs.lock().expect("runs lock");
+        if let Some(r) = runs.values().find(|r| matches!(*r.status.lock().expect("status"), Status::Running | Status::Paused)) {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("run {} is still training; stop it first (one run at a time)", r.id),
+            ));
+        }
+    }
+    let (data, held) = lab.data(0).map_err(|e| bad(e.to_string()))?;
+    let c = &lab.cells[0];
+    let n = app.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let id = format!("run-{stamp}-{n}");
+    let dir = app.runs_dir.join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    crate::report::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let live = Arc::new(Live::new(c.opts.first_seed, c.opts.seeds));
+    let run = Arc::new(LiveRun {
+        id: id.clone(),
+        toml: e.toml.clone(),
+        seeds: c.opts.seeds,
+        max_iters: c.opts.max_iters,
+        live: live.clone(),
+        status: Mutex::new(Status::Running),
+        error: Mutex::new(None),
+        started: Instant::now(),
+        seconds: Mutex::new(None),
+        preview: preview(&data),
+    });
+    app.runs.lock().expect("runs lock").insert(id.clone(), run.clone());
+    std::thread::spawn(move || {
+        let opts = crate::experiments::train::TrainOptions { live: Some(live.clone()), ..lab.cells[0].opts.clone() };
+        let build = |e: usize| lab.build(0, &data, e);
+        let result = crate::experiments::train::train_parallel(
+            &lab.cells[0].name,
+            &build,
+            &data,
+            held.as_ref(),
+            &opts,
+            &mut |_, _| true,
+        )
+        .and_then(|r| {
+            let complete = live.control() != Control::Stop;
+            lab::write_outputs(&dir, &lab, &[(0, r)], &data, complete, None).map(|_| complete)
+        });
+        *run.seconds.lock().expect("seconds") = Some(run.started.elapsed().as_secs_f64());
+        *run.status.lock().expect("status") = match result {
+            Ok(true) => Status::Done,
+            Ok(false) => Status::Stopped,
+            Err(e) => {
+                *run.error.lock().expect("error") = Some(e.to_string());
+                Status::Failed
+            }
+        };
+        live.state.lock().expect("state").version += 1;
+    });
+    Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))))
+}
+
+/// The first samples' inputs as images (channel 0 of `[C, H, W]`, or a square feature vector).
+fn preview(data: &crate::data::Samples) -> Value {
+    let (h, w) = match data.shape.as_slice() {
+        [_, h, w] => (*h, *w),
+        [f] if (*f as f64).sqrt().fract() == 0.0 && *f >= 4 => {
+            let s = (*f as f64).sqrt() as usize;
+            (s, s)
+        }
+        _ => return Value::Null,
+    };
+    let count = data.n.min(64);
+    let f = data.features();
+    let images: Vec<Vec<f32>> = (0..count).map(|i| data.x[i * f..i * f + h * w].to_vec()).collect();
+    json!({ "height": h, "width": w, "images": images })
+}
+
+fn find(app: &App, id: &str) -> Option<Arc<LiveRun>> {
+    app.runs.lock().expect("runs lock").get(id).cloned()
+}
+
+/// A run id names a directory directly under the runs directory, nothing else.
+fn run_dir(app: &App, id: &str) -> Api<PathBuf> {
+    let ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let dir = app.runs_dir.join(id);
+    if ok && dir.is_dir() { Ok(dir) } else { Err(not_found("such run")) }
+}
+
+fn status_of(r: &LiveRun) -> Status {
+    let s = *r.status.lock().expect("status");
+    if s == Status::Running && r.live.control() == Control::Pause { Status::Paused } else { s }
+}
+
+fn command(app: &App, id: &str) -> String {
+    format!("gradlab run {} --out {id}-cli", app.runs_dir.join(id).join("experiment.toml").display())
+}
+
+async fn list_runs(State(app): State<Arc<App>>) -> Api<axum::Json<Value>> {
+    let mut out = vec![];
+    let entries = std::fs::read_dir(&app.runs_dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().to_string();
+        if !entry.path().join("experiment.toml").is_file() {
+            continue;
+        }
+        let summary: Option<Value> =
+            std::fs::read_to_string(entry.path().join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let status = match (find(&app, &id), &summary) {
+            (Some(r), _) => status_of(&r),
+            (None, Some(s)) if s["complete"] == json!(true) => Status::Done,
+            (None, Some(_)) => Status::Stopped,
+            (None, None) => Status::Failed,
+        };
+        let cell = summary.as_ref().map(|s| s["cells"][0].clone()).unwrap_or(Value::Null);
+        let name = std::fs::read_to_string(entry.path().join("experiment.toml"))
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim_start_matches('#').trim().chars().take(80).collect::<String>()))
+            .unwrap_or_default();
+        out.push(json!({ "id": id, "status": status, "title": name, "summary": cell }));
+    }
+    out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+    Ok(axum::Json(Value::Array(out)))
+}
+
+async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Api<axum::Json<Value>> {
+    let dir = run_dir(&app, &id)?;
+    let toml = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
+    let summary: Value =
+        std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let live = find(&app, &id);
+    let status = live.as_ref().map(|r| status_of(r)).unwrap_or(if summary.is_null() { Status::Failed } else if summary["complete"] == json!(true) { Status::Done } else { Status::Stopped });
+    Ok(axum::Json(json!({
+        "id": id,
+        "status": status,
+        "toml": toml,
+        "summary": summary,
+        "command": command(&app, &id),
+        "error": live.as_ref().and_then(|r| r.error.lock().expect("error").clone()),
+        "seconds": live.as_ref().and_then(|r| *r.seconds.lock().expect("seconds")),
+    })))
+}
+
+#[derive(serde::Deserialize)]
+struct ControlRequest {
+    action: String,
+    steps: Option<usize>,
+}
+
+async fn control(
+    State(app): State<Arc<App>>,
+    UrlPath(id): UrlPath<String>,
+    axum::Json(c): axum::Json<ControlRequest>,
+) -> Api<axum::Json<Value>> {
+    let run = find(&app, &id).ok_or_else(|| not_found("run training in this server with that id"))?;
+    let c = match c.action.as_str() {
+        "run" => Control::Run,
+        "pause" => Control::Pause,
+        "step" => Control::Step(c.steps.unwrap_or(1).clamp(1, MAX_ITERS)),
+        "stop" => Control::Stop,
+        other => return Err(bad(format!("unknown action `{other}` (run, pause, step, stop)"))),
+    };
+    run.live.set(c);
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+/// The run's state since the watcher's cursor: new rows per seed (`[seed, iteration, values…]`,
+/// with the rows a thinned run replaced sent again), probes' medians per layer, correctness.
+fn delta(run: &LiveRun, sent: &mut Vec<usize>) -> Value {
+    let s = run.live.state.lock().expect("state");
+    let mut rows = vec![];
+    for (seed, seed_rows) in s.rows.iter().enumerate() {
+        // Rows carry their index: a replaced row reappears under the same index.
+        let from = seed_rows.iter().position(|r| r.1 as usize >= sent[seed]).unwrap_or(seed_rows.len());
+        let from = from.saturating_sub(1);
+        for (it, index, values) in &seed_rows[from..] {
+            let mut r = vec![json!(seed), json!(it), json!(index)];
+            r.extend(values.iter().map(|v| if v.is_finite() { json!(v) } else { Value::Null }));
+            rows.push(Value::Array(r));
+        }
+        sent[seed] = seed_rows.last().map_or(0, |r| r.1 as usize + 1);
+    }
+    let mut layers: Vec<String> = vec![];
+    for p in s.probes.iter().flatten() {
+        if !layers.contains(&p.0) {
+            layers.push(p.0.clone());
+        }
+    }
+    let probes: Vec<Value> = layers
+        .iter()
+        .map(|l| {
+            let pick = |f: fn(&(String, f32, f32)) -> f32| -> Vec<f64> {
+                s.probes.iter().flatten().filter(|p| &p.0 == l).map(f).filter(|v| v.is_finite()).map(|v| v as f64).collect()
+            };
+            let q = |v: &[f64], x: f64| if v.is_empty() { Value::Null } else { json!(crate::stats::quantile(v, x)) };
+            let (g, sat) = (pick(|p| p.1), pick(|p| p.2));
+            json!({ "layer": l, "grad_rms": [q(&g, 0.25), q(&g, 0.5), q(&g, 0.75)], "saturated": [q(&sat, 0.25), q(&sat, 0.5), q(&sat, 0.75)] })
+        })
+        .collect();
+    json!({
+        "status": status_of(run),
+        "iteration": s.iteration,
+        "max_iters": run.max_iters,
+        "seeds": run.seeds,
+        "columns": s.columns,
+        "rows": rows,
+        "probes": probes,
+        "correct": s.correct,
+        "elapsed": run.seconds.lock().expect("seconds").unwrap_or_else(|| run.started.elapsed().as_secs_f64()),
+        "error": run.error.lock().expect("error").clone(),
+    })
+}
+
+async fn events(
+    State(app): State<Arc<App>>,
+    UrlPath(id): UrlPath<String>,
+) -> Api<Sse<impl futures_util::Stream<Item = std::result::Result<Event, std::convert::Infallible>>>> {
+    let run = find(&app, &id).ok_or_else(|| not_found("run training in this server with that id"))?;
+    let first = json!({ "preview": run.preview, "toml": run.toml });
+    let start = (run, vec![0usize; 0], u64::MAX, false, Some(first));
+    let stream = futures_util::stream::unfold(start, |(run, mut sent, mut seen, finished, first)| async move {
+        if finished {
+            return None;
+        }
+        if let Some(f) = first {
+            sent = vec![0; run.seeds];
+            let ev = Event::default().event("start").data(f.to_string());
+            return Some((Ok(ev), (run, sent, seen, false, None)));
+        }
+        loop {
+            let version = run.live.state.lock().expect("state").version;
+            let status = status_of(&run);
+            let over = matches!(status, Status::Done | Status::Stopped | Status::Failed);
+            if version != seen || over {
+                seen = version;
+                let d = delta(&run, &mut sent);
+                let name = if over { "end" } else { "update" };
+                let ev = Event::default().event(name).data(d.to_string());
+                return Some((Ok(ev), (run, sent, seen, over, None)));
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A finished run's curves (curves.csv: medians and IQR per kept iteration), for comparing.
+async fn curves(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Api<axum::Json<Value>> {
+    let dir = run_dir(&app, &id)?;
+    let text = std::fs::read_to_string(dir.join("curves.csv")).map_err(|_| not_found("curves for that run yet"))?;
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let mut cols: Vec<Vec<Value>> = vec![vec![]; head.len()];
+    for l in lines {
+        for (k, v) in l.split(',').enumerate().take(head.len()) {
+            cols[k].push(v.parse::<f64>().ok().filter(|x| x.is_finite()).map_or(Value::Null, |x| json!(x)));
+        }
+    }
+    let map: serde_json::Map<String, Value> =
+        head.iter().zip(cols).skip(1).map(|(h, c)| (h.to_string(), Value::Array(c))).collect();
+    Ok(axum::Json(Value::Object(map)))
+}
+
+#[derive(serde::Deserialize)]
+struct NeuronQuery {
+    act: Option<String>,
+    x: Option<f64>,
+    y: Option<f64>,
+    w: Option<f64>,
+    b: Option<f64>,
+}
+
+/// Task 1's neuron: the L2 and CE losses over (w, b) on a 61×61 grid in [−6, 6]², and at (w, b)
+/// if given, both losses and their gradients — all from gradlab's own landscape code.
+async fn neuron(Query(q): Query<NeuronQuery>) -> Api<axum::Json<Value>> {
+    use crate::experiments::landscape::{LandscapeConfig, compute};
+    let act = crate::activations::Activation::parse(q.act.as_deref().unwrap_or("sigmoid")).map_err(bad)?;
+    let base = LandscapeConfig {
+        act,
+        x: q.x.unwrap_or(1.0),
+        y: q.y.unwrap_or(0.5),
+        w_range: (-6.0, 6.0),
+        b_range: (-6.0, 6.0),
+        points: 61,
+    };
+    let grid = compute(&base).map_err(|e| bad(e.to_string()))?;
+    let at = match (q.w, q.b) {
+        (Some(w), Some(b)) if w.is_finite() && b.is_finite() => {
+            // A 2×2 grid whose first corner is (w, b): the point itself, computed the same way.
+            let p = compute(&LandscapeConfig { w_range: (w, w + 1.0), b_range: (b, b + 1.0), points: 2, ..base.clone() })
+                .map_err(|e| bad(e.to_string()))?;
+            let ce = p.ce.as_ref().map(|[l, dw, db]| json!({ "loss": l[0], "dw": dw[0], "db": db[0] }));
+            json!({ "w": w, "b": b, "output": p.output[0], "l2": { "loss": p.l2[0], "dw": p.dl2_dw[0], "db": p.dl2_db[0] }, "ce": ce })
+        }
+        _ => Value::Null,
+    };
+    Ok(axum::Json(json!({
+        "ws": grid.ws,
+        "bs": grid.bs,
+        "l2": grid.l2,
+        "ce": grid.ce.as_ref().map(|c| c[0].clone()),
+        "at": at,
+    })))
+}
