@@ -279,30 +279,58 @@ struct Experiment {
     toml: String,
 }
 
-/// The experiment as `gradlab run` reads it, plus the server's own limits.
+/// The experiment as `gradlab run` reads it, plus the server's own limits. Paths are checked
+/// on the raw text first: nothing outside the data directories is opened, not even to fail.
 fn check(app: &App, text: &str) -> Api<lab::Lab> {
     let path = Path::new("experiment.toml");
-    let lab = lab::parse(path, text).map_err(|e| bad(e.to_string()))?;
-    if lab.cells.len() != 1 {
-        return Err(bad(format!(
-            "experiment.toml: the page runs one cell; this [sweep] has {} (run it with `gradlab run`)",
-            lab.cells.len()
-        )));
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        // Not TOML: the reader's own message (it fails before looking at any path).
+        return Err(bad(lab::parse(path, text).err().map_or("experiment.toml: not TOML".into(), |e| e.to_string())));
+    };
+    if doc.contains_key("sweep") {
+        return Err(bad("experiment.toml: `sweep`: the page runs one cell (run sweeps with `gradlab run`)"));
     }
-    let c = &lab.cells[0];
     let refuse = |key: &str| bad(format!("experiment.toml: `{key}`: the server decides where outputs go; remove it"));
-    if c.file.out.is_some() {
+    if doc.contains_key("out") {
         return Err(refuse("out"));
     }
-    if c.file.train.save_params.is_some() {
-        return Err(refuse("train.save_params"));
+    let train = doc.get("train").and_then(|t| t.as_table());
+    for key in ["save_params", "tensorboard"] {
+        if train.is_some_and(|t| t.contains_key(key)) {
+            return Err(refuse(&format!("train.{key}")));
+        }
     }
-    if c.file.train.tensorboard.is_some() {
-        return Err(refuse("train.tensorboard"));
-    }
-    if c.file.train.init.is_some() {
+    if train.is_some_and(|t| t.contains_key("init")) {
         return Err(bad("experiment.toml: `train.init`: starting from a parameter file is not offered in the page"));
     }
+    if let Some(data) = doc.get("data").and_then(|d| d.as_table()) {
+        let mut files: Vec<(String, &str)> = vec![];
+        for (k, v) in data {
+            match v {
+                toml::Value::String(p) if ["x", "y", "held_out_x", "held_out_y", "course_dir"].contains(&k.as_str()) => {
+                    files.push((format!("data.{k}"), p))
+                }
+                toml::Value::Table(t) => {
+                    files.extend(t.iter().filter_map(|(n, p)| p.as_str().map(|p| (format!("data.{k}.{n}"), p))))
+                }
+                _ => {}
+            }
+        }
+        for (key, p) in files {
+            if !readable(app, Path::new(p)) {
+                return Err(bad(format!(
+                    "experiment.toml: `{key}`: {p} is not in a data directory this server may read ({}); start it with --data DIR",
+                    if app.data_dirs.is_empty() {
+                        "none given".to_string()
+                    } else {
+                        app.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    }
+                )));
+            }
+        }
+    }
+    let lab = lab::parse(path, text).map_err(|e| bad(e.to_string()))?;
+    let c = &lab.cells[0];
     if c.opts.seeds > MAX_SEEDS {
         return Err(bad(format!("experiment.toml: `train.seeds`: at most {MAX_SEEDS} in the page, got {}", c.opts.seeds)));
     }
@@ -312,33 +340,30 @@ fn check(app: &App, text: &str) -> Api<lab::Lab> {
             c.opts.max_iters
         )));
     }
-    let d = &c.file.data;
-    let mut files: Vec<(String, &PathBuf)> = vec![];
-    for (k, v) in [("x", &d.x), ("y", &d.y), ("held_out_x", &d.held_out_x), ("held_out_y", &d.held_out_y)] {
-        if let Some(p) = v {
-            files.push((format!("data.{k}"), p));
-        }
-    }
-    for (section, map) in [("targets", &d.targets), ("held_out_targets", &d.held_out_targets)] {
-        for (name, p) in map.iter().flatten() {
-            files.push((format!("data.{section}.{name}"), p));
-        }
-    }
-    for (key, p) in files {
-        let inside = p.canonicalize().is_ok_and(|c| app.data_dirs.iter().any(|d| c.starts_with(d)));
-        if !inside {
-            return Err(bad(format!(
-                "experiment.toml: `{key}`: {} is not in a data directory this server may read ({}); start it with --data DIR",
-                p.display(),
-                if app.data_dirs.is_empty() {
-                    "none given".to_string()
-                } else {
-                    app.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-                }
-            )));
-        }
-    }
     Ok(lab)
+}
+
+/// Whether `p` (relative to the working directory) lies in an allowed data directory: its real
+/// path if it exists (symbolic links followed), else its path with `.` and `..` resolved.
+fn readable(app: &App, p: &Path) -> bool {
+    let Ok(cwd) = std::env::current_dir() else { return false };
+    let resolved = match p.canonicalize() {
+        Ok(c) => c,
+        Err(_) => {
+            let mut out = PathBuf::new();
+            for part in cwd.join(p).components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => out.push(other),
+                }
+            }
+            out
+        }
+    };
+    app.data_dirs.iter().any(|d| resolved.starts_with(d))
 }
 
 async fn validate(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experiment>) -> Api<axum::Json<Value>> {

@@ -1,0 +1,352 @@
+//! `gradlab serve` over real HTTP: a server on an ephemeral port, spoken to with plain
+//! HTTP/1.1 over a socket (no client library: what is tested is what goes over the wire).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gradlab::serve::{ServeConfig, Server, start};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gradlab-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn server(runs: &Path, data: Vec<PathBuf>, host: &str) -> Server {
+    start(ServeConfig { host: host.parse().unwrap(), port: 0, runs: runs.to_path_buf(), data }).unwrap()
+}
+
+fn local(s: &Server) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], s.addr.port()))
+}
+
+/// One request; the response's status, headers (lower-cased names) and body (de-chunked).
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    if let Some(b) = body {
+        s.write_all(b.as_bytes()).unwrap();
+    }
+    let mut r = BufReader::new(s);
+    let (status, head) = read_head(&mut r);
+    let mut raw = vec![];
+    if head.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size = String::new();
+            if r.read_line(&mut size).unwrap() == 0 {
+                break;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        r.read_to_end(&mut raw).unwrap();
+    }
+    (status, head, String::from_utf8(raw).unwrap())
+}
+
+fn read_head(r: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn experiment(toml: &str) -> String {
+    serde_json::json!({ "toml": toml }).to_string()
+}
+
+/// The fc73 preset as the page gets it, with seeds and cap set.
+fn fc73(seeds: usize, iters: usize) -> String {
+    let text = include_str!("../examples/networks/fc73.toml");
+    let body: String = text.split("[sweep]").next().unwrap().to_string();
+    body.replace("seeds = 32", &format!("seeds = {seeds}")).replace("max_iters = 10000", &format!("max_iters = {iters}"))
+}
+
+/// Reads a run's event stream to its end: the events' names and JSON payloads.
+fn events(addr: SocketAddr, id: &str) -> Vec<(String, serde_json::Value)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(s, "GET /api/runs/{id}/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let (status, head) = read_head(&mut r);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    // The body is chunked; events are "event: NAME\ndata: JSON\n\n". Chunk-size lines are
+    // skipped by reading line by line and keeping only event and data lines.
+    let mut out = vec![];
+    let mut name = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            out.push((name.clone(), json(d)));
+            if name == "end" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn start_run(addr: SocketAddr, toml: &str) -> String {
+    let (status, _, body) = http(addr, "POST", "/api/runs", Some(&experiment(toml)), &[]);
+    assert_eq!(status, 201, "{body}");
+    json(&body)["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
+    let runs = tmp("stream");
+    let s = server(&runs, vec![], "127.0.0.1");
+    let addr = local(&s);
+    let (status, head, page) = http(addr, "GET", "/", None, &[]);
+    assert_eq!(status, 200);
+    assert!(head.contains("text/html") && page.contains("app.js"), "{head}");
+    let (_, _, js) = http(addr, "GET", "/app.js", None, &[]);
+    assert!(js.contains("EventSource"));
+
+    let (status, _, presets) = http(addr, "GET", "/api/presets", None, &[]);
+    assert_eq!(status, 200);
+    let presets = json(&presets);
+    let names: Vec<&str> = presets.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fc73", "line", "detect", "digits-mlp", "digits-cnn"]);
+    // Each preset is one cell: a [sweep] survives only as comments.
+    for p in presets.as_array().unwrap() {
+        let t = p["toml"].as_str().unwrap();
+        assert!(!t.lines().any(|l| l.trim() == "[sweep]"), "{t}");
+    }
+
+    let toml = fc73(6, 3000);
+    let id = start_run(addr, &toml);
+    let evs = events(addr, &id);
+    assert_eq!(evs[0].0, "start");
+    assert_eq!(evs[0].1["preview"]["height"], 4, "fc73's 16 inputs are shown as 4×4 images");
+    let (last_name, last) = evs.last().unwrap();
+    assert_eq!(last_name, "end");
+    assert_eq!(last["status"], "done");
+    // Every seed's rows arrived, with loss and accuracy columns.
+    let cols: Vec<String> = serde_json::from_value(last["columns"].clone()).unwrap();
+    assert_eq!(&cols[..2], ["loss", "accuracy"]);
+    let mut seen = [0usize; 6];
+    for (_, e) in &evs[1..] {
+        for r in e["rows"].as_array().unwrap() {
+            seen[r[0].as_u64().unwrap() as usize] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 10), "rows per seed {seen:?}");
+    assert_eq!(last["correct"].as_array().unwrap().len(), 64, "the first seed's per-sample correctness");
+    assert!(!last["probes"].as_array().unwrap().is_empty());
+
+    // The run directory holds gradlab run's outputs, and they equal a CLI run of the same file:
+    // watching (and training in lockstep parts) changes no number.
+    let dir = runs.join(&id);
+    for f in ["experiment.toml", "summary.json", "metrics.csv", "curves.csv", "layers.csv", "network.txt", "curves.svg"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let cli = runs.join("cli");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["run", dir.join("experiment.toml").to_str().unwrap(), "--out", cli.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("metrics.csv")).unwrap(), std::fs::read(cli.join("metrics.csv")).unwrap());
+    let served = json(&std::fs::read_to_string(dir.join("summary.json")).unwrap());
+    let direct = json(&std::fs::read_to_string(cli.join("summary.json")).unwrap());
+    assert_eq!(served["complete"], true);
+    assert_eq!(served["cells"], direct["cells"]);
+
+    // The run's info and curves, and the runs list.
+    let (_, _, info) = http(addr, "GET", &format!("/api/runs/{id}"), None, &[]);
+    let info = json(&info);
+    assert_eq!(info["status"], "done");
+    assert!(info["command"].as_str().unwrap().starts_with("gradlab run "));
+    let (status, _, curves) = http(addr, "GET", &format!("/api/runs/{id}/curves"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(json(&curves)["loss_median"].as_array().unwrap().len() > 50);
+    let (_, _, list) = http(addr, "GET", "/api/runs", None, &[]);
+    assert!(json(&list).as_array().unwrap().iter().any(|r| r["id"] == id.as_str() && r["status"] == "done"));
+    s.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+}
+
+#[test]
+fn pause_step_and_stop_leave_whole_outputs_marked_incomplete() {
+    let runs = tmp("stop");
+    let s = server(&runs, vec![], "127.0.0.1");
+    let addr = local(&s);
+    // Sigmoid+L2 with a tiny step: no seed stops by itself for a long while.
+    let toml = fc73(4, 100_000).replace("act = \"relu\"", "act = \"sigmoid\"").replace("lr = 0.1", "lr = 0.001");
+    let id = start_run(addr, &toml);
+    let control = |action: &str| {
+        let (status, _, body) = http(
+            addr,
+            "POST",
+            &format!("/api/runs/{id}/control"),
+            Some(&format!("{{\"action\": \"{action}\", \"steps\": 3}}")),
+            &[],
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    control("pause");
+    std::thread::sleep(Duration::from_millis(100));
+    let (_, _, info) = http(addr, "GET", &format!("/api/runs/{id}"), None, &[]);
+    assert_eq!(json(&info)["status"], "paused");
+    // Another run is refused while this one trains.
+    let (status, _, body) = http(addr, "POST", "/api/runs", Some(&experiment(&fc73(2, 10))), &[]);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("one run at a time"));
+    control("step");
+    control("stop");
+    let evs = events(addr, &id);
+    let last = &evs.last().unwrap().1;
+    assert_eq!(last["status"], "stopped");
+    let it = last["iteration"].as_u64().unwrap();
+    assert!(it > 1 && it < 100_000, "stopped at {it}");
+    let summary = json(&std::fs::read_to_string(runs.join(&id).join("summary.json")).unwrap());
+    assert_eq!(summary["complete"], false, "a stopped run is marked incomplete");
+    let metrics = std::fs::read_to_string(runs.join(&id).join("metrics.csv")).unwrap();
+    assert!(metrics.lines().count() > 4 && metrics.ends_with('\n'));
+    let unknown = http(addr, "POST", &format!("/api/runs/{id}/control"), Some("{\"action\": \"fly\"}"), &[]);
+    assert_eq!(unknown.0, 400);
+    s.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+}
+
+#[test]
+fn bad_requests_get_4xx_with_the_validators_message() {
+    let runs = tmp("bad");
+    let data = tmp("bad-data");
+    let s = server(&runs, vec![data.clone()], "127.0.0.1");
+    let addr = local(&s);
+    let post = |path: &str, body: &str| http(addr, "POST", path, Some(body), &[]);
+    let cases: Vec<(String, &str)> = vec![
+        (fc73(4, 100).replace("lr = 0.1", "lr = -1"), "optim.lr"),
+        (fc73(4, 100).replace("[optim]", "[optim]\nbeta9 = 1"), "beta9"),
+        (fc73(4, 100).replace("act = \"relu\"", "act = \"relux\""), "relux"),
+        (fc73(300, 100), "train.seeds"),
+        (fc73(4, 1_000_000), "train.max_iters"),
+        (format!("out = \"/tmp/x\"\n{}", fc73(4, 100)), "`out`"),
+        (fc73(4, 100).replace("[train]", "[train]\nsave_params = \"/etc\""), "train.save_params"),
+        (
+            fc73(4, 100).replace("generator = \"random\"", "x = \"/etc/passwd\"\ny = \"/etc/passwd\""),
+            "not in a data directory",
+        ),
+        (
+            fc73(4, 100).replace(
+                "generator = \"random\"",
+                &format!("x = \"{}/../../etc/passwd\"\ny = \"{}/y.npy\"", data.display(), data.display()),
+            ),
+            "not in a data directory",
+        ),
+        (
+            fc73(4, 100).replace(
+                "generator = \"random\"",
+                &format!("x = \"{}/missing.npy\"\ny = \"{}/y.npy\"\n#", data.display(), data.display()),
+            ).replace("n = 64\nseed = 0\n", ""),
+            "missing.npy",
+        ),
+        (format!("{}\n[sweep]\n\"optim.lr\" = [0.1, 0.2]\n", fc73(4, 100)), "one cell"),
+        ("this is not toml = = =".to_string(), "experiment.toml"),
+    ];
+    for (toml, needle) in &cases {
+        for path in ["/api/validate", "/api/runs"] {
+            let (status, _, body) = post(path, &experiment(toml));
+            assert_eq!(status, 400, "{path} {needle}: {body}");
+            let msg = json(&body)["error"].as_str().unwrap().to_string();
+            assert!(msg.contains(needle), "{needle} not in {msg}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0, "nothing was started or written");
+    // A good file validates.
+    let (status, _, body) = post("/api/validate", &experiment(&fc73(4, 100)));
+    assert_eq!((status, json(&body)["seeds"].as_u64()), (200, Some(4)), "{body}");
+    // Not JSON, too big, unknown runs and paths that try to leave the runs directory.
+    assert_eq!(post("/api/runs", "{not json").0, 400);
+    let big = experiment(&format!("{}\n# {}", fc73(4, 100), "x".repeat(100_000)));
+    assert_eq!(post("/api/runs", &big).0, 413);
+    for path in ["/api/runs/nope", "/api/runs/..%2F..%2Fetc/curves", "/api/runs/nope/events", "/api/nothing"] {
+        assert_eq!(http(addr, "GET", path, None, &[]).0, 404, "{path}");
+    }
+    assert_eq!(http(addr, "GET", "/api/neuron?act=nonsense", None, &[]).0, 400);
+    s.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[test]
+fn off_loopback_every_api_call_needs_the_token() {
+    let runs = tmp("token");
+    let s = server(&runs, vec![], "0.0.0.0");
+    let addr = local(&s);
+    let token = s.token.clone().expect("a token off loopback");
+    assert!(token.len() >= 16 && s.url().contains(&token));
+    assert_eq!(http(addr, "GET", "/api/presets", None, &[]).0, 401);
+    assert_eq!(http(addr, "GET", "/api/presets?token=wrong", None, &[]).0, 401);
+    assert_eq!(http(addr, "GET", "/api/presets", None, &[("X-Gradlab-Token", &token)]).0, 200);
+    assert_eq!(http(addr, "GET", &format!("/api/presets?token={token}"), None, &[]).0, 200);
+    assert_eq!(http(addr, "POST", "/api/runs", Some(&experiment(&fc73(2, 10))), &[]).0, 401);
+    assert_eq!(http(addr, "GET", "/", None, &[]).0, 200, "the page itself carries no data");
+    s.stop();
+    let local_server = server(&runs, vec![], "127.0.0.1");
+    assert!(local_server.token.is_none());
+    drop(local_server);
+    std::fs::remove_dir_all(&runs).unwrap();
+}
+
+#[test]
+fn the_neuron_endpoint_is_task_1s_landscape() {
+    let runs = tmp("neuron");
+    let s = server(&runs, vec![], "127.0.0.1");
+    let (status, _, body) = http(local(&s), "GET", "/api/neuron?w=1.5&b=-0.5", None, &[]);
+    assert_eq!(status, 200);
+    let v = json(&body);
+    assert_eq!(v["ws"].as_array().unwrap().len(), 61);
+    // At (w, b) with x = 1, y = 0.5: ŷ = σ(1), L2 = (ŷ − y)², ∂L2/∂w = 2(ŷ − y)·ŷ(1 − ŷ)·x,
+    // CE's gradient = (ŷ − y)·x.
+    let yhat = 1.0 / (1.0 + (-1.0f64).exp());
+    let at = &v["at"];
+    let close = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-12;
+    assert!(close(&at["output"], yhat));
+    assert!(close(&at["l2"]["loss"], (yhat - 0.5).powi(2)));
+    assert!(close(&at["l2"]["dw"], 2.0 * (yhat - 0.5) * yhat * (1.0 - yhat)));
+    assert!(close(&at["ce"]["dw"], yhat - 0.5) && close(&at["ce"]["db"], yhat - 0.5));
+    let started = Instant::now();
+    s.stop();
+    assert!(started.elapsed() < Duration::from_secs(5), "the server stops promptly");
+    std::fs::remove_dir_all(&runs).unwrap();
+}
