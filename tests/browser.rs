@@ -1,0 +1,226 @@
+//! The live lab in a real browser: headless Chromium driven through chromedriver's WebDriver
+//! protocol (plain HTTP + JSON). Loads the page, starts a run, waits for the curves to move and
+//! the run to finish, checks that the summary the page shows is `summary.json`'s, and saves
+//! screenshots at a laptop and a phone size (target/browser-shots/).
+//!
+//! Needs `chromedriver` and `chromium` (Debian: chromium-driver, chromium). Without them the
+//! test says so and passes, unless GRADLAB_BROWSER_TEST=require (as `.ci/run` sets it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let mut raw = vec![];
+    if head.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+        raw = vec![0; len.trim().parse().unwrap()];
+        r.read_exact(&mut raw).unwrap();
+    } else {
+        r.read_to_end(&mut raw).unwrap();
+    }
+    serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", String::from_utf8_lossy(&raw)))
+}
+
+struct Driver {
+    addr: SocketAddr,
+    child: Child,
+    session: String,
+}
+
+impl Driver {
+    fn start(chromedriver: &Path, chromium: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let t = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,900"]
+        }}}});
+        let r = request(addr, "POST", "/session", Some(&caps));
+        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
+        Driver { addr, child, session }
+    }
+
+    fn call(&self, method: &str, what: &str, body: Option<Value>) -> Value {
+        let r = request(self.addr, method, &format!("/session/{}/{what}", self.session), body.as_ref());
+        assert!(r["value"].get("error").is_none(), "{what}: {r}");
+        r["value"].clone()
+    }
+
+    fn script(&self, js: &str) -> Value {
+        self.call("POST", "execute/sync", Some(json!({"script": js, "args": []})))
+    }
+
+    fn wait_for(&self, js: &str, limit: Duration) -> Value {
+        let t = Instant::now();
+        loop {
+            let v = self.script(js);
+            if v.as_bool() != Some(false) && !v.is_null() {
+                return v;
+            }
+            assert!(t.elapsed() < limit, "timed out waiting for `{js}`");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let b64 = self.call("GET", "screenshot", None);
+        std::fs::write(path, base64(b64.as_str().unwrap())).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = request(self.addr, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(val).collect();
+    let mut out = vec![];
+    for q in bytes.chunks(4) {
+        let n = q.iter().enumerate().fold(0u32, |a, (i, &v)| a | (v as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..q.len()]);
+    }
+    out
+}
+
+#[test]
+fn the_page_trains_live_and_shows_summary_json() {
+    let (Some(chromedriver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser", "google-chrome"]))
+    else {
+        assert!(
+            std::env::var("GRADLAB_BROWSER_TEST").as_deref() != Ok("require"),
+            "GRADLAB_BROWSER_TEST=require but chromedriver or chromium is missing"
+        );
+        eprintln!("skipped: chromedriver or chromium not found (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let runs = std::env::temp_dir().join(format!("gradlab-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let server = gradlab::serve::start(gradlab::serve::ServeConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        runs: runs.clone(),
+        data: vec![],
+    })
+    .unwrap();
+    let driver = Driver::start(&chromedriver, &chromium);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // A user: opens the page, picks the `line` preset, sets 8 seeds, presses Run.
+    driver.call("POST", "url", Some(json!({"url": server.url()})));
+    driver.wait_for("return document.querySelectorAll('button.preset').length === 5", Duration::from_secs(20));
+    driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'line').click();");
+    driver.wait_for("return document.getElementById('toml').value.includes('generator = \"line\"')", Duration::from_secs(10));
+    driver.script(
+        "const s = document.getElementById('f-seeds'); s.value = '8'; s.dispatchEvent(new Event('change'));",
+    );
+    assert!(driver.script("return document.getElementById('toml').value").as_str().unwrap().contains("seeds = 8"));
+    let t = Instant::now();
+    driver.script("document.getElementById('run').click();");
+    // The curves move while it trains: rows arrive for every seed and the loss chart is drawn.
+    driver.wait_for(
+        "return typeof run !== 'undefined' && run && run.seeds.filter(r => r && r.length > 3).length === 8",
+        Duration::from_secs(60),
+    );
+    let first_update = t.elapsed();
+    driver.wait_for("return document.body.dataset.state === 'done'", Duration::from_secs(120));
+    driver.screenshot(&shots.join("laptop.png"));
+
+    // The summary the page shows is the run's summary.json.
+    let shown = driver.script("return Object.assign({}, document.getElementById('summary').dataset)");
+    let id = driver.script("return run.id").as_str().unwrap().to_string();
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(runs.join(&id).join("summary.json")).unwrap()).unwrap();
+    let cell = &summary["cells"][0];
+    let num = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    assert_eq!(num(&shown["seeds"]), cell["seeds"].as_f64(), "{shown}");
+    assert_eq!(num(&shown["converged"]), cell["converged"].as_f64(), "{shown}");
+    assert_eq!(num(&shown["diverged"]), cell["diverged"].as_f64(), "{shown}");
+    assert_eq!(num(&shown["medianIterations"]), cell["median_iterations"].as_f64(), "{shown}");
+    assert_eq!(num(&shown["heldOut"]), cell["median_held_out_accuracy"].as_f64(), "{shown}");
+    assert_eq!(shown["complete"], "true");
+    let text = driver.script("return document.getElementById('summary').textContent").as_str().unwrap().to_string();
+    assert!(text.contains(&format!("{}/{} seeds", cell["converged"], cell["seeds"])), "{text}");
+    // Every sample is shown with the first seed's verdict; the run list has the run.
+    let marked = driver.script("return document.querySelectorAll('#samples canvas.ok, #samples canvas.bad').length");
+    assert_eq!(marked.as_u64(), Some(64));
+    driver.wait_for(&format!("return document.getElementById('runs').textContent.includes('{id}')"), Duration::from_secs(10));
+
+    // Task 1's neuron answers a drag with gradlab's numbers.
+    driver.wait_for("return document.getElementById('neuron-at').textContent.includes('∂CE/∂w')", Duration::from_secs(10));
+
+    // A phone-sized window: one column, nothing wider than the screen.
+    driver.call("POST", "window/rect", Some(json!({"width": 390, "height": 844})));
+    std::thread::sleep(Duration::from_millis(300));
+    driver.screenshot(&shots.join("phone.png"));
+    let widths = driver.script(
+        "return [document.documentElement.scrollWidth, window.innerWidth, \
+         [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)]",
+    );
+    assert!(widths[0].as_f64() <= widths[1].as_f64().map(|w| w + 1.0), "the page is wider than a phone: {widths}");
+    eprintln!("first live rows after {first_update:?}; screenshots in {}", shots.display());
+    drop(driver);
+    server.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+}
