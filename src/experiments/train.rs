@@ -85,7 +85,7 @@ pub struct TrainOptions {
     /// (see [`keep_row`]) and `curves.csv` holds the exact per-iteration quantiles over seeds.
     pub all_rows: bool,
     /// A watcher (`gradlab serve`): sees rows and probes as they come, may pause or stop the
-    /// run; seeds then train in lockstep, one part per core. Changes no number.
+    /// run; every part then has its own thread, so all seeds move at once. Changes no number.
     #[serde(skip)]
     pub live: Option<std::sync::Arc<super::live::Live>>,
 }
@@ -756,6 +756,9 @@ pub fn threads() -> usize {
 /// CNN, the per-model cost of a step grows with E instead of shrinking.
 pub const PART_BYTES: usize = 1 << 20;
 
+/// Most threads a watched run uses (see [`train_parallel`]).
+pub const LIVE_THREADS: usize = 64;
+
 /// [`train`] with the seeds split into sub-ensembles ("parts") trained by a pool of threads.
 /// Each seed's numbers are bit for bit those of a single ensemble (a model never depends on the
 /// others), so the merged run is the same, only sooner. A part holds as many models as keep
@@ -772,13 +775,13 @@ pub fn train_parallel(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let per_model = build(1)?.graph.bytes().max(1);
-    let part_size = if opts.live.is_some() {
-        opts.seeds.div_ceil(threads()) // lockstep: every seed moves while it is watched
-    } else {
-        (PART_BYTES / per_model).clamp(1, opts.seeds)
-    };
+    let part_size = (PART_BYTES / per_model).clamp(1, opts.seeds);
     let parts = opts.seeds.div_ceil(part_size);
-    let workers = threads().min(parts).max(1);
+    // Watched, every part gets its own thread (up to LIVE_THREADS) and the OS time-slices
+    // them, so all seeds move together on screen. Measured on the detect CNN, 32 seeds: as fast
+    // as the cores-many workers, where one lockstep part per core was 36% slower (its tape
+    // outgrows the cache).
+    let workers = if opts.live.is_some() { parts.min(LIVE_THREADS) } else { threads().min(parts) }.max(1);
     if parts == 1 {
         return train(setting, &mut build(opts.seeds)?, data, held_out, opts, progress);
     }
