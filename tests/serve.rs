@@ -170,6 +170,21 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     assert!(seen.iter().all(|&n| n > 10), "rows per seed {seen:?}");
     assert_eq!(last["correct"].as_array().unwrap().len(), 64, "the first seed's per-sample correctness");
     assert!(!last["probes"].as_array().unwrap().is_empty());
+    // The landscape in the plane of seed 0's path: centred on where it stopped, so the loss at
+    // the centre is seed 0's last training loss.
+    let land = &last["landscape"];
+    let n = land["axis"].as_array().unwrap().len();
+    assert_eq!(n, 41);
+    let centre = land["loss"][(n / 2) * n + n / 2].as_f64().unwrap();
+    let seed0_last = evs[1..]
+        .iter()
+        .flat_map(|(_, e)| e["rows"].as_array().unwrap().iter().filter(|r| r[0] == 0).cloned().collect::<Vec<_>>())
+        .last()
+        .unwrap();
+    let loss = seed0_last[3].as_f64().unwrap();
+    assert!((centre - loss).abs() <= 1e-6 * loss.abs().max(1e-3), "centre {centre} vs seed 0's last loss {loss}");
+    let path = land["path"].as_array().unwrap();
+    assert!(path.len() >= 5 && path.last().unwrap()[0].as_f64().unwrap().abs() < 1e-9, "the path ends at the centre");
 
     // The run directory holds gradlab run's outputs, and they equal a CLI run of the same file:
     // watching (and training in lockstep parts) changes no number.

@@ -27,6 +27,9 @@ pub struct LiveState {
     pub probes: Vec<Vec<(String, f32, f32)>>,
     /// The first seed's per-sample correctness at its latest kept row (full batch only).
     pub correct: Vec<bool>,
+    /// The first seed's parameters at iteration 1, powers of two, every 100 and where it
+    /// stopped: its path, for the landscape in the path's own plane.
+    pub trajectory: Vec<(u32, super::net_landscape::Point)>,
     /// Iteration reached (the furthest part).
     pub iteration: usize,
     /// Bumped on every change, so a watcher sends only when something happened.
@@ -112,6 +115,20 @@ impl Live {
             *p = layers;
             s.version += 1;
         }
+    }
+
+    /// Whether `seed` is the one whose trajectory is kept.
+    pub fn tracks(&self, seed: u64) -> bool {
+        seed == self.first_seed
+    }
+
+    /// The tracked seed's parameters at `it` (a later capture at the same iteration replaces it).
+    pub fn capture(&self, it: usize, p: super::net_landscape::Point) {
+        let mut s = self.state.lock().expect("state lock");
+        if s.trajectory.last().is_some_and(|(i, _)| *i as usize == it) {
+            s.trajectory.pop();
+        }
+        s.trajectory.push((it as u32, p));
     }
 
     /// The first seed's per-sample correctness.

@@ -630,6 +630,13 @@ pub fn train(
                 }
             }
         }
+        if let Some(l) = live
+            && super::probes::due(it, DEFAULT_PROBE_EVERY)
+            && let Some(m) = run.seeds.iter().position(|&s| l.tracks(s))
+            && active[m]
+        {
+            l.capture(it, super::net_landscape::parameters_of(net, m));
+        }
         optimizer.step(&mut net.graph, &active);
         if let (true, Some(p), Some(probes)) = (probing, prober.as_mut(), run.probes.as_mut()) {
             p.after_step(net, it, &active, probes);
@@ -646,6 +653,13 @@ pub fn train(
     }
     if track {
         run.learned_at = Some(learned);
+    }
+    if let Some(l) = live
+        && let Some(m) = run.seeds.iter().position(|&s| l.tracks(s))
+    {
+        // Where the tracked seed stopped (its parameters are frozen there).
+        let end = run.at[m].last().copied().unwrap_or(0) as usize;
+        l.capture(end, super::net_landscape::parameters_of(net, m));
     }
     // Every seed's parameters are frozen where it stopped: save and evaluate them as they are.
     if let Some(dir) = &opts.save_params {

@@ -132,6 +132,8 @@ struct LiveRun {
     seconds: Mutex<Option<f64>>,
     /// The first training samples as images, for the predictions view.
     preview: Value,
+    /// After training: the loss over the plane of the first seed's path (see [`path_plane`]).
+    landscape: Mutex<Value>,
 }
 
 struct App {
@@ -404,6 +406,7 @@ async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experi
         started: Instant::now(),
         seconds: Mutex::new(None),
         preview: preview(&data),
+        landscape: Mutex::new(Value::Null),
     });
     app.runs.lock().expect("runs lock").insert(id.clone(), run.clone());
     std::thread::spawn(move || {
@@ -422,6 +425,13 @@ async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experi
             lab::write_outputs(&dir, &lab, &[(0, r)], &data, complete, None).map(|_| complete)
         });
         *run.seconds.lock().expect("seconds") = Some(run.started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            let path = std::mem::take(&mut live.state.lock().expect("state").trajectory);
+            let build = |e: usize| crate::models::spec::build::<f32>(&lab.cells[0].file.network, &data, e, data.n.min(256));
+            if let Ok(Some(v)) = path_plane(&build, &data, &path) {
+                *run.landscape.lock().expect("landscape") = v;
+            }
+        }
         *run.status.lock().expect("status") = match result {
             Ok(true) => Status::Done,
             Ok(false) => Status::Stopped,
@@ -433,6 +443,32 @@ async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experi
         live.state.lock().expect("state").version += 1;
     });
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))))
+}
+
+/// The training loss over the plane spanned by the top two principal directions of the first
+/// seed's path (its parameters at iteration 1, powers of two, every 100 and the end), centred on
+/// the end, with the path's coordinates: `gradlab landscape --trajectory`'s PCA plane.
+fn path_plane(
+    build: &(dyn Fn(usize) -> Result<crate::models::Net<f32>> + Sync),
+    data: &crate::data::Samples,
+    path: &[(u32, crate::experiments::net_landscape::Point)],
+) -> Result<Option<Value>> {
+    use crate::experiments::net_landscape as nl;
+    let Some((_, end)) = path.last() else { return Ok(None) };
+    let points: Vec<nl::Point> = path.iter().map(|(_, p)| p.clone()).collect();
+    let Some(((d1, d2), explained, coords)) = nl::pca_plane(&points, end) else { return Ok(None) };
+    const N: usize = 41;
+    let reach = coords.iter().map(|(a, b)| a.abs().max(b.abs())).fold(0.0, f64::max).max(1e-6) * 1.25;
+    let axis = nl::axis(N, reach);
+    let coefs: Vec<Vec<f64>> = axis.iter().flat_map(|&b| axis.iter().map(move |&a| vec![a, b])).collect();
+    let (loss, _) = nl::evaluate_points(build, data, end, &[&d1, &d2], &coefs, 256)?;
+    Ok(Some(json!({
+        "axis": axis,
+        "loss": loss.iter().map(|&l| if l.is_finite() { json!(l) } else { Value::Null }).collect::<Vec<_>>(),
+        "path": coords.iter().map(|(a, b)| [*a, *b]).collect::<Vec<_>>(),
+        "iterations": path.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        "explained": [explained.0, explained.1],
+    })))
 }
 
 /// The first samples' inputs as images (channel 0 of `[C, H, W]`, or a square feature vector).
@@ -582,6 +618,7 @@ fn delta(run: &LiveRun, sent: &mut Vec<usize>) -> Value {
         "probes": probes,
         "correct": s.correct,
         "elapsed": run.seconds.lock().expect("seconds").unwrap_or_else(|| run.started.elapsed().as_secs_f64()),
+        "landscape": run.landscape.lock().expect("landscape").clone(),
         "error": run.error.lock().expect("error").clone(),
     })
 }

@@ -139,6 +139,7 @@ function listen(id) {
     run.maxIters = d.max_iters;
     run.elapsed = d.elapsed;
     run.probes = d.probes;
+    if (d.landscape) run.landscape = d.landscape;
     run.correct = d.correct;
     for (const r of d.rows) {
       const [seed, it, index, ...values] = r;
@@ -369,6 +370,47 @@ function flowChart(canvas, probes) {
   });
 }
 
+// The loss over the plane of the first seed's path, the path drawn over it.
+function pathPlane(canvas, land) {
+  const [g, w, h] = sizeCanvas(canvas);
+  g.clearRect(0, 0, w, h);
+  if (!land) {
+    g.fillStyle = '#98a2b3';
+    g.font = '12px system-ui';
+    g.fillText('computed when the run ends', 10, h / 2);
+    return;
+  }
+  const n = land.axis.length, lo = land.axis[0], hi = land.axis[n - 1];
+  const side = Math.min(w, h);
+  const ox = (w - side) / 2;
+  const logs = land.loss.map((v) => (v == null ? null : Math.log10(Math.max(v, 1e-12))));
+  const finite = logs.filter((v) => v != null);
+  const a = Math.min(...finite), b = Math.max(...finite);
+  const img = g.createImageData(n, n);
+  logs.forEach((v, k) => {
+    const row = n - 1 - Math.floor(k / n), col = k % n;
+    img.data.set(v == null ? [255, 255, 255, 255] : [...colour((v - a) / (b - a || 1)), 255], 4 * (row * n + col));
+  });
+  const off = document.createElement('canvas');
+  off.width = off.height = n;
+  off.getContext('2d').putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = true;
+  g.drawImage(off, ox, 0, side, side);
+  const X = (x) => ox + ((x - lo) / (hi - lo)) * side, Y = (y) => (1 - (y - lo) / (hi - lo)) * side;
+  g.strokeStyle = '#fff';
+  g.lineWidth = 2;
+  g.beginPath();
+  land.path.forEach(([x, y], i) => (i ? g.lineTo(X(x), Y(y)) : g.moveTo(X(x), Y(y))));
+  g.stroke();
+  const [s0, s1] = [land.path[0], land.path[land.path.length - 1]];
+  g.beginPath(); g.arc(X(s0[0]), Y(s0[1]), 5, 0, 7); g.stroke();
+  g.fillStyle = '#fff';
+  g.beginPath(); g.arc(X(s1[0]), Y(s1[1]), 5, 0, 7); g.fill();
+  $('land-cap').textContent =
+    `loss (log) in the plane of the first seed's path: PC1 ${(100 * land.explained[0]).toFixed(0)}%, ` +
+    `PC2 ${(100 * land.explained[1]).toFixed(0)}% of its variance; ${land.path.length} checkpoints, ○ start, ● end`;
+}
+
 let pending = false;
 function schedule() {
   if (pending) return;
@@ -395,6 +437,7 @@ function draw() {
     empty: 'no held-out curve: set train.held_out_every (and held-out data)',
   });
   flowChart($('c-flow'), run.probes);
+  pathPlane($('c-land'), run.landscape);
   drawSamples();
   const over = ['done', 'stopped', 'failed'].includes(run.status);
   const running = run.seeds.filter((r) => r && r.length && r[r.length - 1][0] >= run.iteration).length;
@@ -629,6 +672,7 @@ async function init() {
   lineChart($('c-acc'), []);
   lineChart($('c-hacc'), []);
   flowChart($('c-flow'), []);
+  pathPlane($('c-land'), null);
   if (qs.get('autorun')) startRun();
 }
 init().catch((e) => showError(e.message));
