@@ -254,7 +254,7 @@ pub fn backward<T: Real>(
         // Tied: a channel's whole plane; untied: each position's run of B samples.
         let run = if gb.len() == ensemble * g.out { n } else { g.b };
         for (gbv, values) in gb.iter_mut().zip(gy.chunks_exact(run)) {
-            *gbv += values.iter().fold(T::default(), |a, &v| a + v);
+            *gbv += super::gemm::lane_sum(values);
         }
     }
     if is_direct(g) {

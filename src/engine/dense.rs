@@ -126,7 +126,7 @@ pub fn backward<T: Real>(
             gb.iter_mut().zip(gy).for_each(|(g, &d)| *g += d);
         } else {
             for (g, row) in gb.iter_mut().zip(gy.chunks_exact(batch)) {
-                *g += row.iter().fold(T::default(), |acc, &d| acc + d);
+                *g += super::gemm::lane_sum(row);
             }
         }
     }
