@@ -16,6 +16,7 @@ pub mod conv2d;
 pub mod conv2d_direct;
 pub mod conv2d_simd;
 pub mod dense;
+pub mod denormals;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gemm;

@@ -400,6 +400,8 @@ pub fn train(
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
+    // Subnormals flush to zero on this thread while it trains (see engine::denormals).
+    let _ftz = crate::engine::denormals::FlushDenormals::new();
     let e_count = opts.seeds;
     let init = Init::seeds(opts.first_seed, e_count, opts.init.weights, opts.init.bias);
     net.init(&init);
