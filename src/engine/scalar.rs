@@ -87,7 +87,7 @@ impl Scalar for f32 {
     }
     #[inline(always)]
     fn tanh(self) -> Self {
-        f32::tanh(self)
+        super::fastmath::tanh_f32(self)
     }
     #[inline(always)]
     fn erf(self) -> Self {
