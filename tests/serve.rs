@@ -223,8 +223,11 @@ fn pause_step_and_stop_leave_whole_outputs_marked_incomplete() {
     let runs = tmp("stop");
     let s = server(&runs, vec![], "127.0.0.1");
     let addr = local(&s);
-    // Sigmoid+L2 with a tiny step: no seed stops by itself for a long while.
-    let toml = fc73(4, 100_000).replace("act = \"relu\"", "act = \"sigmoid\"").replace("lr = 0.1", "lr = 0.001");
+    // The line CNN with 3 seeds trains as 3 parts on their own threads; no stop rule, so
+    // nothing ends by itself. A step must hold every part at the same iteration.
+    let toml = include_str!("../examples/networks/line.toml")
+        .replace("seeds = 32", "seeds = 3")
+        .replace("max_iters = 10000", "max_iters = 100000\nstop = \"none\"");
     let id = start_run(addr, &toml);
     let control = |action: &str| {
         let (status, _, body) = http(
@@ -236,22 +239,42 @@ fn pause_step_and_stop_leave_whole_outputs_marked_incomplete() {
         );
         assert_eq!(status, 200, "{body}");
     };
+    let info = || json(&http(addr, "GET", &format!("/api/runs/{id}"), None, &[]).2);
     std::thread::sleep(Duration::from_millis(100));
     control("pause");
     std::thread::sleep(Duration::from_millis(100));
-    let (_, _, info) = http(addr, "GET", &format!("/api/runs/{id}"), None, &[]);
-    assert_eq!(json(&info)["status"], "paused");
+    assert_eq!(info()["status"], "paused");
+    let at = info()["iteration"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(info()["iteration"].as_u64().unwrap(), at, "a paused run stays where it is");
+    // Step 3: every part runs exactly three more iterations, then it is paused again.
+    control("step");
+    let t = Instant::now();
+    while info()["iteration"].as_u64().unwrap() < at + 3 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let after = info();
+    assert_eq!((after["iteration"].as_u64().unwrap(), after["status"].as_str()), (at + 3, Some("paused")));
+
     // Another run is refused while this one trains.
     let (status, _, body) = http(addr, "POST", "/api/runs", Some(&experiment(&fc73(2, 10))), &[]);
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("one run at a time"));
-    control("step");
     control("stop");
     let evs = events(addr, &id);
     let last = &evs.last().unwrap().1;
     assert_eq!(last["status"], "stopped");
-    let it = last["iteration"].as_u64().unwrap();
-    assert!(it > 1 && it < 100_000, "stopped at {it}");
+    assert_eq!(last["iteration"].as_u64(), Some(at + 3), "stopped where the step held it");
+    // Every seed (each its own part) ends at that same iteration: its last row is there.
+    let mut ends = [0u64; 3];
+    for (_, e) in &evs[1..] {
+        for r in e["rows"].as_array().unwrap() {
+            let s = r[0].as_u64().unwrap() as usize;
+            ends[s] = ends[s].max(r[1].as_u64().unwrap());
+        }
+    }
+    assert_eq!(ends, [at + 3; 3]);
     let summary = json(&std::fs::read_to_string(runs.join(&id).join("summary.json")).unwrap());
     assert_eq!(summary["complete"], false, "a stopped run is marked incomplete");
     let metrics = std::fs::read_to_string(runs.join(&id).join("metrics.csv")).unwrap();

@@ -10,8 +10,10 @@ use std::sync::{Condvar, Mutex};
 pub enum Control {
     Run,
     Pause,
-    /// Run this many more iterations (of every part), then pause.
+    /// Run this many more iterations, then pause (as asked; held as `Until`).
     Step(usize),
+    /// Every part runs up to and including this iteration, then waits.
+    Until(usize),
     Stop,
 }
 
@@ -59,27 +61,39 @@ impl Live {
     }
 
     pub fn set(&self, c: Control) {
+        let c = match c {
+            // Counted from the furthest part, so that every part (and every seed) stops at the
+            // same iteration, whichever part asks first.
+            Control::Step(n) => Control::Until(self.state.lock().expect("state lock").iteration + n),
+            other => other,
+        };
         *self.control.lock().expect("control lock") = c;
         self.wake.notify_all();
+    }
+
+    /// Whether training is held: paused, or every part has reached its step's end.
+    pub fn held(&self) -> bool {
+        match self.control() {
+            Control::Pause => true,
+            Control::Until(t) => self.state.lock().expect("state lock").iteration >= t,
+            _ => false,
+        }
     }
 
     pub fn control(&self) -> Control {
         *self.control.lock().expect("control lock")
     }
 
-    /// Called by the training before each iteration: blocks while paused; `false` to stop.
-    pub fn gate(&self) -> bool {
+    /// Called by the training before iteration `it`: blocks while paused or beyond a step's
+    /// end; `false` to stop.
+    pub fn gate(&self, it: usize) -> bool {
         let mut c = self.control.lock().expect("control lock");
         loop {
             match *c {
                 Control::Run => return true,
                 Control::Stop => return false,
-                Control::Step(0) => *c = Control::Pause,
-                Control::Step(n) => {
-                    *c = Control::Step(n - 1);
-                    return true;
-                }
-                Control::Pause => {
+                Control::Until(t) if it <= t => return true,
+                Control::Step(_) | Control::Until(_) | Control::Pause => {
                     c = self.wake.wait(c).expect("control lock");
                 }
             }
@@ -148,11 +162,16 @@ mod tests {
     #[test]
     fn steps_then_pauses_and_stop_ends_a_pause() {
         let live = std::sync::Arc::new(Live::new(0, 1));
+        live.row(&["loss".into()], 0, 5, &[1.0], false); // the run is at iteration 5
         live.set(Control::Step(2));
-        assert!(live.gate() && live.gate());
-        assert_eq!(live.control(), Control::Step(0));
+        assert_eq!(live.control(), Control::Until(7));
+        // Two parts at iterations 6 and 7 both go on: a step is counted in iterations.
+        assert!(live.gate(6) && live.gate(7) && live.gate(6));
+        assert!(!live.held(), "not all parts are there yet");
+        live.row(&["loss".into()], 0, 7, &[1.0], false);
+        assert!(live.held());
         let l = live.clone();
-        let waiter = std::thread::spawn(move || l.gate());
+        let waiter = std::thread::spawn(move || l.gate(8));
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!waiter.is_finished(), "a paused run waits");
         live.set(Control::Stop);

@@ -486,7 +486,7 @@ pub fn train(
     let mut replace_last = false;
     let live = opts.live.as_deref();
     for it in 1..=opts.max_iters {
-        if live.is_some_and(|l| !l.gate()) {
+        if live.is_some_and(|l| !l.gate(it)) {
             break;
         }
         let record = (it - 1) % every == 0;

@@ -500,7 +500,7 @@ fn run_dir(app: &App, id: &str) -> Api<PathBuf> {
 
 fn status_of(r: &LiveRun) -> Status {
     let s = *r.status.lock().expect("status");
-    if s == Status::Running && r.live.control() == Control::Pause { Status::Paused } else { s }
+    if s == Status::Running && r.live.held() { Status::Paused } else { s }
 }
 
 fn command(app: &App, id: &str) -> String {
@@ -549,6 +549,7 @@ async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> 
         "command": command(&app, &id),
         "error": live.as_ref().and_then(|r| r.error.lock().expect("error").clone()),
         "seconds": live.as_ref().and_then(|r| *r.seconds.lock().expect("seconds")),
+        "iteration": live.as_ref().map(|r| r.live.state.lock().expect("state").iteration),
     })))
 }
 
@@ -578,6 +579,7 @@ async fn control(
 /// The run's state since the watcher's cursor: new rows per seed (`[seed, iteration, values…]`,
 /// with the rows a thinned run replaced sent again), probes' medians per layer, correctness.
 fn delta(run: &LiveRun, sent: &mut Vec<usize>) -> Value {
+    let status = status_of(run); // before the state lock: it takes that lock itself
     let s = run.live.state.lock().expect("state");
     let mut rows = vec![];
     for (seed, seed_rows) in s.rows.iter().enumerate() {
@@ -609,7 +611,7 @@ fn delta(run: &LiveRun, sent: &mut Vec<usize>) -> Value {
         })
         .collect();
     json!({
-        "status": status_of(run),
+        "status": status,
         "iteration": s.iteration,
         "max_iters": run.max_iters,
         "seeds": run.seeds,
