@@ -6,7 +6,6 @@
 //! Needs `chromedriver` and `chromium` (Debian: chromium-driver, chromium). Without them the
 //! test says so and passes, unless GRADLAB_BROWSER_TEST=require (as `.ci/run` sets it).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,45 +18,13 @@ fn find(names: &[&str]) -> Option<PathBuf> {
     names.iter().find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
 }
 
+#[path = "common/http.rs"]
+mod http_client;
+
+/// A WebDriver call: JSON in, JSON out.
 fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        head.push_str(&line.to_ascii_lowercase());
-    }
-    let mut raw = vec![];
-    if head.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            raw.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
-        raw = vec![0; len.trim().parse().unwrap()];
-        r.read_exact(&mut raw).unwrap();
-    } else {
-        r.read_to_end(&mut raw).unwrap();
-    }
+    let body = body.map(|b| b.to_string());
+    let (_, _, raw) = http_client::request(addr, method, path, body.as_deref(), &[]);
     serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", String::from_utf8_lossy(&raw)))
 }
 

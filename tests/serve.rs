@@ -1,7 +1,7 @@
 //! `gradlab serve` over real HTTP: a server on an ephemeral port, spoken to with plain
 //! HTTP/1.1 over a socket (no client library: what is tested is what goes over the wire).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,57 +23,14 @@ fn local(s: &Server) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], s.addr.port()))
 }
 
-/// One request; the response's status, headers (lower-cased names) and body (de-chunked).
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    if let Some(b) = body {
-        s.write_all(b.as_bytes()).unwrap();
-    }
-    let mut r = BufReader::new(s);
-    let (status, head) = read_head(&mut r);
-    let mut raw = vec![];
-    if head.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            if r.read_line(&mut size).unwrap() == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            raw.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        r.read_to_end(&mut raw).unwrap();
-    }
-    (status, head, String::from_utf8(raw).unwrap())
-}
+#[path = "common/http.rs"]
+mod http_client;
+use http_client::read_head;
 
-fn read_head(r: &mut BufReader<TcpStream>) -> (u16, String) {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        head.push_str(&line.to_ascii_lowercase());
-    }
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head)
+/// One request; the response's status, head and body as text.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let (status, head, raw) = http_client::request(addr, method, path, body, headers);
+    (status, head, String::from_utf8(raw).unwrap())
 }
 
 fn json(body: &str) -> serde_json::Value {

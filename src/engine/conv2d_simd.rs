@@ -9,6 +9,9 @@
 //!
 //! `GRADLAB_SIMD=off` forces the generic kernels (for benchmarks' baselines).
 
+// Register blocks are indexed by row, tap and lane on purpose: it mirrors the generic kernels.
+#![allow(clippy::needless_range_loop)]
+
 use super::conv2d::Geometry;
 
 static SWITCHED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -196,7 +196,7 @@ pub fn write_outputs(
         &dir.join("summary.json"),
         &Summary { study, complete, data: &data.source, config: opts, settings: &summaries },
     )?;
-    report::write_run_csvs(&dir, runs)?;
+    report::write_run_csvs(dir, runs)?;
     report::atomic::write_atomic(&dir.join("table.md"), table_markdown(task, opts, &summaries, data).as_bytes())?;
     let refs: Vec<&Run> = runs.iter().collect();
     let name = task_name(task);

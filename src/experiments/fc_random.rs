@@ -130,7 +130,7 @@ pub fn write_outputs(
     let summary =
         Summary { study: "task2-fc-random", complete, data: &data.source, config: study, settings: summaries.clone() };
     report::write_json(&dir.join("summary.json"), &summary)?;
-    report::write_run_csvs(&dir, runs)?;
+    report::write_run_csvs(dir, runs)?;
     report::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())?;
     let title = "Task 2: fc73 on random, median over seeds with IQR band";
     let runs: Vec<&Run> = runs.iter().collect();

@@ -590,7 +590,7 @@ pub fn write_outputs(
     };
     crate::report::write_json(&out.join("summary.json"), &summary)?;
     let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
-    crate::report::write_run_csvs(&out, &only)?;
+    crate::report::write_run_csvs(out, &only)?;
     if let Some((k, _)) = runs.first() {
         let net = lab.build(*k, data, 1)?;
         let text = format!("{}\n{}", lab.cells[*k].name, spec::describe(&lab.cells[*k].file.network, &net));
