@@ -20,6 +20,7 @@ fn run(all_rows: bool) -> Run {
 fn thinned_rows_are_the_full_rows_at_the_kept_iterations() {
     let (all, thin) = (run(true), run(false));
     let k = all.columns.len();
+    let held = all.columns.iter().position(|c| c == "held_out_accuracy").unwrap();
     for s in 0..all.seeds.len() {
         let (a, t) = (&all.at[s], &thin.at[s]);
         assert_eq!(a.len(), all.rows[s].len() / k);
@@ -30,10 +31,14 @@ fn thinned_rows_are_the_full_rows_at_the_kept_iterations() {
             assert_eq!(&thin.rows[s][j * k..(j + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..],
                 &all.rows[s][i * k..(i + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..]);
         }
+        let mut measured = 0;
         for (i, &it) in a.iter().enumerate() {
-            let must = keep_row(i) || Some(&it) == a.last();
+            let has_held = all.rows[s][i * k + held].is_finite();
+            measured += usize::from(has_held);
+            let must = keep_row(i) || Some(&it) == a.last() || (has_held && keep_row(measured - 1));
             assert_eq!(t.contains(&it), must, "seed {s} iteration {it}");
         }
+        assert!(measured > 64, "the run measures held-out more than 64 times ({measured})");
     }
     assert_eq!(all.iterations, thin.iterations);
 }
