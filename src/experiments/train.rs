@@ -608,7 +608,7 @@ pub fn train(
         if record {
             let i = (it - 1) / every;
             // A held-out measurement keeps its row on its own log grid (all of the first 64
-            // measurements, then 32 per doubling), so the held-out curve stays resolved.
+            // measurements, then 16 per doubling), so the held-out curve stays resolved.
             let held_kept = held.is_some() && keep_row(held_count - 1);
             replace_last = !opts.all_rows && !keep_row(i) && !sharp_due && !held_kept;
         }
