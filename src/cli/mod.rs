@@ -379,8 +379,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "MAX")]
     pub clip_norm: Option<f64>,
     /// Write every evaluated row of every seed to metrics.csv. By default it keeps the first 64
-    /// rows, then 16 per doubling of the iteration, and each seed's last; curves.csv always
-    /// has the exact quantiles over seeds at every iteration.
+    /// rows, then 16 per doubling of the iteration, and each seed's last; curves.csv has the
+    /// exact quantiles over seeds at every kept iteration (at every one with this flag).
     #[arg(long)]
     pub all_rows: bool,
 }
