@@ -174,6 +174,22 @@ fn the_page_trains_live_and_shows_summary_json() {
     assert_eq!(marked.as_u64(), Some(64));
     driver.wait_for(&format!("return document.getElementById('runs').textContent.includes('{id}')"), Duration::from_secs(10));
 
+    // A second run with leaky ReLU, then the two compared on the same axes.
+    driver.script("const a = document.getElementById('f-act'); a.value = 'leaky_relu'; a.dispatchEvent(new Event('change'));");
+    driver.script("document.getElementById('run').click();");
+    driver.wait_for(&format!("return run.id !== '{id}' && document.body.dataset.state === 'done'"), Duration::from_secs(120));
+    let second = driver.script("return run.id").as_str().unwrap().to_string();
+    assert!(std::fs::read_to_string(runs.join(&second).join("experiment.toml")).unwrap().contains("act = \"leaky_relu\""));
+    driver.wait_for(&format!("return document.getElementById('runs').textContent.includes('{second}')"), Duration::from_secs(10));
+    driver.script("document.querySelectorAll('#runs input[type=checkbox]').forEach(b => b.click());");
+    driver.wait_for("return !document.getElementById('compare-fig').hidden", Duration::from_secs(10));
+    let cap = driver.script("return document.getElementById('compare-cap').textContent").as_str().unwrap().to_string();
+    assert!(cap.contains(&id) && cap.contains(&second), "{cap}");
+    driver.script("const m = document.getElementById('compare-metric'); m.value = 'held_out_accuracy'; m.dispatchEvent(new Event('change'));");
+    driver.wait_for("return document.getElementById('compare-cap').textContent.startsWith('held-out accuracy')", Duration::from_secs(10));
+    driver.script("document.getElementById('runs-card').scrollIntoView()");
+    driver.screenshot(&shots.join("compare.png"));
+
     // Task 1's neuron answers a drag with gradlab's numbers.
     driver.wait_for("return document.getElementById('neuron-at').textContent.includes('∂CE/∂w')", Duration::from_secs(10));
 

@@ -306,11 +306,12 @@ function lineChart(canvas, series, { log = false, yRange = null, xMax = null, em
     g.stroke();
     g.lineWidth = 1;
   }
-  let ly = T + 12;
-  for (const s of series) {
-    if (!s.label) continue;
+  // Labels where curves are not: bottom right for rising curves (accuracy), top right else.
+  const labelled = series.filter((s) => s.label);
+  let ly = yRange ? h - B - 8 - 14 * (labelled.length - 1) : T + 12;
+  for (const s of labelled) {
     g.fillStyle = s.color;
-    g.fillText(s.label, L + 8, ly);
+    g.fillText(s.label, w - R - g.measureText(s.label).width - 4, ly);
     ly += 14;
   }
 }
@@ -616,11 +617,14 @@ async function compare() {
       return { band: { x: pick(x), mid: pick(mid), lo: pick(lo), hi: pick(hi) }, color };
     };
     fig.hidden = false;
-    const sa = series(a, 'loss', palette[0]), sb = series(b, 'loss', palette[1]);
+    const metric = $('compare-metric').value;
+    const sa = series(a, metric, palette[0]), sb = series(b, metric, palette[1]);
     sa.label = chosen[0];
     sb.label = chosen[1];
-    lineChart($('c-compare'), [sa, sb], { log: true });
-    $('compare-cap').textContent = `training loss, median and IQR over seeds: ${chosen[0]} (blue) against ${chosen[1]} (red)`;
+    const acc = metric.endsWith('accuracy');
+    lineChart($('c-compare'), [sa, sb], { log: !acc, yRange: acc ? [0, 1.02] : null, empty: 'not measured in these runs' });
+    const name = $('compare-metric').selectedOptions[0].textContent;
+    $('compare-cap').textContent = `${name}, median and IQR over seeds: ${chosen[0]} (blue) against ${chosen[1]} (red)`;
   } catch (e) {
     showError(e.message);
   }
@@ -662,6 +666,7 @@ async function init() {
     $('command').textContent = cmd;
     try { await navigator.clipboard.writeText(cmd); $('command').textContent += '\n(copied)'; } catch (e) { /* shown above */ }
   });
+  $('compare-metric').addEventListener('change', compare);
   neuronPointer($('n-l2'));
   neuronPointer($('n-ce'));
   neuronAt(2, -1);
