@@ -170,7 +170,10 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     assert_eq!(status, 200);
     assert!(json(&curves)["loss_median"].as_array().unwrap().len() > 50);
     let (_, _, list) = http(addr, "GET", "/api/runs", None, &[]);
-    assert!(json(&list).as_array().unwrap().iter().any(|r| r["id"] == id.as_str() && r["status"] == "done"));
+    let listed = json(&list).as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).cloned().unwrap();
+    assert_eq!(listed["status"], "done");
+    assert!(listed["title"].as_str().unwrap().ends_with("[relu, sgd, lr 0.1]"), "{listed}");
+    assert_eq!(listed["summary"]["converged"], direct["cells"][0]["converged"]);
     s.stop();
     std::fs::remove_dir_all(&runs).unwrap();
 }

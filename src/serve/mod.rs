@@ -524,14 +524,42 @@ async fn list_runs(State(app): State<Arc<App>>) -> Api<axum::Json<Value>> {
             (None, None) => Status::Failed,
         };
         let cell = summary.as_ref().map(|s| s["cells"][0].clone()).unwrap_or(Value::Null);
-        let name = std::fs::read_to_string(entry.path().join("experiment.toml"))
-            .ok()
-            .and_then(|t| t.lines().next().map(|l| l.trim_start_matches('#').trim().chars().take(80).collect::<String>()))
-            .unwrap_or_default();
+        let name = std::fs::read_to_string(entry.path().join("experiment.toml")).map(|t| describe(&t)).unwrap_or_default();
         out.push(json!({ "id": id, "status": status, "title": name, "summary": cell }));
     }
     out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
     Ok(axum::Json(Value::Array(out)))
+}
+
+/// A run's line in the list: the file's first comment, then what is most often changed
+/// (first activation, optimiser, learning rate), so two runs of one preset can be told apart.
+fn describe(text: &str) -> String {
+    let title: String = text
+        .lines()
+        .next()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().chars().take(60).collect())
+        .unwrap_or_default();
+    let Ok(doc) = text.parse::<toml::Table>() else { return title };
+    let get = |path: &[&str]| -> Option<String> {
+        let mut v: &toml::Value = doc.get(path[0])?;
+        for k in &path[1..] {
+            v = match k.parse::<usize>() {
+                Ok(i) => v.as_array()?.get(i)?,
+                Err(_) => v.get(k)?,
+            };
+        }
+        Some(v.as_str().map_or_else(|| v.to_string(), str::to_string))
+    };
+    let parts: Vec<String> = [
+        get(&["network", "layers", "0", "act"]),
+        get(&["optim", "name"]).or(Some("sgd".into())),
+        get(&["optim", "lr"]).map(|lr| format!("lr {lr}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("{title} [{}]", parts.join(", "))
 }
 
 async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Api<axum::Json<Value>> {
