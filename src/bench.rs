@@ -275,8 +275,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// bookkeeping on top of the bare step.
 fn speed_at_the_limit(peak: f64, budget: Duration) -> Result<()> {
     use crate::engine::conv2d_simd;
-    println!("
-speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1} GFLOP/s:");
+    println!(
+        "
+speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1} GFLOP/s:"
+    );
     if conv2d_simd::enabled() {
         conv2d_simd::switch(false);
         let generic = detect_step_seconds(1, budget)?;
@@ -300,7 +302,10 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     let data = generators::random(64, 0).samples();
     let held = generators::random(64, 1).samples();
     let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
-    let opts = crate::experiments::train::TrainOptions { max_iters: 2000, ..crate::experiments::train::TrainOptions::new(128) };
+    let opts = crate::experiments::train::TrainOptions {
+        max_iters: 2000,
+        ..crate::experiments::train::TrainOptions::new(128)
+    };
     let mut net = fc::build::<f32>(&cfg, 128, 64)?;
     let t = Instant::now();
     let run = crate::experiments::train::train("bench", &mut net, &data, Some(&held), &opts, &mut |_, _| true)?;
@@ -315,4 +320,3 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     );
     Ok(())
 }
-

@@ -113,7 +113,8 @@ fn base64(s: &str) -> Vec<u8> {
 
 #[test]
 fn the_page_trains_live_and_shows_summary_json() {
-    let (Some(chromedriver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser", "google-chrome"]))
+    let (Some(chromedriver), Some(chromium)) =
+        (find(&["chromedriver"]), find(&["chromium", "chromium-browser", "google-chrome"]))
     else {
         assert!(
             std::env::var("GRADLAB_BROWSER_TEST").as_deref() != Ok("require"),
@@ -139,10 +140,11 @@ fn the_page_trains_live_and_shows_summary_json() {
     driver.call("POST", "url", Some(json!({"url": server.url()})));
     driver.wait_for("return document.querySelectorAll('button.preset').length === 5", Duration::from_secs(20));
     driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'line').click();");
-    driver.wait_for("return document.getElementById('toml').value.includes('generator = \"line\"')", Duration::from_secs(10));
-    driver.script(
-        "const s = document.getElementById('f-seeds'); s.value = '8'; s.dispatchEvent(new Event('change'));",
+    driver.wait_for(
+        "return document.getElementById('toml').value.includes('generator = \"line\"')",
+        Duration::from_secs(10),
     );
+    driver.script("const s = document.getElementById('f-seeds'); s.value = '8'; s.dispatchEvent(new Event('change'));");
     assert!(driver.script("return document.getElementById('toml').value").as_str().unwrap().contains("seeds = 8"));
     let t = Instant::now();
     driver.script("document.getElementById('run').click();");
@@ -158,7 +160,8 @@ fn the_page_trains_live_and_shows_summary_json() {
     // The summary the page shows is the run's summary.json.
     let shown = driver.script("return Object.assign({}, document.getElementById('summary').dataset)");
     let id = driver.script("return run.id").as_str().unwrap().to_string();
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(runs.join(&id).join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join(&id).join("summary.json")).unwrap()).unwrap();
     let cell = &summary["cells"][0];
     let num = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
     assert_eq!(num(&shown["seeds"]), cell["seeds"].as_f64(), "{shown}");
@@ -172,26 +175,45 @@ fn the_page_trains_live_and_shows_summary_json() {
     // Every sample is shown with the first seed's verdict; the run list has the run.
     let marked = driver.script("return document.querySelectorAll('#samples canvas.ok, #samples canvas.bad').length");
     assert_eq!(marked.as_u64(), Some(64));
-    driver.wait_for(&format!("return document.getElementById('runs').textContent.includes('{id}')"), Duration::from_secs(10));
+    driver.wait_for(
+        &format!("return document.getElementById('runs').textContent.includes('{id}')"),
+        Duration::from_secs(10),
+    );
 
     // A second run with leaky ReLU, then the two compared on the same axes.
-    driver.script("const a = document.getElementById('f-act'); a.value = 'leaky_relu'; a.dispatchEvent(new Event('change'));");
+    driver.script(
+        "const a = document.getElementById('f-act'); a.value = 'leaky_relu'; a.dispatchEvent(new Event('change'));",
+    );
     driver.script("document.getElementById('run').click();");
-    driver.wait_for(&format!("return run.id !== '{id}' && document.body.dataset.state === 'done'"), Duration::from_secs(120));
+    driver.wait_for(
+        &format!("return run.id !== '{id}' && document.body.dataset.state === 'done'"),
+        Duration::from_secs(120),
+    );
     let second = driver.script("return run.id").as_str().unwrap().to_string();
-    assert!(std::fs::read_to_string(runs.join(&second).join("experiment.toml")).unwrap().contains("act = \"leaky_relu\""));
-    driver.wait_for(&format!("return document.getElementById('runs').textContent.includes('{second}')"), Duration::from_secs(10));
+    assert!(
+        std::fs::read_to_string(runs.join(&second).join("experiment.toml")).unwrap().contains("act = \"leaky_relu\"")
+    );
+    driver.wait_for(
+        &format!("return document.getElementById('runs').textContent.includes('{second}')"),
+        Duration::from_secs(10),
+    );
     driver.script("document.querySelectorAll('#runs input[type=checkbox]').forEach(b => b.click());");
     driver.wait_for("return !document.getElementById('compare-fig').hidden", Duration::from_secs(10));
     let cap = driver.script("return document.getElementById('compare-cap').textContent").as_str().unwrap().to_string();
     assert!(cap.contains(&id) && cap.contains(&second), "{cap}");
     driver.script("const m = document.getElementById('compare-metric'); m.value = 'held_out_accuracy'; m.dispatchEvent(new Event('change'));");
-    driver.wait_for("return document.getElementById('compare-cap').textContent.startsWith('held-out accuracy')", Duration::from_secs(10));
+    driver.wait_for(
+        "return document.getElementById('compare-cap').textContent.startsWith('held-out accuracy')",
+        Duration::from_secs(10),
+    );
     driver.script("document.getElementById('runs-card').scrollIntoView()");
     driver.screenshot(&shots.join("compare.png"));
 
     // Task 1's neuron answers a drag with gradlab's numbers.
-    driver.wait_for("return document.getElementById('neuron-at').textContent.includes('∂CE/∂w')", Duration::from_secs(10));
+    driver.wait_for(
+        "return document.getElementById('neuron-at').textContent.includes('∂CE/∂w')",
+        Duration::from_secs(10),
+    );
 
     // A phone-sized window: one column, nothing wider than the screen.
     driver.call("POST", "window/rect", Some(json!({"width": 390, "height": 844})));

@@ -28,8 +28,10 @@ fn thinned_rows_are_the_full_rows_at_the_kept_iterations() {
         assert_eq!(t.last(), a.last(), "every seed's last row is kept");
         for (j, &it) in t.iter().enumerate() {
             let i = a.iter().position(|&x| x == it).expect("a kept row is a row");
-            assert_eq!(&thin.rows[s][j * k..(j + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..],
-                &all.rows[s][i * k..(i + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..]);
+            assert_eq!(
+                &thin.rows[s][j * k..(j + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..],
+                &all.rows[s][i * k..(i + 1) * k].iter().map(|v| v.to_bits()).collect::<Vec<_>>()[..]
+            );
         }
         let mut measured = 0;
         for (i, &it) in a.iter().enumerate() {

@@ -28,7 +28,13 @@ mod http_client;
 use http_client::read_head;
 
 /// One request; the response's status, head and body as text.
-fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, String) {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let (status, head, raw) = http_client::request(addr, method, path, body, headers);
     (status, head, String::from_utf8(raw).unwrap())
 }
@@ -45,7 +51,8 @@ fn experiment(toml: &str) -> String {
 fn fc73(seeds: usize, iters: usize) -> String {
     let text = include_str!("../examples/networks/fc73.toml");
     let body: String = text.split("[sweep]").next().unwrap().to_string();
-    body.replace("seeds = 32", &format!("seeds = {seeds}")).replace("max_iters = 10000", &format!("max_iters = {iters}"))
+    body.replace("seeds = 32", &format!("seeds = {seeds}"))
+        .replace("max_iters = 10000", &format!("max_iters = {iters}"))
 }
 
 /// Reads a run's event stream to its end: the events' names and JSON payloads.
@@ -146,7 +153,8 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     // The run directory holds gradlab run's outputs, and they equal a CLI run of the same file:
     // watching (and training in lockstep parts) changes no number.
     let dir = runs.join(&id);
-    for f in ["experiment.toml", "summary.json", "metrics.csv", "curves.csv", "layers.csv", "network.txt", "curves.svg"] {
+    for f in ["experiment.toml", "summary.json", "metrics.csv", "curves.csv", "layers.csv", "network.txt", "curves.svg"]
+    {
         assert!(dir.join(f).is_file(), "{f}");
     }
     let cli = runs.join("cli");
@@ -272,10 +280,12 @@ fn bad_requests_get_4xx_with_the_validators_message() {
             "not in a data directory",
         ),
         (
-            fc73(4, 100).replace(
-                "generator = \"random\"",
-                &format!("x = \"{}/missing.npy\"\ny = \"{}/y.npy\"\n#", data.display(), data.display()),
-            ).replace("n = 64\nseed = 0\n", ""),
+            fc73(4, 100)
+                .replace(
+                    "generator = \"random\"",
+                    &format!("x = \"{}/missing.npy\"\ny = \"{}/y.npy\"\n#", data.display(), data.display()),
+                )
+                .replace("n = 64\nseed = 0\n", ""),
             "missing.npy",
         ),
         (format!("{}\n[sweep]\n\"optim.lr\" = [0.1, 0.2]\n", fc73(4, 100)), "one cell"),

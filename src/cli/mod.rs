@@ -550,7 +550,10 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
     println!("gradlab lab at {url}");
     println!("runs are written to {}/", args.runs.display());
     if !data.is_empty() {
-        println!("experiments may read data from {}", data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        println!(
+            "experiments may read data from {}",
+            data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     if server.token.is_some() {
         println!("not on loopback: every request needs the token in the address above");

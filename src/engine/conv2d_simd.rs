@@ -26,18 +26,19 @@ pub fn switch(on: bool) {
 pub fn enabled() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
-    !SWITCHED_OFF.load(std::sync::atomic::Ordering::Relaxed) && *ON.get_or_init(|| {
-        let wanted = std::env::var("GRADLAB_SIMD").map_or(true, |v| v != "off");
-        #[cfg(target_arch = "x86_64")]
-        {
-            wanted && std::arch::is_x86_feature_detected!("avx512f")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = wanted;
-            false
-        }
-    })
+    !SWITCHED_OFF.load(std::sync::atomic::Ordering::Relaxed)
+        && *ON.get_or_init(|| {
+            let wanted = std::env::var("GRADLAB_SIMD").map_or(true, |v| v != "off");
+            #[cfg(target_arch = "x86_64")]
+            {
+                wanted && std::arch::is_x86_feature_detected!("avx512f")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = wanted;
+                false
+            }
+        })
 }
 
 /// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ` for f32; the caller checked the bounds
@@ -184,7 +185,9 @@ mod avx512 {
                         let step = if chunks - c >= FC { FC } else { 1 };
                         unsafe {
                             match (r1 - r0, step) {
-                                (FR, FC) => fwd_block::<FR, FC>(taps, x, base + c * L, w, r0, g.k(), y, n, ypos + c * L),
+                                (FR, FC) => {
+                                    fwd_block::<FR, FC>(taps, x, base + c * L, w, r0, g.k(), y, n, ypos + c * L)
+                                }
                                 (FR, _) => fwd_block::<FR, 1>(taps, x, base + c * L, w, r0, g.k(), y, n, ypos + c * L),
                                 (_, FC) => fwd_block::<1, FC>(taps, x, base + c * L, w, r0, g.k(), y, n, ypos + c * L),
                                 _ => fwd_block::<1, 1>(taps, x, base + c * L, w, r0, g.k(), y, n, ypos + c * L),
@@ -334,9 +337,13 @@ mod tests {
             return;
         }
         let mut rng = crate::init::SeededRng::new(5);
-        for &(c, hw, out, kk, b, stride) in
-            &[(1, 16, 16, 7, 64, 1), (16, 10, 8, 7, 64, 1), (3, 9, 11, 3, 37, 1), (2, 11, 5, 3, 16, 2), (5, 6, 9, 2, 7, 1)]
-        {
+        for &(c, hw, out, kk, b, stride) in &[
+            (1, 16, 16, 7, 64, 1),
+            (16, 10, 8, 7, 64, 1),
+            (3, 9, 11, 3, 37, 1),
+            (2, 11, 5, 3, 16, 2),
+            (5, 6, 9, 2, 7, 1),
+        ] {
             let spec = Conv2dSpec { stride, padding: 0 };
             let (g, _) = geometry(1, &[1, c, hw, hw, b], &[1, out, c, kk, kk], None, spec).unwrap();
             let taps = direct::tap_offsets(&g);

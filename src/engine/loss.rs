@@ -226,7 +226,11 @@ mod tests {
                 let tol = if y == 0.0 || y == 1.0 { 4.0 * eps * d.abs() } else { 4.0 * eps * (sigma + y64) };
                 assert!((saved[i] as f64 - d).abs() <= tol, "∂ℓ/∂o at {o}, y {y}: {} vs {d}", saved[i]);
                 let scale = o64.abs() * (1.0 + y64) + l.abs();
-                assert!((saved[n + i] as f64 - l).abs() <= 4.0 * eps * scale, "ℓ at {o}, y {y}: {} vs {l}", saved[n + i]);
+                assert!(
+                    (saved[n + i] as f64 - l).abs() <= 4.0 * eps * scale,
+                    "ℓ at {o}, y {y}: {} vs {l}",
+                    saved[n + i]
+                );
             }
             assert!((loss[0] as f64 - total).abs() <= 1e-6 * total.abs(), "sum {} vs {total}", loss[0]);
         }

@@ -15,8 +15,8 @@
 pub mod conv2d;
 pub mod conv2d_direct;
 pub mod conv2d_simd;
-pub mod dense;
 pub mod denormals;
+pub mod dense;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gemm;

@@ -508,4 +508,3 @@ pub fn report_live(live: &super::live::Live, p: &Probes, seeds: &[u64], active: 
         live.probe(seeds[e], layers);
     }
 }
-

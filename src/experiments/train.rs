@@ -917,7 +917,11 @@ mod tests {
                 let keep = v[at];
                 v[at] = bad;
                 assert_eq!(super::max_abs_finite(&v), None, "{bad} at {at}");
-                assert_eq!(super::max_abs_finite(&v[..at.max(1).min(4) + 1]), if at <= 4 { None } else { Some(10.0) }, "short, {bad} at {at}");
+                assert_eq!(
+                    super::max_abs_finite(&v[..at.max(1).min(4) + 1]),
+                    if at <= 4 { None } else { Some(10.0) },
+                    "short, {bad} at {at}"
+                );
                 v[at] = keep;
             }
         }

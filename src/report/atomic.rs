@@ -31,7 +31,8 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let file_name = path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
+        let file_name =
+            path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
         let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
         let f = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
         Ok(AtomicFile { path: path.to_path_buf(), tmp, out: Some(std::io::BufWriter::with_capacity(1 << 20, f)) })

@@ -440,7 +440,10 @@ mod tests {
         // A diverged seed's NaN is not drawn: it holds its last finite value.
         let r = band(&[vec![1.0f32, f32::NAN], vec![3.0, 5.0]], &[at(2, 1), at(2, 1)], 100, (0.0, 1.0));
         assert_eq!((r.lo[1], r.hi[1]), (1.0, 5.0));
-        assert_eq!(band(&curves, &[at(3, 10), at(5, 10)], 100, (0.0, 1.0)).iterations, vec![1.0, 11.0, 21.0, 31.0, 41.0]);
+        assert_eq!(
+            band(&curves, &[at(3, 10), at(5, 10)], 100, (0.0, 1.0)).iterations,
+            vec![1.0, 11.0, 21.0, 31.0, 41.0]
+        );
         // Thinned rows: seeds kept different iterations; each holds its value until its next row.
         let t = band(&[vec![1.0f32, 3.0], vec![2.0, 4.0, 6.0]], &[vec![1, 9], vec![1, 5, 9]], 100, (0.0, 1.0));
         assert_eq!(t.iterations, vec![1.0, 5.0, 9.0]);

@@ -153,7 +153,6 @@ pub fn iteration_grid(run: &crate::experiments::train::Run) -> Vec<u32> {
     grid
 }
 
-
 /// Serialises a value through its `Display` form (e.g. an activation as `leaky_relu:0.2`).
 pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(v)

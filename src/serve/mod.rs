@@ -250,7 +250,9 @@ fn new_token() -> String {
 }
 
 async fn presets() -> axum::Json<Value> {
-    axum::Json(Value::Array(lab::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect()))
+    axum::Json(Value::Array(
+        lab::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect(),
+    ))
 }
 
 /// A preset as the page runs it: one cell. A `[sweep]` table is kept as comments, so the
@@ -309,7 +311,9 @@ fn check(app: &App, text: &str) -> Api<lab::Lab> {
         let mut files: Vec<(String, &str)> = vec![];
         for (k, v) in data {
             match v {
-                toml::Value::String(p) if ["x", "y", "held_out_x", "held_out_y", "course_dir"].contains(&k.as_str()) => {
+                toml::Value::String(p)
+                    if ["x", "y", "held_out_x", "held_out_y", "course_dir"].contains(&k.as_str()) =>
+                {
                     files.push((format!("data.{k}"), p))
                 }
                 toml::Value::Table(t) => {
@@ -334,7 +338,10 @@ fn check(app: &App, text: &str) -> Api<lab::Lab> {
     let lab = lab::parse(path, text).map_err(|e| bad(e.to_string()))?;
     let c = &lab.cells[0];
     if c.opts.seeds > MAX_SEEDS {
-        return Err(bad(format!("experiment.toml: `train.seeds`: at most {MAX_SEEDS} in the page, got {}", c.opts.seeds)));
+        return Err(bad(format!(
+            "experiment.toml: `train.seeds`: at most {MAX_SEEDS} in the page, got {}",
+            c.opts.seeds
+        )));
     }
     if c.opts.max_iters > MAX_ITERS {
         return Err(bad(format!(
@@ -374,11 +381,16 @@ async fn validate(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experim
     Ok(axum::Json(json!({ "ok": true, "seeds": c.opts.seeds, "max_iters": c.opts.max_iters })))
 }
 
-async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experiment>) -> Api<(StatusCode, axum::Json<Value>)> {
+async fn start_run(
+    State(app): State<Arc<App>>,
+    axum::Json(e): axum::Json<Experiment>,
+) -> Api<(StatusCode, axum::Json<Value>)> {
     let lab = check(&app, &e.toml)?;
     {
         let runs = app.runs.lock().expect("runs lock");
-        if let Some(r) = runs.values().find(|r| matches!(*r.status.lock().expect("status"), Status::Running | Status::Paused)) {
+        if let Some(r) =
+            runs.values().find(|r| matches!(*r.status.lock().expect("status"), Status::Running | Status::Paused))
+        {
             return Err(ApiError(
                 StatusCode::CONFLICT,
                 format!("run {} is still training; stop it first (one run at a time)", r.id),
@@ -427,7 +439,8 @@ async fn start_run(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experi
         *run.seconds.lock().expect("seconds") = Some(run.started.elapsed().as_secs_f64());
         if result.is_ok() {
             let path = std::mem::take(&mut live.state.lock().expect("state").trajectory);
-            let build = |e: usize| crate::models::spec::build::<f32>(&lab.cells[0].file.network, &data, e, data.n.min(256));
+            let build =
+                |e: usize| crate::models::spec::build::<f32>(&lab.cells[0].file.network, &data, e, data.n.min(256));
             if let Ok(Some(v)) = path_plane(&build, &data, &path) {
                 *run.landscape.lock().expect("landscape") = v;
             }
@@ -509,7 +522,8 @@ fn command(app: &App, id: &str) -> String {
 
 async fn list_runs(State(app): State<Arc<App>>) -> Api<axum::Json<Value>> {
     let mut out = vec![];
-    let entries = std::fs::read_dir(&app.runs_dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let entries =
+        std::fs::read_dir(&app.runs_dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     for entry in entries.flatten() {
         let id = entry.file_name().to_string_lossy().to_string();
         if !entry.path().join("experiment.toml").is_file() {
@@ -524,7 +538,8 @@ async fn list_runs(State(app): State<Arc<App>>) -> Api<axum::Json<Value>> {
             (None, None) => Status::Failed,
         };
         let cell = summary.as_ref().map(|s| s["cells"][0].clone()).unwrap_or(Value::Null);
-        let name = std::fs::read_to_string(entry.path().join("experiment.toml")).map(|t| describe(&t)).unwrap_or_default();
+        let name =
+            std::fs::read_to_string(entry.path().join("experiment.toml")).map(|t| describe(&t)).unwrap_or_default();
         out.push(json!({ "id": id, "status": status, "title": name, "summary": cell }));
     }
     out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
@@ -565,10 +580,18 @@ fn describe(text: &str) -> String {
 async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Api<axum::Json<Value>> {
     let dir = run_dir(&app, &id)?;
     let toml = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
-    let summary: Value =
-        std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let summary: Value = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
     let live = find(&app, &id);
-    let status = live.as_ref().map(|r| status_of(r)).unwrap_or(if summary.is_null() { Status::Failed } else if summary["complete"] == json!(true) { Status::Done } else { Status::Stopped });
+    let status = live.as_ref().map(|r| status_of(r)).unwrap_or(if summary.is_null() {
+        Status::Failed
+    } else if summary["complete"] == json!(true) {
+        Status::Done
+    } else {
+        Status::Stopped
+    });
     Ok(axum::Json(json!({
         "id": id,
         "status": status,
@@ -729,8 +752,9 @@ async fn neuron(Query(q): Query<NeuronQuery>) -> Api<axum::Json<Value>> {
     let at = match (q.w, q.b) {
         (Some(w), Some(b)) if w.is_finite() && b.is_finite() => {
             // A 2×2 grid whose first corner is (w, b): the point itself, computed the same way.
-            let p = compute(&LandscapeConfig { w_range: (w, w + 1.0), b_range: (b, b + 1.0), points: 2, ..base.clone() })
-                .map_err(|e| bad(e.to_string()))?;
+            let p =
+                compute(&LandscapeConfig { w_range: (w, w + 1.0), b_range: (b, b + 1.0), points: 2, ..base.clone() })
+                    .map_err(|e| bad(e.to_string()))?;
             let ce = p.ce.as_ref().map(|[l, dw, db]| json!({ "loss": l[0], "dw": dw[0], "db": db[0] }));
             json!({ "w": w, "b": b, "output": p.output[0], "l2": { "loss": p.l2[0], "dw": p.dl2_dw[0], "db": p.dl2_db[0] }, "ce": ce })
         }
