@@ -56,7 +56,7 @@ fn curves_csv_holds_exact_quantiles_over_seeds() {
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = head.iter().position(|h| *h == "loss_median").unwrap();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), gradlab::report::iteration_grid(&r).len());
+    assert_eq!(rows.len(), gradlab::report::iteration_grid(&r.at).len());
     // At each iteration: every seed's loss at its latest row up to there, median by sorting.
     for row in rows.iter().step_by(7) {
         let it: u32 = row[1].parse().unwrap();

@@ -41,9 +41,10 @@ pub fn enabled() -> bool {
         })
 }
 
-/// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ` for f32; the caller checked the bounds
-/// (`conv2d_direct::weight_grad`'s asserts) and [`enabled`].
+/// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ` for f32 (the bounds asserted as the
+/// portable kernel asserts them); the caller checked [`enabled`].
 pub fn weight_grad(g: &Geometry, taps: &[usize], x: &[f32], gy: &[f32], rows: usize, gw: &mut [f32]) {
+    super::conv2d_direct::check_weight_grad(g, taps, x.len(), gy.len(), rows, gw.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `enabled()` (checked by the caller) detected AVX-512F; bounds were asserted.
     unsafe {
@@ -55,6 +56,7 @@ pub fn weight_grad(g: &Geometry, taps: &[usize], x: &[f32], gy: &[f32], rows: us
 
 /// `y[rows, OH, OW, B] = w[rows, K] · patches(x)` for f32 (see [`weight_grad`]).
 pub fn forward(g: &Geometry, taps: &[usize], x: &[f32], w: &[f32], rows: usize, y: &mut [f32]) {
+    super::conv2d_direct::check_forward(g, taps, x.len(), w.len(), rows, y.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as for `weight_grad`.
     unsafe {
@@ -67,6 +69,7 @@ pub fn forward(g: &Geometry, taps: &[usize], x: &[f32], w: &[f32], rows: usize, 
 /// `gx += patchesᵀ(w[out, K]ᵀ · gy)` for f32, with the generic kernel's blocks of 8 output
 /// channels (their sum is formed before it is added: the blocking is part of the result).
 pub fn input_grad(g: &Geometry, taps: &[usize], wt: &[f32], gy: &[f32], gx: &mut [f32]) {
+    super::conv2d_direct::check_input_grad(g, taps, wt.len(), gy.len(), gx.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as for `weight_grad`.
     unsafe {

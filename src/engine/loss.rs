@@ -85,7 +85,7 @@ pub fn sigmoid_cross_entropy_forward<T: Real>(
 ) {
     // Written out rather than through dual numbers (a fifth of an fc73 step): with
     // e = exp(−|o|), ℓ = max(o, 0) + ln(1 + e) − o·y and ∂ℓ/∂o = σ(o) − y, one exp, one ln_1p and
-    // one division; checked against the dual-number form in this file's tests.
+    // one division; checked against the formula in f64 in this file's tests.
     reduce(logits, targets, reduction, loss, dldp, |o, y| {
         let x = o.v;
         let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));

@@ -10,7 +10,8 @@
 //!
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`, its AVX-512 twin `conv2d_simd`), `pool`,
-//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes.
+//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes; `fastmath` the
+//! vectorisable exp, ln_1p and tanh; `denormals` the guard that flushes subnormals while training.
 
 pub mod conv2d;
 pub mod conv2d_direct;

@@ -131,7 +131,7 @@ impl Live {
         }
     }
 
-    /// Whether `seed` is the one whose trajectory is kept.
+    /// Whether `seed` is the watched one (the first): its path and per-sample correctness are kept.
     pub fn tracks(&self, seed: u64) -> bool {
         seed == self.first_seed
     }
@@ -147,7 +147,7 @@ impl Live {
 
     /// The first seed's per-sample correctness.
     pub fn correct(&self, seed: u64, right: &[bool]) {
-        if seed == self.first_seed {
+        if self.tracks(seed) {
             let mut s = self.state.lock().expect("state lock");
             s.correct = right.to_vec();
             s.version += 1;

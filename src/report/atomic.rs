@@ -5,9 +5,14 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// The temporary a file is written under: hidden, beside it, named after it and this process.
+fn temporary(path: &Path) -> Result<std::path::PathBuf> {
     let file_name = path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    Ok(path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id())))
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temporary(path)?;
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -31,9 +36,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let file_name =
-            path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?;
-        let tmp = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+        let tmp = temporary(path)?;
         let f = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
         Ok(AtomicFile { path: path.to_path_buf(), tmp, out: Some(std::io::BufWriter::with_capacity(1 << 20, f)) })
     }

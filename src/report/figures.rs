@@ -81,9 +81,7 @@ pub struct Band {
 /// holds seed `s`'s values at the iterations `at[s]`; the band is taken at up to `max_points`
 /// of the iterations where any seed has a row (evenly by index, and the last).
 pub fn band(curves: &[Vec<f32>], at: &[Vec<u32>], max_points: usize, quantiles: (f64, f64)) -> Band {
-    let mut grid: Vec<u32> = at.iter().flatten().copied().collect();
-    grid.sort_unstable();
-    grid.dedup();
+    let grid = super::iteration_grid(at);
     let step = grid.len().div_ceil(max_points.max(1)).max(1);
     let mut picks: Vec<u32> = grid.iter().step_by(step).copied().collect();
     if let Some(&last) = grid.last()
@@ -96,11 +94,10 @@ pub fn band(curves: &[Vec<f32>], at: &[Vec<u32>], max_points: usize, quantiles: 
     let mut held = vec![f32::NAN; curves.len()];
     for it in picks {
         for (s, (c, a)) in curves.iter().zip(at).enumerate() {
-            while next[s] < a.len() && a[next[s]] <= it {
-                if c[next[s]].is_finite() {
-                    held[s] = c[next[s]];
+            for j in super::rows_through(a, &mut next[s], it) {
+                if c[j].is_finite() {
+                    held[s] = c[j];
                 }
-                next[s] += 1;
             }
         }
         let xs: Vec<f64> = held.iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();

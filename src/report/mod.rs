@@ -97,7 +97,7 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) ->
     let mut line: Vec<u8> = Vec::with_capacity(512);
     for run in runs {
         let width = run.columns.len().max(1);
-        let grid = iteration_grid(run);
+        let grid = iteration_grid(&run.at);
         let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
         // Per seed, the next row to take in; per column and seed, the last finite value so far.
         let mut next = vec![0usize; run.seeds.len()];
@@ -106,14 +106,13 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) ->
         for &it in &grid {
             let mut running = 0;
             for (s, at) in run.at.iter().enumerate() {
-                while next[s] < at.len() && at[next[s]] <= it {
+                for j in rows_through(at, &mut next[s], it) {
                     for (k, h) in held.iter_mut().enumerate() {
-                        let v = run.rows[s][next[s] * width + k];
+                        let v = run.rows[s][j * width + k];
                         if v.is_finite() {
                             h[s] = v;
                         }
                     }
-                    next[s] += 1;
                 }
                 running += usize::from(at.last().is_some_and(|&l| l >= it));
             }
@@ -145,12 +144,22 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) ->
     f.finish()
 }
 
-/// Every iteration at which some seed of `run` has a row, in order.
-pub fn iteration_grid(run: &crate::experiments::train::Run) -> Vec<u32> {
-    let mut grid: Vec<u32> = run.at.iter().flatten().copied().collect();
+/// Every iteration at which some seed has a row (`at[s]`: seed `s`'s row iterations), in order.
+pub fn iteration_grid(at: &[Vec<u32>]) -> Vec<u32> {
+    let mut grid: Vec<u32> = at.iter().flatten().copied().collect();
     grid.sort_unstable();
     grid.dedup();
     grid
+}
+
+/// A seed's rows at or before iteration `it` not yet taken in (`next`: the first such row,
+/// moved past them): walking a grid of iterations forward, each seed's latest value so far.
+pub(crate) fn rows_through(at: &[u32], next: &mut usize, it: u32) -> std::ops::Range<usize> {
+    let from = *next;
+    while *next < at.len() && at[*next] <= it {
+        *next += 1;
+    }
+    from..*next
 }
 
 /// Serialises a value through its `Display` form (e.g. an activation as `leaky_relu:0.2`).

@@ -529,21 +529,30 @@ async fn list_runs(State(app): State<Arc<App>>) -> Api<axum::Json<Value>> {
         if !entry.path().join("experiment.toml").is_file() {
             continue;
         }
-        let summary: Option<Value> =
-            std::fs::read_to_string(entry.path().join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-        let status = match (find(&app, &id), &summary) {
-            (Some(r), _) => status_of(&r),
-            (None, Some(s)) if s["complete"] == json!(true) => Status::Done,
-            (None, Some(_)) => Status::Stopped,
-            (None, None) => Status::Failed,
-        };
-        let cell = summary.as_ref().map(|s| s["cells"][0].clone()).unwrap_or(Value::Null);
+        let (summary, status) = stored(&app, &id, &entry.path());
+        let cell = if summary.is_null() { Value::Null } else { summary["cells"][0].clone() };
         let name =
             std::fs::read_to_string(entry.path().join("experiment.toml")).map(|t| describe(&t)).unwrap_or_default();
         out.push(json!({ "id": id, "status": status, "title": name, "summary": cell }));
     }
     out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
     Ok(axum::Json(Value::Array(out)))
+}
+
+/// A run directory's `summary.json` (null if none) and the run's status: live from this server
+/// if it trains here, else read off the outputs (complete, marked incomplete, or none: failed).
+fn stored(app: &App, id: &str, dir: &Path) -> (Value, Status) {
+    let summary: Value = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let status = match find(app, id) {
+        Some(r) => status_of(&r),
+        None if summary.is_null() => Status::Failed,
+        None if summary["complete"] == json!(true) => Status::Done,
+        None => Status::Stopped,
+    };
+    (summary, status)
 }
 
 /// A run's line in the list: the file's first comment, then what is most often changed
@@ -580,18 +589,8 @@ fn describe(text: &str) -> String {
 async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Api<axum::Json<Value>> {
     let dir = run_dir(&app, &id)?;
     let toml = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
-    let summary: Value = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let (summary, status) = stored(&app, &id, &dir);
     let live = find(&app, &id);
-    let status = live.as_ref().map(|r| status_of(r)).unwrap_or(if summary.is_null() {
-        Status::Failed
-    } else if summary["complete"] == json!(true) {
-        Status::Done
-    } else {
-        Status::Stopped
-    });
     Ok(axum::Json(json!({
         "id": id,
         "status": status,
