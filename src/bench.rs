@@ -274,15 +274,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// numbers bit for bit; measured in this run), fc73 per activation, and the training loop's
 /// bookkeeping on top of the bare step.
 fn speed_at_the_limit(peak: f64, budget: Duration) -> Result<()> {
-    use crate::engine::conv2d_simd;
     println!(
         "
 speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1} GFLOP/s:"
     );
-    if conv2d_simd::enabled() {
-        conv2d_simd::switch(false);
+    if crate::engine::simd::enabled() {
+        crate::engine::simd::switch(false);
         let generic = detect_step_seconds(1, budget)?;
-        conv2d_simd::switch(true);
+        crate::engine::simd::switch(true);
         let simd = detect_step_seconds(1, budget)?;
         let pct = 100.0 * DETECT_FLOPS_PER_MODEL / simd / 1e9 / peak;
         println!(

@@ -17,6 +17,7 @@
 
 use super::conv2d::Geometry;
 use super::real::Real;
+use super::simd::{as_f32, as_f32_mut};
 
 /// Batch values per register block.
 const L: usize = 16;
@@ -97,7 +98,7 @@ pub(crate) fn check_input_grad(g: &Geometry, taps: &[usize], wt: usize, gy: usiz
 #[inline(never)]
 pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
     if let (Some(x), Some(w), Some(y)) = (as_f32(x), as_f32(w), as_f32_mut(y))
-        && super::conv2d_simd::enabled()
+        && super::simd::enabled()
     {
         return super::conv2d_simd::forward(g, taps, x, w, rows, y);
     }
@@ -167,7 +168,7 @@ fn forward_block<T: Real, const R: usize, const W: usize>(
 #[inline(never)]
 pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
     if let (Some(x), Some(gy), Some(gw)) = (as_f32(x), as_f32(gy), as_f32_mut(gw))
-        && super::conv2d_simd::enabled()
+        && super::simd::enabled()
     {
         return super::conv2d_simd::weight_grad(g, taps, x, gy, rows, gw);
     }
@@ -175,18 +176,6 @@ pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], row
 }
 
 /// `s` as f32 values when `T` is f32: the SIMD kernels are written for f32.
-fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
-}
-
-fn as_f32_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32.
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
-}
-
 /// The portable weight gradient: the definition of the SIMD kernels' results.
 #[inline(never)]
 pub fn weight_grad_generic<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
@@ -279,7 +268,7 @@ pub fn input_grad<T: Real>(g: &Geometry, taps: &[usize], w: &[T], gy: &[T], wt: 
         }
     }
     if let (Some(wt), Some(gy), Some(gx)) = (as_f32(wt), as_f32(gy), as_f32_mut(gx))
-        && super::conv2d_simd::enabled()
+        && super::simd::enabled()
     {
         return super::conv2d_simd::input_grad(g, taps, wt, gy, gx);
     }

@@ -7,39 +7,14 @@
 //! pairwise sum of the 16 lanes), so results are identical bit for bit — tested — and a
 //! machine without AVX-512 runs the generic kernel to the same numbers.
 //!
-//! `GRADLAB_SIMD=off` forces the generic kernels (for benchmarks' baselines).
+//! See `simd` for the switch (`GRADLAB_SIMD=off`).
 
 // Register blocks are indexed by row, tap and lane on purpose: it mirrors the generic kernels.
 #![allow(clippy::needless_range_loop)]
 
 use super::conv2d::Geometry;
 
-static SWITCHED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Turns the SIMD kernels off (or back on, where available) for the rest of the process: the
-/// benchmark measures the generic kernels as its in-run baseline.
-pub fn switch(on: bool) {
-    SWITCHED_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// True when the AVX-512 kernels run: the CPU has AVX-512F and `GRADLAB_SIMD` is not `off`.
-pub fn enabled() -> bool {
-    use std::sync::OnceLock;
-    static ON: OnceLock<bool> = OnceLock::new();
-    !SWITCHED_OFF.load(std::sync::atomic::Ordering::Relaxed)
-        && *ON.get_or_init(|| {
-            let wanted = std::env::var("GRADLAB_SIMD").map_or(true, |v| v != "off");
-            #[cfg(target_arch = "x86_64")]
-            {
-                wanted && std::arch::is_x86_feature_detected!("avx512f")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                let _ = wanted;
-                false
-            }
-        })
-}
+pub use super::simd::enabled;
 
 /// `gw[rows, K] += gy[rows, OH·OW·B] · patches(x)ᵀ` for f32 (the bounds asserted as the
 /// portable kernel asserts them); the caller checked [`enabled`].

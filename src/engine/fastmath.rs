@@ -14,7 +14,8 @@ pub fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
     // Beyond these bounds the result is 0 or ∞ anyway; clamping keeps 2ⁿ representable.
     let xc = x.clamp(-104.0, 89.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -25,7 +26,10 @@ pub fn exp_f32(x: f32) -> f32 {
     let y = p * r * r + r + 1.0;
     // 2ⁿ in two halves, so that n from −150 to 128 needs no special case: the product
     // overflows to ∞ or underflows through the subnormals to 0 exactly as it should.
-    let ni = n as i32;
+    // n read off t's mantissa (t = 1.5·2²³ + n exactly): the same integer as `n as i32`,
+    // but integer arithmetic that vectorises — Rust's saturating float→int cast does not (it
+    // went lane by lane, most of a sigmoid step). For NaN the bits are junk; NaN is returned below.
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let h = ni >> 1;
     let s1 = f32::from_bits(((h + 127) as u32) << 23);
     let s2 = f32::from_bits(((ni - h + 127) as u32) << 23);

@@ -9,6 +9,7 @@
 //! tested against a naive triple loop on awkward shapes.
 
 use super::real::Real;
+use super::simd::{as_f32, as_f32_mut};
 
 /// Below this many multiply–adds (per model) a product uses the direct kernels; larger ones
 /// pay for `matrixmultiply`'s packing, which wins there (measured on the CNN's products: 2–3×).
@@ -24,7 +25,7 @@ pub enum Kernel {
 }
 
 /// The largest index a strided `rows×cols` matrix touches, plus one.
-fn extent(rows: usize, cols: usize, s: [usize; 2]) -> usize {
+pub(crate) fn extent(rows: usize, cols: usize, s: [usize; 2]) -> usize {
     if rows == 0 || cols == 0 { 0 } else { (rows - 1) * s[0] + (cols - 1) * s[1] + 1 }
 }
 
@@ -115,7 +116,14 @@ pub fn gemm_with<T: Real>(
         Kernel::Packed => Kernel::Packed,
     };
     match kernel {
-        Kernel::Axpy => axpy_kernel(m, k, n, a, sa, b, sb[0], beta, c, sc[0]),
+        Kernel::Axpy => {
+            if let (Some(af), Some(bf), Some(cf)) = (as_f32(a), as_f32(b), as_f32_mut(c))
+                && super::simd::enabled()
+            {
+                return super::gemm_simd::axpy(m, k, n, af, sa, bf, sb[0], beta.to_f64() as f32, cf, sc[0]);
+            }
+            axpy_portable(m, k, n, a, sa, b, sb[0], beta, c, sc[0])
+        }
         Kernel::Dot => dot_kernel(m, k, n, a, sa[0], b, sb[1], beta, c, sc),
         // SAFETY: the three asserts above bound every element the strides address.
         _ => unsafe { T::packed_gemm(m, k, n, a, sa, b, sb, beta, c, sc) },
@@ -128,8 +136,9 @@ const NR: usize = 16;
 /// `C = A·B + beta·C` when `B`'s and `C`'s rows are contiguous: blocks of `MR` rows × `NR`
 /// columns accumulate in registers over the whole `k` loop, each loaded row of `B` serving
 /// `MR` rows of `C`.
+/// The portable kernel: the definition of `gemm_simd`'s results.
 #[allow(clippy::too_many_arguments)]
-fn axpy_kernel<T: Real>(
+pub(crate) fn axpy_portable<T: Real>(
     m: usize,
     k: usize,
     n: usize,

@@ -13,6 +13,7 @@
 //! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes; `fastmath` the
 //! vectorisable exp, ln_1p and tanh; `denormals` the guard that flushes subnormals while training.
 
+pub mod activation_simd;
 pub mod conv2d;
 pub mod conv2d_direct;
 pub mod conv2d_simd;
@@ -21,11 +22,13 @@ pub mod dense;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gemm;
+pub mod gemm_simd;
 pub mod graph;
 pub mod loss;
 pub mod pool;
 pub mod real;
 pub mod scalar;
+pub mod simd;
 pub mod tensor;
 
 pub use graph::{Graph, NodeId, Op, Reduction};

@@ -288,12 +288,17 @@ pub fn update_learned(learned: &mut [Option<u32>], right: &[bool], it: usize) {
     }
 }
 
-/// Per model: max |p| over all parameters, or `None` if any parameter is not finite.
+/// Per model: max |p| over all parameters, or `None` if any parameter is not finite. For the
+/// gradients (`grads`) only finiteness is used: a tensor that is finite as a whole (one
+/// vectorised pass over every model) gives `Some(0.0)` without the per-model scans.
 fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool) {
     let e_count = out.len();
     out.iter_mut().for_each(|v| *v = Some(0.0));
     for &(_, id, _) in &net.params {
         let data = if grads { net.graph.grad(id) } else { net.graph.value(id) };
+        if grads && max_abs_finite(data).is_some() {
+            continue;
+        }
         let n = data.len() / e_count;
         for (e, slot) in out.iter_mut().enumerate() {
             if let Some(m) = slot {
