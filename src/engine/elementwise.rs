@@ -1,21 +1,24 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! Sigmoid and tanh in f32 run `activation_simd`'s AVX-512 twins where the CPU has them.
+//! Sigmoid, tanh and (leaky) ReLU in f32 run `activation_simd`'s AVX-512 twins where the CPU
+//! has them.
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
 use crate::activations::Activation;
 
 pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
-    let simd: Option<fn(&[f32], &mut [f32], &mut [f32])> = match act {
-        Activation::Sigmoid => Some(super::activation_simd::sigmoid),
-        Activation::Tanh => Some(super::activation_simd::tanh),
-        _ => None,
-    };
-    if let (Some(f), Some(xf), Some(yf), Some(df)) = (simd, as_f32(x), as_f32_mut(y), as_f32_mut(dydx))
+    use super::activation_simd as simd;
+    if let (Some(xf), Some(yf), Some(df)) = (as_f32(x), as_f32_mut(y), as_f32_mut(dydx))
         && super::simd::enabled()
     {
-        return f(xf, yf, df);
+        match act {
+            Activation::Sigmoid => return simd::sigmoid(xf, yf, df),
+            Activation::Tanh => return simd::tanh(xf, yf, df),
+            Activation::Relu => return simd::leaky_relu(xf, yf, df, 0.0),
+            Activation::LeakyRelu { slope } => return simd::leaky_relu(xf, yf, df, T::from_f64(slope).to_f64() as f32),
+            _ => {}
+        }
     }
     act.map_with_derivative(x, y, dydx);
 }

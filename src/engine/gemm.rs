@@ -124,7 +124,14 @@ pub fn gemm_with<T: Real>(
             }
             axpy_portable(m, k, n, a, sa, b, sb[0], beta, c, sc[0])
         }
-        Kernel::Dot => dot_kernel(m, k, n, a, sa[0], b, sb[1], beta, c, sc),
+        Kernel::Dot => {
+            if let (Some(af), Some(bf), Some(cf)) = (as_f32(a), as_f32(b), as_f32_mut(c))
+                && super::simd::enabled()
+            {
+                return super::gemm_simd::dot(m, k, n, af, sa[0], bf, sb[1], beta.to_f64() as f32, cf, sc);
+            }
+            dot_portable(m, k, n, a, sa[0], b, sb[1], beta, c, sc)
+        }
         // SAFETY: the three asserts above bound every element the strides address.
         _ => unsafe { T::packed_gemm(m, k, n, a, sa, b, sb, beta, c, sc) },
     }
@@ -222,8 +229,9 @@ fn row_block<T: Real, const MR: usize>(
 /// blocks of up to 8 rows of `A` share each column of `B`, and every dot product runs in 16
 /// lanes (lane `l` sums the terms `p ≡ l mod 16` in order), reduced pairwise at the end, then
 /// the tail: a fixed order, so results are the same on every machine.
+/// The portable kernel: the definition of `gemm_simd::dot`'s results.
 #[allow(clippy::too_many_arguments)]
-fn dot_kernel<T: Real>(
+pub(crate) fn dot_portable<T: Real>(
     m: usize,
     k: usize,
     n: usize,
