@@ -127,15 +127,10 @@ impl Activation {
                 }
             }
             a @ Activation::Tanh => each(a, x, y, dydx),
-            // As the dual numbers compute it (x·0 keeps a negative input's −0), without them.
-            Activation::Relu => {
-                for ((&xi, yi), di) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {
-                    let on = xi.re() > 0.0;
-                    *yi = if on { xi } else { xi * T::cst(0.0) };
-                    *di = if on { T::cst(1.0) } else { T::cst(0.0) + xi * T::cst(0.0) };
-                }
-            }
-            a @ Activation::LeakyRelu { .. } => each(a, x, y, dydx),
+            // As the dual numbers compute them (x·0 keeps a negative input's −0; the slope's
+            // derivative term is 1·s + x·0, and 1·0 = 0 for ReLU), without them.
+            Activation::Relu => piecewise_linear(x, y, dydx, T::cst(0.0)),
+            Activation::LeakyRelu { slope } => piecewise_linear(x, y, dydx, T::cst(slope)),
             a @ Activation::Elu { .. } => each(a, x, y, dydx),
             a @ Activation::Selu => each(a, x, y, dydx),
             a @ Activation::Gelu => each(a, x, y, dydx),
@@ -189,6 +184,18 @@ impl Activation {
     }
 }
 
+/// ReLU (`slope` 0) and leaky ReLU over slices: `x > 0 ? (x, 1) : (x·s, 1·s + x·0)`.
+#[inline(always)]
+fn piecewise_linear<T: Scalar>(x: &[T], y: &mut [T], dydx: &mut [T], slope: T) {
+    let (zero, one) = (T::cst(0.0), T::cst(1.0));
+    let off = one * slope;
+    for ((&xi, yi), di) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {
+        let on = xi.re() > 0.0;
+        *yi = if on { xi } else { xi * slope };
+        *di = if on { one } else { off + xi * zero };
+    }
+}
+
 impl fmt::Display for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -235,18 +242,20 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// The specialised loops agree with one dual-number evaluation: ReLU bit for bit (special
+    /// The specialised loops agree with one dual-number evaluation: (leaky) ReLU bit for bit (special
     /// values included; a NaN is a NaN), sigmoid to an ulp or two (its derivative is formed differently).
     #[test]
     fn specialised_loops_agree_with_the_dual_numbers() {
         let xs: Vec<f32> =
             vec![-3.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 7.0, 30.0, -30.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
         let (mut y, mut d) = (vec![0f32; xs.len()], vec![0f32; xs.len()]);
-        Activation::Relu.map_with_derivative(&xs, &mut y, &mut d);
-        for (i, &x) in xs.iter().enumerate() {
-            let (vy, vd) = Activation::Relu.value_and_derivative(x);
-            let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
-            assert!(same(y[i], vy) && same(d[i], vd), "relu at {x}: {:?} vs {:?}", (y[i], d[i]), (vy, vd));
+        for act in [Activation::Relu, Activation::LeakyRelu { slope: 0.1 }, Activation::LeakyRelu { slope: 0.3 }] {
+            act.map_with_derivative(&xs, &mut y, &mut d);
+            for (i, &x) in xs.iter().enumerate() {
+                let (vy, vd) = act.value_and_derivative(x);
+                let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                assert!(same(y[i], vy) && same(d[i], vd), "{act} at {x}: {:?} vs {:?}", (y[i], d[i]), (vy, vd));
+            }
         }
         Activation::Sigmoid.map_with_derivative(&xs[..9], &mut y[..9], &mut d[..9]);
         for (i, &x) in xs[..9].iter().enumerate() {

@@ -1,7 +1,6 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! Sigmoid, tanh and (leaky) ReLU in f32 run `activation_simd`'s AVX-512 twins where the CPU
-//! has them.
+//! Sigmoid and tanh in f32 run `activation_simd`'s AVX-512 twins where the CPU has them.
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
@@ -15,8 +14,6 @@ pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
         match act {
             Activation::Sigmoid => return simd::sigmoid(xf, yf, df),
             Activation::Tanh => return simd::tanh(xf, yf, df),
-            Activation::Relu => return simd::leaky_relu(xf, yf, df, 0.0),
-            Activation::LeakyRelu { slope } => return simd::leaky_relu(xf, yf, df, T::from_f64(slope).to_f64() as f32),
             _ => {}
         }
     }

@@ -169,7 +169,10 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn pairwise(v: __m512) -> f32 {
-        let h8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))));
+        let h8 = _mm256_add_ps(
+            _mm512_castps512_ps256(v),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+        );
         let h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps::<1>(h8));
         let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
         let h1 = _mm_add_ss(h2, _mm_shuffle_ps::<0b01>(h2, h2));
