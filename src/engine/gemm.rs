@@ -295,6 +295,7 @@ fn dot_block<T: Real, const MR: usize>(
 /// `Σ v` in 16 lanes (element `i` into lane `i mod 16`), then [`pairwise_sum`]: vectorises
 /// where a left-to-right sum cannot (the bias gradients were 8% of a CNN step), in one fixed
 /// order on every machine.
+#[inline]
 pub(crate) fn lane_sum<T: Real>(v: &[T]) -> T {
     const W: usize = 16;
     let mut lanes = [T::default(); W];

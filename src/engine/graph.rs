@@ -5,7 +5,7 @@
 
 use super::real::Real;
 use super::tensor::TensorRef;
-use super::{conv2d, dense, elementwise, loss, pool};
+use super::{conv2d, dense, elementwise, fused_mlp, loss, pool};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 
@@ -79,6 +79,9 @@ pub struct Graph<T: Real> {
     grads: Vec<Vec<T>>,
     saved: Vec<Vec<T>>,
     needs_grad: Vec<bool>,
+    /// The per-model fast path for a one-hidden-layer network (`fused_mlp`), planned at the
+    /// first forward: `None` until then, `Some(None)` when the tape runs everything.
+    fused: Option<Option<fused_mlp::Plan>>,
 }
 
 impl<T: Real> Graph<T> {
@@ -93,6 +96,7 @@ impl<T: Real> Graph<T> {
             grads: vec![],
             saved: vec![],
             needs_grad: vec![],
+            fused: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl<T: Real> Graph<T> {
             | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
         };
+        self.fused = None; // the network changed: plan again
         self.ops.push(op);
         self.shapes.push(shape);
         self.values.push(vec![T::default(); n]);
@@ -256,8 +261,57 @@ impl<T: Real> Graph<T> {
         (&mut self.values[id.0], &self.grads[id.0])
     }
 
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Runs every operation over the whole ensemble from now on, never `fused_mlp`'s per-model
+    /// path (for tests and benchmarks that compare the two).
+    pub fn disable_fusion(&mut self) {
+        self.fused = Some(None);
+    }
+
+    /// Whether forward and backward run `fused_mlp`'s per-model path.
+    pub fn is_fused(&mut self) -> bool {
+        self.plan().is_some()
+    }
+
+    fn plan(&mut self) -> Option<&mut fused_mlp::Plan> {
+        if self.fused.is_none() {
+            self.fused = Some(fused_mlp::plan(self));
+        }
+        self.fused.as_mut().and_then(Option::as_mut)
+    }
+
+    /// Values and saved scratch of every node, for `fused_mlp`.
+    pub(super) fn buffers_mut(&mut self) -> (&mut [Vec<T>], &mut [Vec<T>]) {
+        (&mut self.values, &mut self.saved)
+    }
+
+    /// Values and scratch to read, gradients to write, for `fused_mlp`.
+    pub(super) fn gradient_buffers_mut(&mut self) -> (&[Vec<T>], &[Vec<T>], &mut [Vec<T>]) {
+        (&self.values, &self.saved, &mut self.grads)
+    }
+
     /// Evaluates every node in order.
     pub fn forward(&mut self) {
+        self.forward_models(None);
+    }
+
+    /// Evaluates the network for the models flagged in `models` (every model if `None`). The
+    /// others' values may be left as they were (the per-model path skips them; the tape
+    /// computes every model anyway): a training run passes the seeds still training.
+    pub fn forward_models(&mut self, models: Option<&[bool]>) {
+        if self.plan().is_some() {
+            let mut plan = self.fused.take().flatten().expect("planned above");
+            fused_mlp::forward(self, &mut plan, models);
+            self.fused = Some(Some(plan));
+            return;
+        }
         let e = self.ensemble;
         for i in 0..self.ops.len() {
             let (before, rest) = self.values.split_at_mut(i);
@@ -297,8 +351,20 @@ impl<T: Real> Graph<T> {
     /// Gradients of every model's `loss` (shape `[E]`) with respect to every node that needs one.
     /// Models are independent: the gradient for model `e` involves only model `e`'s loss.
     pub fn backward(&mut self, loss: NodeId) {
+        self.backward_models(loss, None);
+    }
+
+    /// [`backward`](Self::backward) for the models flagged in `models` (every model if `None`);
+    /// the others' gradients may be left as they were (see [`forward_models`](Self::forward_models)).
+    pub fn backward_models(&mut self, loss: NodeId, models: Option<&[bool]>) {
         assert_eq!(self.shapes[loss.0], [self.ensemble], "backward starts from a per-model loss of shape [E]");
-        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad } = self;
+        if self.plan().is_some_and(|p| p.loss == loss) {
+            let plan = self.fused.take().flatten().expect("planned above");
+            fused_mlp::backward(self, &plan, models);
+            self.fused = Some(Some(plan));
+            return;
+        }
+        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad, .. } = self;
         for g in grads.iter_mut() {
             g.fill(T::default());
         }

@@ -59,21 +59,55 @@ fn reduce<T: Real>(
     f: impl Fn(Dual<T>, T) -> Dual<T>,
 ) {
     let per_model = pred.per_model();
-    let scale = match reduction {
-        Reduction::Mean => T::from_f64(1.0 / pred.shape[pred.shape.len() - 1] as f64),
-        Reduction::Sum => T::from_f64(1.0),
-    };
+    let scale = reduction_scale(reduction, pred.shape[pred.shape.len() - 1]);
     let (dldp, values) = saved.split_at_mut(saved.len() / 2);
     for (e, l) in loss.iter_mut().enumerate() {
-        let (p, t) = (pred.model(e), targets.model(e));
         let range = e * per_model..(e + 1) * per_model;
-        for (((&pi, &ti), di), vi) in p.iter().zip(t).zip(&mut dldp[range.clone()]).zip(&mut values[range.clone()]) {
-            let v = f(Dual::var(pi), ti);
-            *vi = v.v;
-            *di = v.d * scale;
-        }
-        *l = T::from_f64(sum_f64(&values[range]) * scale.to_f64());
+        *l = reduce_model(pred.model(e), targets.model(e), scale, &mut dldp[range.clone()], &mut values[range], &f);
     }
+}
+
+/// The factor a reduction over a batch of `batch` applies.
+fn reduction_scale<T: Real>(reduction: Reduction, batch: usize) -> T {
+    match reduction {
+        Reduction::Mean => T::from_f64(1.0 / batch as f64),
+        Reduction::Sum => T::from_f64(1.0),
+    }
+}
+
+/// One model's part of [`reduce`]: its loss; `dldp` and `values` are its slabs of the scratch.
+#[inline(always)]
+fn reduce_model<T: Real>(
+    p: &[T],
+    t: &[T],
+    scale: T,
+    dldp: &mut [T],
+    values: &mut [T],
+    f: impl Fn(Dual<T>, T) -> Dual<T>,
+) -> T {
+    for (((&pi, &ti), di), vi) in p.iter().zip(t).zip(dldp.iter_mut()).zip(values.iter_mut()) {
+        let v = f(Dual::var(pi), ti);
+        *vi = v.v;
+        *di = v.d * scale;
+    }
+    T::from_f64(sum_f64(values) * scale.to_f64())
+}
+
+/// The per-element sigmoid cross-entropy and its derivative (see [`sigmoid_cross_entropy_forward`]).
+#[inline(always)]
+fn sigmoid_cross_entropy_term<T: Real>(o: Dual<T>, y: T) -> Dual<T> {
+    // Written out rather than through dual numbers (a fifth of an fc73 step): with
+    // e = exp(−|o|), ℓ = max(o, 0) + ln(1 + e) − o·y and ∂ℓ/∂o = σ(o) − y, one exp, one ln_1p and
+    // one division; checked against the formula in f64 in this file's tests.
+    let x = o.v;
+    let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+    let e = Scalar::exp(-Real::abs(x));
+    let relu = if x > zero { x } else { zero };
+    let inv = one / (one + e);
+    // σ − y as (1 − y) − σ(−o) for o > 0: exact where σ rounds to 1 (a confident, right
+    // logit keeps its tiny gradient instead of 0).
+    let d = if x > zero { (one - y) - e * inv } else { e * inv - y };
+    Dual { v: relu + e.ln_1p() - x * y, d }
 }
 
 pub fn sigmoid_cross_entropy_forward<T: Real>(
@@ -83,20 +117,7 @@ pub fn sigmoid_cross_entropy_forward<T: Real>(
     loss: &mut [T],
     dldp: &mut [T],
 ) {
-    // Written out rather than through dual numbers (a fifth of an fc73 step): with
-    // e = exp(−|o|), ℓ = max(o, 0) + ln(1 + e) − o·y and ∂ℓ/∂o = σ(o) − y, one exp, one ln_1p and
-    // one division; checked against the formula in f64 in this file's tests.
-    reduce(logits, targets, reduction, loss, dldp, |o, y| {
-        let x = o.v;
-        let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
-        let e = Scalar::exp(-Real::abs(x));
-        let relu = if x > zero { x } else { zero };
-        let inv = one / (one + e);
-        // σ − y as (1 − y) − σ(−o) for o > 0: exact where σ rounds to 1 (a confident, right
-        // logit keeps its tiny gradient instead of 0).
-        let d = if x > zero { (one - y) - e * inv } else { e * inv - y };
-        Dual { v: relu + e.ln_1p() - x * y, d }
-    });
+    reduce(logits, targets, reduction, loss, dldp, |o, y| sigmoid_cross_entropy_term(o, y));
 }
 
 pub fn squared_error_forward<T: Real>(
@@ -107,10 +128,30 @@ pub fn squared_error_forward<T: Real>(
     loss: &mut [T],
     dldp: &mut [T],
 ) {
-    reduce(pred, targets, reduction, loss, dldp, |p, y| {
-        let r = p - Dual::cst(y.to_f64());
-        Dual::cst(scale) * r * r
-    });
+    reduce(pred, targets, reduction, loss, dldp, |p, y| squared_error_term(p, y, scale));
+}
+
+#[inline(always)]
+fn squared_error_term<T: Real>(p: Dual<T>, y: T, scale: f64) -> Dual<T> {
+    let r = p - Dual::cst(y.to_f64());
+    Dual::cst(scale) * r * r
+}
+
+/// One model's sigmoid cross-entropy or squared error (`scale` `Some`) over a batch: its loss,
+/// with `dldp` and `values` (its slabs of the node's scratch) as the ensemble forward fills them.
+pub(crate) fn model_loss<T: Real>(
+    squared_error: Option<f64>,
+    pred: &[T],
+    targets: &[T],
+    reduction: Reduction,
+    dldp: &mut [T],
+    values: &mut [T],
+) -> T {
+    let scale = reduction_scale(reduction, pred.len());
+    match squared_error {
+        Some(c) => reduce_model(pred, targets, scale, dldp, values, |p, y| squared_error_term(p, y, c)),
+        None => reduce_model(pred, targets, scale, dldp, values, |o, y| sigmoid_cross_entropy_term(o, y)),
+    }
 }
 
 /// `∂/∂pred += ∂loss/∂pred · (upstream gradient of that model's loss)`; every loss saves

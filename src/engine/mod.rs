@@ -21,6 +21,7 @@ pub mod denormals;
 pub mod dense;
 pub mod elementwise;
 pub mod fastmath;
+pub mod fused_mlp;
 pub mod gemm;
 pub mod gemm_simd;
 pub mod graph;

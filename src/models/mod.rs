@@ -180,7 +180,16 @@ impl<T: Real> Net<T> {
 
     /// Per model: correct predictions of head `h` among the first `valid` samples of the batch.
     pub fn correct(&self, h: &Head, valid: usize, out: &mut [usize]) {
+        self.correct_of(h, valid, out, None);
+    }
+
+    /// [`correct`](Self::correct) for the models flagged in `models` (all if `None`); the
+    /// others' counts are left as they were.
+    pub fn correct_of(&self, h: &Head, valid: usize, out: &mut [usize], models: Option<&[bool]>) {
         for (e, count) in out.iter_mut().enumerate() {
+            if models.is_some_and(|m| !m[e]) {
+                continue;
+            }
             *count = 0;
             self.each_correct(h, e, valid, |_, ok| *count += usize::from(ok));
         }

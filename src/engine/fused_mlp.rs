@@ -1,0 +1,443 @@
+//! One hidden layer on a shared input — `x → dense → activation → dense (one output) →
+//! [activation] → sigmoid cross-entropy or squared error`, Task 2's fc73 and any such network
+//! from a file — run model by model instead of operation by operation.
+//!
+//! The tape runs each operation over the whole ensemble, so between two operations every
+//! model's activations and gradients leave L1, the gradient buffers are cleared in full, and
+//! each step pays for every model, also those that have stopped. Here one model's forward (or
+//! backward) is one pass over its own few kilobytes, gradients are written instead of cleared
+//! and added to, and the models to run can be chosen (`Graph::forward_models`): a training
+//! run skips the seeds that have stopped.
+//!
+//! Every number is made by the operations the tape's kernels do, in their order — the same
+//! SIMD products (`gemm_simd`), activation and loss code on one model's slab, and `0 + g·d`
+//! where the tape adds into a cleared buffer — and every buffer the tape writes is written
+//! (values, saved derivatives, gradients), so nothing downstream can tell: tested bit for bit
+//! against the tape. Used for f32 where the SIMD kernels run, with a batch that is a multiple
+//! of 16, at least 16 input features, and products small enough for the tape's direct kernels.
+
+use super::gemm::{SMALL, lane_sum};
+use super::graph::{Graph, NodeId, Op, Reduction};
+use super::real::Real;
+use super::simd::{as_f32, as_f32_mut};
+use super::{elementwise, gemm_simd, loss};
+use crate::activations::Activation;
+
+/// The recognised network: its nodes, sizes, and the input transposed once per forward.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    x: NodeId,
+    targets: NodeId,
+    w1: NodeId,
+    b1: NodeId,
+    pre: NodeId,
+    hidden: NodeId,
+    act: Activation,
+    w2: NodeId,
+    b2: NodeId,
+    logits: NodeId,
+    /// The output activation and its node, if any.
+    output: Option<(NodeId, Activation)>,
+    pub(crate) loss: NodeId,
+    /// `Some(scale)` for squared error, `None` for sigmoid cross-entropy.
+    squared_error: Option<f64>,
+    reduction: Reduction,
+    features: usize,
+    width: usize,
+    batch: usize,
+    /// `x` transposed, `[B, F]`: the layout of the weight gradient's product.
+    xt: Vec<f32>,
+}
+
+/// The plan for `g` if it is exactly such a network (and the SIMD kernels run), else `None`.
+pub(crate) fn plan<T: Real>(g: &Graph<T>) -> Option<Plan> {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() || !super::simd::enabled() {
+        return None;
+    }
+    let e = g.ensemble();
+    let computed: Vec<(NodeId, &Op)> = (0..g.len())
+        .map(NodeId)
+        .map(|id| (id, g.op(id)))
+        .filter(|(_, op)| !matches!(op, Op::Input | Op::Param))
+        .collect();
+    let (pre, hidden, logits, rest) = match computed.as_slice() {
+        [(pre, Op::Dense { .. }), (hidden, Op::Activation { .. }), (logits, Op::Dense { .. }), rest @ ..] => {
+            (*pre, *hidden, *logits, rest)
+        }
+        _ => return None,
+    };
+    let Op::Dense { x, w: w1, b: Some(b1) } = *g.op(pre) else { return None };
+    let Op::Activation { x: into_act, act } = *g.op(hidden) else { return None };
+    let Op::Dense { x: into_out, w: w2, b: Some(b2) } = *g.op(logits) else { return None };
+    let (output, loss, pred, targets, squared_error, reduction) = match rest {
+        [(out, Op::Activation { x: o, act: a }), (loss, Op::SquaredError { pred, targets, scale, reduction })]
+            if *o == logits && pred == out =>
+        {
+            (Some((*out, *a)), *loss, *pred, *targets, Some(*scale), *reduction)
+        }
+        [(loss, Op::SquaredError { pred, targets, scale, reduction })] => {
+            (None, *loss, *pred, *targets, Some(*scale), *reduction)
+        }
+        [(loss, Op::SigmoidCrossEntropy { logits: l, targets, reduction })] => {
+            (None, *loss, *l, *targets, None, *reduction)
+        }
+        _ => return None,
+    };
+    let (xs, ts) = (g.shape(x), g.shape(targets));
+    if xs.len() != 3 || xs[0] != 1 || !matches!(g.op(x), Op::Input) || !matches!(g.op(targets), Op::Input) {
+        return None;
+    }
+    let (features, batch, width) = (xs[1], xs[2], g.shape(w1)[1]);
+    let shapes_fit = into_act == pre
+        && into_out == hidden
+        && (output.is_some() || pred == logits)
+        && ts == [1, 1, batch]
+        && g.shape(b1) == [e, width]
+        && g.shape(w2) == [e, 1, width]
+        && g.shape(b2) == [e, 1]
+        && [w1, b1, w2, b2].iter().all(|p| matches!(g.op(*p), Op::Param))
+        && g.params().len() == 4;
+    // Where the tape's products would take another kernel (matrixmultiply for large ones, the
+    // dot kernel for the weight gradient of fewer than 16 features), the numbers would differ.
+    let kernels_fit = features >= 16 && batch % 16 == 0 && batch > 0 && width * features * batch < SMALL;
+    (shapes_fit && kernels_fit).then(|| Plan {
+        x,
+        targets,
+        w1,
+        b1,
+        pre,
+        hidden,
+        act,
+        w2,
+        b2,
+        logits,
+        output,
+        loss,
+        squared_error,
+        reduction,
+        features,
+        width,
+        batch,
+        xt: vec![0.0; features * batch],
+    })
+}
+
+/// Models per run: consecutive models whose rows go through the first layer's products together.
+const RUN: usize = 4;
+
+/// `(first, count)` of the runs of consecutive flagged models, at most [`RUN`] long.
+fn runs(models: Option<&[bool]>, e_count: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let on = move |e: usize| models.is_none_or(|m| m[e]);
+    let mut e = 0;
+    std::iter::from_fn(move || {
+        while e < e_count && !on(e) {
+            e += 1;
+        }
+        if e == e_count {
+            return None;
+        }
+        let first = e;
+        while e < e_count && on(e) && e - first < RUN {
+            e += 1;
+        }
+        Some((first, e - first))
+    })
+}
+
+/// One model's slab of a per-model buffer.
+fn slab<T>(v: &[T], e: usize, n: usize) -> &[T] {
+    &v[e * n..(e + 1) * n]
+}
+
+fn slab_mut<T>(v: &mut [T], e: usize, n: usize) -> &mut [T] {
+    &mut v[e * n..(e + 1) * n]
+}
+
+fn f32s<T: Real>(v: &[T]) -> &[f32] {
+    as_f32(v).expect("a plan exists only for f32")
+}
+
+fn f32s_mut<T: Real>(v: &mut [T]) -> &mut [f32] {
+    as_f32_mut(v).expect("a plan exists only for f32")
+}
+
+/// Forward for the models flagged in `models` (all if `None`).
+pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[bool]>) {
+    let (f, h, b, e_count) = (p.features, p.width, p.batch, g.ensemble());
+    let (values, saved) = g.buffers_mut();
+    let mut pre = std::mem::take(&mut values[p.pre.0]);
+    let mut hidden = std::mem::take(&mut values[p.hidden.0]);
+    let mut logits = std::mem::take(&mut values[p.logits.0]);
+    let mut out = p.output.map(|(o, _)| std::mem::take(&mut values[o.0]));
+    let mut loss_v = std::mem::take(&mut values[p.loss.0]);
+    let mut dhidden = std::mem::take(&mut saved[p.hidden.0]);
+    let mut dout = p.output.map(|(o, _)| std::mem::take(&mut saved[o.0]));
+    let mut loss_s = std::mem::take(&mut saved[p.loss.0]);
+    let x = f32s(&values[p.x.0]);
+    for (fi, row) in x.chunks_exact(b).enumerate() {
+        for (bi, &v) in row.iter().enumerate() {
+            p.xt[bi * f + fi] = v;
+        }
+    }
+    // The tape's dense node keeps the same transpose as its scratch.
+    if let Some(dst) = as_f32_mut(&mut saved[p.pre.0]).filter(|s| s.len() == p.xt.len()) {
+        dst.copy_from_slice(&p.xt);
+    }
+    {
+        let (w1, b1, w2, b2) =
+            (f32s(&values[p.w1.0]), f32s(&values[p.b1.0]), f32s(&values[p.w2.0]), f32s(&values[p.b2.0]));
+        let targets = f32s(&values[p.targets.0]);
+        let (pre_f, hid_f, log_f) = (f32s_mut(&mut pre), f32s_mut(&mut hidden), f32s_mut(&mut logits));
+        let (dhid_f, loss_f) = (f32s_mut(&mut dhidden), f32s_mut(&mut loss_v));
+        let (dldp, terms) = f32s_mut(&mut loss_s).split_at_mut(e_count * b);
+        let mut out_f = out.as_mut().zip(dout.as_mut()).map(|(o, d)| (f32s_mut(o), f32s_mut(d)));
+        for (first, n) in runs(models, e_count) {
+            // pre = W1·x + b1 for the run's models (their rows are consecutive): the product,
+            // then the bias added (as the dense node does); then the activation.
+            let r = first * h..(first + n) * h;
+            let pe = &mut pre_f[r.start * b..r.end * b];
+            gemm_simd::axpy(n * h, f, b, &w1[r.start * f..r.end * f], [f, 1], x, b, 0.0, pe, b);
+            for (row, &bias) in pe.chunks_exact_mut(b).zip(&b1[r.clone()]) {
+                row.iter_mut().for_each(|v| *v += bias);
+            }
+            elementwise::forward(p.act, pe, &mut hid_f[r.start * b..r.end * b], &mut dhid_f[r.start * b..r.end * b]);
+            for e in first..first + n {
+                let le = slab_mut(log_f, e, b);
+                gemm_simd::axpy(1, h, b, slab(w2, e, h), [h, 1], slab(hid_f, e, h * b), b, 0.0, le, b);
+                le.iter_mut().for_each(|v| *v += b2[e]);
+            }
+            let o = first * b..(first + n) * b;
+            if let (Some((out, d)), Some((_, a))) = (&mut out_f, p.output) {
+                elementwise::forward(a, &log_f[o.clone()], &mut out[o.clone()], &mut d[o]);
+            }
+            for e in first..first + n {
+                let pred = out_f.as_ref().map_or(&log_f[..], |(o, _)| &o[..]);
+                let (de, te) = (slab_mut(dldp, e, b), slab_mut(terms, e, b));
+                loss_f[e] = loss::model_loss(p.squared_error, slab(pred, e, b), targets, p.reduction, de, te);
+            }
+        }
+    }
+    values[p.pre.0] = pre;
+    values[p.hidden.0] = hidden;
+    values[p.logits.0] = logits;
+    values[p.loss.0] = loss_v;
+    saved[p.hidden.0] = dhidden;
+    saved[p.loss.0] = loss_s;
+    if let (Some((o, _)), Some(v), Some(d)) = (p.output, out, dout) {
+        values[o.0] = v;
+        saved[o.0] = d;
+    }
+}
+
+/// Backward from the plan's loss for the models flagged in `models` (all if `None`); the
+/// gradients of the others are left as they were.
+pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[bool]>) {
+    let (f, h, b, e_count) = (p.features, p.width, p.batch, g.ensemble());
+    let (values, saved, grads) = g.gradient_buffers_mut();
+    grads[p.loss.0].fill(T::from_f64(1.0));
+    let take = |grads: &mut [Vec<T>], id: NodeId| std::mem::take(&mut grads[id.0]);
+    let (mut g_pre, mut g_hidden, mut g_logits) = (take(grads, p.pre), take(grads, p.hidden), take(grads, p.logits));
+    let mut g_out = p.output.map(|(o, _)| take(grads, o));
+    let (mut gw1, mut gb1, mut gw2, mut gb2) =
+        (take(grads, p.w1), take(grads, p.b1), take(grads, p.w2), take(grads, p.b2));
+    {
+        let hidden = f32s(&values[p.hidden.0]);
+        let w2 = f32s(&values[p.w2.0]);
+        let dhidden = f32s(&saved[p.hidden.0]);
+        let dldp = f32s(&saved[p.loss.0][..e_count * b]);
+        let (g_pre, g_hidden, g_logits) = (f32s_mut(&mut g_pre), f32s_mut(&mut g_hidden), f32s_mut(&mut g_logits));
+        let (gw1, gb1, gw2, gb2) = (f32s_mut(&mut gw1), f32s_mut(&mut gb1), f32s_mut(&mut gw2), f32s_mut(&mut gb2));
+        for (first, n) in runs(models, e_count) {
+            // The loss's gradient into its prediction, and through the output activation:
+            // `0 + 1·∂ℓ/∂p`, then `0 + g·act′`, as the tape adds into cleared buffers.
+            let o = first * b..(first + n) * b;
+            let gl = &mut g_logits[o.clone()];
+            match (&mut g_out, p.output) {
+                (Some(go), Some((out, _))) => {
+                    let go = &mut f32s_mut(go)[o.clone()];
+                    for (gp, &d) in go.iter_mut().zip(&dldp[o.clone()]) {
+                        *gp = 0.0 + 1.0 * d;
+                    }
+                    for ((g, &gp), &d) in gl.iter_mut().zip(go.iter()).zip(&f32s(&saved[out.0])[o]) {
+                        *g = 0.0 + gp * d;
+                    }
+                }
+                _ => {
+                    for (g, &d) in gl.iter_mut().zip(&dldp[o]) {
+                        *g = 0.0 + 1.0 * d;
+                    }
+                }
+            }
+            // Output layer, model by model: weight gradient (dot kernel), bias gradient (lane
+            // sum), and the gradient into the hidden units — each added to a zero, as the tape does.
+            for e in first..first + n {
+                let ge = slab(g_logits, e, b);
+                let gw2e = slab_mut(gw2, e, h);
+                gw2e.fill(0.0);
+                gemm_simd::dot(1, b, h, ge, b, slab(hidden, e, h * b), b, 1.0, gw2e, [h, 1]);
+                gb2[e] = 0.0 + lane_sum(ge);
+                let ghe = slab_mut(g_hidden, e, h * b);
+                ghe.fill(0.0);
+                gemm_simd::axpy(h, 1, b, slab(w2, e, h), [1, h], ge, b, 1.0, ghe, b);
+            }
+            // Through the hidden activation, then the first layer's bias gradient.
+            let r = first * h * b..(first + n) * h * b;
+            let gpe = &mut g_pre[r.clone()];
+            for ((gp, &gh), &d) in gpe.iter_mut().zip(&g_hidden[r.clone()]).zip(&dhidden[r]) {
+                *gp = 0.0 + gh * d;
+            }
+            for (gb, row) in gb1[first * h..(first + n) * h].iter_mut().zip(gpe.chunks_exact(b)) {
+                *gb = 0.0 + lane_sum(row);
+            }
+            // The first layer's weight gradient for the whole run in one product: each
+            // element's sum over the batch is one chain of dependent FMAs, so one model's few
+            // rows would wait on latency (measured: half the speed).
+            let r = first * h..(first + n) * h;
+            let gw = &mut gw1[r.start * f..r.end * f];
+            gw.fill(0.0);
+            gemm_simd::axpy(n * h, b, f, &g_pre[r.start * b..r.end * b], [b, 1], &p.xt, f, 1.0, gw, f);
+        }
+    }
+    grads[p.pre.0] = g_pre;
+    grads[p.hidden.0] = g_hidden;
+    grads[p.logits.0] = g_logits;
+    if let (Some((o, _)), Some(v)) = (p.output, g_out) {
+        grads[o.0] = v;
+    }
+    grads[p.w1.0] = gw1;
+    grads[p.b1.0] = gb1;
+    grads[p.w2.0] = gw2;
+    grads[p.b2.0] = gb2;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::activations::Activation;
+    use crate::data::generators;
+    use crate::engine::{NodeId, Reduction};
+    use crate::init::WeightInit;
+    use crate::models::fc::{self, FcConfig, LossKind};
+    use crate::models::{Init, Net};
+    use crate::optim::{OptimConfig, Optimizer};
+
+    fn net(act: Activation, loss: LossKind, reduction: Reduction, e: usize) -> Net<f32> {
+        let cfg = FcConfig { reduction, ..FcConfig::new(act, loss) };
+        let mut net = fc::build::<f32>(&cfg, e, 64).unwrap();
+        // Large initial weights, so that activations saturate and some gradients underflow.
+        net.init(&Init::seeds(3, e, WeightInit::Normal { std: 1.5 }, 0.1));
+        let data = generators::random(64, 1).samples();
+        net.feed(&data, &(0..64).collect::<Vec<_>>());
+        net
+    }
+
+    /// Every value, saved derivative and gradient of every node.
+    fn state(net: &Net<f32>) -> Vec<Vec<u32>> {
+        let g = &net.graph;
+        (0..g.len())
+            .map(NodeId)
+            .flat_map(|id| {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+                [
+                    bits(g.value(id)),
+                    bits(g.grad(id)),
+                    bits(g.activation_derivative(id).unwrap_or(&[])),
+                    bits(g.loss_terms(id).unwrap_or(&[])),
+                ]
+            })
+            .collect()
+    }
+
+    /// Ten SGD steps of the fused path and of the tape leave every buffer equal bit for bit,
+    /// for every activation, both losses and both reductions.
+    #[test]
+    fn equals_the_tape_bit_for_bit() {
+        if !crate::engine::simd::enabled() {
+            eprintln!("skipped: no AVX-512 on this machine");
+            return;
+        }
+        for act in Activation::all() {
+            for loss in [LossKind::L2, LossKind::Ce] {
+                for reduction in Reduction::ALL {
+                    let (mut a, mut b) = (net(act, loss, reduction, 5), net(act, loss, reduction, 5));
+                    b.graph.disable_fusion();
+                    assert!(a.graph.is_fused() && !b.graph.is_fused());
+                    let (mut oa, mut ob) = (
+                        Optimizer::new(OptimConfig::sgd(0.5), &a.graph),
+                        Optimizer::new(OptimConfig::sgd(0.5), &b.graph),
+                    );
+                    let active = vec![true; 5];
+                    for step in 0..10 {
+                        for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
+                            n.graph.forward();
+                            n.graph.backward(n.loss);
+                            o.step(&mut n.graph, &active);
+                        }
+                        assert!(state(&a) == state(&b), "{act} {loss} {reduction}: differ after step {step}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Models left out keep their values and gradients; the others equal a full pass.
+    #[test]
+    fn skips_the_models_left_out() {
+        if !crate::engine::simd::enabled() {
+            eprintln!("skipped: no AVX-512 on this machine");
+            return;
+        }
+        let (mut a, mut b) = (
+            net(Activation::Tanh, LossKind::L2, Reduction::Mean, 4),
+            net(Activation::Tanh, LossKind::L2, Reduction::Mean, 4),
+        );
+        a.graph.forward();
+        a.graph.backward(a.loss);
+        let before = state(&a);
+        // Change every parameter of every model, then run models 1 and 3 only.
+        for n in [&mut a, &mut b] {
+            for p in n.graph.params() {
+                n.graph.value_mut(p).iter_mut().for_each(|v| *v *= 0.5);
+            }
+        }
+        let models = [false, true, false, true];
+        a.graph.forward_models(Some(&models));
+        a.graph.backward_models(a.loss, Some(&models));
+        b.graph.forward();
+        b.graph.backward(b.loss);
+        let g = &a.graph;
+        for (i, (was, (now, full))) in before.iter().zip(state(&a).iter().zip(state(&b))).enumerate() {
+            let node = NodeId(i / 4);
+            let per_model = now.len() / 4;
+            // Buffers shared by the models (inputs, the loss's seed of 1) are not per model.
+            if per_model == 0 || g.shape(node)[0] != 4 || now.len() % 4 != 0 {
+                continue;
+            }
+            let param = g.params().contains(&node) && i % 4 == 0;
+            for e in 0..4 {
+                let r = e * per_model..(e + 1) * per_model;
+                if models[e] {
+                    assert_eq!(now[r.clone()], full[r], "node {i}: model {e} computed");
+                } else if !param {
+                    assert_eq!(now[r.clone()], was[r], "node {i}: model {e} left out");
+                }
+            }
+        }
+    }
+
+    /// Networks the path does not cover run on the tape.
+    #[test]
+    fn plans_only_what_it_covers() {
+        if !crate::engine::simd::enabled() {
+            return;
+        }
+        let mut fc73 = net(Activation::Sigmoid, LossKind::L2, Reduction::Mean, 2);
+        assert!(fc73.graph.is_fused());
+        let per_sample = FcConfig { per_sample_bias: true, ..FcConfig::new(Activation::Sigmoid, LossKind::L2) };
+        assert!(!fc::build::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
+        let odd_batch = FcConfig::new(Activation::Relu, LossKind::Ce);
+        assert!(!fc::build::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
+        assert!(!fc::build::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
+        let few = FcConfig { inputs: 8, ..odd_batch };
+        assert!(!fc::build::<f32>(&few, 2, 64).unwrap().graph.is_fused(), "8 input features");
+    }
+}
