@@ -9,12 +9,29 @@ pub fn censored_quantile(xs: &[Option<f64>], q: f64) -> Option<f64> {
         return None;
     }
     let mut v: Vec<f64> = xs.iter().map(|x| x.unwrap_or(f64::INFINITY)).collect();
-    v.sort_by(f64::total_cmp); // a NaN (never expected) sorts last instead of panicking
+    // A total order (a NaN, never expected, sorts last instead of panicking): equal keys are
+    // equal bits, so the unstable sort gives the same array as a stable one, sooner.
+    v.sort_unstable_by(f64::total_cmp);
+    sorted_quantile(&v, q)
+}
+
+/// The interpolated `q`-quantile of a sorted, non-empty slice; `None` if not finite.
+fn sorted_quantile(v: &[f64], q: f64) -> Option<f64> {
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     let frac = pos - lo as f64;
     let r = if frac == 0.0 { v[lo] } else { v[lo] + (v[hi] - v[lo]) * frac };
     r.is_finite().then_some(r)
+}
+
+/// [`quantile`] at ¼, ½ and ¾ of the finite values (NaN each if there are none), from one sort.
+pub fn quartiles(xs: &[f64]) -> [f64; 3] {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return [f64::NAN; 3];
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    [0.25, 0.5, 0.75].map(|q| sorted_quantile(&v, q).unwrap_or(f64::NAN))
 }
 
 /// The `q`-quantile of finite values (no censoring); `NaN` for an empty slice.

@@ -79,4 +79,13 @@ fn a_training_step_allocates_nothing() {
     let all: Vec<usize> = (0..16).collect();
     net.feed(&line, &all);
     assert_eq!(steps_allocate(&mut net, OptimConfig::new(OptimKind::Nesterov, 0.01)), 0, "described CNN, Nesterov");
+    // fc73 on the per-model path (where the CPU has it): its plan and scratch are made once,
+    // at the first forward — here before counting — and steps allocate nothing after.
+    use gradlab::models::fc::{self, FcConfig, LossKind};
+    let random = generators::random(64, 0).samples();
+    let mut fc73 =
+        fc::build::<f32>(&FcConfig::new(gradlab::activations::Activation::Sigmoid, LossKind::L2), 8, 64).unwrap();
+    fc73.feed(&random, &(0..64).collect::<Vec<_>>());
+    let _ = fc73.graph.is_fused();
+    assert_eq!(steps_allocate(&mut fc73, OptimConfig::sgd(0.1)), 0, "fc73, plain SGD");
 }

@@ -55,12 +55,18 @@ pub(crate) fn plan<T: Real>(g: &Graph<T>) -> Option<Plan> {
         return None;
     }
     let e = g.ensemble();
-    let computed: Vec<(NodeId, &Op)> = (0..g.len())
-        .map(NodeId)
-        .map(|id| (id, g.op(id)))
-        .filter(|(_, op)| !matches!(op, Op::Input | Op::Param))
-        .collect();
-    let (pre, hidden, logits, rest) = match computed.as_slice() {
+    // The computed nodes, in order (at most 5 for a network this path covers). Planning
+    // happens in the first forward, so it allocates nothing for the networks it rejects.
+    let mut computed = [(NodeId(0), &Op::Input); 5];
+    let mut count = 0;
+    for id in (0..g.len()).map(NodeId).filter(|&id| !matches!(g.op(id), Op::Input | Op::Param)) {
+        if count == computed.len() {
+            return None;
+        }
+        computed[count] = (id, g.op(id));
+        count += 1;
+    }
+    let (pre, hidden, logits, rest) = match &computed[..count] {
         [(pre, Op::Dense { .. }), (hidden, Op::Activation { .. }), (logits, Op::Dense { .. }), rest @ ..] => {
             (*pre, *hidden, *logits, rest)
         }

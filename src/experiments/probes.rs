@@ -81,6 +81,17 @@ impl Probes {
         by_it.into_iter().collect()
     }
 
+    /// [`series`](Self::series) of every key, in one pass over the rows.
+    pub fn all_series(&self) -> Vec<Vec<(u32, Vec<f64>)>> {
+        let mut by_key: Vec<std::collections::BTreeMap<u32, Vec<f64>>> = vec![Default::default(); self.keys.len()];
+        for rows in &self.rows {
+            for &(it, key, v) in rows {
+                by_key[key as usize].entry(it).or_default().push(v as f64);
+            }
+        }
+        by_key.into_iter().map(|m| m.into_iter().collect()).collect()
+    }
+
     pub fn key(&self, layer: &str, quantity: &str) -> Option<usize> {
         self.keys.iter().position(|(l, q)| l == layer && *q == quantity)
     }
@@ -295,13 +306,7 @@ pub struct ProbeStat {
     pub end: [f64; 3],
 }
 
-fn quartiles(v: &[f64]) -> [f64; 3] {
-    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if finite.is_empty() {
-        return [f64::NAN; 3];
-    }
-    [0.25, 0.5, 0.75].map(|q| crate::stats::quantile(&finite, q))
-}
+use crate::stats::quartiles;
 
 pub fn summary(p: &Probes) -> Vec<ProbeStat> {
     (0..p.keys.len())
@@ -349,8 +354,8 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
     csv.finish()?;
     let mut quart = String::from("setting,iteration,layer,quantity,seeds,p25,median,p75\n");
     for (run, p) in &with {
-        for (k, (layer, q)) in p.keys.iter().enumerate() {
-            for (it, values) in p.series(k) {
+        for ((layer, q), series) in p.keys.iter().zip(p.all_series()) {
+            for (it, values) in series {
                 let [a, b, c] = quartiles(&values);
                 let _ = writeln!(quart, "{},{it},{layer},{q},{},{a},{b},{c}", run.setting, values.len());
             }

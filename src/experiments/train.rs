@@ -526,7 +526,7 @@ pub fn train(
                 for e in (0..e_count).filter(|&e| active[e]) {
                     right.fill(true);
                     for h in net.heads.iter().filter(|h| h.metric.is_some()) {
-                        net.each_correct(h, e, batch, |s, ok| right[s] &= ok);
+                        net.and_correct(h, e, &mut right);
                     }
                     update_learned(&mut learned[e], &right, it);
                     if let Some(l) = live {
@@ -774,13 +774,22 @@ pub fn threads() -> usize {
 /// CNN, the per-model cost of a step grows with E instead of shrinking.
 pub const PART_BYTES: usize = 1 << 20;
 
+/// Parts per worker thread a run is split into at least, when seeds allow (see [`train_parallel`]):
+/// Table 1 with 1 024 seeds in 7 parts kept one core idle for the last one.
+pub const PARTS_PER_THREAD: usize = 4;
+
+/// The smallest part a run is split into for balance (fc73: 32 seeds run as 2 parts of 16, one
+/// per core, where they were one ensemble on one core).
+pub const MIN_PART: usize = 16;
+
 /// Most threads a watched run uses (see [`train_parallel`]).
 pub const LIVE_THREADS: usize = 64;
 
 /// [`train`] with the seeds split into sub-ensembles ("parts") trained by a pool of threads.
 /// Each seed's numbers are bit for bit those of a single ensemble (a model never depends on the
 /// others), so the merged run is the same, only sooner. A part holds as many models as keep
-/// its tape within [`PART_BYTES`] (the whole ensemble for fc73, one model for the CNNs).
+/// its tape within [`PART_BYTES`] (one model for the CNNs), and at most a
+/// [`PARTS_PER_THREAD`]-th of a thread's share (not below [`MIN_PART`]).
 /// `build(n)` makes a net for `n` models.
 pub fn train_parallel(
     setting: &str,
@@ -793,7 +802,10 @@ pub fn train_parallel(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let per_model = build(1)?.graph.bytes().max(1);
-    let part_size = (PART_BYTES / per_model).clamp(1, opts.seeds);
+    // Parts small enough that every core gets several (seeds stop at different times, so the
+    // queue evens the load out), but not below MIN_PART models where the tape fits them.
+    let spread = opts.seeds.div_ceil(PARTS_PER_THREAD * threads()).max(MIN_PART);
+    let part_size = (PART_BYTES / per_model).min(spread).clamp(1, opts.seeds);
     let parts = opts.seeds.div_ceil(part_size);
     // Watched, every part gets its own thread (up to LIVE_THREADS) and the OS time-slices
     // them, so all seeds move together on screen. Measured on the detect CNN, 32 seeds: as fast

@@ -191,8 +191,34 @@ impl<T: Real> Net<T> {
                 continue;
             }
             *count = 0;
+            if let Some((o, t, threshold, half)) = self.binary(h, e, valid) {
+                // The common rule as one loop over slices, which vectorises.
+                *count = o.iter().zip(t).filter(|&(&o, &t)| (o > threshold) == (t > half)).count();
+                continue;
+            }
             self.each_correct(h, e, valid, |_, ok| *count += usize::from(ok));
         }
+    }
+
+    /// `right[s] &= correct(s)` for model `e`'s first `right.len()` samples under head `h`'s rule.
+    pub fn and_correct(&self, h: &Head, e: usize, right: &mut [bool]) {
+        if let Some((o, t, threshold, half)) = self.binary(h, e, right.len()) {
+            for ((r, &o), &t) in right.iter_mut().zip(o).zip(t) {
+                *r &= (o > threshold) == (t > half);
+            }
+            return;
+        }
+        self.each_correct(h, e, right.len(), |s, ok| right[s] &= ok);
+    }
+
+    /// For a binary head: model `e`'s first `valid` scores, the targets, the threshold and ½
+    /// in `T` — what [`each_correct`](Self::each_correct) compares, as slices.
+    fn binary(&self, h: &Head, e: usize, valid: usize) -> Option<(&[T], &[T], T, T)> {
+        let Some(Metric::Binary { threshold }) = h.metric else { return None };
+        let g = &self.graph;
+        let outputs = g.shape(h.score)[1];
+        let o = &g.value(h.score)[e * outputs * self.batch..][..valid];
+        Some((o, &g.value(h.target)[..valid], T::from_f64(threshold), T::from_f64(0.5)))
     }
 
     /// Calls `f(sample, correct)` for model `e`'s first `valid` samples under head `h`'s rule.

@@ -349,7 +349,7 @@ impl Figure for Histograms {
             if pooled.is_empty() {
                 continue;
             }
-            pooled.sort_by(f64::total_cmp);
+            pooled.sort_unstable_by(f64::total_cmp);
             let (mut lo, mut hi) = (quantile(&pooled, 0.005), quantile(&pooled, 0.995));
             if hi - lo < 1e-12 {
                 (lo, hi) = (lo - 0.5, hi + 0.5);
