@@ -83,7 +83,7 @@ mod avx512 {
         _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN)))
     }
 
-    /// `fastmath::exp_f32` lane by lane (NaN lanes return the input, as there).
+    /// `fastmath::exp_f32` lane by lane (a NaN gives a NaN, as there).
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn exp(x: __m512) -> __m512 {
@@ -92,8 +92,9 @@ mod avx512 {
         const LN2_LO: f32 = -2.121_944_4e-4;
         const ROUND: f32 = 12_582_912.0;
         let (add, mul, sub) = (_mm512_add_ps, _mm512_mul_ps, _mm512_sub_ps);
-        // NaN lanes: replaced by the input at the end, whatever min/max make of them.
-        let xc = _mm512_min_ps(_mm512_max_ps(x, set(-104.0)), set(89.0));
+        // max and min return their second operand when either is NaN: a NaN lane stays NaN
+        // through every step (the portable version returns its input; any NaN is a NaN).
+        let xc = _mm512_min_ps(set(89.0), _mm512_max_ps(set(-104.0), x));
         let t = add(mul(xc, set(LOG2E)), set(ROUND));
         let n = sub(t, set(ROUND));
         let r = sub(sub(xc, mul(n, set(LN2_HI))), mul(n, set(LN2_LO)));
@@ -111,9 +112,7 @@ mod avx512 {
             _mm512_sub_epi32(ni, h),
             _mm512_set1_epi32(127),
         )));
-        let out = mul(mul(y, s1), s2);
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-        _mm512_mask_blend_ps(nan, out, x)
+        mul(mul(y, s1), s2)
     }
 
     /// `e = exp(−|x|)`, `inv = 1/(1+e)`, `y = x > 0 ? inv : e·inv`, `y′ = e·inv·inv`.
@@ -153,9 +152,8 @@ mod avx512 {
         let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_setzero_ps());
         let big = _mm512_mask_blend_ps(negative, big, neg(big));
         let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, set(0.625));
+        // A NaN lane is NaN in `big` (not below 0.625), as the portable version's result.
         let t = _mm512_mask_blend_ps(below, big, small);
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-        let t = _mm512_mask_blend_ps(nan, t, x);
         (t, mul(one, sub(one, mul(t, t))))
     }
 }

@@ -16,7 +16,7 @@
 //! against the tape. Used for f32 where the SIMD kernels run, with a batch that is a multiple
 //! of 16, at least 16 input features, and products small enough for the tape's direct kernels.
 
-use super::gemm::{SMALL, lane_sum};
+use super::gemm::SMALL;
 use super::graph::{Graph, NodeId, Op, Reduction};
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
@@ -209,8 +209,7 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
             elementwise::forward(p.act, pe, &mut hid_f[r.start * b..r.end * b], &mut dhid_f[r.start * b..r.end * b]);
             for e in first..first + n {
                 let le = slab_mut(log_f, e, b);
-                gemm_simd::axpy(1, h, b, slab(w2, e, h), [h, 1], slab(hid_f, e, h * b), b, 0.0, le, b);
-                le.iter_mut().for_each(|v| *v += b2[e]);
+                avx512::output_forward(slab(w2, e, h), slab(hid_f, e, h * b), b2[e], le);
             }
             let o = first * b..(first + n) * b;
             if let (Some((out, d)), Some((_, a))) = (&mut out_f, p.output) {
@@ -274,26 +273,24 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
                     }
                 }
             }
-            // Output layer, model by model: weight gradient (dot kernel), bias gradient (lane
-            // sum), and the gradient into the hidden units — each added to a zero, as the tape does.
+            // Output layer, model by model: weight gradient (as the dot kernel), bias gradient
+            // (a lane sum) and the gradient into the hidden units (as the axpy kernel), each
+            // added to a zero as the tape does —
+            // and on through the hidden activation to the first layer's bias gradient.
             for e in first..first + n {
-                let ge = slab(g_logits, e, b);
-                let gw2e = slab_mut(gw2, e, h);
-                gw2e.fill(0.0);
-                gemm_simd::dot(1, b, h, ge, b, slab(hidden, e, h * b), b, 1.0, gw2e, [h, 1]);
-                gb2[e] = 0.0 + lane_sum(ge);
-                let ghe = slab_mut(g_hidden, e, h * b);
-                ghe.fill(0.0);
-                gemm_simd::axpy(h, 1, b, slab(w2, e, h), [1, h], ge, b, 1.0, ghe, b);
-            }
-            // Through the hidden activation, then the first layer's bias gradient.
-            let r = first * h * b..(first + n) * h * b;
-            let gpe = &mut g_pre[r.clone()];
-            for ((gp, &gh), &d) in gpe.iter_mut().zip(&g_hidden[r.clone()]).zip(&dhidden[r]) {
-                *gp = 0.0 + gh * d;
-            }
-            for (gb, row) in gb1[first * h..(first + n) * h].iter_mut().zip(gpe.chunks_exact(b)) {
-                *gb = 0.0 + lane_sum(row);
+                avx512::output_backward(
+                    slab(g_logits, e, b),
+                    slab(hidden, e, h * b),
+                    slab(w2, e, h),
+                    slab(dhidden, e, h * b),
+                    OutputGradients {
+                        w2: slab_mut(gw2, e, h),
+                        b2: &mut gb2[e],
+                        hidden: slab_mut(g_hidden, e, h * b),
+                        pre: slab_mut(g_pre, e, h * b),
+                        b1: slab_mut(gb1, e, h),
+                    },
+                );
             }
             // The first layer's weight gradient for the whole run in one product: each
             // element's sum over the batch is one chain of dependent FMAs, so one model's few
@@ -314,6 +311,115 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
     grads[p.b1.0] = gb1;
     grads[p.w2.0] = gw2;
     grads[p.b2.0] = gb2;
+}
+
+/// One model's gradients that [`avx512::output_backward`] writes.
+struct OutputGradients<'a> {
+    w2: &'a mut [f32],
+    b2: &'a mut f32,
+    hidden: &'a mut [f32],
+    pre: &'a mut [f32],
+    b1: &'a mut [f32],
+}
+
+/// The output layer of one model in registers, with the arithmetic of the kernels the tape
+/// calls for it (their names below), lane by lane and in their order.
+mod avx512 {
+    use super::OutputGradients;
+    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::*;
+
+    const L: usize = 16;
+
+    /// `o = w2·h + b2`: the axpy kernel's chain over the hidden units from zero, then the bias.
+    pub fn output_forward(w2: &[f32], hidden: &[f32], b2: f32, o: &mut [f32]) {
+        let b = o.len();
+        assert!(b % L == 0 && hidden.len() == w2.len() * b, "fused_mlp: output layer shapes");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a plan exists only where `simd::enabled()` found AVX-512F; shapes asserted.
+        unsafe {
+            forward_x86(w2, hidden, b2, o)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no plan off x86-64: {w2:?} {hidden:?} {b2} {o:?}")
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_x86(w2: &[f32], hidden: &[f32], b2: f32, o: &mut [f32]) {
+        let b = o.len();
+        for c in (0..b).step_by(L) {
+            let mut acc = _mm512_setzero_ps();
+            for (j, &w) in w2.iter().enumerate() {
+                // SAFETY: c + 16 ≤ b and j·b + c + 16 ≤ hidden.len() (asserted).
+                acc =
+                    _mm512_fmadd_ps(_mm512_set1_ps(w), unsafe { _mm512_loadu_ps(hidden.as_ptr().add(j * b + c)) }, acc);
+            }
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(c), _mm512_add_ps(acc, _mm512_set1_ps(b2))) };
+        }
+    }
+
+    /// From `go` (the gradient at the logits): `∂w2` (dot kernel: one lane per batch position
+    /// mod 16, pairwise sum, `+ 1·0`), `∂b2` (`0 +` lane sum), `∂hidden` (axpy kernel with k = 1:
+    /// `w2·go + 1·0`), `∂pre = 0 + ∂hidden·act′` and `∂b1` (`0 +` lane sum of each row).
+    pub fn output_backward(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
+        let (b, h) = (go.len(), w2.len());
+        assert!(
+            b % L == 0
+                && hidden.len() == h * b
+                && dhidden.len() == h * b
+                && out.w2.len() == h
+                && out.hidden.len() == h * b
+                && out.pre.len() == h * b
+                && out.b1.len() == h,
+            "fused_mlp: output layer shapes"
+        );
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `output_forward`.
+        unsafe {
+            backward_x86(go, hidden, w2, dhidden, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no plan off x86-64: {go:?} {hidden:?} {w2:?} {dhidden:?}")
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn backward_x86(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
+        use crate::engine::gemm_simd::avx512::pairwise;
+        let b = go.len();
+        let zero = _mm512_setzero_ps();
+        let ld = |s: &[f32], i: usize| -> __m512 {
+            // SAFETY: every caller's index leaves 16 elements inside `s` (shapes asserted).
+            unsafe { _mm512_loadu_ps(s.as_ptr().add(i)) }
+        };
+        let mut lanes = zero;
+        for c in (0..b).step_by(L) {
+            lanes = _mm512_add_ps(lanes, ld(go, c));
+        }
+        *out.b2 = 0.0 + pairwise(lanes);
+        for (j, &w) in w2.iter().enumerate() {
+            let (mut dot, mut bias) = (zero, zero);
+            for c in (0..b).step_by(L) {
+                let (g, at) = (ld(go, c), j * b + c);
+                dot = _mm512_fmadd_ps(g, ld(hidden, at), dot);
+                let gh = _mm512_add_ps(
+                    _mm512_fmadd_ps(_mm512_set1_ps(w), g, zero),
+                    _mm512_mul_ps(_mm512_set1_ps(1.0), zero),
+                );
+                let gp = _mm512_add_ps(zero, _mm512_mul_ps(gh, ld(dhidden, at)));
+                bias = _mm512_add_ps(bias, gp);
+                // SAFETY: at + 16 ≤ h·b = the gradients' lengths (asserted).
+                unsafe {
+                    _mm512_storeu_ps(out.hidden.as_mut_ptr().add(at), gh);
+                    _mm512_storeu_ps(out.pre.as_mut_ptr().add(at), gp);
+                }
+            }
+            out.w2[j] = pairwise(dot) + 1.0 * 0.0;
+            out.b1[j] = 0.0 + pairwise(bias);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub fn dot(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     const L: usize = 16;
@@ -168,7 +168,7 @@ mod avx512 {
     /// `gemm::pairwise_sum` of the 16 lanes: halves added as 8, 4, 2, then 1 lanes.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn pairwise(v: __m512) -> f32 {
+    pub(crate) fn pairwise(v: __m512) -> f32 {
         let h8 = _mm256_add_ps(
             _mm512_castps512_ps256(v),
             _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
