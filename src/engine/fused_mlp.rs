@@ -399,7 +399,33 @@ mod avx512 {
             lanes = _mm512_add_ps(lanes, ld(go, c));
         }
         *out.b2 = 0.0 + pairwise(lanes);
-        for (j, &w) in w2.iter().enumerate() {
+        // Four hidden units at a time, their eight sums reduced together (`pairwise4`).
+        let mut j0 = 0;
+        while j0 + 4 <= w2.len() {
+            let (mut dot, mut bias) = ([zero; 4], [zero; 4]);
+            for q in 0..4 {
+                let (j, w) = (j0 + q, _mm512_set1_ps(w2[j0 + q]));
+                for c in (0..b).step_by(L) {
+                    let (g, at) = (ld(go, c), j * b + c);
+                    dot[q] = _mm512_fmadd_ps(g, ld(hidden, at), dot[q]);
+                    let gh = _mm512_add_ps(_mm512_fmadd_ps(w, g, zero), _mm512_mul_ps(_mm512_set1_ps(1.0), zero));
+                    let gp = _mm512_add_ps(zero, _mm512_mul_ps(gh, ld(dhidden, at)));
+                    bias[q] = _mm512_add_ps(bias[q], gp);
+                    // SAFETY: at + 16 ≤ h·b = the gradients' lengths (asserted).
+                    unsafe {
+                        _mm512_storeu_ps(out.hidden.as_mut_ptr().add(at), gh);
+                        _mm512_storeu_ps(out.pre.as_mut_ptr().add(at), gp);
+                    }
+                }
+            }
+            let (d, bs) = (pairwise4(dot), pairwise4(bias));
+            for q in 0..4 {
+                out.w2[j0 + q] = d[q] + 1.0 * 0.0;
+                out.b1[j0 + q] = 0.0 + bs[q];
+            }
+            j0 += 4;
+        }
+        for (j, &w) in w2.iter().enumerate().skip(j0) {
             let (mut dot, mut bias) = (zero, zero);
             for c in (0..b).step_by(L) {
                 let (g, at) = (ld(go, c), j * b + c);
@@ -419,6 +445,31 @@ mod avx512 {
             out.w2[j] = pairwise(dot) + 1.0 * 0.0;
             out.b1[j] = 0.0 + pairwise(bias);
         }
+    }
+
+    /// `gemm::pairwise_sum` of each of four registers (halves of 8, 4, 2, then 1 lanes added,
+    /// the same additions as [`pairwise`]), the four reductions sharing each shuffle.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn pairwise4(v: [__m512; 4]) -> [f32; 4] {
+        // Lanes l and l + 8 of each: two registers' 256-bit halves side by side, then added.
+        let halves = |a: __m512, b: __m512| {
+            _mm512_add_ps(_mm512_shuffle_f32x4::<0b01_00_01_00>(a, b), _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b))
+        };
+        let (h01, h23) = (halves(v[0], v[1]), halves(v[2], v[3]));
+        // Lanes l and l + 4 of each 8: quarters 0, 2 of h01 and h23 against quarters 1, 3.
+        let q = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(h01, h23),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(h01, h23),
+        );
+        // Then l and l + 2, then l and l + 1, within each quarter (one register's sum each).
+        let p = _mm512_add_ps(q, _mm512_shuffle_ps::<0b11_10_11_10>(q, q));
+        let s = _mm512_add_ps(p, _mm512_shuffle_ps::<0b01_01_01_01>(p, p));
+        let mut lanes = [0f32; 16];
+        // SAFETY: 16 floats.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), s) };
+        [lanes[0], lanes[4], lanes[8], lanes[12]]
     }
 }
 
