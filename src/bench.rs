@@ -82,10 +82,19 @@ pub fn step_seconds(mut net: Net<f32>, data: &Samples, optim: OptimConfig, budge
     })
 }
 
-/// Seconds per fc73 training step for an ensemble of `e` models.
+/// Seconds per fc73 training step for an ensemble of `e` models (on the engine's per-model
+/// path where the CPU has it, see `engine::fused_mlp`).
 pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Duration) -> Result<f64> {
+    fc73_step_seconds_on(e, act, loss, budget, true)
+}
+
+/// [`fc73_step_seconds`], on the per-model path (`fused`) or operation by operation on the tape.
+pub fn fc73_step_seconds_on(e: usize, act: Activation, loss: LossKind, budget: Duration, fused: bool) -> Result<f64> {
     let data = generators::random(64, 0).samples();
-    let net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
+    let mut net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
+    if !fused {
+        net.graph.disable_fusion();
+    }
     Ok(step_seconds(net, &data, OptimConfig::sgd(0.1), budget))
 }
 
@@ -293,9 +302,38 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     } else {
         println!("detect step: this CPU has no AVX-512F (or GRADLAB_SIMD=off); the generic kernels run");
     }
-    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
-        let s = fc73_step_seconds(32, act, LossKind::L2, budget)?;
-        println!("fc73 {act}+l2 E = 32: {:.3} µs/step/model (target ≤ 0.4)", s * 1e6 / 32.0);
+    println!("fc73 E = 32, µs per model-step (target ≤ 0.4): per-model path | tape, op by op | portable kernels");
+    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::LeakyRelu { slope: 0.1 }] {
+        let us = |fused: bool| -> Result<f64> {
+            Ok(fc73_step_seconds_on(32, act, LossKind::L2, budget, fused)? * 1e6 / 32.0)
+        };
+        let (fused, tape) = (us(true)?, us(false)?);
+        crate::engine::simd::switch(false);
+        let portable = us(true);
+        crate::engine::simd::switch(true);
+        println!(
+            "  {:<16} {fused:>6.3} | {tape:.3} (×{:.2}) | {:.3} (×{:.2})",
+            format!("{act}+l2"),
+            tape / fused,
+            portable.as_ref().copied().unwrap_or(f64::NAN),
+            portable? / fused
+        );
+    }
+    // `gradlab train fc` without its outputs: the figure tools/jax_fc_timing.py measures for JAX.
+    {
+        let data = generators::random(64, 0).samples();
+        let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
+        let build = |e| fc::build::<f32>(&cfg, e, 64);
+        let opts = crate::experiments::train::TrainOptions::new(32);
+        let t = Instant::now();
+        let run = crate::experiments::train::train_parallel("bench", &build, &data, None, &opts, &mut |_, _| true)?;
+        let steps: usize = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).sum();
+        println!(
+            "fc73 sigmoid+l2, 32 seeds × {} it. as `train fc` runs them (both cores, no outputs): {:.3} s, {steps} model-steps \
+             (compare: tools/jax_fc_timing.py, JAX jit + vmap + scan, run only)",
+            opts.max_iters,
+            t.elapsed().as_secs_f64()
+        );
     }
     // The whole loop (rows, stop rule, learned-at tracking, held-out curve, probes) per model-step.
     let data = generators::random(64, 0).samples();

@@ -217,6 +217,9 @@ impl<T: Real> Graph<T> {
     }
     /// Writable values, to feed inputs or set parameters. Call `forward` afterwards.
     pub fn value_mut(&mut self, id: NodeId) -> &mut [T] {
+        if let Some(Some(plan)) = &mut self.fused {
+            plan.touched(); // the input may change: its transpose is made again
+        }
         &mut self.values[id.0]
     }
     /// The gradient of each model's loss with respect to `id` (after `backward`); empty for inputs.

@@ -821,6 +821,7 @@ pub fn train_parallel(
     let iteration: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
     let converged: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
     let finished = AtomicUsize::new(0);
+    let (done, finished_rx) = std::sync::mpsc::channel::<()>();
     let results: Mutex<Vec<Option<Result<Run>>>> = Mutex::new((0..parts).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -844,17 +845,20 @@ pub fn train_parallel(
                         results.lock().expect("no worker panics while holding it")[p] = Some(r);
                     }
                     finished.fetch_add(1, Ordering::SeqCst);
+                    let _ = done.send(());
                 }
             });
         }
-        // This thread reports progress and relays a stop request until every part is done.
+        // This thread reports progress and relays a stop request until every part is done,
+        // woken at once by each finished part (a fixed sleep cost up to its length at the end:
+        // a third of a 0.15 s fc73 run).
         while finished.load(Ordering::SeqCst) < parts {
             let it = iteration.iter().map(|a| a.load(Ordering::Relaxed)).max().unwrap_or(0);
             let conv = converged.iter().map(|a| a.load(Ordering::Relaxed)).sum();
             if !progress(it, conv) {
                 stop.store(true, Ordering::Relaxed);
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            let _ = finished_rx.recv_timeout(std::time::Duration::from_millis(50));
         }
     });
     // Parts never started (after a stop) contribute no seeds.
