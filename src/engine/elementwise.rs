@@ -20,8 +20,16 @@ pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
     act.map_with_derivative(x, y, dydx);
 }
 
-pub fn backward<T: Real>(gy: &[T], dydx: &[T], gx: &mut [T]) {
-    for ((g, &d), &s) in gx.iter_mut().zip(gy).zip(dydx) {
-        *g += d * s;
+/// `gx += gy·act′`; with `overwrite` (`gx` stands for zeros) `gx = 0 + gy·act′`, the same
+/// numbers without reading it.
+pub fn backward<T: Real>(gy: &[T], dydx: &[T], gx: &mut [T], overwrite: bool) {
+    if overwrite {
+        for ((g, &d), &s) in gx.iter_mut().zip(gy).zip(dydx) {
+            *g = T::default() + d * s;
+        }
+    } else {
+        for ((g, &d), &s) in gx.iter_mut().zip(gy).zip(dydx) {
+            *g += d * s;
+        }
     }
 }

@@ -79,6 +79,11 @@ pub struct Graph<T: Real> {
     grads: Vec<Vec<T>>,
     saved: Vec<Vec<T>>,
     needs_grad: Vec<bool>,
+    /// During `backward`: the node's gradient buffer still holds the last step's numbers and
+    /// stands for zeros. Cleared when first added into; an activation or loss, if first, writes
+    /// `0 + g·d` instead, which is what clearing and adding give, without the clearing pass (the
+    /// conv outputs' gradients were most of a CNN step's memset).
+    stale: Vec<bool>,
     /// The per-model fast path for a one-hidden-layer network (`fused_mlp`), planned at the
     /// first forward: `None` until then, `Some(None)` when the tape runs everything.
     fused: Option<Option<fused_mlp::Plan>>,
@@ -96,6 +101,7 @@ impl<T: Real> Graph<T> {
             grads: vec![],
             saved: vec![],
             needs_grad: vec![],
+            stale: vec![],
             fused: None,
         }
     }
@@ -125,6 +131,7 @@ impl<T: Real> Graph<T> {
         self.grads.push(if needs_grad { vec![T::default(); n] } else { vec![] });
         self.saved.push(vec![T::default(); saved_len]);
         self.needs_grad.push(needs_grad);
+        self.stale.push(false);
         NodeId(self.ops.len() - 1)
     }
 
@@ -367,21 +374,30 @@ impl<T: Real> Graph<T> {
             self.fused = Some(Some(plan));
             return;
         }
-        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad, .. } = self;
-        for g in grads.iter_mut() {
-            g.fill(T::default());
-        }
+        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad, stale, .. } = self;
+        stale.iter_mut().for_each(|s| *s = true);
         grads[loss.0].fill(T::from_f64(1.0));
+        stale[loss.0] = false;
+        // Before adding into a stale buffer: clear it.
+        let clear = |g: &mut [T], stale: &mut bool| {
+            if std::mem::take(stale) {
+                g.fill(T::default());
+            }
+        };
         let v = |id: NodeId| TensorRef { data: &values[id.0][..], shape: &shapes[id.0][..] };
         for i in (0..=loss.0).rev() {
             if !needs_grad[i] {
                 continue;
             }
             let (before, rest) = grads.split_at_mut(i);
+            clear(&mut rest[0], &mut stale[i]); // nothing flowed into it: zeros flow on
             let gy = &rest[0][..];
             match &ops[i] {
                 Op::Input | Op::Param => {}
                 Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
+                    for id in [Some(*x), Some(*w), *b].into_iter().flatten() {
+                        clear(&mut before[id.0], &mut stale[id.0]);
+                    }
                     let mut none: [T; 0] = [];
                     let (gx, gw, gb) = match b {
                         Some(b) => {
@@ -402,14 +418,24 @@ impl<T: Real> Graph<T> {
                         _ => dense::backward(*ensemble, v(*x), &saved[i], v(*w), gy, gx, gw, gb),
                     }
                 }
-                Op::Activation { x, .. } => elementwise::backward(gy, &saved[i], &mut before[x.0]),
-                Op::Pool { x, geometry } => pool::backward(geometry, gy, &saved[i], &mut before[x.0]),
+                Op::Activation { x, .. } => {
+                    let first = std::mem::take(&mut stale[x.0]);
+                    elementwise::backward(gy, &saved[i], &mut before[x.0], first)
+                }
+                Op::Pool { x, geometry } => {
+                    clear(&mut before[x.0], &mut stale[x.0]);
+                    pool::backward(geometry, gy, &saved[i], &mut before[x.0])
+                }
                 Op::SigmoidCrossEntropy { logits: p, .. }
                 | Op::SoftmaxCrossEntropy { logits: p, .. }
                 | Op::SquaredError { pred: p, .. } => {
-                    loss::backward(gy, &saved[i], &mut before[p.0]);
+                    let first = std::mem::take(&mut stale[p.0]);
+                    loss::backward(gy, &saved[i], &mut before[p.0], first);
                 }
                 Op::WeightedSum { terms } => {
+                    for (t, _) in terms {
+                        clear(&mut before[t.0], &mut stale[t.0]);
+                    }
                     for (t, c) in terms {
                         let c = T::from_f64(*c);
                         for (g, &d) in before[t.0].iter_mut().zip(gy) {
@@ -418,6 +444,10 @@ impl<T: Real> Graph<T> {
                     }
                 }
             }
+        }
+        // Gradients nothing flowed into are zeros, as they always were.
+        for (g, s) in grads.iter_mut().zip(stale.iter_mut()) {
+            clear(g, s);
         }
     }
 }

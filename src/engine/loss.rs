@@ -156,13 +156,14 @@ pub(crate) fn model_loss<T: Real>(
 
 /// `∂/∂pred += ∂loss/∂pred · (upstream gradient of that model's loss)`; every loss saves
 /// `∂loss/∂pred` first in its scratch.
-pub fn backward<T: Real>(gloss: &[T], saved: &[T], gpred: &mut [T]) {
+/// With `overwrite` (`gpred` stands for zeros) it writes `0 + g·d`: the same numbers.
+pub fn backward<T: Real>(gloss: &[T], saved: &[T], gpred: &mut [T], overwrite: bool) {
     let dldp = &saved[..gpred.len()];
     let per_model = dldp.len() / gloss.len();
     for (e, &g) in gloss.iter().enumerate() {
         let range = e * per_model..(e + 1) * per_model;
         for (gp, &d) in gpred[range.clone()].iter_mut().zip(&dldp[range]) {
-            *gp += g * d;
+            *gp = if overwrite { T::default() } else { *gp } + g * d;
         }
     }
 }
