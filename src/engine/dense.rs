@@ -67,11 +67,7 @@ pub fn forward<T: Real>(
     let ((fan_in, batch), out) = (dims(x.shape), w.shape[1]);
     if !xt.is_empty() {
         for (src, dst) in x.data.chunks_exact(fan_in * batch).zip(xt.chunks_exact_mut(fan_in * batch)) {
-            for (f, row) in src.chunks_exact(batch).enumerate() {
-                for (bi, &v) in row.iter().enumerate() {
-                    dst[bi * fan_in + f] = v;
-                }
-            }
+            super::tensor::transpose(src, fan_in, batch, dst);
         }
     }
     let (n_groups, per_group) = groups(ensemble, x.shape[0]);

@@ -191,11 +191,7 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
     let mut loss_s = std::mem::take(&mut saved[p.loss.0]);
     let x = f32s(&values[p.x.0]);
     if !p.xt_valid {
-        for (fi, row) in x.chunks_exact(b).enumerate() {
-            for (bi, &v) in row.iter().enumerate() {
-                p.xt[bi * f + fi] = v;
-            }
-        }
+        super::tensor::transpose(x, f, b, &mut p.xt);
         // The tape's dense node keeps the same transpose as its scratch.
         if let Some(dst) = as_f32_mut(&mut saved[p.pre.0]).filter(|s| s.len() == p.xt.len()) {
             dst.copy_from_slice(&p.xt);

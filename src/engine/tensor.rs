@@ -26,3 +26,37 @@ pub(crate) fn model_mut<T>(data: &mut [T], ensemble: usize, e: usize) -> &mut [T
     let e = if ensemble == 1 { 0 } else { e };
     &mut data[e * n..(e + 1) * n]
 }
+
+/// `dst[c·rows + r] = src[r·cols + c]`: a `rows × cols` matrix transposed, in 16 × 16 tiles so
+/// that each tile's reads and writes stay in a few cache lines (a column-by-column scatter was
+/// 2% of a CNN step, for its dense heads' saved inputs).
+pub fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 16;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: buffers too short");
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transpose_moves_every_element_once() {
+        for (rows, cols) in [(1, 1), (3, 17), (64, 16), (16, 64), (33, 40)] {
+            let src: Vec<usize> = (0..rows * cols).collect();
+            let mut dst = vec![usize::MAX; rows * cols];
+            super::transpose(&src, rows, cols, &mut dst);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * rows + r], r * cols + c, "{rows}×{cols} at {r},{c}");
+                }
+            }
+        }
+    }
+}
