@@ -9,9 +9,15 @@
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
-//! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`, its AVX-512 twin `conv2d_simd`), `pool`,
-//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes; `fastmath` the
-//! vectorisable exp, ln_1p and tanh; `denormals` the guard that flushes subnormals while training.
+//! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
+//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes and the tiled
+//! transpose; `fastmath` the vectorisable exp, ln_1p and tanh; `denormals` the guard that
+//! flushes subnormals while training.
+//!
+//! Speed, never numbers: `simd` switches the AVX-512 twins of the hot kernels (`gemm_simd`,
+//! `conv2d_simd`, `activation_simd`), each equal bit for bit to its portable kernel; `fused_mlp`
+//! runs one-hidden-layer networks (fc73) model by model with the tape's arithmetic, skipping
+//! stopped models (`Graph::forward_models`).
 
 pub mod activation_simd;
 pub mod conv2d;
