@@ -302,6 +302,18 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     } else {
         println!("detect step: this CPU has no AVX-512F (or GRADLAB_SIMD=off); the generic kernels run");
     }
+    {
+        let one = detect_step_seconds(1, budget)?;
+        let helper = crate::engine::helper::Helper::install();
+        let both = detect_step_seconds(1, budget)?;
+        drop(helper);
+        println!(
+            "detect step, E = 1, one model on both cores (convolutions' rows split with a helper thread): {:.3} ms against {:.3} on one (×{:.2}; target ≈ 0.45 ms)",
+            both * 1e3,
+            one * 1e3,
+            one / both
+        );
+    }
     println!("fc73 E = 32, µs per model-step (target ≤ 0.4): per-model path | tape, op by op | portable kernels");
     for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::LeakyRelu { slope: 0.1 }] {
         let us = |fused: bool| -> Result<f64> {

@@ -137,3 +137,22 @@ fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
     assert_eq!(parts.rows, whole.rows);
     assert_eq!(parts.max_abs_weight, whole.max_abs_weight);
 }
+
+/// One model on two cores: with a helper thread taking half of each large convolution's rows,
+/// a training run is the same bit for bit as on one core (the helper's flushed subnormals are
+/// checked in `engine::helper`).
+#[test]
+fn one_model_on_two_cores_trains_bit_for_bit_as_on_one() {
+    let data = generators::detection(64, 2).samples();
+    let opts = TrainOptions { max_iters: 60, all_rows: true, ..TrainOptions::new(1).with_sgd(0.01, 0.3) };
+    let run = |helper: bool| {
+        let _h = helper.then(gradlab::engine::helper::Helper::install);
+        let mut net = cnn::build::<f32>(&cfg(CnnTask::Detect, Activation::Relu, false), 1, 64).unwrap();
+        train("helper", &mut net, &data, None, &opts, &mut |_, _| true).unwrap()
+    };
+    let (one, two) = (run(false), run(true));
+    assert_eq!(one.at, two.at);
+    let bits = |r: &gradlab::experiments::train::Run| r.rows[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert!(bits(&one) == bits(&two), "rows differ");
+    assert_eq!(one.at[0].len(), 60, "every iteration recorded, none diverged");
+}

@@ -182,7 +182,8 @@ mod tests {
             x.push((i as f32 - 1000.0) * 0.013);
         }
         x.push(0.3); // a tail of 1 after the chunks of 16
-        let cases: [(Activation, &dyn Fn(&[f32], &mut [f32], &mut [f32])); 2] =
+        type Kernel<'a> = &'a dyn Fn(&[f32], &mut [f32], &mut [f32]);
+        let cases: [(Activation, Kernel); 2] =
             [(Activation::Sigmoid, &super::sigmoid), (Activation::Tanh, &super::tanh)];
         for (act, simd) in cases {
             let n = x.len();

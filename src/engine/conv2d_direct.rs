@@ -97,6 +97,28 @@ pub(crate) fn check_input_grad(g: &Geometry, taps: &[usize], wt: usize, gy: usiz
 /// every model's when they share `x`).
 #[inline(never)]
 pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
+    if let Some(half) = split_rows(g, rows) {
+        // Rows are independent: the second half on this thread's helper (see `helper`).
+        let (w0, w1) = w.split_at(half * g.k());
+        let (y0, y1) = y.split_at_mut(half * g.n());
+        return super::helper::join(
+            || forward_rows(g, taps, x, w0, half, y0),
+            || forward_rows(g, taps, x, w1, rows - half, y1),
+        );
+    }
+    forward_rows(g, taps, x, w, rows, y)
+}
+
+/// Where to split `rows` kernel rows between this thread and its helper, if it has one and
+/// the product is worth it: a multiple of 4 rows (the kernels' blocks), at least 4 a side.
+fn split_rows(g: &Geometry, rows: usize) -> Option<usize> {
+    // Below ~20 µs of work a side, the hand-off is not worth it.
+    const MIN_MULTIPLY_ADDS: usize = 1 << 21;
+    (rows >= 8 && rows * g.k() * g.n() >= MIN_MULTIPLY_ADDS && super::helper::available())
+        .then(|| (rows / 2).div_ceil(4) * 4)
+}
+
+fn forward_rows<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
     if let (Some(x), Some(w), Some(y)) = (as_f32(x), as_f32(w), as_f32_mut(y))
         && super::simd::enabled()
     {
@@ -167,6 +189,19 @@ fn forward_block<T: Real, const R: usize, const W: usize>(
 /// loaded gradient run serves two taps and each input run four rows.
 #[inline(never)]
 pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
+    if let Some(half) = split_rows(g, rows) {
+        // Each row's sums are its own: the second half on the helper, the same numbers.
+        let (gy0, gy1) = gy.split_at(half * g.n());
+        let (gw0, gw1) = gw.split_at_mut(half * g.k());
+        return super::helper::join(
+            || weight_grad_rows(g, taps, x, gy0, half, gw0),
+            || weight_grad_rows(g, taps, x, gy1, rows - half, gw1),
+        );
+    }
+    weight_grad_rows(g, taps, x, gy, rows, gw)
+}
+
+fn weight_grad_rows<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
     if let (Some(x), Some(gy), Some(gw)) = (as_f32(x), as_f32(gy), as_f32_mut(gw))
         && super::simd::enabled()
     {

@@ -35,6 +35,25 @@ impl Drop for FlushDenormals {
     }
 }
 
+/// This thread's floating-point control state (MXCSR on x86-64), to hand to another thread
+/// that computes part of the same product (`helper`).
+pub(crate) fn control() -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        mxcsr()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Sets this thread's floating-point control state to one read by [`control`].
+pub(crate) fn set_control(v: u32) {
+    #[cfg(target_arch = "x86_64")]
+    set_mxcsr(v);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 #[cfg(target_arch = "x86_64")]
 fn mxcsr() -> u32 {
     let mut v: u32 = 0;

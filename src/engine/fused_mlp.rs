@@ -16,6 +16,9 @@
 //! against the tape. Used for f32 where the SIMD kernels run, with a batch that is a multiple
 //! of 16, at least 16 input features, and products small enough for the tape's direct kernels.
 
+// Models are indexed across several buffers at once: index loops say so more plainly.
+#![allow(clippy::needless_range_loop)]
+
 use super::gemm::SMALL;
 use super::graph::{Graph, NodeId, Op, Reduction};
 use super::real::Real;
@@ -114,7 +117,7 @@ pub(crate) fn plan<T: Real>(g: &Graph<T>) -> Option<Plan> {
         && g.params().len() == 4;
     // Where the tape's products would take another kernel (matrixmultiply for large ones, the
     // dot kernel for the weight gradient of fewer than 16 features), the numbers would differ.
-    let kernels_fit = features >= 16 && batch % 16 == 0 && batch > 0 && width * features * batch < SMALL;
+    let kernels_fit = features >= 16 && batch.is_multiple_of(16) && batch > 0 && width * features * batch < SMALL;
     (shapes_fit && kernels_fit).then(|| Plan {
         x,
         targets,
@@ -343,7 +346,7 @@ mod avx512 {
     /// `o = w2·h + b2`: the axpy kernel's chain over the hidden units from zero, then the bias.
     pub fn output_forward(w2: &[f32], hidden: &[f32], b2: f32, o: &mut [f32]) {
         let b = o.len();
-        assert!(b % L == 0 && hidden.len() == w2.len() * b, "fused_mlp: output layer shapes");
+        assert!(b.is_multiple_of(L) && hidden.len() == w2.len() * b, "fused_mlp: output layer shapes");
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a plan exists only where `simd::enabled()` found AVX-512F; shapes asserted.
         unsafe {
@@ -375,7 +378,7 @@ mod avx512 {
     pub fn output_backward(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
         let (b, h) = (go.len(), w2.len());
         assert!(
-            b % L == 0
+            b.is_multiple_of(L)
                 && hidden.len() == h * b
                 && dhidden.len() == h * b
                 && out.w2.len() == h

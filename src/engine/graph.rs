@@ -303,6 +303,7 @@ impl<T: Real> Graph<T> {
     }
 
     /// Values and scratch to read, gradients to write, for `fused_mlp`.
+    #[allow(clippy::type_complexity)]
     pub(super) fn gradient_buffers_mut(&mut self) -> (&[Vec<T>], &[Vec<T>], &mut [Vec<T>]) {
         (&self.values, &self.saved, &mut self.grads)
     }

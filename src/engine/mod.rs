@@ -31,6 +31,7 @@ pub mod fused_mlp;
 pub mod gemm;
 pub mod gemm_simd;
 pub mod graph;
+pub mod helper;
 pub mod loss;
 pub mod pool;
 pub mod real;
