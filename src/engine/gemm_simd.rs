@@ -239,6 +239,18 @@ mod tests {
     use super::super::gemm::{axpy_portable, dot_portable};
     use super::super::simd;
 
+    /// A generator of `len` pseudo-random values in [−1.5, 1.5) (an LCG: reproducible, no crate).
+    fn values(mut seed: u64) -> impl FnMut(usize) -> Vec<f32> {
+        move |len| {
+            (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
+                })
+                .collect()
+        }
+    }
+
     /// Every length (full registers and tails), strides and beta: equal bit for bit to the
     /// portable dot kernel.
     #[test]
@@ -247,15 +259,7 @@ mod tests {
             eprintln!("skipped: no AVX-512 on this machine");
             return;
         }
-        let mut seed = 11u64;
-        let mut r = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
-                })
-                .collect()
-        };
+        let mut r = values(11);
         for m in [1usize, 4, 9] {
             for n in [1usize, 4, 17] {
                 for k in [0usize, 1, 15, 16, 17, 64, 100] {
@@ -283,15 +287,7 @@ mod tests {
             eprintln!("skipped: no AVX-512 on this machine");
             return;
         }
-        let mut seed = 7u64;
-        let mut r = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
-                })
-                .collect()
-        };
+        let mut r = values(7);
         for m in [1usize, 3, 4, 5, 8, 9, 13, 128] {
             for n in [1usize, 7, 16, 17, 33, 48, 64, 65, 100] {
                 for k in [0usize, 1, 4, 16, 64] {
