@@ -105,14 +105,9 @@ mod avx512 {
         p = add(mul(p, r), set(1.666_666_5e-1));
         p = add(mul(p, r), set(5e-1));
         let y = add(add(mul(mul(p, r), r), r), set(1.0));
-        let ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(ROUND.to_bits() as i32));
-        let h = _mm512_srai_epi32::<1>(ni);
-        let s1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(h, _mm512_set1_epi32(127))));
-        let s2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
-            _mm512_sub_epi32(ni, h),
-            _mm512_set1_epi32(127),
-        )));
-        mul(mul(y, s1), s2)
+        // y·2ⁿ with one rounding, as the portable (y·2^⌊n/2⌋)·2^(n−⌊n/2⌋) (whose first product
+        // is exact), also where it is subnormal or flushed (tested both ways).
+        _mm512_scalef_ps(y, n)
     }
 
     /// `e = exp(−|x|)`, `inv = 1/(1+e)`, `y = x > 0 ? inv : e·inv`, `y′ = e·inv·inv`.
@@ -181,26 +176,34 @@ mod tests {
         for i in 0..2000 {
             x.push((i as f32 - 1000.0) * 0.013);
         }
+        // Densely where e^−|x| is subnormal or flushed (2ⁿ's rounding and FTZ at the edge).
+        for i in 0..200_000 {
+            x.push(-80.0 - 25.0 * i as f32 / 200_000.0);
+        }
         x.push(0.3); // a tail of 1 after the chunks of 16
         type Kernel<'a> = &'a dyn Fn(&[f32], &mut [f32], &mut [f32]);
         let cases: [(Activation, Kernel); 2] =
             [(Activation::Sigmoid, &super::sigmoid), (Activation::Tanh, &super::tanh)];
-        for (act, simd) in cases {
-            let n = x.len();
-            let (mut y1, mut d1, mut y2, mut d2) = (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-            act.map_with_derivative(&x, &mut y1, &mut d1);
-            simd(&x, &mut y2, &mut d2);
-            for i in 0..n {
-                let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
-                assert!(
-                    same(y1[i], y2[i]) && same(d1[i], d2[i]),
-                    "{act} at {}: {} {} vs {} {}",
-                    x[i],
-                    y1[i],
-                    d1[i],
-                    y2[i],
-                    d2[i]
-                );
+        // Also with subnormals flushed, as training runs them (`engine::denormals`).
+        for flush in [false, true] {
+            let _ftz = flush.then(crate::engine::denormals::FlushDenormals::new);
+            for (act, simd) in cases {
+                let n = x.len();
+                let (mut y1, mut d1, mut y2, mut d2) = (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+                act.map_with_derivative(&x, &mut y1, &mut d1);
+                simd(&x, &mut y2, &mut d2);
+                for i in 0..n {
+                    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                    assert!(
+                        same(y1[i], y2[i]) && same(d1[i], d2[i]),
+                        "{act} (flushed: {flush}) at {}: {} {} vs {} {}",
+                        x[i],
+                        y1[i],
+                        d1[i],
+                        y2[i],
+                        d2[i]
+                    );
+                }
             }
         }
     }
