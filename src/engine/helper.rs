@@ -5,13 +5,14 @@
 //! that waits, spinning, for half of each large product of this thread ([`join`]); the
 //! convolution kernels split their output rows in two, which changes no number (each row is
 //! computed by the same operations wherever it runs), and the helper adopts the caller's
-//! floating-point control (flushed subnormals) for each half. Spinning rather than sleeping:
-//! the halves take ~50 µs, and waking a sleeping thread costs about that (measured last
-//! session: per-call threads and rayon's pool both made a detect step slower).
+//! floating-point control (flushed subnormals) for each half. Spinning rather than sleeping
+//! between products: the halves take ~50 µs, and waking a sleeping thread costs about that
+//! (per-call threads and rayon's pool both made a detect step slower); after ~1 ms without work
+//! (a paused live run) it sleeps until the next product wakes it.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 const IDLE: u8 = 0;
 const READY: u8 = 1;
@@ -25,6 +26,10 @@ type Job = (*mut (dyn FnMut() + Send), u32);
 /// The hand-off between a thread and its helper: a state and the job it names.
 struct Slot {
     state: AtomicU8,
+    /// The helper sleeps after a while without work (a paused live run, a long evaluation): it
+    /// says so here, and `join` wakes it.
+    parked: AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
     /// The right half of a [`join`] (lifetime erased: `join` waits until it has run) and the
     /// caller's floating-point control; written only while the state is IDLE by the caller.
     job: UnsafeCell<Option<Job>>,
@@ -49,7 +54,12 @@ pub struct Helper {
 impl Helper {
     /// Starts the helper and makes it this thread's (replacing none: installs do not nest).
     pub fn install() -> Helper {
-        let slot = Arc::new(Slot { state: AtomicU8::new(IDLE), job: UnsafeCell::new(None) });
+        let slot = Arc::new(Slot {
+            state: AtomicU8::new(IDLE),
+            parked: AtomicBool::new(false),
+            thread: std::sync::OnceLock::new(),
+            job: UnsafeCell::new(None),
+        });
         let theirs = Arc::clone(&slot);
         let thread = std::thread::Builder::new()
             .name("gradlab-helper".into())
@@ -63,14 +73,20 @@ impl Helper {
 impl Drop for Helper {
     fn drop(&mut self) {
         CURRENT.set(None);
-        self.slot.state.store(QUIT, Ordering::Release);
+        self.slot.state.store(QUIT, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
 }
 
+/// Spins without work before the helper sleeps: ~1 ms, far longer than the gaps between a
+/// training step's products, far shorter than a paused run.
+const SPINS_BEFORE_SLEEP: u32 = 1 << 16;
+
 fn serve(slot: &Slot) {
+    let _ = slot.thread.set(std::thread::current());
     let mut idle_spins = 0u32;
     loop {
         match slot.state.load(Ordering::Acquire) {
@@ -85,14 +101,19 @@ fn serve(slot: &Slot) {
                 slot.state.store(if ok { DONE } else { FAILED }, Ordering::Release);
             }
             QUIT => return,
-            _ => {
-                // Between steps the caller does other work: stay close, but let others run.
-                idle_spins += 1;
-                if idle_spins.is_multiple_of(4096) {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
+            _ if idle_spins >= SPINS_BEFORE_SLEEP => {
+                // Say so, then look once more: `join` either sees `parked` and wakes us, or
+                // published READY before we looked (both SeqCst).
+                slot.parked.store(true, Ordering::SeqCst);
+                if slot.state.load(Ordering::SeqCst) == IDLE {
+                    std::thread::park_timeout(std::time::Duration::from_millis(100));
                 }
+                slot.parked.store(false, Ordering::SeqCst);
+                idle_spins = 0;
+            }
+            _ => {
+                idle_spins += 1;
+                std::hint::spin_loop();
             }
         }
     }
@@ -122,7 +143,12 @@ pub fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
     let job: *mut (dyn FnMut() + Send + 'static) = unsafe { std::mem::transmute(job) };
     // SAFETY: the slot is IDLE (checked above), so the helper does not read `job` now.
     unsafe { *slot.job.get() = Some((job, super::denormals::control())) };
-    slot.state.store(READY, Ordering::Release);
+    slot.state.store(READY, Ordering::SeqCst);
+    if slot.parked.load(Ordering::SeqCst)
+        && let Some(t) = slot.thread.get()
+    {
+        t.unpark();
+    }
     let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(left));
     let theirs = loop {
         match slot.state.load(Ordering::Acquire) {
@@ -162,6 +188,18 @@ mod tests {
             );
             assert_ne!(elsewhere, Some(here), "the right half ran on the helper");
             assert_eq!(a.iter().sum::<u64>(), 500 * round + 500 * (round + 1));
+        }
+    }
+
+    #[test]
+    fn a_sleeping_helper_wakes_for_the_next_product() {
+        let _h = Helper::install();
+        std::thread::sleep(std::time::Duration::from_millis(50)); // long enough to fall asleep
+        for _ in 0..3 {
+            let mut elsewhere = None;
+            join(|| {}, || elsewhere = Some(std::thread::current().id()));
+            assert!(elsewhere.is_some_and(|id| id != std::thread::current().id()));
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
