@@ -30,14 +30,22 @@ pub(crate) fn model_mut<T>(data: &mut [T], ensemble: usize, e: usize) -> &mut [T
 /// `dst[c·rows + r] = src[r·cols + c]`: a `rows × cols` matrix transposed, in 16 × 16 tiles so
 /// that each tile's reads and writes stay in a few cache lines (a column-by-column scatter was
 /// 2% of a CNN step, for its dense heads' saved inputs).
-pub fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+pub fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     const TILE: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: buffers too short");
+    let mut tile = [[T::default(); TILE]; TILE];
     for r0 in (0..rows).step_by(TILE) {
+        let nr = TILE.min(rows - r0);
         for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+            let nc = TILE.min(cols - c0);
+            // In through contiguous runs of the source's rows, out through the destination's.
+            for (r, line) in tile.iter_mut().enumerate().take(nr) {
+                line[..nc].copy_from_slice(&src[(r0 + r) * cols + c0..][..nc]);
+            }
+            for c in 0..nc {
+                let out = &mut dst[(c0 + c) * rows + r0..][..nr];
+                for (r, o) in out.iter_mut().enumerate() {
+                    *o = tile[r][c];
                 }
             }
         }

@@ -312,6 +312,7 @@ fn max_abs_params(net: &Net<f32>, out: &mut [Option<f64>], grads: bool, active: 
 /// The largest |v|, or `None` if some value is not finite. On the bits: |v|'s bits order like
 /// |v| for every non-NaN value, and ±∞ and NaN are exactly those at or above ∞'s — one integer
 /// max that vectorises (a float max with a finiteness sum did not: a tenth of Table 1's run).
+#[inline]
 fn max_abs_finite(data: &[f32]) -> Option<f32> {
     let top = data.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
     (top < f32::INFINITY.to_bits()).then(|| f32::from_bits(top))

@@ -210,6 +210,7 @@ impl<T: Real> Net<T> {
     }
 
     /// `right[s] &= correct(s)` for model `e`'s first `right.len()` samples under head `h`'s rule.
+    #[inline]
     pub fn and_correct(&self, h: &Head, e: usize, right: &mut [bool]) {
         if let Some((o, t, threshold, half)) = self.binary(h, e, right.len()) {
             for ((r, &o), &t) in right.iter_mut().zip(o).zip(t) {
@@ -222,6 +223,7 @@ impl<T: Real> Net<T> {
 
     /// For a binary head: model `e`'s first `valid` scores, the targets, the threshold and ½
     /// in `T` — what [`each_correct`](Self::each_correct) compares, as slices.
+    #[inline]
     fn binary(&self, h: &Head, e: usize, valid: usize) -> Option<(&[T], &[T], T, T)> {
         let Some(Metric::Binary { threshold }) = h.metric else { return None };
         let g = &self.graph;
