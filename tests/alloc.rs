@@ -25,6 +25,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn steps_allocate(net: &mut gradlab::models::Net<f32>, optim: OptimConfig) -> usize {
+    // The SIMD switch reads GRADLAB_SIMD once per process (a String when it is set).
+    let _ = gradlab::engine::simd::enabled();
     let e = net.graph.ensemble();
     net.init(&Init::seeds(0, e, WeightInit::HeNormal, 0.0));
     let mut opt = Optimizer::new(optim, &net.graph);
