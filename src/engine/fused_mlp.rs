@@ -1,6 +1,7 @@
 //! One hidden layer on a shared input — `x → dense → activation → dense (one output) →
-//! [activation] → sigmoid cross-entropy or squared error`, Task 2's fc73 and any such network
-//! from a file — run model by model instead of operation by operation.
+//! [activation] → sigmoid cross-entropy or squared error`, biases per unit or per sample:
+//! Task 2's fc73 (both variants) and any such network from a file — run model by model instead
+//! of operation by operation.
 //!
 //! The tape runs each operation over the whole ensemble, so between two operations every
 //! model's activations and gradients leave L1, each product is a call per layer, and each step
@@ -51,6 +52,9 @@ pub(crate) struct Plan {
     features: usize,
     width: usize,
     batch: usize,
+    /// One bias per sample in both layers (`[E, H, B]`, `[E, 1, B]`: the original Task 2 code's
+    /// variant) instead of per unit.
+    per_sample: bool,
     /// `x` transposed, `[B, F]`: the layout of the weight gradient's product.
     xt: Vec<f32>,
     /// Whether `xt` is `x`'s transpose: false after any `Graph::value_mut` (a full-batch run
@@ -113,9 +117,9 @@ pub(crate) fn plan<T: Real>(g: &Graph<T>) -> Option<Plan> {
         && into_out == hidden
         && (output.is_some() || pred == logits)
         && ts == [1, 1, batch]
-        && g.shape(b1) == [e, width]
+        && (g.shape(b1) == [e, width] && g.shape(b2) == [e, 1]
+            || g.shape(b1) == [e, width, batch] && g.shape(b2) == [e, 1, batch])
         && g.shape(w2) == [e, 1, width]
-        && g.shape(b2) == [e, 1]
         && [w1, b1, w2, b2].iter().all(|p| matches!(g.op(*p), Op::Param))
         && g.params().len() == 4;
     // Where the tape's products would take another kernel (matrixmultiply for large ones, the
@@ -139,6 +143,7 @@ pub(crate) fn plan<T: Real>(g: &Graph<T>) -> Option<Plan> {
         features,
         width,
         batch,
+        per_sample: g.shape(b1).len() == 3,
         xt: vec![0.0; features * batch],
         xt_valid: false,
     })
@@ -218,13 +223,18 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
             let r = first * h..(first + n) * h;
             let pe = &mut pre_f[r.start * b..r.end * b];
             gemm_simd::axpy(n * h, f, b, &w1[r.start * f..r.end * f], [f, 1], x, b, 0.0, pe, b);
-            for (row, &bias) in pe.chunks_exact_mut(b).zip(&b1[r.clone()]) {
-                row.iter_mut().for_each(|v| *v += bias);
+            if p.per_sample {
+                pe.iter_mut().zip(&b1[r.start * b..r.end * b]).for_each(|(v, &bias)| *v += bias);
+            } else {
+                for (row, &bias) in pe.chunks_exact_mut(b).zip(&b1[r.clone()]) {
+                    row.iter_mut().for_each(|v| *v += bias);
+                }
             }
             elementwise::forward(p.act, pe, &mut hid_f[r.start * b..r.end * b], &mut dhid_f[r.start * b..r.end * b]);
             for e in first..first + n {
                 let le = slab_mut(log_f, e, b);
-                avx512::output_forward(slab(w2, e, h), slab(hid_f, e, h * b), b2[e], le);
+                let bias = if p.per_sample { slab(b2, e, b) } else { &b2[e..e + 1] };
+                avx512::output_forward(slab(w2, e, h), slab(hid_f, e, h * b), bias, le);
             }
             let o = first * b..(first + n) * b;
             if let (Some((out, d)), Some((_, a))) = (&mut out_f, p.output) {
@@ -300,10 +310,10 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
                     slab(dhidden, e, h * b),
                     OutputGradients {
                         w2: slab_mut(gw2, e, h),
-                        b2: &mut gb2[e],
+                        b2: if p.per_sample { slab_mut(gb2, e, b) } else { &mut gb2[e..e + 1] },
                         hidden: slab_mut(g_hidden, e, h * b),
                         pre: slab_mut(g_pre, e, h * b),
-                        b1: slab_mut(gb1, e, h),
+                        b1: if p.per_sample { slab_mut(gb1, e, h * b) } else { slab_mut(gb1, e, h) },
                     },
                 );
             }
@@ -329,9 +339,10 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
 }
 
 /// One model's gradients that [`avx512::output_backward`] writes.
+/// The biases' gradients are one per unit (`b2` 1, `b1` H long) or one per sample (B, H·B).
 struct OutputGradients<'a> {
     w2: &'a mut [f32],
-    b2: &'a mut f32,
+    b2: &'a mut [f32],
     hidden: &'a mut [f32],
     pre: &'a mut [f32],
     b1: &'a mut [f32],
@@ -346,10 +357,14 @@ mod avx512 {
 
     const L: usize = 16;
 
-    /// `o = w2·h + b2`: the axpy kernel's chain over the hidden units from zero, then the bias.
-    pub fn output_forward(w2: &[f32], hidden: &[f32], b2: f32, o: &mut [f32]) {
+    /// `o = w2·h + b2`: the axpy kernel's chain over the hidden units from zero, then the bias
+    /// (one, or one per sample).
+    pub fn output_forward(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
         let b = o.len();
-        assert!(b.is_multiple_of(L) && hidden.len() == w2.len() * b, "fused_mlp: output layer shapes");
+        assert!(
+            b.is_multiple_of(L) && hidden.len() == w2.len() * b && (b2.len() == 1 || b2.len() == b),
+            "fused_mlp: output layer shapes"
+        );
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a plan exists only where `simd::enabled()` found AVX-512F; shapes asserted.
         unsafe {
@@ -361,7 +376,7 @@ mod avx512 {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn forward_x86(w2: &[f32], hidden: &[f32], b2: f32, o: &mut [f32]) {
+    unsafe fn forward_x86(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
         let b = o.len();
         for c in (0..b).step_by(L) {
             let mut acc = _mm512_setzero_ps();
@@ -370,8 +385,11 @@ mod avx512 {
                 acc =
                     _mm512_fmadd_ps(_mm512_set1_ps(w), unsafe { _mm512_loadu_ps(hidden.as_ptr().add(j * b + c)) }, acc);
             }
+            // SAFETY: as above (a per-sample bias is b long).
+            let bias =
+                if b2.len() == 1 { _mm512_set1_ps(b2[0]) } else { unsafe { _mm512_loadu_ps(b2.as_ptr().add(c)) } };
             // SAFETY: as above.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(c), _mm512_add_ps(acc, _mm512_set1_ps(b2))) };
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(c), _mm512_add_ps(acc, bias)) };
         }
     }
 
@@ -387,7 +405,7 @@ mod avx512 {
                 && out.w2.len() == h
                 && out.hidden.len() == h * b
                 && out.pre.len() == h * b
-                && out.b1.len() == h,
+                && (out.b2.len() == 1 && out.b1.len() == h || out.b2.len() == b && out.b1.len() == h * b),
             "fused_mlp: output layer shapes"
         );
         #[cfg(target_arch = "x86_64")]
@@ -413,52 +431,63 @@ mod avx512 {
         for c in (0..b).step_by(L) {
             lanes = _mm512_add_ps(lanes, ld(go, c));
         }
-        *out.b2 = 0.0 + pairwise(lanes);
-        // Four hidden units at a time, their eight sums reduced together (`pairwise4`).
-        let mut j0 = 0;
-        while j0 + 4 <= w2.len() {
-            let (mut dot, mut bias) = ([zero; 4], [zero; 4]);
-            for q in 0..4 {
-                let (j, w) = (j0 + q, _mm512_set1_ps(w2[j0 + q]));
-                for c in (0..b).step_by(L) {
-                    let (g, at) = (ld(go, c), j * b + c);
-                    dot[q] = _mm512_fmadd_ps(g, ld(hidden, at), dot[q]);
-                    let gh = _mm512_add_ps(_mm512_fmadd_ps(w, g, zero), _mm512_mul_ps(_mm512_set1_ps(1.0), zero));
-                    let gp = _mm512_add_ps(zero, _mm512_mul_ps(gh, ld(dhidden, at)));
-                    bias[q] = _mm512_add_ps(bias[q], gp);
-                    // SAFETY: at + 16 ≤ h·b = the gradients' lengths (asserted).
-                    unsafe {
-                        _mm512_storeu_ps(out.hidden.as_mut_ptr().add(at), gh);
-                        _mm512_storeu_ps(out.pre.as_mut_ptr().add(at), gp);
-                    }
-                }
+        if out.b2.len() == 1 {
+            out.b2[0] = 0.0 + pairwise(lanes);
+        } else {
+            // One bias per sample: its gradient is `0 + g` (the tape adds gy into a zero).
+            for c in (0..b).step_by(L) {
+                // SAFETY: c + 16 ≤ b = out.b2.len().
+                unsafe { _mm512_storeu_ps(out.b2.as_mut_ptr().add(c), _mm512_add_ps(zero, ld(go, c))) };
             }
-            let (d, bs) = (pairwise4(dot), pairwise4(bias));
-            for q in 0..4 {
-                out.w2[j0 + q] = d[q] + 1.0 * 0.0;
-                out.b1[j0 + q] = 0.0 + bs[q];
-            }
-            j0 += 4;
         }
-        for (j, &w) in w2.iter().enumerate().skip(j0) {
-            let (mut dot, mut bias) = (zero, zero);
+        let per_sample = out.b1.len() > w2.len();
+        // One hidden unit: its output-weight gradient and bias gradient (as registers of 16
+        // lanes, reduced below); ∂hidden and ∂pre (and a per-sample ∂b1) stored.
+        // Written through raw pointers only (the closure and the reductions below share b1).
+        let (ph, pp, pb1) = (out.hidden.as_mut_ptr(), out.pre.as_mut_ptr(), out.b1.as_mut_ptr());
+        let unit = |j: usize| -> (__m512, __m512) {
+            let (mut dot, mut bias, w) = (zero, zero, _mm512_set1_ps(w2[j]));
             for c in (0..b).step_by(L) {
                 let (g, at) = (ld(go, c), j * b + c);
                 dot = _mm512_fmadd_ps(g, ld(hidden, at), dot);
-                let gh = _mm512_add_ps(
-                    _mm512_fmadd_ps(_mm512_set1_ps(w), g, zero),
-                    _mm512_mul_ps(_mm512_set1_ps(1.0), zero),
-                );
+                let gh = _mm512_add_ps(_mm512_fmadd_ps(w, g, zero), _mm512_mul_ps(_mm512_set1_ps(1.0), zero));
                 let gp = _mm512_add_ps(zero, _mm512_mul_ps(gh, ld(dhidden, at)));
                 bias = _mm512_add_ps(bias, gp);
                 // SAFETY: at + 16 ≤ h·b = the gradients' lengths (asserted).
                 unsafe {
-                    _mm512_storeu_ps(out.hidden.as_mut_ptr().add(at), gh);
-                    _mm512_storeu_ps(out.pre.as_mut_ptr().add(at), gp);
+                    _mm512_storeu_ps(ph.add(at), gh);
+                    _mm512_storeu_ps(pp.add(at), gp);
+                    if per_sample {
+                        _mm512_storeu_ps(pb1.add(at), _mm512_add_ps(zero, gp));
+                    }
                 }
             }
-            out.w2[j] = pairwise(dot) + 1.0 * 0.0;
-            out.b1[j] = 0.0 + pairwise(bias);
+            (dot, bias)
+        };
+        // Four hidden units at a time, their eight sums reduced together (`pairwise4`).
+        let h = w2.len();
+        let mut j0 = 0;
+        while j0 < h {
+            if j0 + 4 <= h {
+                let [u0, u1, u2, u3] = [unit(j0), unit(j0 + 1), unit(j0 + 2), unit(j0 + 3)];
+                let (d, bs) = (pairwise4([u0.0, u1.0, u2.0, u3.0]), pairwise4([u0.1, u1.1, u2.1, u3.1]));
+                for q in 0..4 {
+                    out.w2[j0 + q] = d[q] + 1.0 * 0.0;
+                    if !per_sample {
+                        // SAFETY: j0 + q < h = out.b1.len() (asserted).
+                        unsafe { *pb1.add(j0 + q) = 0.0 + bs[q] };
+                    }
+                }
+                j0 += 4;
+            } else {
+                let (d, bs) = unit(j0);
+                out.w2[j0] = pairwise(d) + 1.0 * 0.0;
+                if !per_sample {
+                    // SAFETY: j0 < h = out.b1.len() (asserted).
+                    unsafe { *pb1.add(j0) = 0.0 + pairwise(bs) };
+                }
+                j0 += 1;
+            }
         }
     }
 
@@ -499,7 +528,10 @@ mod tests {
     use crate::optim::{OptimConfig, Optimizer};
 
     fn net(act: Activation, loss: LossKind, reduction: Reduction, e: usize) -> Net<f32> {
-        let cfg = FcConfig { reduction, ..FcConfig::new(act, loss) };
+        net_of(FcConfig { reduction, ..FcConfig::new(act, loss) }, e)
+    }
+
+    fn net_of(cfg: FcConfig, e: usize) -> Net<f32> {
         let mut net = fc::build::<f32>(&cfg, e, 64).unwrap();
         // Large initial weights, so that activations saturate and some gradients underflow.
         net.init(&Init::seeds(3, e, WeightInit::Normal { std: 1.5 }, 0.1));
@@ -581,6 +613,49 @@ mod tests {
         assert!(state(&a) == state(&b));
     }
 
+    /// The other shapes the path covers: biases per sample (the original Task 2 variant), and
+    /// hidden widths that are not a multiple of four (the reductions' remainder).
+    #[test]
+    fn equals_the_tape_with_per_sample_biases_and_odd_widths() {
+        if !crate::engine::simd::enabled() {
+            return;
+        }
+        for (per_sample_bias, hidden, inputs) in [(true, 4, 16), (false, 6, 16), (true, 7, 20), (false, 1, 32)] {
+            for loss in [LossKind::L2, LossKind::Ce] {
+                let cfg = FcConfig { per_sample_bias, hidden, inputs, ..FcConfig::new(Activation::Tanh, loss) };
+                let data = generators::random(64, 1).samples();
+                let mk = || {
+                    let mut n = fc::build::<f32>(&cfg, 3, 64).unwrap();
+                    n.init(&Init::seeds(3, 3, WeightInit::Normal { std: 1.5 }, 0.1));
+                    if inputs == 16 {
+                        n.feed(&data, &(0..64).collect::<Vec<_>>());
+                    } else {
+                        let x = n.input;
+                        n.graph
+                            .value_mut(x)
+                            .iter_mut()
+                            .enumerate()
+                            .for_each(|(i, v)| *v = ((i * 37 % 101) as f32 - 50.0) * 0.02);
+                    }
+                    n
+                };
+                let (mut a, mut b) = (mk(), mk());
+                b.graph.disable_fusion();
+                assert!(a.graph.is_fused(), "{cfg:?}");
+                let (mut oa, mut ob) =
+                    (Optimizer::new(OptimConfig::sgd(0.5), &a.graph), Optimizer::new(OptimConfig::sgd(0.5), &b.graph));
+                for step in 0..5 {
+                    for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
+                        n.graph.forward();
+                        n.graph.backward(n.loss);
+                        o.step(&mut n.graph, &[true; 3]);
+                    }
+                    assert!(state(&a) == state(&b), "{cfg:?}: differ after step {step}");
+                }
+            }
+        }
+    }
+
     /// Models left out keep their values and gradients; the others equal a full pass.
     #[test]
     fn skips_the_models_left_out() {
@@ -635,7 +710,7 @@ mod tests {
         let mut fc73 = net(Activation::Sigmoid, LossKind::L2, Reduction::Mean, 2);
         assert!(fc73.graph.is_fused());
         let per_sample = FcConfig { per_sample_bias: true, ..FcConfig::new(Activation::Sigmoid, LossKind::L2) };
-        assert!(!fc::build::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
+        assert!(fc::build::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
         let odd_batch = FcConfig::new(Activation::Relu, LossKind::Ce);
         assert!(!fc::build::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
         assert!(!fc::build::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
