@@ -33,7 +33,7 @@ pub fn tanh(x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     const L: usize = 16;
@@ -67,26 +67,26 @@ mod avx512 {
 
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn set(v: f32) -> __m512 {
+    pub(crate) fn set(v: f32) -> __m512 {
         _mm512_set1_ps(v)
     }
 
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn abs(x: __m512) -> __m512 {
+    pub(crate) fn abs(x: __m512) -> __m512 {
         _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fff_ffff)))
     }
 
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn neg(x: __m512) -> __m512 {
+    pub(crate) fn neg(x: __m512) -> __m512 {
         _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN)))
     }
 
     /// `fastmath::exp_f32` lane by lane (a NaN gives a NaN, as there).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn exp(x: __m512) -> __m512 {
+    pub(crate) fn exp(x: __m512) -> __m512 {
         const LOG2E: f32 = std::f32::consts::LOG2_E;
         const LN2_HI: f32 = 0.693_359_4;
         const LN2_LO: f32 = -2.121_944_4e-4;

@@ -14,7 +14,8 @@
 //! 1 024 seeds computes 21 M model-steps instead of 37 M.
 //!
 //! Every number is made by the operations the tape's kernels do, in their order — the same
-//! SIMD products (`gemm_simd`), activation and loss code on one model's slab, and `0 + g·d`
+//! SIMD products (`gemm_simd`), activation and loss code on one model's slab (`loss_simd` for
+//! sigmoid cross-entropy), and `0 + g·d`
 //! where the tape adds into a cleared buffer — and every buffer the tape writes is written
 //! (values, saved derivatives, gradients), so nothing downstream can tell: tested bit for bit
 //! against the tape. Used for f32 where the SIMD kernels run, with a batch that is a multiple
@@ -217,6 +218,7 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
         let (dhid_f, loss_f) = (f32s_mut(&mut dhidden), f32s_mut(&mut loss_v));
         let (dldp, terms) = f32s_mut(&mut loss_s).split_at_mut(e_count * b);
         let mut out_f = out.as_mut().zip(dout.as_mut()).map(|(o, d)| (f32s_mut(o), f32s_mut(d)));
+        let ce_scale: f32 = loss::reduction_scale(p.reduction, b);
         for (first, n) in runs(models, e_count) {
             // pre = W1·x + b1 for the run's models (their rows are consecutive): the product,
             // then the bias added (as the dense node does); then the activation.
@@ -243,7 +245,10 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
             for e in first..first + n {
                 let pred = out_f.as_ref().map_or(&log_f[..], |(o, _)| &o[..]);
                 let (de, te) = (slab_mut(dldp, e, b), slab_mut(terms, e, b));
-                loss_f[e] = loss::model_loss(p.squared_error, slab(pred, e, b), targets, p.reduction, de, te);
+                loss_f[e] = match p.squared_error {
+                    None => super::loss_simd::sigmoid_cross_entropy(slab(pred, e, b), targets, ce_scale, de, te),
+                    Some(_) => loss::model_loss(p.squared_error, slab(pred, e, b), targets, p.reduction, de, te),
+                };
             }
         }
     }

@@ -68,7 +68,7 @@ fn reduce<T: Real>(
 }
 
 /// The factor a reduction over a batch of `batch` applies.
-fn reduction_scale<T: Real>(reduction: Reduction, batch: usize) -> T {
+pub(crate) fn reduction_scale<T: Real>(reduction: Reduction, batch: usize) -> T {
     match reduction {
         Reduction::Mean => T::from_f64(1.0 / batch as f64),
         Reduction::Sum => T::from_f64(1.0),

@@ -15,9 +15,10 @@
 //! flushes subnormals while training.
 //!
 //! Speed, never numbers: `simd` switches the AVX-512 twins of the hot kernels (`gemm_simd`,
-//! `conv2d_simd`, `activation_simd`), each equal bit for bit to its portable kernel; `fused_mlp`
-//! runs one-hidden-layer networks (fc73) model by model with the tape's arithmetic, skipping
-//! stopped models (`Graph::forward_models`).
+//! `conv2d_simd`, `activation_simd`, `loss_simd`), each equal bit for bit to its portable
+//! kernel; `fused_mlp` runs one-hidden-layer networks (fc73) model by model with the tape's
+//! arithmetic, skipping stopped models (`Graph::forward_models`); `helper` lends one model's
+//! large convolutions a second core.
 
 pub mod activation_simd;
 pub mod conv2d;
@@ -33,6 +34,7 @@ pub mod gemm_simd;
 pub mod graph;
 pub mod helper;
 pub mod loss;
+pub mod loss_simd;
 pub mod pool;
 pub mod real;
 pub mod scalar;
