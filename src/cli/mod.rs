@@ -77,8 +77,10 @@ pub enum Command {
     /// loss landscape (filter-normalised plane, lines, trajectory PCA).
     #[command(after_help = EXIT_CODES)]
     Landscape(LandscapeArgs),
-    /// Measure speed against a large sgemm measured in the same run: training steps (fc73,
-    /// detect CNN), file networks against builders, probe overhead, whole-network landscapes.
+    /// Measure speed against a large sgemm measured in the same run: training steps (fc73 per
+    /// activation on the per-model path, the tape and portable kernels; the detect CNN on
+    /// portable and AVX-512 kernels, on one core and on two), file networks against builders,
+    /// probe overhead, whole-network landscapes.
     Bench(crate::bench::BenchArgs),
     /// The live lab in a browser: pick a preset or edit an experiment file, press Run, and watch
     /// every seed's loss and accuracy (median and IQR), per-layer gradients and saturation, and
