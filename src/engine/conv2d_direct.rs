@@ -97,25 +97,30 @@ pub(crate) fn check_input_grad(g: &Geometry, taps: &[usize], wt: usize, gy: usiz
 /// every model's when they share `x`).
 #[inline(never)]
 pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
-    if let Some(half) = split_rows(g, rows) {
-        // Rows are independent: the second half on this thread's helper (see `helper`).
-        let (w0, w1) = w.split_at(half * g.k());
-        let (y0, y1) = y.split_at_mut(half * g.n());
-        return super::helper::join(
-            || forward_rows(g, taps, x, w0, half, y0),
-            || forward_rows(g, taps, x, w1, rows - half, y1),
-        );
-    }
-    forward_rows(g, taps, x, w, rows, y)
+    by_rows(g, rows, (w, g.k()), (y, g.n()), |rows, w, y| forward_rows(g, taps, x, w, rows, y))
 }
 
-/// Where to split `rows` kernel rows between this thread and its helper, if it has one and
-/// the product is worth it: a multiple of 4 rows (the kernels' blocks), at least 4 a side.
-fn split_rows(g: &Geometry, rows: usize) -> Option<usize> {
+/// `kernel(rows, input, output)` for `rows` kernel rows, whose input and output take
+/// `input.1` and `output.1` values per row: the second half of the rows on this thread's
+/// helper (see `helper`) if it has one and the product is worth it. Each row is computed by
+/// the same operations wherever it runs, so the numbers are the same.
+fn by_rows<T: Real>(
+    g: &Geometry,
+    rows: usize,
+    input: (&[T], usize),
+    output: (&mut [T], usize),
+    kernel: impl Fn(usize, &[T], &mut [T]) + Sync,
+) {
     // Below ~20 µs of work a side, the hand-off is not worth it.
     const MIN_MULTIPLY_ADDS: usize = 1 << 21;
-    (rows >= 8 && rows * g.k() * g.n() >= MIN_MULTIPLY_ADDS && super::helper::available())
-        .then(|| (rows / 2).div_ceil(4) * 4)
+    if rows >= 8 && rows * g.k() * g.n() >= MIN_MULTIPLY_ADDS && super::helper::available() {
+        // A multiple of 4 rows (the kernels' blocks), at least 4 a side.
+        let half = (rows / 2).div_ceil(4) * 4;
+        let (i0, i1) = input.0.split_at(half * input.1);
+        let (o0, o1) = output.0.split_at_mut(half * output.1);
+        return super::helper::join(|| kernel(half, i0, o0), || kernel(rows - half, i1, o1));
+    }
+    kernel(rows, input.0, output.0)
 }
 
 fn forward_rows<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: usize, y: &mut [T]) {
@@ -189,16 +194,7 @@ fn forward_block<T: Real, const R: usize, const W: usize>(
 /// loaded gradient run serves two taps and each input run four rows.
 #[inline(never)]
 pub fn weight_grad<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {
-    if let Some(half) = split_rows(g, rows) {
-        // Each row's sums are its own: the second half on the helper, the same numbers.
-        let (gy0, gy1) = gy.split_at(half * g.n());
-        let (gw0, gw1) = gw.split_at_mut(half * g.k());
-        return super::helper::join(
-            || weight_grad_rows(g, taps, x, gy0, half, gw0),
-            || weight_grad_rows(g, taps, x, gy1, rows - half, gw1),
-        );
-    }
-    weight_grad_rows(g, taps, x, gy, rows, gw)
+    by_rows(g, rows, (gy, g.n()), (gw, g.k()), |rows, gy, gw| weight_grad_rows(g, taps, x, gy, rows, gw))
 }
 
 fn weight_grad_rows<T: Real>(g: &Geometry, taps: &[usize], x: &[T], gy: &[T], rows: usize, gw: &mut [T]) {

@@ -78,12 +78,17 @@ pub fn forward<T: Real>(
         gemm_shared(out, rows, fan_in, batch, wg, [fan_in, 1], x.model(g), [batch, 1], T::default(), yg, [batch, 1]);
     }
     if let Some(b) = b {
-        if b.data.len() == y.len() {
-            y.iter_mut().zip(b.data).for_each(|(v, &bias)| *v += bias);
-        } else {
-            for (row, &bias) in y.chunks_exact_mut(batch).zip(b.data) {
-                row.iter_mut().for_each(|v| *v += bias);
-            }
+        add_bias(y, b.data, batch);
+    }
+}
+
+/// `y += bias`: one bias per sample when `bias` is as long as `y`, else one per row of `batch`.
+pub(crate) fn add_bias<T: Real>(y: &mut [T], bias: &[T], batch: usize) {
+    if bias.len() == y.len() {
+        y.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+    } else {
+        for (row, &b) in y.chunks_exact_mut(batch).zip(bias) {
+            row.iter_mut().for_each(|v| *v += b);
         }
     }
 }

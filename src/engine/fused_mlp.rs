@@ -225,13 +225,8 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
             let r = first * h..(first + n) * h;
             let pe = &mut pre_f[r.start * b..r.end * b];
             gemm_simd::axpy(n * h, f, b, &w1[r.start * f..r.end * f], [f, 1], x, b, 0.0, pe, b);
-            if p.per_sample {
-                pe.iter_mut().zip(&b1[r.start * b..r.end * b]).for_each(|(v, &bias)| *v += bias);
-            } else {
-                for (row, &bias) in pe.chunks_exact_mut(b).zip(&b1[r.clone()]) {
-                    row.iter_mut().for_each(|v| *v += bias);
-                }
-            }
+            let bias = if p.per_sample { &b1[r.start * b..r.end * b] } else { &b1[r.clone()] };
+            super::dense::add_bias(pe, bias, b);
             elementwise::forward(p.act, pe, &mut hid_f[r.start * b..r.end * b], &mut dhid_f[r.start * b..r.end * b]);
             for e in first..first + n {
                 let le = slab_mut(log_f, e, b);

@@ -35,6 +35,22 @@ pub fn enabled() -> bool {
         })
 }
 
+/// Test inputs for the SIMD twins: ±m·2ᵉ for every f32 exponent (subnormals included) and three
+/// mantissas.
+#[cfg(test)]
+pub(crate) fn every_exponent() -> Vec<f32> {
+    let mut v = vec![];
+    for e in -149..=127 {
+        for m in [1.0f32, 1.37, 1.999] {
+            let x = m * 2f32.powi(e);
+            if x.is_finite() {
+                v.extend([x, -x]);
+            }
+        }
+    }
+    v
+}
+
 /// `s` as f32, if `T` is f32 (the SIMD kernels exist for f32 only).
 pub fn as_f32<T: Real>(s: &[T]) -> Option<&[f32]> {
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())

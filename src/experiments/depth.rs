@@ -111,12 +111,10 @@ pub struct DepthRow {
     pub median_iterations: Option<f64>,
 }
 
+/// Quartiles of the positive finite values (NaN each if there are none).
 fn quartiles(v: &[f64]) -> [f64; 3] {
-    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
-    if f.is_empty() {
-        return [f64::NAN; 3];
-    }
-    [0.25, 0.5, 0.75].map(|q| crate::stats::quantile(&f, q))
+    let positive: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+    crate::stats::quartiles(&positive)
 }
 
 pub fn summarise(cell: &DepthCell, run: &Run) -> DepthRow {

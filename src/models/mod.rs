@@ -200,9 +200,9 @@ impl<T: Real> Net<T> {
                 continue;
             }
             *count = 0;
-            if let Some((o, t, threshold, half)) = self.binary(h, e, valid) {
+            if let Some(right) = self.binary(h, e, valid) {
                 // The common rule as one loop over slices, which vectorises.
-                *count = o.iter().zip(t).filter(|&(&o, &t)| (o > threshold) == (t > half)).count();
+                *count = right.filter(|&ok| ok).count();
                 continue;
             }
             self.each_correct(h, e, valid, |_, ok| *count += usize::from(ok));
@@ -212,24 +212,24 @@ impl<T: Real> Net<T> {
     /// `right[s] &= correct(s)` for model `e`'s first `right.len()` samples under head `h`'s rule.
     #[inline]
     pub fn and_correct(&self, h: &Head, e: usize, right: &mut [bool]) {
-        if let Some((o, t, threshold, half)) = self.binary(h, e, right.len()) {
-            for ((r, &o), &t) in right.iter_mut().zip(o).zip(t) {
-                *r &= (o > threshold) == (t > half);
-            }
+        if let Some(ok) = self.binary(h, e, right.len()) {
+            right.iter_mut().zip(ok).for_each(|(r, ok)| *r &= ok);
             return;
         }
         self.each_correct(h, e, right.len(), |s, ok| right[s] &= ok);
     }
 
-    /// For a binary head: model `e`'s first `valid` scores, the targets, the threshold and ½
-    /// in `T` — what [`each_correct`](Self::each_correct) compares, as slices.
+    /// For a binary head, whether each of model `e`'s first `valid` samples is right: its score
+    /// above the threshold exactly when its target is above ½ (in `T`). One loop over slices, so
+    /// the callers' loops vectorise; `None` for other rules.
     #[inline]
-    fn binary(&self, h: &Head, e: usize, valid: usize) -> Option<(&[T], &[T], T, T)> {
+    fn binary(&self, h: &Head, e: usize, valid: usize) -> Option<impl Iterator<Item = bool> + '_> {
         let Some(Metric::Binary { threshold }) = h.metric else { return None };
         let g = &self.graph;
         let outputs = g.shape(h.score)[1];
         let o = &g.value(h.score)[e * outputs * self.batch..][..valid];
-        Some((o, &g.value(h.target)[..valid], T::from_f64(threshold), T::from_f64(0.5)))
+        let (threshold, half) = (T::from_f64(threshold), T::from_f64(0.5));
+        Some(o.iter().zip(&g.value(h.target)[..valid]).map(move |(&o, &t)| (o > threshold) == (t > half)))
     }
 
     /// Calls `f(sample, correct)` for model `e`'s first `valid` samples under head `h`'s rule.
@@ -252,12 +252,9 @@ impl<T: Real> Net<T> {
         // One loop per rule (the rule is fixed for the whole batch): this runs for every model
         // at every recorded iteration, so the per-sample match showed in Table 1's profile.
         match h.metric {
-            Some(Metric::Binary { threshold }) => {
-                let threshold = T::from_f64(threshold);
-                let half = T::from_f64(0.5);
-                for s in 0..valid {
-                    f(s, (o[s] > threshold) == (target[s] > half));
-                }
+            Some(Metric::Binary { .. }) => {
+                let right = self.binary(h, e, valid).expect("a binary head");
+                right.enumerate().for_each(|(s, ok)| f(s, ok));
             }
             Some(Metric::Argmax) => {
                 for s in 0..valid {
