@@ -1,9 +1,11 @@
-//! Whether the hand-written AVX-512 kernels (`conv2d_simd`, `gemm_simd`) run, and the f32
-//! views the generic kernels use to hand their data to them.
+//! Whether the hand-written AVX-512 kernels (`conv2d_simd`, `gemm_simd`, `activation_simd`,
+//! `loss_simd`, and `fused_mlp`, which is built on them) run, and the f32 views the generic
+//! kernels use to hand their data to them.
 //!
 //! Every SIMD kernel does, lane by lane, the operations of its portable twin in the same order,
 //! so turning them off changes speed, never a number (each kernel's tests check this bit for bit).
-//! `GRADLAB_SIMD=off` forces the portable kernels (for benchmarks' baselines).
+//! `GRADLAB_SIMD=off` forces the portable kernels (for benchmarks' baselines, or to check a
+//! result on the path a CPU without AVX-512 takes).
 
 use super::real::Real;
 use std::sync::atomic::{AtomicBool, Ordering};
