@@ -91,7 +91,7 @@ impl Scalar for f32 {
     }
     #[inline(always)]
     fn erf(self) -> Self {
-        libm::erff(self)
+        super::fastmath::erf_f32(self)
     }
 }
 
