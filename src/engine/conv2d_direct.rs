@@ -100,6 +100,10 @@ pub fn forward<T: Real>(g: &Geometry, taps: &[usize], x: &[T], w: &[T], rows: us
     by_rows(g, rows, (w, g.k()), (y, g.n()), |rows, w, y| forward_rows(g, taps, x, w, rows, y))
 }
 
+/// Multiply-adds from which a product is split with the helper thread: below ~20 µs of work a
+/// side, the hand-off is not worth it.
+pub(crate) const MIN_SPLIT: usize = 1 << 21;
+
 /// `kernel(rows, input, output)` for `rows` kernel rows, whose input and output take
 /// `input.1` and `output.1` values per row: the second half of the rows on this thread's
 /// helper (see `helper`) if it has one and the product is worth it. Each row is computed by
@@ -111,9 +115,7 @@ fn by_rows<T: Real>(
     output: (&mut [T], usize),
     kernel: impl Fn(usize, &[T], &mut [T]) + Sync,
 ) {
-    // Below ~20 µs of work a side, the hand-off is not worth it.
-    const MIN_MULTIPLY_ADDS: usize = 1 << 21;
-    if rows >= 8 && rows * g.k() * g.n() >= MIN_MULTIPLY_ADDS && super::helper::available() {
+    if rows >= 8 && rows * g.k() * g.n() >= MIN_SPLIT && super::helper::available() {
         // A multiple of 4 rows (the kernels' blocks), at least 4 a side.
         let half = (rows / 2).div_ceil(4) * 4;
         let (i0, i1) = input.0.split_at(half * input.1);

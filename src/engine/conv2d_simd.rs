@@ -43,12 +43,26 @@ pub fn forward(g: &Geometry, taps: &[usize], x: &[f32], w: &[f32], rows: usize, 
 
 /// `gx += patchesᵀ(w[out, K]ᵀ · gy)` for f32, with the generic kernel's blocks of 8 output
 /// channels (their sum is formed before it is added: the blocking is part of the result).
+///
+/// Input channels are independent here (each has its own gradient plane), so with an idle
+/// helper thread (see `helper`) and enough work, the second half of them runs there.
 pub fn input_grad(g: &Geometry, taps: &[usize], wt: &[f32], gy: &[f32], gx: &mut [f32]) {
     super::conv2d_direct::check_input_grad(g, taps, wt.len(), gy.len(), gx.len());
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as for `weight_grad`.
-    unsafe {
-        avx512::input_grad(g, taps, wt, gy, gx)
+    {
+        let all = 0..g.c;
+        if g.c >= 2 && g.out * g.k() * g.n() >= super::conv2d_direct::MIN_SPLIT && super::helper::available() {
+            let half = g.c / 2;
+            let (gx0, gx1) = gx.split_at_mut(half * g.h * g.w * g.b);
+            let shift = gx0.len();
+            // SAFETY: as for `weight_grad`; each half writes only its own channels' planes.
+            return super::helper::join(
+                || unsafe { avx512::input_grad(g, taps, 0..half, 0, wt, gy, gx0) },
+                || unsafe { avx512::input_grad(g, taps, half..g.c, shift, wt, gy, gx1) },
+            );
+        }
+        // SAFETY: as for `weight_grad`.
+        unsafe { avx512::input_grad(g, taps, all, 0, wt, gy, gx) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("enabled() is false off x86-64: {g:?} {taps:?} {wt:?} {gy:?} {gx:?}")
@@ -354,11 +368,21 @@ mod avx512 {
     /// kernel's values, a broadcast load, serves two FMAs). Every input value still receives
     /// its sums position by position, blocks in order: the generic kernel's numbers.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn input_grad(g: &Geometry, taps: &[usize], wt: &[f32], gy: &[f32], gx: &mut [f32]) {
+    /// (For the input channels in `channels`, whose planes start at `gx[0]`, `shift` values
+    /// into the whole input gradient.)
+    pub unsafe fn input_grad(
+        g: &Geometry,
+        taps: &[usize],
+        channels: std::ops::Range<usize>,
+        shift: usize,
+        wt: &[f32],
+        gy: &[f32],
+        gx: &mut [f32],
+    ) {
         let per_channel = g.kh * g.kw;
-        for c in 0..g.c {
+        for c in channels {
             let range = c * per_channel..(c + 1) * per_channel;
-            unsafe { input_grad_taps(g, taps, range, wt, gy, gx) };
+            unsafe { input_grad_taps(g, taps, range, shift, wt, gy, gx) };
         }
     }
 
@@ -368,6 +392,7 @@ mod avx512 {
         g: &Geometry,
         taps: &[usize],
         range: std::ops::Range<usize>,
+        shift: usize,
         wt: &[f32],
         gy: &[f32],
         gx: &mut [f32],
@@ -389,10 +414,10 @@ mod avx512 {
                             // address distinct runs, so the read-modify-writes never overlap.
                             unsafe {
                                 if chunks - c >= 2 {
-                                    ig_block::<2>(taps, range.clone(), wt, out, o0, gy, n, yo, gx, xo);
+                                    ig_block::<2>(taps, range.clone(), wt, out, o0, gy, n, yo, gx, xo, shift);
                                     c += 2;
                                 } else {
-                                    ig_block::<1>(taps, range.clone(), wt, out, o0, gy, n, yo, gx, xo);
+                                    ig_block::<1>(taps, range.clone(), wt, out, o0, gy, n, yo, gx, xo, shift);
                                     c += 1;
                                 }
                             }
@@ -405,7 +430,7 @@ mod avx512 {
                             for p in range.clone() {
                                 for l in 0..L {
                                     let v = wt[p * out + o0].mul_add(gy[o0 * n + ypos + b0 + l], 0.0);
-                                    gx[taps[p] + base + b0 + l] += v;
+                                    gx[taps[p] + base + b0 + l - shift] += v;
                                 }
                             }
                         }
@@ -415,7 +440,7 @@ mod avx512 {
                 for b in full..g.b {
                     for o in 0..out {
                         for p in range.clone() {
-                            gx[taps[p] + base + b] += wt[p * out + o].mul_add(gy[o * n + ypos + b], 0.0);
+                            gx[taps[p] + base + b - shift] += wt[p * out + o].mul_add(gy[o * n + ypos + b], 0.0);
                         }
                     }
                 }
@@ -424,7 +449,7 @@ mod avx512 {
     }
 
     /// `IB` output channels × `C` chunks of one position: for each tap in `range`, `Σᵣ w[tap, o0+r]·dy[r]`
-    /// from zero, then added into the tap's input run.
+    /// from zero, then added into the tap's input run (at its offset less `shift` in `gx`).
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -439,6 +464,7 @@ mod avx512 {
         yoff: usize,
         gx: &mut [f32],
         xoff: usize,
+        shift: usize,
     ) {
         let (wp, yp, xp) = (wt.as_ptr(), gy.as_ptr(), gx.as_mut_ptr());
         // SAFETY: as for `input_grad`.
@@ -458,7 +484,7 @@ mod avx512 {
                 }
                 for t in 0..IT {
                     for c in 0..C {
-                        let dst = xp.add(taps[p + t] + xoff + c * L);
+                        let dst = xp.add(taps[p + t] - shift + xoff + c * L);
                         _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[t][c]));
                     }
                 }
@@ -473,7 +499,7 @@ mod avx512 {
                     }
                 }
                 for c in 0..C {
-                    let dst = xp.add(taps[p] + xoff + c * L);
+                    let dst = xp.add(taps[p] - shift + xoff + c * L);
                     _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[c]));
                 }
                 p += 1;

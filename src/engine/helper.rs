@@ -3,8 +3,9 @@
 //! An ensemble is split into parts, one per core; a run with a single part (one seed, or the
 //! live lab with few) would leave the other cores idle. [`Helper::install`] starts a thread
 //! that waits, spinning, for half of each large product of this thread ([`join`]); the
-//! convolution kernels split their output rows in two, which changes no number (each row is
-//! computed by the same operations wherever it runs), and the helper adopts the caller's
+//! convolution kernels split their output rows in two (forward, weight gradient) or their input
+//! channels (input gradient, AVX-512 kernel), which changes no number (each value is computed by
+//! the same operations wherever it runs), and the helper adopts the caller's
 //! floating-point control (flushed subnormals) for each half. Spinning rather than sleeping
 //! between products: the halves take ~50 µs, and waking a sleeping thread costs about that
 //! (per-call threads and rayon's pool both made a detect step slower); after ~1 ms without work
