@@ -308,14 +308,16 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
         let both = detect_step_seconds(1, budget)?;
         drop(helper);
         println!(
-            "detect step, E = 1, one model on both cores (convolutions' rows split with a helper thread): {:.3} ms against {:.3} on one (×{:.2}; target ≈ 0.45 ms)",
+            "detect step, E = 1, one model on both cores (convolutions split with a helper thread): {:.3} ms against {:.3} on one (×{:.2}; target ≈ 0.45 ms)",
             both * 1e3,
             one * 1e3,
             one / both
         );
     }
-    println!("fc73 E = 32, µs per model-step (target ≤ 0.4): per-model path | tape, op by op | portable kernels");
-    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::LeakyRelu { slope: 0.1 }] {
+    println!(
+        "fc73 E = 32, µs per model-step, every activation (target ≤ 0.4): per-model path | tape, op by op | portable kernels"
+    );
+    for act in Activation::all() {
         let us = |fused: bool| -> Result<f64> {
             Ok(fc73_step_seconds_on(32, act, LossKind::L2, budget, fused)? * 1e6 / 32.0)
         };
@@ -324,8 +326,9 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
         let portable = us(true);
         crate::engine::simd::switch(true);
         println!(
-            "  {:<16} {fused:>6.3} | {tape:.3} (×{:.2}) | {:.3} (×{:.2})",
+            "  {:<16} {fused:>6.3} {} | {tape:.3} (×{:.2}) | {:.3} (×{:.2})",
             format!("{act}+l2"),
+            if fused <= 0.4 { "✓" } else { "✗" },
             tape / fused,
             portable.as_ref().copied().unwrap_or(f64::NAN),
             portable? / fused

@@ -11,7 +11,7 @@
 //! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
 //! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes and the tiled
-//! transpose; `fastmath` the vectorisable exp, ln_1p and tanh; `denormals` the guard that
+//! transpose; `fastmath` the vectorisable exp, ln_1p, tanh and erf; `denormals` the guard that
 //! flushes subnormals while training.
 //!
 //! Speed, never numbers: `simd` switches the AVX-512 twins of the hot kernels (`gemm_simd`,
