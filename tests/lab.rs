@@ -384,8 +384,7 @@ fn a_network_landscape_passes_through_the_saved_parameters() {
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let last: f64 = metrics
         .lines()
-        .filter(|l| l.split(',').nth(1) == Some("0"))
-        .last()
+        .rfind(|l| l.split(',').nth(1) == Some("0"))
         .unwrap()
         .split(',')
         .nth(3)

@@ -475,18 +475,6 @@ pub fn write_outputs(dir: &std::path::Path, runs: &[crate::experiments::train::R
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_by_selection_match_sorting() {
-        let mut v: Vec<f32> = (0..101).map(|i| ((i * 37) % 101) as f32).collect();
-        assert_eq!(percentiles(&mut v, 0.02, 0.98), (2.0, 98.0));
-        assert!(due(1, 100) && due(64, 100) && due(300, 100) && !due(3, 100) && !due(1, 0));
-    }
-}
-
 /// The probe just taken at `it`, per active seed: each layer's gradient RMS and saturated
 /// fraction, for a live view.
 pub fn report_live(live: &super::live::Live, p: &Probes, seeds: &[u64], active: &[bool], it: usize) {
@@ -511,5 +499,17 @@ pub fn report_live(live: &super::live::Live, p: &Probes, seeds: &[u64], active: 
         layers.retain(|l| l.1.is_finite() || l.2.is_finite());
         layers.reverse();
         live.probe(seeds[e], layers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_selection_match_sorting() {
+        let mut v: Vec<f32> = (0..101).map(|i| ((i * 37) % 101) as f32).collect();
+        assert_eq!(percentiles(&mut v, 0.02, 0.98), (2.0, 98.0));
+        assert!(due(1, 100) && due(64, 100) && due(300, 100) && !due(3, 100) && !due(1, 0));
     }
 }

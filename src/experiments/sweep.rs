@@ -119,8 +119,7 @@ pub struct Experiment {
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Experiment> {
-    let spec: ExperimentFile =
-        toml::from_str(text).map_err(|e| Error::data(path, format!("{}", e.to_string().trim())))?;
+    let spec: ExperimentFile = toml::from_str(text).map_err(|e| Error::data(path, e.to_string().trim().to_string()))?;
     let bad = |field: &str, msg: String| Err(Error::data(path, format!("field `{field}`: {msg}")));
     if spec.task == Task::Network {
         return bad("task", "a network file has a [network] table and no `task`; see examples/networks/".into());

@@ -923,7 +923,7 @@ pub fn keep_row(i: usize) -> bool {
         return true;
     }
     let octave = usize::BITS - 1 - i.leading_zeros(); // ⌊log₂ i⌋ ≥ 6
-    i % (1 << (octave - 4)) == 0
+    i.is_multiple_of(1 << (octave - 4))
 }
 
 #[cfg(test)]
@@ -940,7 +940,7 @@ mod tests {
                 v[at] = bad;
                 assert_eq!(super::max_abs_finite(&v), None, "{bad} at {at}");
                 assert_eq!(
-                    super::max_abs_finite(&v[..at.max(1).min(4) + 1]),
+                    super::max_abs_finite(&v[..at.clamp(1, 4) + 1]),
                     if at <= 4 { None } else { Some(10.0) },
                     "short, {bad} at {at}"
                 );

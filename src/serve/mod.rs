@@ -628,7 +628,7 @@ async fn control(
 
 /// The run's state since the watcher's cursor: new rows per seed (`[seed, iteration, values…]`,
 /// with the rows a thinned run replaced sent again), probes' medians per layer, correctness.
-fn delta(run: &LiveRun, sent: &mut Vec<usize>) -> Value {
+fn delta(run: &LiveRun, sent: &mut [usize]) -> Value {
     let status = status_of(run); // before the state lock: it takes that lock itself
     let s = run.live.state.lock().expect("state");
     let mut rows = vec![];
