@@ -158,8 +158,8 @@ mod avx512 {
         }
     }
 
-    /// `R` rows × `P` taps from `p` over output row `oi`: [`block`]'s loop for one row, its
-    /// accumulators (index `row·k + tap` of `acc`, `tail`) loaded before and stored after.
+    /// `R` rows × `P` taps from `p` over output row `oi`, with the accumulators (index
+    /// `row·k + tap` of `acc_all`, `tail_all`) loaded before and stored after.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -174,38 +174,10 @@ mod avx512 {
         acc_all: &mut [__m512],
         tail_all: &mut [f32],
     ) {
-        let (k, n) = (g.k(), g.n());
-        let full = g.b / L * L;
+        let k = g.k();
         let mut acc: [[__m512; P]; R] = std::array::from_fn(|r| std::array::from_fn(|q| acc_all[r * k + p + q]));
         let mut tail: [[f32; P]; R] = std::array::from_fn(|r| std::array::from_fn(|q| tail_all[r * k + p + q]));
-        let xp = x.as_ptr();
-        let yp = gy.as_ptr();
-        let tap: [usize; P] = std::array::from_fn(|q| taps[p + q]);
-        for oj in 0..g.ow {
-            let pos = (oi * g.spec.stride * g.w + oj * g.spec.stride) * g.b;
-            let ypos = (oi * g.ow + oj) * g.b;
-            let mut b0 = 0;
-            while b0 < full {
-                // SAFETY: as in `block`.
-                unsafe {
-                    let xv: [__m512; P] = std::array::from_fn(|q| _mm512_loadu_ps(xp.add(tap[q] + pos + b0)));
-                    for r in 0..R {
-                        let dy = _mm512_loadu_ps(yp.add((r0 + r) * n + ypos + b0));
-                        for q in 0..P {
-                            acc[r][q] = _mm512_fmadd_ps(dy, xv[q], acc[r][q]);
-                        }
-                    }
-                }
-                b0 += L;
-            }
-            for b in full..g.b {
-                for r in 0..R {
-                    for q in 0..P {
-                        tail[r][q] = gy[(r0 + r) * n + ypos + b].mul_add(x[tap[q] + pos + b], tail[r][q]);
-                    }
-                }
-            }
-        }
+        unsafe { output_rows::<R, P>(g, taps, p, oi..oi + 1, x, gy, r0, &mut acc, &mut tail) };
         for r in 0..R {
             for q in 0..P {
                 acc_all[r * k + p + q] = acc[r][q];
@@ -214,26 +186,29 @@ mod avx512 {
         }
     }
 
-    /// `R` kernel rows × `P` taps from `p`: R·P accumulators of 16 batch lanes each.
+    /// The weight gradient's sums of `R` rows × `P` taps from `p` over the output rows `ois`,
+    /// added into `acc` (16 batch lanes each) and `tail` (the batch beyond the last full chunk),
+    /// one position after the other.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn block<const R: usize, const P: usize>(
+    unsafe fn output_rows<const R: usize, const P: usize>(
         g: &Geometry,
         taps: &[usize],
         p: usize,
+        ois: std::ops::Range<usize>,
         x: &[f32],
         gy: &[f32],
         r0: usize,
-        gw: &mut [f32],
+        acc: &mut [[__m512; P]; R],
+        tail: &mut [[f32; P]; R],
     ) {
-        let (k, n) = (g.k(), g.n());
+        let n = g.n();
         let full = g.b / L * L;
-        let mut acc = [[_mm512_setzero_ps(); P]; R];
-        let mut tail = [[0f32; P]; R];
         let xp = x.as_ptr();
         let yp = gy.as_ptr();
         let tap: [usize; P] = std::array::from_fn(|q| taps[p + q]);
-        for oi in 0..g.oh {
+        for oi in ois {
             for oj in 0..g.ow {
                 let pos = (oi * g.spec.stride * g.w + oj * g.spec.stride) * g.b;
                 let ypos = (oi * g.ow + oj) * g.b;
@@ -261,6 +236,24 @@ mod avx512 {
                 }
             }
         }
+    }
+
+    /// `R` kernel rows × `P` taps from `p`: R·P accumulators of 16 batch lanes each.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const R: usize, const P: usize>(
+        g: &Geometry,
+        taps: &[usize],
+        p: usize,
+        x: &[f32],
+        gy: &[f32],
+        r0: usize,
+        gw: &mut [f32],
+    ) {
+        let k = g.k();
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        let mut tail = [[0f32; P]; R];
+        unsafe { output_rows::<R, P>(g, taps, p, 0..g.oh, x, gy, r0, &mut acc, &mut tail) };
         for r in 0..R {
             for q in 0..P {
                 let mut lanes = [0f32; L];
