@@ -84,10 +84,8 @@ impl Activation {
                 }
             }
             Activation::Selu => {
-                const ALPHA: f64 = 1.673_263_242_354_377_3;
-                const SCALE: f64 = 1.050_700_987_355_480_5;
-                let inner = if x.re() > 0.0 { x } else { S::cst(ALPHA) * (x.exp() - S::cst(1.0)) };
-                S::cst(SCALE) * inner
+                let inner = if x.re() > 0.0 { x } else { S::cst(SELU_ALPHA) * (x.exp() - S::cst(1.0)) };
+                S::cst(SELU_SCALE) * inner
             }
             Activation::Gelu => S::cst(0.5) * x * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf()),
             Activation::Softplus => softplus(x),
@@ -131,8 +129,8 @@ impl Activation {
             // derivative term is 1·s + x·0, and 1·0 = 0 for ReLU), without them.
             Activation::Relu => piecewise_linear(x, y, dydx, T::cst(0.0)),
             Activation::LeakyRelu { slope } => piecewise_linear(x, y, dydx, T::cst(slope)),
-            a @ Activation::Elu { .. } => each(a, x, y, dydx),
-            a @ Activation::Selu => each(a, x, y, dydx),
+            Activation::Elu { alpha } => exponential_linear(x, y, dydx, T::cst(alpha), None),
+            Activation::Selu => exponential_linear(x, y, dydx, T::cst(SELU_ALPHA), Some(T::cst(SELU_SCALE))),
             a @ Activation::Gelu => each(a, x, y, dydx),
             a @ Activation::Softplus => each(a, x, y, dydx),
             a @ Activation::Swish => each(a, x, y, dydx),
@@ -181,6 +179,29 @@ impl Activation {
     /// Whether the output always lies in (0, 1), so cross-entropy on it is defined.
     pub fn is_probability(self) -> bool {
         matches!(self, Activation::Sigmoid)
+    }
+}
+
+/// SELU's α and scale (Klambauer et al. 2017).
+pub const SELU: (f64, f64) = (1.673_263_242_354_377_3, 1.050_700_987_355_480_5);
+const SELU_ALPHA: f64 = SELU.0;
+const SELU_SCALE: f64 = SELU.1;
+
+/// ELU and SELU (`scale`) over slices, as the dual numbers compute them without them:
+/// inner = `x > 0 ? (x, 1) : (α(eˣ − 1), 0·(eˣ − 1) + α·eˣ)`, then `(s·v, 0·v + s·d)`.
+#[inline(always)]
+fn exponential_linear<T: Scalar>(x: &[T], y: &mut [T], dydx: &mut [T], alpha: T, scale: Option<T>) {
+    let (zero, one) = (T::cst(0.0), T::cst(1.0));
+    for ((&xi, yi), di) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {
+        let e = xi.exp();
+        let em1 = e - one;
+        let on = xi.re() > 0.0;
+        let v = if on { xi } else { alpha * em1 };
+        let d = if on { one } else { zero * em1 + alpha * e };
+        (*yi, *di) = match scale {
+            None => (v, d),
+            Some(s) => (s * v, zero * v + s * d),
+        };
     }
 }
 
@@ -242,14 +263,22 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// The specialised loops agree with one dual-number evaluation: (leaky) ReLU bit for bit (special
-    /// values included; a NaN is a NaN), sigmoid to an ulp or two (its derivative is formed differently).
+    /// The specialised loops agree with one dual-number evaluation: (leaky) ReLU, ELU and SELU bit
+    /// for bit (special values included; a NaN is a NaN), sigmoid to an ulp or two (its derivative
+    /// is formed differently).
     #[test]
     fn specialised_loops_agree_with_the_dual_numbers() {
         let xs: Vec<f32> =
             vec![-3.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 7.0, 30.0, -30.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
         let (mut y, mut d) = (vec![0f32; xs.len()], vec![0f32; xs.len()]);
-        for act in [Activation::Relu, Activation::LeakyRelu { slope: 0.1 }, Activation::LeakyRelu { slope: 0.3 }] {
+        for act in [
+            Activation::Relu,
+            Activation::LeakyRelu { slope: 0.1 },
+            Activation::LeakyRelu { slope: 0.3 },
+            Activation::Elu { alpha: 1.0 },
+            Activation::Elu { alpha: 0.5 },
+            Activation::Selu,
+        ] {
             act.map_with_derivative(&xs, &mut y, &mut d);
             for (i, &x) in xs.iter().enumerate() {
                 let (vy, vd) = act.value_and_derivative(x);

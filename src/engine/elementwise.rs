@@ -1,6 +1,7 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! Sigmoid and tanh in f32 run `activation_simd`'s AVX-512 twins where the CPU has them.
+//! Sigmoid, tanh, ELU and SELU in f32 run `activation_simd`'s AVX-512 twins where the CPU has
+//! them.
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
@@ -14,6 +15,11 @@ pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
         match act {
             Activation::Sigmoid => return simd::sigmoid(xf, yf, df),
             Activation::Tanh => return simd::tanh(xf, yf, df),
+            Activation::Elu { alpha } => return simd::exponential_linear(xf, yf, df, alpha as f32, None),
+            Activation::Selu => {
+                let (alpha, scale) = crate::activations::SELU;
+                return simd::exponential_linear(xf, yf, df, alpha as f32, Some(scale as f32));
+            }
             _ => {}
         }
     }
