@@ -1,6 +1,6 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! Sigmoid, tanh, ELU, SELU, swish and softplus in f32 run `activation_simd`'s AVX-512 twins where the CPU has
+//! Sigmoid, tanh, ELU, SELU, swish, softplus and GELU in f32 run `activation_simd`'s AVX-512 twins where the CPU has
 //! them.
 
 use super::real::Real;
@@ -18,6 +18,7 @@ pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
             Activation::Elu { alpha } => return simd::exponential_linear(xf, yf, df, alpha as f32, None),
             Activation::Swish => return simd::swish(xf, yf, df),
             Activation::Softplus => return simd::softplus(xf, yf, df),
+            Activation::Gelu => return simd::gelu(xf, yf, df),
             Activation::Selu => {
                 let (alpha, scale) = crate::activations::SELU;
                 return simd::exponential_linear(xf, yf, df, alpha as f32, Some(scale as f32));

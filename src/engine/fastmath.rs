@@ -62,6 +62,24 @@ pub fn tanh_f32(x: f32) -> f32 {
     }
 }
 
+/// [`erf_f32`]'s polynomial below 0.875 (in x², without its constant 1).
+pub(crate) const ERF_P: [f32; 7] =
+    [0.128_379_17, -0.376_126_35, 0.112_837_285, -0.026_861_437, 0.005_206_533_7, -0.000_820_997_05, 8.675_107_5e-5];
+/// [`erf_f32`]'s polynomial for erfcx above 0.875 (in |x| − 2.4).
+pub(crate) const ERF_R: [f32; 11] = [
+    0.218_498_69,
+    -0.079_585_64,
+    0.027_495_151,
+    -0.009_062_738,
+    0.002_863_807_4,
+    -0.000_881_678_3,
+    0.000_262_610_7,
+    -6.555_075e-5,
+    1.669_828e-5,
+    -8.540_548e-6,
+    2.476_752_8e-6,
+];
+
 /// erf in f32: `x + x·P(x²)` below |x| = 0.875, else `1 − e^{−x²}·R(|x|)` with `R` ≈ erfcx (the
 /// scaled complementary error function, smooth and near 0.2) as a polynomial in |x| − 2.4;
 /// beyond |x| ≈ 3.92 erf rounds to ±1. Both computed and one chosen, without branches.
@@ -69,38 +87,16 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// `erf` and `erfcx` in f64), then rounded to f32 and checked in f32 arithmetic.
 #[inline(always)]
 pub fn erf_f32(x: f32) -> f32 {
-    const P: [f32; 7] = [
-        0.128_379_17,
-        -0.376_126_35,
-        0.112_837_285,
-        -0.026_861_437,
-        0.005_206_533_7,
-        -0.000_820_997_05,
-        8.675_107_5e-5,
-    ];
-    const R: [f32; 11] = [
-        0.218_498_69,
-        -0.079_585_64,
-        0.027_495_151,
-        -0.009_062_738,
-        0.002_863_807_4,
-        -0.000_881_678_3,
-        0.000_262_610_7,
-        -6.555_075e-5,
-        1.669_828e-5,
-        -8.540_548e-6,
-        2.476_752_8e-6,
-    ];
     let a = x.abs();
     let z = x * x;
-    let mut p = P[6];
-    for &c in P[..6].iter().rev() {
+    let mut p = ERF_P[6];
+    for &c in ERF_P[..6].iter().rev() {
         p = p * z + c;
     }
     let small = x + x * p; // 2/√π − 1 in the polynomial: x itself is exact; keeps −0
     let t = a.min(3.95) - 2.4;
-    let mut r = R[10];
-    for &c in R[..10].iter().rev() {
+    let mut r = ERF_R[10];
+    for &c in ERF_R[..10].iter().rev() {
         r = r * t + c;
     }
     let big = (1.0 - exp_f32(-z) * r).copysign(x);
