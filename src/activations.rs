@@ -84,8 +84,9 @@ impl Activation {
                 }
             }
             Activation::Selu => {
-                let inner = if x.re() > 0.0 { x } else { S::cst(SELU_ALPHA) * (x.exp() - S::cst(1.0)) };
-                S::cst(SELU_SCALE) * inner
+                let (alpha, scale) = SELU;
+                let inner = if x.re() > 0.0 { x } else { S::cst(alpha) * (x.exp() - S::cst(1.0)) };
+                S::cst(scale) * inner
             }
             Activation::Gelu => S::cst(0.5) * x * (S::cst(1.0) + (x * S::cst(std::f64::consts::FRAC_1_SQRT_2)).erf()),
             Activation::Softplus => softplus(x),
@@ -130,7 +131,7 @@ impl Activation {
             Activation::Relu => piecewise_linear(x, y, dydx, T::cst(0.0)),
             Activation::LeakyRelu { slope } => piecewise_linear(x, y, dydx, T::cst(slope)),
             Activation::Elu { alpha } => exponential_linear(x, y, dydx, T::cst(alpha), None),
-            Activation::Selu => exponential_linear(x, y, dydx, T::cst(SELU_ALPHA), Some(T::cst(SELU_SCALE))),
+            Activation::Selu => exponential_linear(x, y, dydx, T::cst(SELU.0), Some(T::cst(SELU.1))),
             a @ Activation::Gelu => each(a, x, y, dydx),
             a @ Activation::Softplus => each(a, x, y, dydx),
             a @ Activation::Swish => each(a, x, y, dydx),
@@ -184,8 +185,6 @@ impl Activation {
 
 /// SELU's α and scale (Klambauer et al. 2017).
 pub const SELU: (f64, f64) = (1.673_263_242_354_377_3, 1.050_700_987_355_480_5);
-const SELU_ALPHA: f64 = SELU.0;
-const SELU_SCALE: f64 = SELU.1;
 
 /// ELU and SELU (`scale`) over slices, as the dual numbers compute them without them:
 /// inner = `x > 0 ? (x, 1) : (α(eˣ − 1), 0·(eˣ − 1) + α·eˣ)`, then `(s·v, 0·v + s·d)`.

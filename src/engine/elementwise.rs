@@ -1,30 +1,18 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! Sigmoid, tanh, ELU, SELU, swish, softplus and GELU in f32 run `activation_simd`'s AVX-512 twins where the CPU has
-//! them.
+//! In f32, the activations with an exponential run `activation_simd`'s AVX-512 twins where the
+//! CPU has them.
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
 use crate::activations::Activation;
 
 pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
-    use super::activation_simd as simd;
     if let (Some(xf), Some(yf), Some(df)) = (as_f32(x), as_f32_mut(y), as_f32_mut(dydx))
         && super::simd::enabled()
+        && super::activation_simd::map_with_derivative(act, xf, yf, df)
     {
-        match act {
-            Activation::Sigmoid => return simd::sigmoid(xf, yf, df),
-            Activation::Tanh => return simd::tanh(xf, yf, df),
-            Activation::Elu { alpha } => return simd::exponential_linear(xf, yf, df, alpha as f32, None),
-            Activation::Swish => return simd::swish(xf, yf, df),
-            Activation::Softplus => return simd::softplus(xf, yf, df),
-            Activation::Gelu => return simd::gelu(xf, yf, df),
-            Activation::Selu => {
-                let (alpha, scale) = crate::activations::SELU;
-                return simd::exponential_linear(xf, yf, df, alpha as f32, Some(scale as f32));
-            }
-            _ => {}
-        }
+        return;
     }
     act.map_with_derivative(x, y, dydx);
 }

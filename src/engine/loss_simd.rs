@@ -26,7 +26,7 @@ pub fn sigmoid_cross_entropy(o: &[f32], y: &[f32], scale: f32, dldp: &mut [f32],
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use crate::engine::activation_simd::avx512::{abs, exp, neg, set};
+    use crate::engine::activation_simd::avx512::{abs, exp, ln_1p, neg, set};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
@@ -60,49 +60,6 @@ mod avx512 {
         let h2 = _mm_add_pd(_mm256_castpd256_pd128(h4), _mm256_extractf128_pd::<1>(h4));
         let h1 = _mm_add_sd(h2, _mm_unpackhi_pd(h2, h2));
         (_mm_cvtsd_f64(h1) * scale as f64) as f32
-    }
-
-    /// `fastmath::ln_1p_f32` lane by lane.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn ln_1p(x: __m512) -> __m512 {
-        let (add, mul, sub) = (_mm512_add_ps, _mm512_mul_ps, _mm512_sub_ps);
-        let one = set(1.0);
-        let u = add(one, x);
-        let bits = _mm512_castps_si512(u);
-        let e0 = _mm512_sub_epi32(
-            _mm512_and_si512(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(0xff)),
-            _mm512_set1_epi32(126),
-        );
-        let m0 = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-            _mm512_set1_epi32(0x3f00_0000),
-        ));
-        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m0, set(std::f32::consts::FRAC_1_SQRT_2));
-        let e = _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(e0, small, e0, _mm512_set1_epi32(1)));
-        let f = _mm512_mask_blend_ps(small, sub(m0, one), sub(add(m0, m0), one));
-        let z = mul(f, f);
-        let mut p = set(7.037_683_6e-2);
-        p = sub(mul(p, f), set(1.151_461e-1));
-        p = add(mul(p, f), set(1.167_699_9e-1));
-        p = sub(mul(p, f), set(1.242_014_1e-1));
-        p = add(mul(p, f), set(1.424_932_3e-1));
-        p = sub(mul(p, f), set(1.666_805_8e-1));
-        p = add(mul(p, f), set(2.000_071_4e-1));
-        p = sub(mul(p, f), set(2.499_999_4e-1));
-        p = add(mul(p, f), set(3.333_333e-1));
-        let y = sub(sub(mul(mul(p, f), z), mul(set(2.121_944_4e-4), e)), mul(set(0.5), z));
-        let ln_u = add(add(f, y), mul(set(0.693_359_4), e));
-        let d = sub(u, one);
-        let exact = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(d, _mm512_setzero_ps());
-        let r = _mm512_mask_blend_ps(exact, mul(ln_u, _mm512_div_ps(x, d)), x);
-        // ∞ → ∞, −1 → −∞, below −1 (and NaN) → NaN, else r.
-        let inf = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, set(f32::INFINITY));
-        let minus_one = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, set(-1.0));
-        let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, set(-1.0));
-        let r = _mm512_mask_blend_ps(above, set(f32::NAN), r);
-        let r = _mm512_mask_blend_ps(minus_one, r, set(f32::NEG_INFINITY));
-        _mm512_mask_blend_ps(inf, r, x)
     }
 }
 
