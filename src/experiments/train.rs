@@ -508,22 +508,27 @@ pub fn train(
         // and gradients are then stale, and nothing below reads them.
         net.graph.forward_models(Some(&active));
         let g = &net.graph;
-        // One head and a learning order to track: each model's per-sample verdicts give its
-        // count too (the rule evaluated once, not twice).
+        // Each sample's verdict under every head with a rule, for the learning order; with a
+        // single head they also give its accuracy count (the rule evaluated once, not twice).
         let one_rule = track && record && net.heads.len() == 1;
+        if track && record {
+            for e in (0..e_count).filter(|&e| active[e]) {
+                right.fill(true);
+                for h in net.heads.iter().filter(|h| h.metric.is_some()) {
+                    net.and_correct(h, e, &mut right);
+                }
+                if one_rule {
+                    counts[e] = right.iter().filter(|&&ok| ok).count();
+                }
+                update_learned(&mut learned[e], &right, it);
+                if let Some(l) = live {
+                    l.correct(run.seeds[e], &right);
+                }
+            }
+        }
         if full_batch {
             for (k, h) in net.heads.iter().enumerate() {
-                if one_rule {
-                    for e in (0..e_count).filter(|&e| active[e]) {
-                        right.fill(true);
-                        net.and_correct(h, e, &mut right);
-                        counts[e] = right.iter().filter(|&&ok| ok).count();
-                        update_learned(&mut learned[e], &right, it);
-                        if let Some(l) = live {
-                            l.correct(run.seeds[e], &right);
-                        }
-                    }
-                } else {
+                if !one_rule {
                     net.correct_of(h, batch, &mut counts, Some(&active));
                 }
                 let losses = g.value(h.loss);
@@ -537,18 +542,6 @@ pub fn train(
         if record {
             for (d, (_, id)) in dead.iter_mut().zip(&net.hidden) {
                 dead_fraction(g.value(*id), g.shape(*id), d);
-            }
-            if track && !one_rule {
-                for e in (0..e_count).filter(|&e| active[e]) {
-                    right.fill(true);
-                    for h in net.heads.iter().filter(|h| h.metric.is_some()) {
-                        net.and_correct(h, e, &mut right);
-                    }
-                    update_learned(&mut learned[e], &right, it);
-                    if let Some(l) = live {
-                        l.correct(run.seeds[e], &right);
-                    }
-                }
             }
         }
         max_abs_params(net, &mut maxw, false, &active);
