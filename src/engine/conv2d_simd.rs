@@ -441,8 +441,9 @@ mod avx512 {
         }
     }
 
-    /// `IB` output channels × `C` chunks of one position: for each tap in `range`, `Σᵣ w[tap, o0+r]·dy[r]`
-    /// from zero, then added into the tap's input run (at its offset less `shift` in `gx`).
+    /// `IB` output channels × `C` chunks of one position: for each tap in `range`,
+    /// `Σᵣ w[tap, o0+r]·dy[r]` from zero, then added into the tap's input run (at its offset
+    /// less `shift` in `gx`).
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -466,36 +467,48 @@ mod avx512 {
                 std::array::from_fn(|r| std::array::from_fn(|c| _mm512_loadu_ps(yp.add((o0 + r) * n + yoff + c * L))));
             let (mut p, k) = (range.start, range.end);
             while p + IT <= k {
-                let mut acc = [[_mm512_setzero_ps(); C]; IT];
-                for r in 0..IB {
-                    for t in 0..IT {
-                        let wv = _mm512_set1_ps(*wp.add((p + t) * out + o0 + r));
-                        for c in 0..C {
-                            acc[t][c] = _mm512_fmadd_ps(wv, dy[r][c], acc[t][c]);
-                        }
-                    }
-                }
-                for t in 0..IT {
-                    for c in 0..C {
-                        let dst = xp.add(taps[p + t] - shift + xoff + c * L);
-                        _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[t][c]));
-                    }
-                }
+                ig_taps::<IT, C>(taps, p, wp, out, o0, &dy, xp, xoff, shift);
                 p += IT;
             }
             while p < k {
-                let mut acc = [_mm512_setzero_ps(); C];
-                for r in 0..IB {
-                    let wv = _mm512_set1_ps(*wp.add(p * out + o0 + r));
+                ig_taps::<1, C>(taps, p, wp, out, o0, &dy, xp, xoff, shift);
+                p += 1;
+            }
+        }
+    }
+
+    /// `T` taps from `p` of [`ig_block`]: each tap's `Σᵣ w[tap, o0+r]·dy[r]` from zero (the
+    /// taps interleaved to hide FMA latency), then added into its input run.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn ig_taps<const T: usize, const C: usize>(
+        taps: &[usize],
+        p: usize,
+        wp: *const f32,
+        out: usize,
+        o0: usize,
+        dy: &[[__m512; C]; IB],
+        xp: *mut f32,
+        xoff: usize,
+        shift: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); C]; T];
+        // SAFETY: as for `input_grad`.
+        unsafe {
+            for r in 0..IB {
+                for t in 0..T {
+                    let wv = _mm512_set1_ps(*wp.add((p + t) * out + o0 + r));
                     for c in 0..C {
-                        acc[c] = _mm512_fmadd_ps(wv, dy[r][c], acc[c]);
+                        acc[t][c] = _mm512_fmadd_ps(wv, dy[r][c], acc[t][c]);
                     }
                 }
+            }
+            for t in 0..T {
                 for c in 0..C {
-                    let dst = xp.add(taps[p] - shift + xoff + c * L);
-                    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[c]));
+                    let dst = xp.add(taps[p + t] - shift + xoff + c * L);
+                    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[t][c]));
                 }
-                p += 1;
             }
         }
     }
