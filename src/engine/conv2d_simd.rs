@@ -360,9 +360,9 @@ mod avx512 {
     /// per position: ~58% of peak), blocks of 8 output channels × 2 batch chunks (each of the
     /// kernel's values, a broadcast load, serves two FMAs). Every input value still receives
     /// its sums position by position, blocks in order: the generic kernel's numbers.
-    #[target_feature(enable = "avx512f")]
     /// (For the input channels in `channels`, whose planes start at `gx[0]`, `shift` values
     /// into the whole input gradient.)
+    #[target_feature(enable = "avx512f")]
     pub unsafe fn input_grad(
         g: &Geometry,
         taps: &[usize],
