@@ -162,7 +162,7 @@ impl Activation {
             "softplus" => Activation::Softplus,
             "swish" | "silu" => Activation::Swish,
             _ => {
-                let hint = did_you_mean(name, Activation::NAMES);
+                let hint = crate::names::did_you_mean(name, Activation::NAMES);
                 return Err(format!("unknown activation `{name}` (known: {}){hint}", Activation::NAMES.join(", ")));
             }
         };
@@ -233,29 +233,6 @@ impl fmt::Display for Activation {
             Activation::Swish => write!(f, "swish"),
         }
     }
-}
-
-/// `"; did you mean `x`?"` when `word` looks like a typo of one of `candidates`, else empty: the
-/// tail of every "unknown name" message.
-pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    closest(word, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
-}
-
-/// The candidate with the smallest edit distance, if it is close enough to be a likely typo.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    fn lev(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, &cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
-    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::init::WeightInit;
 use crate::models::Init;
 use crate::models::Net;
-use crate::models::fc::{self, FcConfig, LossKind};
+use crate::experiments::presets::{Cnn, CnnTask, Fc73, LossKind};
 use crate::optim::{OptimConfig, Optimizer};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -91,7 +91,7 @@ pub fn fc73_step_seconds(e: usize, act: Activation, loss: LossKind, budget: Dura
 /// [`fc73_step_seconds`], on the per-model path (`fused`) or operation by operation on the tape.
 pub fn fc73_step_seconds_on(e: usize, act: Activation, loss: LossKind, budget: Duration, fused: bool) -> Result<f64> {
     let data = generators::random(64, 0).samples();
-    let mut net = fc::build::<f32>(&FcConfig::new(act, loss), e, 64)?;
+    let mut net = Fc73::new(act, loss).build::<f32>(e, 64)?;
     if !fused {
         net.graph.disable_fusion();
     }
@@ -105,23 +105,9 @@ pub const DETECT_FLOPS_PER_MODEL: f64 =
 
 /// Seconds per training step of the two-task CNN for an ensemble of `e` models.
 pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
-    use crate::models::cnn::{self, CnnConfig, CnnTask};
     let data = generators::detection(64, 0);
-    let cfg = CnnConfig {
-        task: CnnTask::Detect,
-        act: Activation::Relu,
-        reduction: crate::engine::Reduction::Mean,
-        untied_conv_bias: false,
-    };
-    let net = cnn::build::<f32>(&cfg, e, 64)?;
+    let net = Cnn::new(CnnTask::Detect, Activation::Relu).build::<f32>(e, 64)?;
     Ok(step_seconds(net, &data.samples(), OptimConfig::sgd(0.01), budget))
-}
-
-/// Seconds per training step of a compiled-in preset (its first cell) for `e` models.
-pub fn preset_step_seconds(name: &str, e: usize, budget: Duration) -> Result<f64> {
-    let lab = crate::experiments::lab::preset(name)?;
-    let (data, _) = lab.data(0)?;
-    Ok(step_seconds(lab.build(0, &data, e)?, &data, lab.cells[0].opts.optim, budget))
 }
 
 fn timed_training(net: Net<f32>, data: &Samples, opts: crate::experiments::train::TrainOptions) -> Result<f64> {
@@ -134,7 +120,7 @@ fn timed_training(net: Net<f32>, data: &Samples, opts: crate::experiments::train
 /// Seconds for Table 1's sigmoid+ce setting, 32 seeds × 3000 iterations (none converge so early).
 fn probe_run_fc(probe_every: usize) -> Result<f64> {
     let data = generators::random(64, 0).samples();
-    let net = fc::build::<f32>(&FcConfig::new(Activation::Sigmoid, LossKind::Ce), 32, 64)?;
+    let net = Fc73::new(Activation::Sigmoid, LossKind::Ce).build::<f32>(32, 64)?;
     let opts = crate::experiments::train::TrainOptions {
         max_iters: 3000,
         probe_every,
@@ -145,21 +131,14 @@ fn probe_run_fc(probe_every: usize) -> Result<f64> {
 
 /// Seconds for one detect-CNN seed × 300 iterations.
 fn probe_run_detect(probe_every: usize) -> Result<f64> {
-    use crate::models::cnn::{self, CnnConfig, CnnTask};
     let data = generators::detection(64, 0).samples();
-    let cfg = CnnConfig {
-        task: CnnTask::Detect,
-        act: Activation::Relu,
-        reduction: crate::engine::Reduction::Mean,
-        untied_conv_bias: false,
-    };
     let opts = crate::experiments::train::TrainOptions {
         max_iters: 300,
         probe_every,
         stop: crate::experiments::train::StopRule::None,
         ..crate::experiments::train::TrainOptions::new(1).with_sgd(0.01, 0.1)
     };
-    timed_training(cnn::build::<f32>(&cfg, 1, 64)?, &data, opts)
+    timed_training(Cnn::new(CnnTask::Detect, Activation::Relu).build::<f32>(1, 64)?, &data, opts)
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -208,24 +187,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("targets (issue 4): ≤ 0.8 ms/step at E = 1 (≥ half the sgemm peak); per-model cost at E = 8 ≤ at E = 1");
     speed_at_the_limit(peak, budget)?;
     println!(
-        "\nnetworks from files against the built-in builders (same shape and step, one thread; best of 3 alternating):"
-    );
-    println!("{:<22} {:>6} {:>14} {:>14} {:>8}", "network", "E", "builder", "file", "ratio");
-    for (name, e) in [("fc73 relu+ce", 32usize), ("detect relu", 1)] {
-        let (mut built, mut filed) = (f64::INFINITY, f64::INFINITY);
-        for _ in 0..3 {
-            if name.starts_with("fc73") {
-                built = built.min(fc73_step_seconds(e, Activation::Relu, LossKind::Ce, budget)?);
-                filed = filed.min(preset_step_seconds("fc73", e, budget)?);
-            } else {
-                built = built.min(detect_step_seconds(e, budget)?);
-                filed = filed.min(preset_step_seconds("detect", e, budget)?);
-            }
-        }
-        println!("{name:<22} {e:>6} {:>11.2} µs {:>11.2} µs {:>8.3}", built * 1e6, filed * 1e6, filed / built);
-    }
-    println!("target (issue 10): a network from a file is as fast as the builder (ratio ≈ 1)");
-    println!(
         "\nprobe overhead: whole training runs with probes every {} iterations (and at 1, 2, 4, …) against none, best of 2:",
         crate::experiments::train::DEFAULT_PROBE_EVERY
     );
@@ -246,7 +207,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "\nwhole-network loss landscapes (filter-normalised plane through a seed's initial parameters, both cores):"
     );
     for (name, points, target) in [("fc73", 101usize, "well under 1 s"), ("detect", 51, "≤ 2 s")] {
-        let lab = crate::experiments::lab::preset(name)?;
+        let lab = crate::experiments::presets::lab(name)?;
         let (data, _) = lab.data(0)?;
         let spec = &lab.cells[0].file.network;
         let build = |e: usize| crate::models::spec::build::<f32>(spec, &data, e, data.n);
@@ -337,8 +298,8 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     // `gradlab train fc` without its outputs: the figure tools/jax_fc_timing.py measures for JAX.
     {
         let data = generators::random(64, 0).samples();
-        let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
-        let build = |e| fc::build::<f32>(&cfg, e, 64);
+        let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
+        let build = |e| cfg.build::<f32>(e, 64);
         let opts = crate::experiments::train::TrainOptions::new(32);
         let t = Instant::now();
         let run = crate::experiments::train::train_parallel("bench", &build, &data, None, &opts, &mut |_, _| true)?;
@@ -353,12 +314,12 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     // The whole loop (rows, stop rule, learned-at tracking, held-out curve, probes) per model-step.
     let data = generators::random(64, 0).samples();
     let held = generators::random(64, 1).samples();
-    let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
+    let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
     let opts = crate::experiments::train::TrainOptions {
         max_iters: 2000,
         ..crate::experiments::train::TrainOptions::new(128)
     };
-    let mut net = fc::build::<f32>(&cfg, 128, 64)?;
+    let mut net = cfg.build::<f32>(128, 64)?;
     let t = Instant::now();
     let run = crate::experiments::train::train("bench", &mut net, &data, Some(&held), &opts, &mut |_, _| true)?;
     let steps: usize = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).sum();

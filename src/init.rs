@@ -111,7 +111,7 @@ impl WeightInit {
             "he_uniform" => WeightInit::HeUniform,
             "he_normal" => WeightInit::HeNormal,
             other => {
-                let hint = crate::activations::did_you_mean(other, Self::NAMES);
+                let hint = crate::names::did_you_mean(other, Self::NAMES);
                 return Err(format!("unknown initialisation `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
         })

@@ -29,6 +29,7 @@ pub mod error;
 pub mod experiments;
 pub mod init;
 pub mod models;
+pub mod names;
 pub mod optim;
 pub mod report;
 pub mod serve;

@@ -36,7 +36,7 @@ impl OptimKind {
             "adamw" => OptimKind::AdamW,
             "rmsprop" => OptimKind::RmsProp,
             other => {
-                let hint = crate::activations::did_you_mean(other, Self::NAMES);
+                let hint = crate::names::did_you_mean(other, Self::NAMES);
                 return Err(format!("unknown optimiser `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
         })

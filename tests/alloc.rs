@@ -42,16 +42,16 @@ fn steps_allocate(net: &mut gradlab::models::Net<f32>, optim: OptimConfig) -> us
 
 #[test]
 fn a_training_step_allocates_nothing() {
-    use gradlab::models::cnn::{self, CnnConfig, CnnTask};
+    use gradlab::experiments::presets::{Cnn, CnnTask};
     use gradlab::models::spec::{Layer, NetworkSpec, OutputSpec};
     let detection = generators::detection(16, 0);
-    let cfg = CnnConfig {
+    let cfg = Cnn {
         task: CnnTask::Detect,
         act: gradlab::activations::Activation::Relu,
         reduction: gradlab::engine::Reduction::Mean,
         untied_conv_bias: false,
     };
-    let mut det = cnn::build::<f32>(&cfg, 2, 16).unwrap();
+    let mut det = cfg.build::<f32>(2, 16).unwrap();
     det.set_data(&detection);
     let clip = OptimConfig { clip_norm: Some(1.0), ..OptimConfig::new(OptimKind::Adam, 0.01) };
     assert_eq!(steps_allocate(&mut det, clip), 0, "detect CNN with Adam and clipping");
@@ -65,14 +65,15 @@ fn a_training_step_allocates_nothing() {
         padding,
         act: Some("relu".into()),
         bias: Default::default(),
+        name: None,
     };
     let spec = NetworkSpec {
         layers: vec![
             conv(1),
-            Layer::Maxpool { kernel: 2, stride: None },
+            Layer::Maxpool { kernel: 2, stride: None, name: None },
             conv(1),
-            Layer::Residual { from: 1, act: None },
-            Layer::Dense { units: 2, act: None, bias: Default::default() },
+            Layer::Residual { from: 1, act: None, name: None },
+            Layer::Dense { units: 2, act: None, bias: Default::default(), name: None },
         ],
         output: OutputSpec { loss: Some("softmax_ce".into()), ..Default::default() },
         heads: None,
@@ -83,10 +84,10 @@ fn a_training_step_allocates_nothing() {
     assert_eq!(steps_allocate(&mut net, OptimConfig::new(OptimKind::Nesterov, 0.01)), 0, "described CNN, Nesterov");
     // fc73 on the per-model path (where the CPU has it): its plan and scratch are made once,
     // at the first forward — here before counting — and steps allocate nothing after.
-    use gradlab::models::fc::{self, FcConfig, LossKind};
+    use gradlab::experiments::presets::{Fc73, LossKind};
     let random = generators::random(64, 0).samples();
     let mut fc73 =
-        fc::build::<f32>(&FcConfig::new(gradlab::activations::Activation::Sigmoid, LossKind::L2), 8, 64).unwrap();
+        Fc73::new(gradlab::activations::Activation::Sigmoid, LossKind::L2).build::<f32>(8, 64).unwrap();
     fc73.feed(&random, &(0..64).collect::<Vec<_>>());
     let _ = fc73.graph.is_fused();
     assert_eq!(steps_allocate(&mut fc73, OptimConfig::sgd(0.1)), 0, "fc73, plain SGD");

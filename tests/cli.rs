@@ -76,7 +76,7 @@ fn a_small_run_writes_every_output_whole() {
     assert_eq!(
         lines.next(),
         Some(
-            "setting,seed,iteration,loss,accuracy,max_abs_weight,dead_fraction_hidden,held_out_loss,held_out_accuracy"
+            "setting,seed,iteration,loss,accuracy,max_abs_weight,dead_fraction_fc1,held_out_loss,held_out_accuracy"
         )
     );
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -273,7 +273,7 @@ fn cnn_commands_write_their_columns_and_studies_their_reports() {
     assert_eq!(
         csv.lines().next(),
         Some(
-            "setting,seed,iteration,loss,accuracy,ce_loss,reg_loss,cls_accuracy,reg_accuracy,max_abs_weight,dead_fraction_conv1,dead_fraction_conv2,held_out_loss,held_out_accuracy"
+            "setting,seed,iteration,loss,accuracy,cls_loss,reg_loss,cls_accuracy,reg_accuracy,max_abs_weight,dead_fraction_conv1,dead_fraction_conv2,held_out_loss,held_out_accuracy"
         )
     );
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 3);

@@ -5,7 +5,7 @@ use gradlab::data::generators;
 use gradlab::engine::Reduction;
 use gradlab::experiments::train::{TrainOptions, train};
 use gradlab::models::Init;
-use gradlab::models::cnn::{self, CnnConfig, CnnTask};
+use gradlab::experiments::presets::{Cnn, CnnTask};
 use gradlab::optim::{OptimConfig, Optimizer};
 
 /// One plain gradient-descent step of every model.
@@ -14,15 +14,15 @@ fn sgd_step<T: gradlab::engine::Real>(g: &mut gradlab::engine::Graph<T>, lr: &[f
     Optimizer::new(OptimConfig::sgd(lr[0]), g).step(g, &active);
 }
 
-fn cfg(task: CnnTask, act: Activation, untied: bool) -> CnnConfig {
-    CnnConfig { task, act, reduction: Reduction::Mean, untied_conv_bias: untied }
+fn cfg(task: CnnTask, act: Activation, untied: bool) -> Cnn {
+    Cnn { task, act, reduction: Reduction::Mean, untied_conv_bias: untied }
 }
 
 #[test]
 fn whole_two_task_network_gradient_matches_finite_differences() {
     let data = generators::detection(3, 5);
     for untied in [false, true] {
-        let mut net = cnn::build::<f64>(&cfg(CnnTask::Detect, Activation::Tanh, untied), 2, 3).unwrap();
+        let mut net = cfg(CnnTask::Detect, Activation::Tanh, untied).build::<f64>(2, 3).unwrap();
         net.init(&Init::seeds(1, 2, gradlab::init::WeightInit::TruncatedNormal { std: 0.3 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
@@ -59,7 +59,7 @@ fn a_cnn_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
     let data = generators::detection(64, 2);
     let run = |seeds: &[u64]| {
         let e = seeds.len();
-        let mut net = cnn::build::<f32>(&cfg(CnnTask::Detect, Activation::Relu, false), e, 64).unwrap();
+        let mut net = cfg(CnnTask::Detect, Activation::Relu, false).build::<f32>(e, 64).unwrap();
         net.init(&Init {
             seeds: seeds.to_vec(),
             weights: gradlab::init::WeightInit::TruncatedNormal { std: 0.1 },
@@ -87,8 +87,8 @@ fn a_cnn_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
 fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
     let data = generators::line(64, 1);
     // A huge step on a summed loss blows some seeds up within a few iterations.
-    let c = CnnConfig { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
-    let mut net = cnn::build::<f32>(&c, 6, 64).unwrap();
+    let c = Cnn { reduction: Reduction::Sum, ..cfg(CnnTask::Line, Activation::Identity, false) };
+    let mut net = c.build::<f32>(6, 64).unwrap();
     let opts = TrainOptions { first_seed: 0, max_iters: 40, ..TrainOptions::new(6).with_sgd(1.0, 3.0) };
     let run = train("blowup", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     assert!(run.diverged() > 0, "some seed must diverge: {:?}", run.diverged_at);
@@ -109,7 +109,7 @@ fn diverging_seeds_stop_at_their_first_non_finite_value_and_the_others_go_on() {
 #[test]
 fn dead_fraction_columns_are_recorded_and_bounded() {
     let data = generators::line(64, 3);
-    let mut net = cnn::build::<f32>(&cfg(CnnTask::Line, Activation::Relu, false), 2, 64).unwrap();
+    let mut net = cfg(CnnTask::Line, Activation::Relu, false).build::<f32>(2, 64).unwrap();
     let opts = TrainOptions { first_seed: 0, max_iters: 5, ..TrainOptions::new(2).with_sgd(0.1, 0.1) };
     let held = generators::line(128, 99);
     let run = train("relu", &mut net, &data.samples(), Some(&held.samples()), &opts, &mut |_, _| true).unwrap();
@@ -128,10 +128,10 @@ fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
     let data = generators::detection(64, 4);
     let c = cfg(CnnTask::Detect, Activation::Relu, false);
     let opts = TrainOptions { first_seed: 5, max_iters: 4, ..TrainOptions::new(3).with_sgd(0.01, 0.1) };
-    let mut net = cnn::build::<f32>(&c, 3, 64).unwrap();
+    let mut net = c.build::<f32>(3, 64).unwrap();
     let whole = train("relu", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     let parts =
-        train_parallel("relu", &|e| cnn::build::<f32>(&c, e, 64), &data.samples(), None, &opts, &mut |_, _| true)
+        train_parallel("relu", &|e| c.build::<f32>(e, 64), &data.samples(), None, &opts, &mut |_, _| true)
             .unwrap();
     assert_eq!(parts.seeds, whole.seeds);
     assert_eq!(parts.rows, whole.rows);
@@ -147,7 +147,7 @@ fn one_model_on_two_cores_trains_bit_for_bit_as_on_one() {
     let opts = TrainOptions { max_iters: 60, all_rows: true, ..TrainOptions::new(1).with_sgd(0.01, 0.3) };
     let run = |helper: bool| {
         let _h = helper.then(gradlab::engine::helper::Helper::install);
-        let mut net = cnn::build::<f32>(&cfg(CnnTask::Detect, Activation::Relu, false), 1, 64).unwrap();
+        let mut net = cfg(CnnTask::Detect, Activation::Relu, false).build::<f32>(1, 64).unwrap();
         train("helper", &mut net, &data, None, &opts, &mut |_, _| true).unwrap()
     };
     let (one, two) = (run(false), run(true));

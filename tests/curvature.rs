@@ -7,14 +7,14 @@ use gradlab::experiments::curvature::{Sharpness, full_hessian, symmetric_eigenva
 use gradlab::experiments::train::{TrainOptions, train};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 
 #[test]
 fn power_iteration_finds_the_top_eigenvalue_of_the_full_hessian() {
     let data = generators::random(64, 1);
     for (act, loss) in [(Activation::Sigmoid, LossKind::Ce), (Activation::Tanh, LossKind::L2)] {
         // Two models with different parameters: each gets its own estimate.
-        let mut net = fc::build::<f64>(&FcConfig::new(act, loss), 2, 64).unwrap();
+        let mut net = Fc73::new(act, loss).build::<f64>(2, 64).unwrap();
         net.init(&Init::seeds(3, 2, WeightInit::Normal { std: 1.0 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
@@ -23,7 +23,7 @@ fn power_iteration_finds_the_top_eigenvalue_of_the_full_hessian() {
         // Enough steps for the slow case (|λ₁| and |λ₂| within 4% of each other for tanh+l2).
         let lambda = s.measure(&mut net, &[true, true], 2000, true).to_vec();
         for m in 0..2 {
-            let mut one = fc::build::<f64>(&FcConfig::new(act, loss), 1, 64).unwrap();
+            let mut one = Fc73::new(act, loss).build::<f64>(1, 64).unwrap();
             for ((_, a, _), (_, b, _)) in one.params.clone().iter().zip(&net.params) {
                 let n = net.graph.value(*b).len() / 2;
                 let src = net.graph.value(*b)[m * n..(m + 1) * n].to_vec();
@@ -48,9 +48,9 @@ fn power_iteration_finds_the_top_eigenvalue_of_the_full_hessian() {
 #[test]
 fn measuring_sharpness_changes_nothing_of_the_training() {
     let data = generators::random(64, 0).samples();
-    let cfg = FcConfig::new(Activation::Relu, LossKind::Ce);
+    let cfg = Fc73::new(Activation::Relu, LossKind::Ce);
     let run = |every| {
-        let mut net = fc::build::<f32>(&cfg, 3, 64).unwrap();
+        let mut net = cfg.build::<f32>(3, 64).unwrap();
         let opts = TrainOptions { max_iters: 200, sharpness_every: every, all_rows: true, ..TrainOptions::new(3) };
         train("s", &mut net, &data, None, &opts, &mut |_, _| true).unwrap()
     };
@@ -87,7 +87,7 @@ fn the_hessian_command_gives_the_spectrum_and_refuses_big_networks() {
     // The trace equals the sum of the eigenvalues: spot-check the spectrum's total against the
     // Hessian's diagonal from a direct computation.
     let data = generators::random(64, 0);
-    let mut net = fc::build::<f64>(&FcConfig::new(Activation::Sigmoid, LossKind::Ce), 1, 64).unwrap();
+    let mut net = Fc73::new(Activation::Sigmoid, LossKind::Ce).build::<f64>(1, 64).unwrap();
     net.init(&Init::seeds(0, 1, WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
     net.set_data(&data);
     let h = full_hessian(&mut net);

@@ -6,7 +6,7 @@ use gradlab::engine::loss::sigmoid_cross_entropy;
 use gradlab::engine::scalar::Dual;
 use gradlab::engine::{Graph, NodeId, Reduction};
 use gradlab::init::{SeededRng, WeightInit};
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 
 /// Points away from the kinks of relu-like functions, spanning saturation.
 const POINTS: [f64; 10] = [-6.0, -2.5, -1.0, -0.3, -0.05, 0.07, 0.4, 1.3, 3.0, 7.5];
@@ -218,8 +218,8 @@ fn whole_fc_network_every_setting() {
         for loss in [LossKind::L2, LossKind::Ce] {
             for per_sample_bias in [false, true] {
                 for e in [1, 3] {
-                    let cfg = FcConfig { per_sample_bias, ..FcConfig::new(act, loss) };
-                    let mut net = fc::build::<f64>(&cfg, e, 16).unwrap();
+                    let cfg = Fc73 { per_sample_bias, ..Fc73::new(act, loss) };
+                    let mut net = cfg.build::<f64>(e, 16).unwrap();
                     net.init(&gradlab::models::Init::seeds(
                         10,
                         e,
@@ -378,15 +378,16 @@ fn networks_from_descriptions_pass_the_gradient_check() {
         padding,
         act: Some(act.into()),
         bias: Default::default(),
+        name: None,
     };
     let spec = NetworkSpec {
         layers: vec![
             conv(3, 3, 1, "tanh"),
-            Layer::Maxpool { kernel: 2, stride: None },
+            Layer::Maxpool { kernel: 2, stride: None, name: None },
             conv(3, 3, 1, "elu"),
-            Layer::Residual { from: 1, act: Some("softplus".into()) },
-            Layer::Avgpool { kernel: 2, stride: Some(1) },
-            Layer::Dense { units: 10, act: None, bias: Default::default() },
+            Layer::Residual { from: 1, act: Some("softplus".into()), name: None },
+            Layer::Avgpool { kernel: 2, stride: Some(1), name: None },
+            Layer::Dense { units: 10, act: None, bias: Default::default(), name: None },
         ],
         output: OutputSpec { loss: Some("softmax_ce".into()), ..Default::default() },
         heads: None,
@@ -402,8 +403,8 @@ fn networks_from_descriptions_pass_the_gradient_check() {
     // An L2 head on one-hot targets with a sigmoid output, and two heads with weights.
     let l2 = NetworkSpec {
         layers: vec![
-            Layer::Dense { units: 5, act: Some("gelu".into()), bias: Default::default() },
-            Layer::Dense { units: 10, act: None, bias: Default::default() },
+            Layer::Dense { units: 5, act: Some("gelu".into()), bias: Default::default(), name: None },
+            Layer::Dense { units: 10, act: None, bias: Default::default(), name: None },
         ],
         output: OutputSpec { loss: Some("l2".into()), output_act: Some("sigmoid".into()), ..Default::default() },
         heads: None,

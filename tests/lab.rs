@@ -1,4 +1,5 @@
-//! The open lab: network files train the report's nets bit for bit like the builders, any
+//! The open lab: the report's presets train bit for bit like an independent builder of the same
+//! nets (`models::twins`), from a file and through the studies alike; any
 //! network trains with any optimiser on minibatches with the ensemble guarantees intact, sweeps
 //! shard and merge, and bad files get named errors with nothing written.
 
@@ -9,8 +10,9 @@ use gradlab::experiments::cnn::{self, CnnSetting};
 use gradlab::experiments::fc_random::{self, FcSetting, FcStudy};
 use gradlab::experiments::lab::{self, Lab, set_key};
 use gradlab::experiments::train::{Run, TrainOptions, evaluate, train};
-use gradlab::models::cnn::CnnTask;
-use gradlab::models::fc::LossKind;
+use gradlab::experiments::presets::{CnnTask, LossKind};
+use gradlab::experiments::train::train_parallel;
+use gradlab::models::twins::{self, CnnTwin, Fc73Twin};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -49,10 +51,9 @@ fn run_lab(lab: &Lab) -> Run {
     lab.run_cell(0, &data, None, &mut |_, _| true).unwrap()
 }
 
-/// Two runs of the same training: identical rows (the dead-fraction and head columns may be
-/// named differently), stopping iterations and weights.
+/// Two runs of the same training: identical columns, rows, stopping iterations and weights.
 fn assert_same(what: &str, a: &Run, b: &Run) {
-    assert_eq!(a.columns.len(), b.columns.len(), "{what}: {:?} vs {:?}", a.columns, b.columns);
+    assert_eq!(a.columns, b.columns, "{what}");
     assert_eq!(a.seeds, b.seeds, "{what}");
     assert_eq!(a.iterations, b.iterations, "{what}");
     assert_eq!(a.max_abs_weight, b.max_abs_weight, "{what}");
@@ -68,7 +69,7 @@ fn v<T: Into<toml::Value>>(x: T) -> toml::Value {
 }
 
 #[test]
-fn the_fc73_preset_trains_bit_for_bit_like_the_builder() {
+fn the_fc73_preset_trains_bit_for_bit_like_the_independent_builder() {
     let data = data::generate(DatasetKind::Random, 64, 0);
     for (act, loss, per_sample) in [
         (Activation::Relu, LossKind::Ce, false),
@@ -93,13 +94,24 @@ fn the_fc73_preset_trains_bit_for_bit_like_the_builder() {
             reduction: Reduction::Mean,
         };
         let setting = FcSetting { act, loss, per_sample_bias: per_sample };
-        let built = fc_random::run_setting(&study, setting, &data, None, &mut |_, _| true).unwrap();
+        let studied = fc_random::run_setting(&study, setting, &data, None, &mut |_, _| true).unwrap();
+        let twin = Fc73Twin { per_sample_bias: per_sample, ..Fc73Twin::new(act, loss == LossKind::L2) };
+        let built = train_parallel(
+            &setting.name(),
+            &|e| twins::fc73::<f32>(&twin, e, 64),
+            &data.samples(),
+            None,
+            &study.train,
+            &mut |_, _| true,
+        )
+        .unwrap();
         assert_same(&setting.name(), &from_file, &built);
+        assert_same(&setting.name(), &studied, &built);
     }
 }
 
 #[test]
-fn the_cnn_presets_train_bit_for_bit_like_the_builders() {
+fn the_cnn_presets_train_bit_for_bit_like_the_independent_builders() {
     for (task, name, untied, iters) in [
         (CnnTask::Line, "line", false, 30),
         (CnnTask::Detect, "detect", false, 12),
@@ -116,8 +128,17 @@ fn the_cnn_presets_train_bit_for_bit_like_the_builders() {
         let opts =
             TrainOptions { max_iters: iters as usize, ..TrainOptions::new(2) }.with_sgd(cnn::default_lr(task), 0.1);
         let setting = CnnSetting { untied_conv_bias: untied, ..CnnSetting::new(Activation::Relu) };
-        let built = cnn::run_setting(task, setting, &opts, &data, None, &mut |_, _| true).unwrap();
+        let studied = cnn::run_setting(task, setting, &opts, &data, None, &mut |_, _| true).unwrap();
+        let twin = CnnTwin {
+            detect: task == CnnTask::Detect,
+            act: Activation::Relu,
+            reduction: Reduction::Mean,
+            untied_conv_bias: untied,
+        };
+        let built = train_parallel("relu", &|e| twins::cnn::<f32>(&twin, e, 64), &data.samples(), None, &opts, &mut |_, _| true)
+            .unwrap();
         assert_same(&format!("{name} untied={untied}"), &from_file, &built);
+        assert_same(&format!("{name} untied={untied}"), &studied, &built);
         assert!(from_file.rows[0].len() / from_file.columns.len() > 1);
     }
 }

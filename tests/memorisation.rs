@@ -4,7 +4,7 @@ use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::memorisation::{ease, sample_order};
 use gradlab::experiments::train::{TrainOptions, train, update_learned};
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 
 #[test]
 fn a_sample_that_flips_back_is_not_learned() {
@@ -20,7 +20,7 @@ fn a_sample_that_flips_back_is_not_learned() {
 #[test]
 fn converged_seeds_have_learned_every_sample_by_their_stop() {
     let data = generators::random(64, 0);
-    let mut net = fc::build::<f32>(&FcConfig::new(Activation::Relu, LossKind::Ce), 4, 64).unwrap();
+    let mut net = Fc73::new(Activation::Relu, LossKind::Ce).build::<f32>(4, 64).unwrap();
     let opts = TrainOptions { max_iters: 3000, ..TrainOptions::new(4) };
     let run = train("relu+ce", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     let learned = run.learned_at.as_ref().unwrap();

@@ -3,8 +3,8 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::train::{TrainOptions, train};
-use gradlab::models::fc::{self, FcConfig, LossKind};
-use gradlab::models::{cnn, params};
+use gradlab::experiments::presets::{Fc73, LossKind};
+use gradlab::models::params;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -18,20 +18,20 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn save_then_load_gives_the_same_parameters_for_every_net_and_variant() {
     let dir = tmp("roundtrip");
-    let fc_cfg = FcConfig { per_sample_bias: true, ..FcConfig::new(Activation::Relu, LossKind::Ce) };
-    let det = cnn::CnnConfig {
-        task: cnn::CnnTask::Detect,
+    let fc_cfg = Fc73 { per_sample_bias: true, ..Fc73::new(Activation::Relu, LossKind::Ce) };
+    let det = gradlab::experiments::presets::Cnn {
+        task: gradlab::experiments::presets::CnnTask::Detect,
         act: Activation::Relu,
         reduction: gradlab::engine::Reduction::Mean,
         untied_conv_bias: true,
     };
-    let nets = vec![fc::build::<f32>(&fc_cfg, 3, 64).unwrap(), cnn::build::<f32>(&det, 3, 64).unwrap()];
+    let nets = vec![fc_cfg.build::<f32>(3, 64).unwrap(), det.build::<f32>(3, 64).unwrap()];
     for (k, mut net) in nets.into_iter().enumerate() {
         net.init(&gradlab::models::Init::seeds(4, 3, gradlab::init::WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
         let path = dir.join(format!("net{k}.safetensors"));
         params::save(&net, 1, &path).unwrap();
         let mut fresh =
-            if k == 0 { fc::build::<f32>(&fc_cfg, 2, 64).unwrap() } else { cnn::build::<f32>(&det, 2, 64).unwrap() };
+            if k == 0 { fc_cfg.build::<f32>(2, 64).unwrap() } else { det.build::<f32>(2, 64).unwrap() };
         params::load_all(&mut fresh, &path).unwrap();
         for (name, id, _) in &net.params {
             let n = net.graph.value(*id).len() / 3;
@@ -48,9 +48,9 @@ fn save_then_load_gives_the_same_parameters_for_every_net_and_variant() {
 fn saving_and_continuing_follows_the_uninterrupted_run_bit_for_bit() {
     let dir = tmp("continue");
     let data = generators::random(64, 2);
-    let cfg = FcConfig::new(Activation::Sigmoid, LossKind::Ce); // no seed reaches 100% this early
+    let cfg = Fc73::new(Activation::Sigmoid, LossKind::Ce); // no seed reaches 100% this early
     let run = |opts: &TrainOptions| {
-        let mut net = fc::build::<f32>(&cfg, 1, 64).unwrap();
+        let mut net = cfg.build::<f32>(1, 64).unwrap();
         train("s", &mut net, &data.samples(), None, opts, &mut |_, _| true).unwrap()
     };
     let base = TrainOptions { first_seed: 7, all_rows: true, ..TrainOptions::new(1) };

@@ -8,7 +8,7 @@ use gradlab::experiments::probes::{Prober, due};
 use gradlab::experiments::train::{TrainOptions, train};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::optim::{OptimConfig, Optimizer};
 
 #[test]
@@ -16,7 +16,7 @@ fn probes_of_fc73_equal_a_direct_computation() {
     let data = generators::random(64, 3);
     for act in [Activation::Relu, Activation::Sigmoid] {
         let e = 3;
-        let mut net = fc::build::<f32>(&FcConfig::new(act, LossKind::L2), e, 64).unwrap();
+        let mut net = Fc73::new(act, LossKind::L2).build::<f32>(e, 64).unwrap();
         net.init(&Init::seeds(5, e, WeightInit::Normal { std: 0.8 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
@@ -85,9 +85,9 @@ fn e_count(net: &gradlab::models::Net<f32>) -> usize {
 #[test]
 fn probes_run_on_their_schedule_inside_training_and_cost_no_trajectory() {
     let data = generators::random(64, 0).samples();
-    let cfg = FcConfig::new(Activation::Sigmoid, LossKind::Ce);
+    let cfg = Fc73::new(Activation::Sigmoid, LossKind::Ce);
     let run = |probe_every| {
-        let mut net = fc::build::<f32>(&cfg, 2, 64).unwrap();
+        let mut net = cfg.build::<f32>(2, 64).unwrap();
         let opts = TrainOptions { max_iters: 300, probe_every, ..TrainOptions::new(2) };
         train("s", &mut net, &data, None, &opts, &mut |_, _| true).unwrap()
     };

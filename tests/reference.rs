@@ -3,7 +3,7 @@
 
 use gradlab::activations::Activation;
 use gradlab::models::Init;
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::optim::{OptimConfig, Optimizer};
 
 /// One plain gradient-descent step of every model.
@@ -101,10 +101,10 @@ fn fc73_gradients_match_hand_derived_backprop_in_f64_and_f32() {
     for (name, act) in [("sigmoid", Activation::Sigmoid), ("relu", Activation::Relu), ("tanh", Activation::Tanh)] {
         for loss in [LossKind::L2, LossKind::Ce] {
             for per_sample in [false, true] {
-                let cfg = FcConfig { per_sample_bias: per_sample, ..FcConfig::new(act, loss) };
+                let cfg = Fc73 { per_sample_bias: per_sample, ..Fc73::new(act, loss) };
                 let init = Init::seeds(100, e, gradlab::init::WeightInit::TruncatedNormal { std: 0.3 }, 0.1);
-                let mut n64 = fc::build::<f64>(&cfg, e, 64).unwrap();
-                let mut n32 = fc::build::<f32>(&cfg, e, 64).unwrap();
+                let mut n64 = cfg.build::<f64>(e, 64).unwrap();
+                let mut n32 = cfg.build::<f32>(e, 64).unwrap();
                 n64.init(&init);
                 n32.init(&init);
                 n64.set_data(&data);
@@ -169,10 +169,10 @@ fn fc73_gradients_match_hand_derived_backprop_in_f64_and_f32() {
 }
 
 /// Trains `steps` SGD steps and returns every model's loss per step and final parameters, in f32.
-fn trajectory(cfg: &FcConfig, seeds: &[u64], steps: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+fn trajectory(cfg: &Fc73, seeds: &[u64], steps: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let data = gradlab::data::generators::random(64, 0);
     let e = seeds.len();
-    let mut net = fc::build::<f32>(cfg, e, 64).unwrap();
+    let mut net = cfg.build::<f32>(e, 64).unwrap();
     net.init(&Init {
         seeds: seeds.to_vec(),
         weights: gradlab::init::WeightInit::TruncatedNormal { std: 0.1 },
@@ -195,7 +195,7 @@ fn trajectory(cfg: &FcConfig, seeds: &[u64], steps: usize) -> (Vec<Vec<f32>>, Ve
 #[test]
 fn an_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
     for (act, loss) in [(Activation::Sigmoid, LossKind::Ce), (Activation::Relu, LossKind::L2)] {
-        let cfg = FcConfig::new(act, loss);
+        let cfg = Fc73::new(act, loss);
         // Small and large ensembles (the large one batches all models into one product).
         for seeds in [vec![5u64, 9, 2, 40], (0..40).collect::<Vec<u64>>()] {
             let (ens, _) = trajectory(&cfg, &seeds, 200);
@@ -210,7 +210,7 @@ fn an_ensemble_member_follows_its_solo_trajectory_bit_for_bit() {
 
 #[test]
 fn a_seed_makes_a_run_bit_for_bit_reproducible() {
-    let cfg = FcConfig::new(Activation::Relu, LossKind::L2);
+    let cfg = Fc73::new(Activation::Relu, LossKind::L2);
     assert_eq!(trajectory(&cfg, &[1, 2, 3], 100), trajectory(&cfg, &[1, 2, 3], 100));
 }
 
@@ -219,8 +219,8 @@ fn training_reduces_the_loss_and_sum_reduction_scales_the_gradient_by_the_batch(
     let data = gradlab::data::generators::random(64, 0);
     let mut grads = vec![];
     for reduction in [gradlab::engine::Reduction::Mean, gradlab::engine::Reduction::Sum] {
-        let cfg = FcConfig { reduction, ..FcConfig::new(Activation::Relu, LossKind::Ce) };
-        let mut net = fc::build::<f64>(&cfg, 1, 64).unwrap();
+        let cfg = Fc73 { reduction, ..Fc73::new(Activation::Relu, LossKind::Ce) };
+        let mut net = cfg.build::<f64>(1, 64).unwrap();
         net.init(&Init::seeds(0, 1, gradlab::init::WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
         net.set_data(&data);
         net.graph.forward();
@@ -230,6 +230,6 @@ fn training_reduces_the_loss_and_sum_reduction_scales_the_gradient_by_the_batch(
     for (m, s) in grads[0].iter().zip(&grads[1]) {
         assert!((s - 64.0 * m).abs() <= 1e-12 * (1.0 + s.abs()));
     }
-    let (losses, _) = trajectory(&FcConfig::new(Activation::Relu, LossKind::Ce), &[0], 500);
+    let (losses, _) = trajectory(&Fc73::new(Activation::Relu, LossKind::Ce), &[0], 500);
     assert!(losses[0][499] < 0.8 * losses[0][0], "{} → {}", losses[0][0], losses[0][499]);
 }

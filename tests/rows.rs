@@ -4,14 +4,14 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::train::{Run, TrainOptions, keep_row, train};
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 
 fn run(all_rows: bool) -> Run {
     let data = generators::random(64, 0).samples();
     let held = generators::random(64, 1).samples();
     // Sigmoid+L2 runs long: several seeds stop at different iterations, most hit the cap.
-    let cfg = FcConfig::new(Activation::Sigmoid, LossKind::L2);
-    let mut net = fc::build::<f32>(&cfg, 6, 64).unwrap();
+    let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
+    let mut net = cfg.build::<f32>(6, 64).unwrap();
     let opts = TrainOptions { max_iters: 3000, all_rows, held_out_every: Some(50), ..TrainOptions::new(6) };
     train("s", &mut net, &data, Some(&held), &opts, &mut |_, _| true).unwrap()
 }

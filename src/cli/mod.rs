@@ -7,7 +7,7 @@ pub mod train;
 
 use crate::engine::Reduction;
 use crate::error::{Error, Result};
-use crate::models::fc::LossKind;
+use crate::experiments::presets::LossKind;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -512,8 +512,8 @@ pub fn run() -> Result<ExitCode> {
             }
             train::fc_study(&args.common, settings)
         }
-        Command::Train { net: TrainNet::Line(args) } => train::cnn(crate::models::cnn::CnnTask::Line, &args),
-        Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::models::cnn::CnnTask::Detect, &args),
+        Command::Train { net: TrainNet::Line(args) } => train::cnn(crate::experiments::presets::CnnTask::Line, &args),
+        Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::experiments::presets::CnnTask::Detect, &args),
         Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),

@@ -10,7 +10,7 @@ use crate::experiments::landscape::{self, LandscapeConfig};
 use crate::experiments::reproduce::{CnnRuns, Results, document};
 use crate::experiments::train::{Run, TrainOptions};
 use crate::experiments::{explosion, leaky_vs_relu};
-use crate::models::cnn::CnnTask;
+use crate::experiments::presets::CnnTask;
 use crate::optim::OptimConfig;
 use crate::report::{self, atomic::prepare_out_dir, figures::render};
 use clap::Args;
@@ -175,7 +175,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         p.step(&name);
         let setting = FcSetting {
             act: crate::activations::Activation::Sigmoid,
-            loss: crate::models::fc::LossKind::Ce,
+            loss: crate::experiments::presets::LossKind::Ce,
             per_sample_bias: false,
         };
         let s = FcStudy {
@@ -204,8 +204,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         let samples = random.samples();
         let mut panels = vec![];
         for &s in study.settings.iter().filter(|s| !s.per_sample_bias) {
-            let cfg = crate::models::fc::FcConfig::new(s.act, s.loss);
-            let build = |e: usize| crate::models::fc::build::<f32>(&cfg, e, random.n);
+            let cfg = crate::experiments::presets::Fc73::new(s.act, s.loss);
+            let build = |e: usize| cfg.build::<f32>(e, random.n);
             let mut net = build(2)?;
             let opts = TrainOptions { probe_every: 0, held_out_every: None, ..TrainOptions::new(2) };
             crate::experiments::train::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;

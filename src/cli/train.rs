@@ -9,7 +9,7 @@ use crate::experiments::fc_random::{self, FcSetting, FcStudy};
 use crate::experiments::train::Run;
 use crate::experiments::train::{InitOptions, TrainOptions};
 use crate::init::WeightInit;
-use crate::models::cnn::CnnTask;
+use crate::experiments::presets::CnnTask;
 use crate::optim::OptimConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;

@@ -523,16 +523,16 @@ mod tests {
     use crate::data::generators;
     use crate::engine::{NodeId, Reduction};
     use crate::init::WeightInit;
-    use crate::models::fc::{self, FcConfig, LossKind};
+    use crate::models::twins::{self, Fc73Twin};
     use crate::models::{Init, Net};
     use crate::optim::{OptimConfig, Optimizer};
 
-    fn net(act: Activation, loss: LossKind, reduction: Reduction, e: usize) -> Net<f32> {
-        net_of(FcConfig { reduction, ..FcConfig::new(act, loss) }, e)
+    fn net(act: Activation, l2: bool, reduction: Reduction, e: usize) -> Net<f32> {
+        net_of(Fc73Twin { reduction, ..Fc73Twin::new(act, l2) }, e)
     }
 
-    fn net_of(cfg: FcConfig, e: usize) -> Net<f32> {
-        let mut net = fc::build::<f32>(&cfg, e, 64).unwrap();
+    fn net_of(cfg: Fc73Twin, e: usize) -> Net<f32> {
+        let mut net = twins::fc73::<f32>(&cfg, e, 64).unwrap();
         // Large initial weights, so that activations saturate and some gradients underflow.
         net.init(&Init::seeds(3, e, WeightInit::Normal { std: 1.5 }, 0.1));
         let data = generators::random(64, 1).samples();
@@ -566,7 +566,7 @@ mod tests {
             return;
         }
         for act in Activation::all() {
-            for loss in [LossKind::L2, LossKind::Ce] {
+            for loss in [true, false] {
                 for reduction in Reduction::ALL {
                     let (mut a, mut b) = (net(act, loss, reduction, 5), net(act, loss, reduction, 5));
                     b.graph.disable_fusion();
@@ -596,8 +596,8 @@ mod tests {
             return;
         }
         let (mut a, mut b) = (
-            net(Activation::Relu, LossKind::Ce, Reduction::Mean, 3),
-            net(Activation::Relu, LossKind::Ce, Reduction::Mean, 3),
+            net(Activation::Relu, false, Reduction::Mean, 3),
+            net(Activation::Relu, false, Reduction::Mean, 3),
         );
         b.graph.disable_fusion();
         for seed in [5u64, 6, 7] {
@@ -621,11 +621,11 @@ mod tests {
             return;
         }
         for (per_sample_bias, hidden, inputs) in [(true, 4, 16), (false, 6, 16), (true, 7, 20), (false, 1, 32)] {
-            for loss in [LossKind::L2, LossKind::Ce] {
-                let cfg = FcConfig { per_sample_bias, hidden, inputs, ..FcConfig::new(Activation::Tanh, loss) };
+            for loss in [true, false] {
+                let cfg = Fc73Twin { per_sample_bias, hidden, inputs, ..Fc73Twin::new(Activation::Tanh, loss) };
                 let data = generators::random(64, 1).samples();
                 let mk = || {
-                    let mut n = fc::build::<f32>(&cfg, 3, 64).unwrap();
+                    let mut n = twins::fc73::<f32>(&cfg, 3, 64).unwrap();
                     n.init(&Init::seeds(3, 3, WeightInit::Normal { std: 1.5 }, 0.1));
                     if inputs == 16 {
                         n.feed(&data, &(0..64).collect::<Vec<_>>());
@@ -664,8 +664,8 @@ mod tests {
             return;
         }
         let (mut a, mut b) = (
-            net(Activation::Tanh, LossKind::L2, Reduction::Mean, 4),
-            net(Activation::Tanh, LossKind::L2, Reduction::Mean, 4),
+            net(Activation::Tanh, true, Reduction::Mean, 4),
+            net(Activation::Tanh, true, Reduction::Mean, 4),
         );
         a.graph.forward();
         a.graph.backward(a.loss);
@@ -707,14 +707,14 @@ mod tests {
         if !crate::engine::simd::enabled() {
             return;
         }
-        let mut fc73 = net(Activation::Sigmoid, LossKind::L2, Reduction::Mean, 2);
+        let mut fc73 = net(Activation::Sigmoid, true, Reduction::Mean, 2);
         assert!(fc73.graph.is_fused());
-        let per_sample = FcConfig { per_sample_bias: true, ..FcConfig::new(Activation::Sigmoid, LossKind::L2) };
-        assert!(fc::build::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
-        let odd_batch = FcConfig::new(Activation::Relu, LossKind::Ce);
-        assert!(!fc::build::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
-        assert!(!fc::build::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
-        let few = FcConfig { inputs: 8, ..odd_batch };
-        assert!(!fc::build::<f32>(&few, 2, 64).unwrap().graph.is_fused(), "8 input features");
+        let per_sample = Fc73Twin { per_sample_bias: true, ..Fc73Twin::new(Activation::Sigmoid, true) };
+        assert!(twins::fc73::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
+        let odd_batch = Fc73Twin::new(Activation::Relu, false);
+        assert!(!twins::fc73::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
+        assert!(!twins::fc73::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
+        let few = Fc73Twin { inputs: 8, ..odd_batch };
+        assert!(!twins::fc73::<f32>(&few, 2, 64).unwrap().graph.is_fused(), "8 input features");
     }
 }

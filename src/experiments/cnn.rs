@@ -7,7 +7,7 @@ use crate::engine::Reduction;
 use crate::error::Result;
 use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
 use crate::init::WeightInit;
-use crate::models::cnn::{self, CnnConfig, CnnTask};
+use crate::experiments::presets::{Cnn, CnnTask};
 use crate::optim::OptimConfig;
 use crate::report::{self, figures::CurvePanels, figures::Panel};
 use serde::Serialize;
@@ -122,15 +122,15 @@ pub fn run_setting(
     held_out: Option<&Dataset>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
-    let cfg =
-        CnnConfig { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias };
+    let net = Cnn { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias }
+        .network()?;
     let opts = TrainOptions {
         init: InitOptions { weights: WeightInit::TruncatedNormal { std: setting.init_std }, ..opts.init },
         optim: OptimConfig { clip_norm: setting.clip_norm.or(opts.optim.clip_norm), ..opts.optim },
         ..opts.clone()
     };
     let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));
-    let build = |e| cnn::build::<f32>(&cfg, e, data.n);
+    let build = |e| crate::models::spec::build::<f32>(&net, &data, e, data.n);
     train_parallel(&setting.name(), &build, &data, held_out.as_ref(), &opts, progress)
 }
 

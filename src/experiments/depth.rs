@@ -54,9 +54,9 @@ pub fn plan(max_depth: usize) -> Vec<DepthCell> {
 /// `depth` hidden dense layers of `width` units with `act`, then one logit (sigmoid CE).
 pub fn network(cell: &DepthCell, width: usize) -> NetworkSpec {
     let mut layers: Vec<Layer> = (0..cell.depth)
-        .map(|_| Layer::Dense { units: width, act: Some(cell.act.to_string()), bias: Default::default() })
+        .map(|_| Layer::Dense { units: width, act: Some(cell.act.to_string()), bias: Default::default(), name: None })
         .collect();
-    layers.push(Layer::Dense { units: 1, act: None, bias: Default::default() });
+    layers.push(Layer::Dense { units: 1, act: None, bias: Default::default(), name: None });
     NetworkSpec { layers, output: OutputSpec { loss: Some("sigmoid_ce".into()), ..Default::default() }, heads: None }
 }
 

@@ -6,7 +6,7 @@ use crate::activations::Activation;
 use crate::engine::Reduction;
 use crate::experiments::cnn::{CnnSetting, task_name};
 use crate::experiments::train::Run;
-use crate::models::cnn::CnnTask;
+use crate::experiments::presets::CnnTask;
 use std::fmt::Write;
 
 /// Gradient-norm bound of the clipped variants.

@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
 use crate::experiments::train::{Run, RunSummary, TrainOptions, train_parallel};
-use crate::models::fc::{self, FcConfig, LossKind};
+use crate::experiments::presets::{Fc73, LossKind};
 use crate::report::{self, figures::CurvePanels};
 use serde::Serialize;
 use std::path::Path;
@@ -78,13 +78,10 @@ pub fn run_setting(
     held_out: Option<&Dataset>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
-    let cfg = FcConfig {
-        reduction: study.reduction,
-        per_sample_bias: setting.per_sample_bias,
-        ..FcConfig::new(setting.act, setting.loss)
-    };
+    let net = Fc73 { reduction: study.reduction, per_sample_bias: setting.per_sample_bias, ..Fc73::new(setting.act, setting.loss) }
+        .network()?;
     let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));
-    let build = |e| fc::build::<f32>(&cfg, e, data.n);
+    let build = |e| crate::models::spec::build::<f32>(&net, &data, e, data.n);
     train_parallel(&setting.name(), &build, &data, held_out.as_ref(), &study.train, progress)
 }
 

@@ -138,23 +138,6 @@ pub struct Lab {
     pub cells: Vec<LabCell>,
 }
 
-/// The network files shipped in `examples/networks/`, compiled in (for `bench`, and so that
-/// a preset is always at hand).
-pub const PRESETS: &[(&str, &str)] = &[
-    ("fc73", include_str!("../../examples/networks/fc73.toml")),
-    ("line", include_str!("../../examples/networks/line.toml")),
-    ("detect", include_str!("../../examples/networks/detect.toml")),
-    ("digits-mlp", include_str!("../../examples/networks/digits-mlp.toml")),
-    ("digits-cnn", include_str!("../../examples/networks/digits-cnn.toml")),
-];
-
-/// A compiled-in preset, parsed (its data loaded to check it).
-pub fn preset(name: &str) -> Result<Lab> {
-    let (_, text) =
-        PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| Error::Usage(format!("no preset `{name}`")))?;
-    parse(Path::new(&format!("examples/networks/{name}.toml")), text)
-}
-
 /// Whether a TOML text is a lab file (it has a `[network]` table).
 pub fn is_lab(text: &str) -> bool {
     text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("network"))
@@ -273,7 +256,7 @@ fn dataset_kind(name: &str) -> Result<DatasetKind> {
         "line" => Ok(DatasetKind::Line),
         "detection" => Ok(DatasetKind::Detection),
         other => {
-            let hint = crate::activations::did_you_mean(other, &["random", "line", "detection"]);
+            let hint = crate::names::did_you_mean(other, &["random", "line", "detection"]);
             Err(Error::field("data.generator", format!("unknown generator `{other}`{hint} (random, line, detection)")))
         }
     }

@@ -5,7 +5,7 @@
 use crate::activations::Activation;
 use crate::experiments::cnn::{CnnSetting, task_name};
 use crate::experiments::train::Run;
-use crate::models::cnn::CnnTask;
+use crate::experiments::presets::CnnTask;
 use crate::stats::{censored_quantile, mann_whitney_u};
 use serde::Serialize;
 use std::fmt::Write;

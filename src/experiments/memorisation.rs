@@ -488,12 +488,12 @@ pub fn train_report_net(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> crate::error::Result<Run> {
     use crate::experiments::{cnn, fc_random};
-    use crate::models::cnn::CnnTask;
+    use crate::experiments::presets::CnnTask;
     match kind {
         DatasetKind::Random => {
             let setting = fc_random::FcSetting {
                 act: crate::activations::Activation::Relu,
-                loss: crate::models::fc::LossKind::Ce,
+                loss: crate::experiments::presets::LossKind::Ce,
                 per_sample_bias: false,
             };
             let study = fc_random::FcStudy {

@@ -15,6 +15,7 @@ pub mod leaky_vs_relu;
 pub mod live;
 pub mod memorisation;
 pub mod net_landscape;
+pub mod presets;
 pub mod probes;
 pub mod reproduce;
 pub mod sweep;

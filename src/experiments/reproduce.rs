@@ -6,7 +6,7 @@ use crate::experiments::fc_random::{FcStudy, SettingSummary};
 use crate::experiments::landscape::{KeyValues, LandscapeConfig};
 use crate::experiments::leaky_vs_relu::{Comparison, final_dead_fractions};
 use crate::experiments::train::{Run, RunSummary, TrainOptions};
-use crate::models::cnn::CnnTask;
+use crate::experiments::presets::CnnTask;
 use crate::report::document::Document;
 use crate::stats::quantile;
 use serde::Serialize;

@@ -1,8 +1,9 @@
 //! Any network from a description: a list of layers applied in order (dense, conv2d, max/avg
 //! pooling, residual additions), then one output (`loss` on the last layer) or several heads
 //! (each a dense layer on the trunk, with its own target, loss and weight). Parameters are named
-//! `layers.<i>.weight` / `layers.<i>.bias` (`heads.<name>.…` for heads) in PyTorch layouts, as
-//! an `nn.Sequential` user would find them.
+//! `layers.<i>.weight` / `layers.<i>.bias` in PyTorch layouts, as an `nn.Sequential` user would
+//! find them, or `<name>.weight` for a layer with a `name` and for every head (the presets'
+//! `fc1.weight`, `conv1.bias`, `cls.weight`).
 //!
 //! The description is plain data (read from the `[network]` table of an experiment file);
 //! [`build`] checks it against the data and makes the tape, naming the field at fault
@@ -40,6 +41,7 @@ pub enum Layer {
         act: Option<String>,
         #[serde(default)]
         bias: BiasKind,
+        name: Option<String>,
     },
     Conv2d {
         channels: usize,
@@ -51,22 +53,40 @@ pub enum Layer {
         act: Option<String>,
         #[serde(default)]
         bias: BiasKind,
+        name: Option<String>,
     },
     /// Stride defaults to the kernel size.
     Maxpool {
         kernel: usize,
         stride: Option<usize>,
+        name: Option<String>,
     },
     Avgpool {
         kernel: usize,
         stride: Option<usize>,
+        name: Option<String>,
     },
     /// Adds the output of layer `from` (an earlier index) to the previous layer's output, then
     /// applies `act` if given: `y = act(x + layers[from])`.
     Residual {
         from: usize,
         act: Option<String>,
+        name: Option<String>,
     },
+}
+
+impl Layer {
+    /// The layer's own `name`, if given: its parameters are `<name>.weight` / `<name>.bias`
+    /// and probes and dead-unit columns call it so (the presets' `fc1`, `conv1`, …).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Layer::Dense { name, .. }
+            | Layer::Conv2d { name, .. }
+            | Layer::Maxpool { name, .. }
+            | Layer::Avgpool { name, .. }
+            | Layer::Residual { name, .. } => name.as_deref(),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -77,6 +97,8 @@ fn one() -> usize {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadSpec {
+    /// Its parameters are `<name>.weight` / `<name>.bias`; its columns `<name>_loss`,
+    /// `<name>_accuracy`.
     pub name: String,
     pub units: usize,
     #[serde(flatten)]
@@ -128,7 +150,7 @@ impl LossName {
             "sigmoid_ce" | "ce" => LossName::SigmoidCe,
             "l2" => LossName::L2,
             other => {
-                let hint = crate::activations::did_you_mean(other, Self::NAMES);
+                let hint = crate::names::did_you_mean(other, Self::NAMES);
                 return Err(format!("unknown loss `{other}`{hint} (known: {})", Self::NAMES.join(", ")));
             }
         })
@@ -162,9 +184,20 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
     let mut hidden = vec![];
     let mut params = vec![];
     let last = spec.layers.len().saturating_sub(1);
+    let mut names: Vec<&str> = vec![];
     for (i, layer) in spec.layers.iter().enumerate() {
         let field = format!("network.layers.{i}");
         let bad = |msg: String| Error::field(field.clone(), msg);
+        let prefix = match layer.name() {
+            Some(n) if n.is_empty() || names.contains(&n) => {
+                return Err(Error::field(format!("{field}.name"), format!("`{n}` is empty or used twice")));
+            }
+            Some(n) => {
+                names.push(n);
+                n.to_string()
+            }
+            None => format!("layers.{i}"),
+        };
         let shape_err = |e: Error| match e {
             Error::Shape { msg, .. } => bad(msg),
             other => other,
@@ -172,7 +205,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
         let s = g.shape(cur).to_vec();
         let is_image = s.len() == 5;
         let (node, a) = match layer {
-            Layer::Dense { units, act: name, bias } => {
+            Layer::Dense { units, act: name, bias, .. } => {
                 if *units == 0 {
                     return Err(bad("`units` must be at least 1".into()));
                 }
@@ -184,10 +217,10 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                     BiasKind::None => None,
                     BiasKind::Untied => return Err(bad("`bias = \"untied\"` is for conv2d layers".into())),
                 };
-                push_params(&mut params, &format!("layers.{i}"), w, b);
+                push_params(&mut params, &prefix, w, b);
                 (g.dense(cur, w, b).map_err(shape_err)?, act(&field, name)?)
             }
-            Layer::Conv2d { channels, kernel, stride, padding, act: name, bias } => {
+            Layer::Conv2d { channels, kernel, stride, padding, act: name, bias, .. } => {
                 if !is_image {
                     return Err(bad(format!(
                         "conv2d needs image input [channels, height, width]; its input here is {:?} (features)",
@@ -211,17 +244,17 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                     BiasKind::None => None,
                     BiasKind::PerSample => return Err(bad("`bias = \"per_sample\"` is for dense layers".into())),
                 };
-                push_params(&mut params, &format!("layers.{i}"), w, b);
+                push_params(&mut params, &prefix, w, b);
                 (g.conv2d(cur, w, b, cs).map_err(shape_err)?, act(&field, name)?)
             }
-            Layer::Maxpool { kernel, stride } | Layer::Avgpool { kernel, stride } => {
+            Layer::Maxpool { kernel, stride, .. } | Layer::Avgpool { kernel, stride, .. } => {
                 if !is_image {
                     return Err(bad("pooling needs image input [channels, height, width]".into()));
                 }
                 let kind = if matches!(layer, Layer::Maxpool { .. }) { PoolKind::Max } else { PoolKind::Avg };
                 (g.pool(cur, kind, *kernel, stride.unwrap_or(*kernel)).map_err(shape_err)?, None)
             }
-            Layer::Residual { from, act: name } => {
+            Layer::Residual { from, act: name, .. } => {
                 let Some(&earlier) = outputs.get(*from) else {
                     return Err(bad(format!("`from = {from}` must name an earlier layer (0..{i})")));
                 };
@@ -239,14 +272,14 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
             Some(a) => {
                 let y = g.activation(node, a);
                 if i != last || spec.heads.is_some() {
-                    hidden.push((format!("layer{i}"), y));
+                    hidden.push((layer.name().map_or_else(|| format!("layer{i}"), String::from), y));
                 }
                 y
             }
             None => node,
         };
         outputs.push(cur);
-        layers.push(LayerNodes::new(format!("layers.{i}"), node, cur, a));
+        layers.push(LayerNodes::new(prefix, node, cur, a));
     }
     let mut heads = vec![];
     match &spec.heads {
@@ -259,8 +292,15 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                 ));
             }
             let (head, out) = output_head(&mut g, &spec.output, "network", "out", cur, data, batch, 1.0)?;
-            if let Some((pred, act)) = out {
-                layers.push(LayerNodes::new("output", cur, pred, Some(act)));
+            match (out, layers.last_mut()) {
+                // An output activation of an output layer without its own is that layer's
+                // (fc73's `fc2`: σ of the logit), so probes see one output layer.
+                (Some((pred, act)), Some(l)) if l.act.is_none() => {
+                    l.post = pred;
+                    l.act = Some(act);
+                }
+                (Some((pred, act)), _) => layers.push(LayerNodes::new("output", cur, pred, Some(act))),
+                (None, _) => {}
             }
             heads.push(head);
         }
@@ -279,7 +319,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                 if h.units == 0 {
                     return Err(Error::field(format!("{field}.units"), "must be at least 1"));
                 }
-                if list[..k].iter().any(|o| o.name == h.name) || h.name.is_empty() {
+                if list[..k].iter().any(|o| o.name == h.name) || h.name.is_empty() || names.contains(&h.name.as_str()) {
                     return Err(Error::field(format!("{field}.name"), format!("`{}` is empty or used twice", h.name)));
                 }
                 let weight = h.weight.unwrap_or(1.0);
@@ -290,11 +330,11 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                 let fan_in: usize = s[1..s.len() - 1].iter().product();
                 let w = g.param(&[h.units, fan_in]);
                 let b = g.param(&[h.units]);
-                push_params(&mut params, &format!("heads.{}", h.name), w, Some(b));
+                push_params(&mut params, &h.name, w, Some(b));
                 let out = g.dense(cur, w, Some(b))?;
                 let (head, pred) = output_head(&mut g, &h.output, &field, &h.name, out, data, batch, weight)?;
                 let (post, act) = pred.map_or((out, None), |(p, a)| (p, Some(a)));
-                layers.push(LayerNodes::new(format!("heads.{}", h.name), out, post, act));
+                layers.push(LayerNodes::new(h.name.clone(), out, post, act));
                 heads.push(head);
             }
         }
@@ -485,19 +525,12 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             .get(i)
             .map(|l| format!("{:?}", &g.shape(l.post)[1..g.shape(l.post).len() - 1]))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "layers.{i:<3} {kind:<40} → {shape:<14} {:>8} parameters\n",
-            count(&format!("layers.{i}"))
-        ));
+        let label = layer.name().map_or_else(|| format!("layers.{i}"), String::from);
+        out.push_str(&format!("{label:<10} {kind:<40} → {shape:<14} {:>8} parameters\n", count(&label)));
     }
     if let Some(hs) = &spec.heads {
         for h in hs {
-            out.push_str(&format!(
-                "heads.{:<4} dense {:<34} {:>8} parameters\n",
-                h.name,
-                h.units,
-                count(&format!("heads.{}", h.name))
-            ));
+            out.push_str(&format!("{:<10} dense {:<34} {:>8} parameters\n", h.name, h.units, count(&h.name)));
         }
     }
     out.push_str(&format!("total {} parameters per model\n", g.param_count()));

@@ -251,7 +251,7 @@ fn new_token() -> String {
 
 async fn presets() -> axum::Json<Value> {
     axum::Json(Value::Array(
-        lab::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect(),
+        crate::experiments::presets::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect(),
     ))
 }
 
