@@ -110,10 +110,10 @@ pub fn detect_step_seconds(e: usize, budget: Duration) -> Result<f64> {
     Ok(step_seconds(net, &data.samples(), OptimConfig::sgd(0.01), budget))
 }
 
-fn timed_training(net: Net<f32>, data: &Samples, opts: crate::experiments::train::TrainOptions) -> Result<f64> {
+fn timed_training(net: Net<f32>, data: &Samples, opts: crate::training::TrainOptions) -> Result<f64> {
     let mut net = net;
     let t = Instant::now();
-    crate::experiments::train::train("bench", &mut net, data, None, &opts, &mut |_, _| true)?;
+    crate::training::train("bench", &mut net, data, None, &opts, &mut |_, _| true)?;
     Ok(t.elapsed().as_secs_f64())
 }
 
@@ -121,10 +121,10 @@ fn timed_training(net: Net<f32>, data: &Samples, opts: crate::experiments::train
 fn probe_run_fc(probe_every: usize) -> Result<f64> {
     let data = generators::random(64, 0).samples();
     let net = Fc73::new(Activation::Sigmoid, LossKind::Ce).build::<f32>(32, 64)?;
-    let opts = crate::experiments::train::TrainOptions {
+    let opts = crate::training::TrainOptions {
         max_iters: 3000,
         probe_every,
-        ..crate::experiments::train::TrainOptions::new(32)
+        ..crate::training::TrainOptions::new(32)
     };
     timed_training(net, &data, opts)
 }
@@ -132,11 +132,11 @@ fn probe_run_fc(probe_every: usize) -> Result<f64> {
 /// Seconds for one detect-CNN seed × 300 iterations.
 fn probe_run_detect(probe_every: usize) -> Result<f64> {
     let data = generators::detection(64, 0).samples();
-    let opts = crate::experiments::train::TrainOptions {
+    let opts = crate::training::TrainOptions {
         max_iters: 300,
         probe_every,
-        stop: crate::experiments::train::StopRule::None,
-        ..crate::experiments::train::TrainOptions::new(1).with_sgd(0.01, 0.1)
+        stop: crate::training::StopRule::None,
+        ..crate::training::TrainOptions::new(1).with_sgd(0.01, 0.1)
     };
     timed_training(Cnn::new(CnnTask::Detect, Activation::Relu).build::<f32>(1, 64)?, &data, opts)
 }
@@ -188,7 +188,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     speed_at_the_limit(peak, budget)?;
     println!(
         "\nprobe overhead: whole training runs with probes every {} iterations (and at 1, 2, 4, …) against none, best of 2:",
-        crate::experiments::train::DEFAULT_PROBE_EVERY
+        crate::training::DEFAULT_PROBE_EVERY
     );
     println!("{:<40} {:>10} {:>10} {:>8}", "run", "no probes", "probes", "ratio");
     for (name, seconds) in [
@@ -198,7 +198,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let (mut off, mut on) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..2 {
             off = off.min(seconds(0)?);
-            on = on.min(seconds(crate::experiments::train::DEFAULT_PROBE_EVERY)?);
+            on = on.min(seconds(crate::training::DEFAULT_PROBE_EVERY)?);
         }
         println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
     }
@@ -300,9 +300,9 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
         let data = generators::random(64, 0).samples();
         let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
         let build = |e| cfg.build::<f32>(e, 64);
-        let opts = crate::experiments::train::TrainOptions::new(32);
+        let opts = crate::training::TrainOptions::new(32);
         let t = Instant::now();
-        let run = crate::experiments::train::train_parallel("bench", &build, &data, None, &opts, &mut |_, _| true)?;
+        let run = crate::training::train_parallel("bench", &build, &data, None, &opts, &mut |_, _| true)?;
         let steps: usize = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).sum();
         println!(
             "fc73 sigmoid+l2, 32 seeds × {} it. as `train fc` runs them (both cores, no outputs): {:.3} s, {steps} model-steps \
@@ -315,13 +315,13 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     let data = generators::random(64, 0).samples();
     let held = generators::random(64, 1).samples();
     let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
-    let opts = crate::experiments::train::TrainOptions {
+    let opts = crate::training::TrainOptions {
         max_iters: 2000,
-        ..crate::experiments::train::TrainOptions::new(128)
+        ..crate::training::TrainOptions::new(128)
     };
     let mut net = cfg.build::<f32>(128, 64)?;
     let t = Instant::now();
-    let run = crate::experiments::train::train("bench", &mut net, &data, Some(&held), &opts, &mut |_, _| true)?;
+    let run = crate::training::train("bench", &mut net, &data, Some(&held), &opts, &mut |_, _| true)?;
     let steps: usize = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).sum();
     let looped = t.elapsed().as_secs_f64() / steps as f64;
     let bare = fc73_step_seconds(128, Activation::Sigmoid, LossKind::L2, budget)? / 128.0;

@@ -20,7 +20,7 @@
 //! - [`cli`]: the command line.
 //! - [`error`]: the one user-facing error type.
 
-pub mod activations;
+pub mod atomic;
 pub mod bench;
 pub mod cli;
 pub mod data;
@@ -31,8 +31,11 @@ pub mod init;
 pub mod models;
 pub mod names;
 pub mod optim;
+pub mod record;
 pub mod report;
 pub mod serve;
 pub mod stats;
+pub mod training;
 
+pub use engine::activations;
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::engine::Reduction;
-use gradlab::experiments::train::{TrainOptions, train};
+use gradlab::training::{TrainOptions, train};
 use gradlab::models::Init;
 use gradlab::experiments::presets::{Cnn, CnnTask};
 use gradlab::optim::{OptimConfig, Optimizer};
@@ -124,7 +124,7 @@ fn dead_fraction_columns_are_recorded_and_bounded() {
 
 #[test]
 fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
-    use gradlab::experiments::train::train_parallel;
+    use gradlab::training::train_parallel;
     let data = generators::detection(64, 4);
     let c = cfg(CnnTask::Detect, Activation::Relu, false);
     let opts = TrainOptions { first_seed: 5, max_iters: 4, ..TrainOptions::new(3).with_sgd(0.01, 0.1) };
@@ -152,7 +152,7 @@ fn one_model_on_two_cores_trains_bit_for_bit_as_on_one() {
     };
     let (one, two) = (run(false), run(true));
     assert_eq!(one.at, two.at);
-    let bits = |r: &gradlab::experiments::train::Run| r.rows[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let bits = |r: &gradlab::record::Run| r.rows[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert!(bits(&one) == bits(&two), "rows differ");
     assert_eq!(one.at[0].len(), 60, "every iteration recorded, none diverged");
 }

@@ -3,8 +3,9 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::experiments::curvature::{Sharpness, full_hessian, symmetric_eigenvalues};
-use gradlab::experiments::train::{TrainOptions, train};
+use gradlab::experiments::curvature::{full_hessian, symmetric_eigenvalues};
+use gradlab::training::sharpness::Sharpness;
+use gradlab::training::{TrainOptions, train};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
 use gradlab::experiments::presets::{Fc73, LossKind};

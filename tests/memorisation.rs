@@ -3,7 +3,8 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::memorisation::{ease, sample_order};
-use gradlab::experiments::train::{TrainOptions, train, update_learned};
+use gradlab::training::learning_order::update_learned;
+use gradlab::training::{TrainOptions, train};
 use gradlab::experiments::presets::{Fc73, LossKind};
 
 #[test]

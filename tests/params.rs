@@ -2,7 +2,7 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::experiments::train::{TrainOptions, train};
+use gradlab::training::{TrainOptions, train};
 use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::models::params;
 use std::path::PathBuf;

@@ -4,8 +4,8 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::experiments::probes::{Prober, due};
-use gradlab::experiments::train::{TrainOptions, train};
+use gradlab::training::probes::{Prober, due};
+use gradlab::training::{TrainOptions, train};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
 use gradlab::experiments::presets::{Fc73, LossKind};
@@ -27,7 +27,7 @@ fn probes_of_fc73_equal_a_direct_computation() {
         let before: Vec<Vec<f32>> = net.params.iter().map(|(_, id, _)| net.graph.value(*id).to_vec()).collect();
         let lr = 0.5;
         Optimizer::new(OptimConfig::sgd(lr), &net.graph).step(&mut net.graph, &active);
-        prober.after_step(&net, 1, &active, &mut probes);
+        prober.measure_update(&net, 1, &active, &mut probes);
         assert!(probes.rows[1].is_empty(), "a stopped seed is not probed");
         let get = |e: usize, layer: &str, q: &str| {
             let k = probes.key(layer, q).unwrap_or_else(|| panic!("no probe {layer}/{q}"));

@@ -3,7 +3,9 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::experiments::train::{Run, TrainOptions, keep_row, train};
+use gradlab::training::kept_rows::keep_row;
+use gradlab::training::{TrainOptions, train};
+use gradlab::record::{Run};
 use gradlab::experiments::presets::{Fc73, LossKind};
 
 fn run(all_rows: bool) -> Run {

@@ -1,4 +1,4 @@
-//! Experiment files, sweeps and shards.
+//! Experiment files, sweeps and shards; the older `task = …` files, converted to network files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -66,32 +66,33 @@ fn merged_shards_equal_the_unsharded_run() {
 }
 
 #[test]
-fn bad_experiment_files_name_the_file_and_field() {
+fn bad_old_files_name_the_file_and_the_key() {
     let dir = tmp("bad");
     let cases: &[(&str, &str)] = &[
         ("task = \"fc\"\n[train]\nseedz = 3\n", "unknown field `seedz`"),
         ("task = \"fc\"\n[sweep]\nlr = \"fast\"\n", "invalid type"),
         ("task = \"fc\"\n[sweep]\nact = [\"relu\", \"sigmod\"]\n", "did you mean `sigmoid`"),
-        ("task = \"fc\"\n[sweep]\nlr = [0.1, 0.0]\n", "field `sweep.lr`: must be a positive number, got 0"),
+        ("task = \"fc\"\n[sweep]\nlr = [0.1, 0.0]\n", "field `optim.lr`: must be a positive number, got 0"),
         ("task = \"fc\"\n[train]\nseeds = 0\n", "field `train.seeds`"),
         ("task = \"fc\"\n[train]\nmax_iters = 0\n", "field `train.max_iters`: must be at least 1"),
         ("task = \"line\"\n[sweep]\nloss = [\"ce\"]\n", "field `sweep.loss`: applies to task = \"fc\" only"),
-        ("task = \"conv\"\n", "unknown variant `conv`"),
-        ("task = \"fc\"\n[sweep]\nloss = [\"mse\"]\n", "unknown variant `mse`"),
-        ("task = \"fc\"\n[sweep]\nlr = [-0.1]\n", "field `sweep.lr`: must be a positive number, got -0.1"),
+        ("task = \"conv\"\n", "unknown task `conv`"),
+        ("task = \"fc\"\n[sweep]\nloss = [\"mse\"]\n", "unknown loss `mse`"),
+        ("task = \"fc\"\n[sweep]\nact = []\n", "field `sweep.act`: is an empty list"),
         ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown reduction `avg` (mean, sum)"),
-        ("task = \"landscape\"\n[sweep]\nlr = [0.1]\n", "field `sweep`: a landscape sweeps only `act`"),
-        ("task = \"landscape\"\n[landscape]\npoints = 1\n", "--points must be between 2"),
+        ("task = \"landscape\"\n[landscape]\npoints = 50\n", "gradlab landscape --act sigmoid --points 50"),
         ("task = \"fc\"\n[landscape]\npoints = 10\n", "field `landscape`: applies to task = \"landscape\" only"),
         ("task = \"fc\"\n[train]\nsave_every = 5\n", "field `train.save_every`: needs train.save_params"),
     ];
     for (k, (text, msg)) in cases.iter().enumerate() {
         let file = dir.join(format!("case{k}.toml"));
         std::fs::write(&file, text).unwrap();
-        let o = gradlab(&["run", file.to_str().unwrap(), "--out", dir.join(format!("out{k}")).to_str().unwrap()]);
+        let out = dir.join(format!("out{k}"));
+        let o = gradlab(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(3), "case {k}: {err}");
         assert!(err.contains(msg) && err.contains(&format!("case{k}.toml")), "case {k}: expected `{msg}`: {err}");
+        assert!(!out.exists() && !err.contains("panicked"), "case {k}: nothing is written");
     }
     let valid = dir.join("valid.toml");
     std::fs::write(&valid, "task = \"fc\"\n").unwrap();
@@ -105,38 +106,27 @@ fn bad_experiment_files_name_the_file_and_field() {
 
 #[test]
 fn the_example_files_describe_the_reports_settings() {
-    use gradlab::experiments::sweep::load;
+    use gradlab::experiments::lab::load;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let t1 = load(&root.join("table1.toml")).unwrap();
     assert_eq!(t1.cells.len(), 4);
-    assert!(t1.cells.iter().all(|c| c.lr == 0.1 && c.init_std == 0.1));
-    assert_eq!(t1.seeds, 32);
+    assert!(t1.cells.iter().all(|c| c.opts.optim.lr == 0.1 && c.opts.init_std() == Some(0.1) && c.opts.seeds == 32));
+    let l2: Vec<&str> = t1.cells.iter().filter_map(|c| c.file.network.output.output_act.as_deref()).collect();
+    assert_eq!(l2, ["sigmoid", "sigmoid"], "the two L2 cells put a sigmoid on the logit");
     let ps = load(&root.join("table1-per-sample-bias.toml")).unwrap();
-    assert_eq!(ps.spec.train.per_sample_bias, Some(true));
+    let net = ps.build(0, &ps.data(0).unwrap().0, 1).unwrap();
+    assert_eq!(net.graph.param_count(), 73 - 5 + 5 * 64, "per-sample biases");
     let cnn = load(&root.join("cnn-leaky-vs-relu.toml")).unwrap();
     assert_eq!(cnn.cells.len(), 2);
-    let land = load(&root.join("landscapes.toml")).unwrap();
-    assert_eq!(land.cells.len(), 3);
+    assert_eq!(cnn.cells[1].name, "network.layers.0.act=leaky_relu+network.layers.1.act=leaky_relu");
     let ex = load(&root.join("explosion.toml")).unwrap();
     assert_eq!(ex.cells.len(), 4);
-    assert!(ex.cells.iter().all(|c| c.lr == 0.01), "detect's learning rate");
+    assert!(ex.cells.iter().all(|c| c.opts.optim.lr == 0.01 && c.opts.max_iters == 500), "detect's learning rate");
 }
 
 #[test]
-fn landscapes_params_and_tensorboard_from_a_file() {
+fn an_old_file_runs_as_its_converted_network_file_and_says_so() {
     let dir = tmp("opts");
-    let land = dir.join("land.toml");
-    std::fs::write(
-        &land,
-        "task = \"landscape\"\n[landscape]\nrange = 1.0\npoints = 20\n[sweep]\nact = [\"leaky_relu\", \"sigmoid\"]\n",
-    )
-    .unwrap();
-    let out = dir.join("land");
-    let o = gradlab(&["run", land.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.join("leaky_relu/grid.csv").is_file() && out.join("sigmoid/surfaces.png").is_file());
-    assert_eq!(summary(&out)["cells"][1]["config"]["w_range"], serde_json::json!([-1.0, 1.0]));
-
     let train = dir.join("train.toml");
     let text = format!(
         "task = \"fc\"\n[train]\nseeds = 2\nmax_iters = 30\nsave_params = \"{}\"\ntensorboard = \"{}\"\n[sweep]\nact = [\"relu\"]\nlr = [0.1, 0.2]\n",
@@ -144,10 +134,23 @@ fn landscapes_params_and_tensorboard_from_a_file() {
         dir.join("tb").display()
     );
     std::fs::write(&train, text).unwrap();
-    let o = gradlab(&["run", train.to_str().unwrap(), "--out", dir.join("train").to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(dir.join("params/relu+ce+lr0.2+std0.1+mean/seed-1.safetensors").is_file());
-    assert!(dir.join("tb/relu+ce+lr0.1+std0.1+mean/seed-0").is_dir());
+    let out = dir.join("train");
+    let o = gradlab(&["run", train.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("running it as this network file") && err.contains("[network]"), "{err}");
+    assert!(dir.join("params/optim.lr=0.2/seed-1.safetensors").is_file());
+    assert!(dir.join("tb/optim.lr=0.1/seed-0").is_dir());
+    // The same as the network file it was shown as, saved and run.
+    let shown = &err[err.find("# Converted").unwrap()..];
+    let file = dir.join("converted.toml");
+    std::fs::write(&file, shown.replace(dir.join("params").to_str().unwrap(), dir.join("p2").to_str().unwrap()).replace(dir.join("tb").to_str().unwrap(), dir.join("tb2").to_str().unwrap())).unwrap();
+    let again = dir.join("again");
+    assert!(gradlab(&["run", file.to_str().unwrap(), "--out", again.to_str().unwrap()]).status.success());
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.csv")).unwrap(),
+        std::fs::read_to_string(again.join("metrics.csv")).unwrap()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -286,8 +286,8 @@ impl StudyArgs {
             save_params: None,
             save_every: None,
             tensorboard: None,
-            probe_every: crate::experiments::train::DEFAULT_PROBE_EVERY,
-            held_out_every: crate::experiments::train::DEFAULT_HELD_OUT_EVERY,
+            probe_every: crate::training::DEFAULT_PROBE_EVERY,
+            held_out_every: crate::training::DEFAULT_HELD_OUT_EVERY,
             sharpness_every: 0,
             clip_norm: None,
             all_rows: false,
@@ -365,11 +365,11 @@ pub struct CommonArgs {
     /// Per-layer probes (activation statistics, saturation, dead units, back-propagated and
     /// weight gradients, update ratios; layers.csv and figures) at iteration 1, at powers of two
     /// and every K iterations; 0 turns them off.
-    #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_PROBE_EVERY)]
+    #[arg(long, value_name = "K", default_value_t = crate::training::DEFAULT_PROBE_EVERY)]
     pub probe_every: usize,
     /// Held-out loss and accuracy every K iterations (columns held_out_loss, held_out_accuracy
     /// of metrics.csv and the curves); 0: only after training.
-    #[arg(long, value_name = "K", default_value_t = crate::experiments::train::DEFAULT_HELD_OUT_EVERY)]
+    #[arg(long, value_name = "K", default_value_t = crate::training::DEFAULT_HELD_OUT_EVERY)]
     pub held_out_every: usize,
     /// The sharpness (largest Hessian eigenvalue, by warm-started power iteration on finite
     /// differences of gradients) every K iterations, per seed: column `sharpness`; 0: off.
@@ -602,7 +602,7 @@ fn landscape(args: &LandscapeArgs) -> Result<ExitCode> {
         points: args.points,
     };
     cfg.validate()?;
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let grid = compute(&cfg)?;
     let computed = started.elapsed();

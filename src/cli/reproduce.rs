@@ -8,11 +8,13 @@ use crate::experiments::cnn::{self, CnnSetting, task_name};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
 use crate::experiments::landscape::{self, LandscapeConfig};
 use crate::experiments::reproduce::{CnnRuns, Results, document};
-use crate::experiments::train::{Run, TrainOptions};
+use crate::training::{TrainOptions};
+use crate::record::{Run};
 use crate::experiments::{explosion, leaky_vs_relu};
 use crate::experiments::presets::CnnTask;
 use crate::optim::OptimConfig;
-use crate::report::{self, atomic::prepare_out_dir, figures::render};
+use crate::atomic::prepare_out_dir;
+use crate::report::{self, figures::render};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -208,7 +210,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             let build = |e: usize| cfg.build::<f32>(e, random.n);
             let mut net = build(2)?;
             let opts = TrainOptions { probe_every: 0, held_out_every: None, ..TrainOptions::new(2) };
-            crate::experiments::train::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;
+            crate::training::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;
             let e_points: Vec<nl::Point> = (0..2).map(|m| nl::parameters_of(&net, m)).collect();
             let points = 61;
             let (_, loss, _) = nl::plane(&build, &samples, &e_points[0], 0, false, points, 1.0)?;
@@ -410,8 +412,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     };
     let (doc, json) = document(&results);
     report::write_json(&args.out.join("results.json"), &json)?;
-    report::atomic::write_atomic(&args.out.join("report.md"), doc.markdown().as_bytes())?;
-    report::atomic::write_atomic(&args.out.join("report.html"), doc.html(&args.out)?.as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("report.md"), doc.markdown().as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("report.html"), doc.html(&args.out)?.as_bytes())?;
     p.bar.finish_and_clear();
     println!(
         "report: {} ({} seeds per setting) in {:.1} s",

@@ -1,16 +1,16 @@
 //! `gradlab run FILE.toml` and `gradlab merge`: experiment files, sweeps and shards.
 
-use super::train::run_settings;
 use crate::error::{Error, Result};
 use crate::experiments::lab;
-use crate::experiments::sweep::{self, SweepSummary};
+use crate::experiments::sweep;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The experiment file (TOML). See examples/*.toml; unknown keys are errors.
+    /// The experiment file (TOML): a network file (examples/networks/*.toml); unknown keys are
+    /// errors. An older `task = …` file is converted to its network file, which is shown.
     pub file: PathBuf,
     /// Output directory [default: the file's `out`].
     #[arg(long, value_name = "DIR")]
@@ -22,14 +22,10 @@ pub struct RunArgs {
     /// Write into the output directory even if it already holds files.
     #[arg(long)]
     pub force: bool,
-    /// Run even if the sweep's total work is beyond WORK_BOUND (see --help of `run`).
+    /// Run even if the sweep's total work is beyond about four hours of this machine.
     #[arg(long)]
     pub yes: bool,
 }
-
-/// Work a sweep may ask for without `--yes`, in fc73 model-iterations (one ≈ 1.5 µs here; a
-/// CNN model-iteration counts as 1000): about 4 hours of this machine.
-pub const WORK_BOUND: f64 = 1e10;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -74,107 +70,30 @@ pub struct MergeArgs {
     pub force: bool,
 }
 
+/// `gradlab run FILE`: a network file's cells (or this shard's) with progress bars; an older
+/// `task = …` file is converted first, and the converted file shown.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    if std::fs::read_to_string(&args.file).is_ok_and(|t| lab::is_lab(&t)) {
-        return run_lab(args, started);
-    }
-    let exp = sweep::load(&args.file)?;
-    let shard = args.shard.as_deref().map(sweep::parse_shard).transpose()?;
-    let out = args.out.clone().or_else(|| exp.spec.out.clone()).ok_or_else(|| {
-        Error::Usage(format!("{}: no output directory; give --out or set `out` in the file", args.file.display()))
+    let text = std::fs::read_to_string(&args.file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(&args.file, "file not found"),
+        _ => Error::io(&args.file, e),
     })?;
-    let (data, held_out) = exp.datasets()?;
-    let cells: Vec<&sweep::Cell> = exp.cells.iter().filter(|c| shard.is_none_or(|(i, n)| c.index % n == i)).collect();
-    if exp.spec.task == sweep::Task::Landscape {
-        crate::report::atomic::prepare_out_dir(&out, args.force)?;
-        return landscapes(&exp, &cells, shard, &out, started);
-    }
-    let names: Vec<String> = cells.iter().map(|c| c.name.clone()).collect();
-    let max_iters = exp.spec.train.max_iters.unwrap_or(10_000);
-    let weight = if exp.spec.task == sweep::Task::Fc { 1.0 } else { 1000.0 };
-    let work = cells.len() as f64 * exp.seeds as f64 * max_iters as f64 * weight;
-    if work > WORK_BOUND && !args.yes {
-        return Err(Error::Usage(format!(
-            "{}: {} cells × {} seeds × {max_iters} iterations is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
-            args.file.display(),
-            cells.len(),
-            exp.seeds,
-            work * 1.5e-6 / 3600.0
-        )));
-    }
-    crate::report::atomic::prepare_out_dir(&out, args.force)?;
-    let (runs, complete) =
-        run_settings(&names, max_iters, exp.seeds, |k, progress| exp.run_cell(cells[k], &data, &held_out, progress))?;
-    let summary = SweepSummary {
-        study: "sweep".into(),
-        file: args.file.display().to_string(),
-        task: exp.spec.task,
-        data: data.source.clone(),
-        complete,
-        shard,
-        total_cells: exp.cells.len(),
-        cells: cells.iter().zip(&runs).map(|(c, r)| sweep::summarise(c, r)).collect(),
+    let lab = if crate::experiments::legacy::is_old(&text) {
+        let converted = crate::experiments::legacy::convert(&args.file, &text)?;
+        eprintln!(
+            "{}: an older `task = …` file; running it as this network file:\n\n{converted}",
+            args.file.display()
+        );
+        lab::parse(&args.file, &converted)?
+    } else {
+        lab::parse(&args.file, &text)?
     };
-    crate::report::write_json(&out.join("summary.json"), &summary)?;
-    crate::report::write_run_csvs(&out, &runs)?;
-    if let Some(tb) = &exp.spec.train.tensorboard {
-        crate::report::tensorboard::write_runs(tb, &runs)?;
-    }
-    println!(
-        "ran {} of {} cells ({} seeds each) into {} in {:.1} s",
-        runs.len(),
-        exp.cells.len(),
-        exp.seeds,
-        out.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(130) })
-}
-
-/// A lab file (one with a `[network]` table): every cell of its sweep, or this shard's.
-fn run_lab(args: &RunArgs, started: std::time::Instant) -> Result<ExitCode> {
-    let lab = lab::load(&args.file)?;
     let shard = args.shard.as_deref().map(sweep::parse_shard).transpose()?;
-    let first = &lab.cells[0];
-    let out = args.out.clone().or_else(|| first.file.out.clone()).ok_or_else(|| {
+    let out = args.out.clone().or_else(|| lab.cells[0].file.out.clone()).ok_or_else(|| {
         Error::Usage(format!("{}: no output directory; give --out or set `out` in the file", args.file.display()))
     })?;
-    let cells: Vec<usize> = (0..lab.cells.len()).filter(|k| shard.is_none_or(|(i, n)| k % n == i)).collect();
-    // Work in fc73 step-equivalents: parameters × samples per step, relative to 73 × 64.
-    let (data, held_out) = lab.data(0)?;
-    let size = lab.build(0, &data, 1)?.graph.param_count() as f64 * first.opts.batch.unwrap_or(data.n) as f64;
-    let work: f64 = cells
-        .iter()
-        .map(|&k| lab.cells[k].opts.seeds as f64 * lab.cells[k].opts.max_iters as f64 * size / (73.0 * 64.0))
-        .sum();
-    if work > WORK_BOUND && !args.yes {
-        return Err(Error::Usage(format!(
-            "{}: {} cells × {} seeds × {} iterations of this network is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
-            args.file.display(),
-            cells.len(),
-            first.opts.seeds,
-            first.opts.max_iters,
-            work * 1.5e-6 / 3600.0
-        )));
-    }
-    crate::report::atomic::prepare_out_dir(&out, args.force)?;
-    let names: Vec<String> = cells.iter().map(|&k| lab.cells[k].name.clone()).collect();
-    let mut cached = (first.file.data.clone(), data, held_out);
-    let (runs, complete) = run_settings(&names, first.opts.max_iters, first.opts.seeds, |i, progress| {
-        let c = &lab.cells[cells[i]];
-        if c.file.data != cached.0 {
-            let (d, h) = lab.data(cells[i])?;
-            cached = (c.file.data.clone(), d, h);
-        }
-        lab.run_cell(cells[i], &cached.1, cached.2.as_ref(), progress)
-    })?;
-    let runs: Vec<(usize, crate::experiments::train::Run)> = cells.iter().copied().zip(runs).collect();
-    let summary = lab::write_outputs(&out, &lab, &runs, &cached.1, complete, shard)?;
-    if let Some(tb) = &first.file.train.tensorboard {
-        let only: Vec<_> = runs.iter().map(|(_, r)| r.clone()).collect();
-        crate::report::tensorboard::write_runs(tb, &only)?;
-    }
+    let plan = lab::Plan { shard, out: &out, force: args.force, beyond_bound: args.yes };
+    let (summary, complete) = lab::run(&lab, &plan, &mut super::train::progress_runner)?;
     for c in &summary.cells {
         let held = c.median_held_out_accuracy.map(|a| format!(", held-out accuracy {:.1}% (median)", 100.0 * a));
         println!(
@@ -189,7 +108,7 @@ fn run_lab(args: &RunArgs, started: std::time::Instant) -> Result<ExitCode> {
     }
     println!(
         "ran {} of {} cells into {} in {:.1} s",
-        runs.len(),
+        summary.cells.len(),
         lab.cells.len(),
         out.display(),
         started.elapsed().as_secs_f64()
@@ -234,47 +153,9 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 }
 
 pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let s = sweep::merge(&args.dirs, &args.out)?;
     println!("merged {} of {} cells into {}", s.cells.len(), s.total_cells, args.out.display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A landscape per activation, each in `<out>/<act>/`, and one summary listing them.
-fn landscapes(
-    exp: &sweep::Experiment,
-    cells: &[&sweep::Cell],
-    shard: Option<(usize, usize)>,
-    out: &std::path::Path,
-    started: std::time::Instant,
-) -> Result<ExitCode> {
-    use crate::experiments::landscape;
-    #[derive(serde::Serialize)]
-    struct Cell<'a> {
-        index: usize,
-        name: &'a str,
-        config: landscape::LandscapeConfig,
-        key_values: landscape::KeyValues,
-    }
-    let mut done = vec![];
-    for c in cells {
-        let cfg = exp.landscape_config(c)?;
-        let dir = out.join(&c.name);
-        crate::report::atomic::prepare_out_dir(&dir, true)?;
-        let key_values = landscape::write_outputs(&dir, &cfg, &landscape::compute(&cfg)?)?;
-        done.push(Cell { index: c.index, name: &c.name, config: cfg, key_values });
-    }
-    let summary = serde_json::json!({
-        "study": "sweep",
-        "file": exp.file.display().to_string(),
-        "task": exp.spec.task,
-        "complete": true,
-        "shard": shard,
-        "total_cells": exp.cells.len(),
-        "cells": done,
-    });
-    crate::report::write_json(&out.join("summary.json"), &summary)?;
-    println!("wrote {} landscape(s) into {} in {:.1} s", cells.len(), out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -308,7 +189,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
         Ok(nl::parameters(&one))
     };
     let theta = load(params)?;
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let ((d1, d2), loss, acc) =
         nl::plane(&build, &data, &theta, args.direction_seed, args.biases, args.points, args.span)?;
@@ -321,7 +202,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
             csv.push_str(&format!("{a},{b},{},{}\n", loss[k], acc[k]));
         }
     }
-    crate::report::atomic::write_atomic(&args.out.join("grid.csv"), csv.as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("grid.csv"), csv.as_bytes())?;
     let one = build(1)?;
     nl::save_directions(&one, &[("d1", &d1), ("d2", &d2)], &args.out.join("directions.safetensors"))?;
     let log_loss: Vec<f64> = loss.iter().map(|l| l.max(1e-12).log10()).collect();
@@ -362,7 +243,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
         });
     }
     if !lines.is_empty() {
-        crate::report::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
+        crate::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
         // 1D curves: loss against t along each line (t at positions 1..=41, labelled every 0.25).
         use crate::report::figures::{Band, CurvePanels, Panel};
         let mut series = vec![];
@@ -424,7 +305,7 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
             for (c, (l, a)) in coefs.iter().zip(pl.iter().zip(&pa)) {
                 csv.push_str(&format!("{},{},{l},{a}\n", c[0], c[1]));
             }
-            crate::report::atomic::write_atomic(&args.out.join("pca-grid.csv"), csv.as_bytes())?;
+            crate::atomic::write_atomic(&args.out.join("pca-grid.csv"), csv.as_bytes())?;
             let logl: Vec<f64> = pl.iter().map(|l| l.max(1e-12).log10()).collect();
             let axes = (format!("PC1 ({:.0}%)", 100.0 * explained.0), format!("PC2 ({:.0}%)", 100.0 * explained.1));
             let panel = GridPanel::new("loss", "log10 training loss, trajectory from ○", &ax2, &ax2, &logl)
@@ -487,7 +368,7 @@ pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
     if let Some(path) = &args.params {
         crate::models::params::load_all(&mut net, path)?;
     }
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let all: Vec<usize> = (0..data.n).collect();
     net.feed(&data, &all);
@@ -498,7 +379,7 @@ pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
     for (i, v) in ev.iter().enumerate() {
         csv.push_str(&format!("{},{v}\n", i + 1));
     }
-    crate::report::atomic::write_atomic(&args.out.join("spectrum.csv"), csv.as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("spectrum.csv"), csv.as_bytes())?;
     let lr = cell.opts.optim.lr;
     let summary = serde_json::json!({
         "file": args.file.display().to_string(),

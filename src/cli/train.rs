@@ -6,8 +6,8 @@ use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
-use crate::experiments::train::Run;
-use crate::experiments::train::{InitOptions, TrainOptions};
+use crate::record::Run;
+use crate::training::{InitOptions, TrainOptions};
 use crate::init::WeightInit;
 use crate::experiments::presets::CnnTask;
 use crate::optim::OptimConfig;
@@ -32,7 +32,7 @@ pub fn flag(field: &str) -> &str {
 
 /// Checks the shared options with the one validator; complaints name the flag.
 pub fn validate(c: &CommonArgs) -> Result<()> {
-    validate_options(&train_options(c, crate::experiments::train::REPORT_LR))
+    validate_options(&train_options(c, crate::training::REPORT_LR))
 }
 
 /// The one validator, its complaint naming the command line's flag for the key at fault.
@@ -156,7 +156,7 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     validate(c)?;
     let data = data::load(DatasetKind::Random, &source(c))?;
     let held_out = data::held_out(DatasetKind::Random, &source(c), data::HELD_OUT_SIZE);
-    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    crate::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
     let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
     let started = std::time::Instant::now();
@@ -179,7 +179,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
     let data = data::load(kind, &source(c))?;
     let held_out = data::held_out(kind, &source(c), data::HELD_OUT_SIZE);
-    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    crate::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
     let opts = train_options(c, cnn::default_lr(task));
     let settings: Vec<CnnSetting> = acts
@@ -210,7 +210,7 @@ fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<c
     let c = args.common();
     validate(&c)?;
     let datasets = cnn::load_plan_data(&plan, &source(&c))?;
-    crate::report::atomic::prepare_out_dir(&c.out, c.force)?;
+    crate::atomic::prepare_out_dir(&c.out, c.force)?;
     let opts_for = |task: CnnTask| train_options(&c, cnn::default_lr(task));
     cnn::run_plan(plan, &datasets, &opts_for, &c.out, &mut |names, max_iters, seeds, run| {
         run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
@@ -236,14 +236,14 @@ pub fn leaky_vs_relu(args: &StudyArgs) -> Result<ExitCode> {
     }
     let summary = Summary { study: "task4-leaky-vs-relu", complete, data: &sources, comparisons: &comparisons };
     crate::report::write_json(&args.out.join("summary.json"), &summary)?;
-    crate::report::atomic::write_atomic(&args.out.join("comparison.md"), md.as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("comparison.md"), md.as_bytes())?;
     println!("{md}");
     finish(&args.out, started, complete)
 }
 
 pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
     use crate::experiments::explosion as ex;
-    use crate::experiments::train::RunSummary;
+    use crate::record::RunSummary;
     let started = std::time::Instant::now();
     let (runs, sources, complete) = cnn_plan(args, ex::plan())?;
     let md = ex::markdown(&runs, args.max_iters);
@@ -267,7 +267,7 @@ pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
         &args.out.join("summary.json"),
         &Summary { study: "task3-explosion", complete, data: &sources, tasks },
     )?;
-    crate::report::atomic::write_atomic(&args.out.join("table.md"), md.as_bytes())?;
+    crate::atomic::write_atomic(&args.out.join("table.md"), md.as_bytes())?;
     println!("{md}");
     finish(&args.out, started, complete)
 }
@@ -281,7 +281,7 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     validate_options(&opts)?;
     let data = data::generate(DatasetKind::Random, data::ORIGINAL_SIZE, args.data_seed);
     let samples = data.samples();
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let cells = depth::plan(args.max_depth);
     let (rows, complete) =
@@ -310,7 +310,7 @@ pub fn memorisation(args: &super::NoiseArgs) -> Result<ExitCode> {
     }
     let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds) };
     validate_options(&opts)?;
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let (_, md, complete) =
         mem::noise_study(&kinds, &args.noise, args.data_seed, &opts, &args.out, &mut progress_runner)?;
@@ -335,7 +335,7 @@ pub fn data_vs_init(args: &super::DataVsInitArgs) -> Result<ExitCode> {
         .iter()
         .map(|&k| args.data.as_ref().map(|d| data::load(k, &Source::Dir(d.clone()))).transpose())
         .collect::<Result<_>>()?;
-    crate::report::atomic::prepare_out_dir(&args.out, args.force)?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let (md, complete) = mem::data_vs_init_study(&kinds, args.draws, &files, &opts, &args.out, &mut progress_runner)?;
     println!("{md}");

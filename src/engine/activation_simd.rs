@@ -10,7 +10,7 @@
 //! evaluation — so results are identical bit for bit (tested on every exponent and the special
 //! values).
 
-use crate::activations::Activation;
+use crate::engine::activations::Activation;
 
 /// `y = act(x)`, `dydx = act′(x)` as `act.map_with_derivative` computes them, if `act` has a
 /// twin here; otherwise `false`, with nothing written. The caller checked `simd::enabled()`.
@@ -27,7 +27,7 @@ pub fn map_with_derivative(act: Activation, x: &[f32], y: &mut [f32], dydx: &mut
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
-    use crate::activations::Activation;
+    use crate::engine::activations::Activation;
     use std::arch::x86_64::*;
 
     const L: usize = 16;
@@ -35,7 +35,7 @@ pub(crate) mod avx512 {
     /// See [`super::map_with_derivative`].
     #[target_feature(enable = "avx512f")]
     pub unsafe fn map_with_derivative(act: Activation, x: &[f32], y: &mut [f32], dydx: &mut [f32]) -> bool {
-        let (selu_alpha, selu_scale) = crate::activations::SELU;
+        let (selu_alpha, selu_scale) = crate::engine::activations::SELU;
         // SAFETY (every arm): the caller asserted the lengths.
         unsafe {
             match act {
@@ -317,7 +317,7 @@ pub(crate) mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use crate::activations::Activation;
+    use crate::engine::activations::Activation;
 
     /// Every exponent, both signs, the special values and a masked tail: bit for bit.
     #[test]

@@ -5,7 +5,7 @@
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
-use crate::activations::Activation;
+use crate::engine::activations::Activation;
 
 pub fn forward<T: Real>(act: Activation, x: &[T], y: &mut [T], dydx: &mut [T]) {
     if let (Some(xf), Some(yf), Some(df)) = (as_f32(x), as_f32_mut(y), as_f32_mut(dydx))

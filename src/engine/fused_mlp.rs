@@ -29,7 +29,7 @@ use super::graph::{Graph, NodeId, Op, Reduction};
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};
 use super::{elementwise, gemm_simd, loss};
-use crate::activations::Activation;
+use crate::engine::activations::Activation;
 
 /// The recognised network: its nodes, sizes, and the input transposed (once per new input).
 #[derive(Clone, Debug)]
@@ -519,7 +519,7 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use crate::activations::Activation;
+    use crate::engine::activations::Activation;
     use crate::data::generators;
     use crate::engine::{NodeId, Reduction};
     use crate::init::WeightInit;

@@ -6,7 +6,7 @@
 use super::real::Real;
 use super::tensor::TensorRef;
 use super::{conv2d, dense, elementwise, fused_mlp, loss, pool};
-use crate::activations::Activation;
+use crate::engine::activations::Activation;
 use crate::error::{Error, Result};
 
 /// A node of the tape: an index into it.

@@ -4,7 +4,7 @@
 use super::graph::Reduction;
 use super::real::Real;
 use super::tensor::TensorRef;
-use crate::activations::softplus;
+use crate::engine::activations::softplus;
 use crate::engine::scalar::{Dual, Scalar};
 use crate::error::{Error, Result};
 

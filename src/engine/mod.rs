@@ -8,7 +8,8 @@
 //! Inputs and targets shared by all models are stored once with `E = 1` and broadcast. Each model's arithmetic never reads another model's data, so member `e` of an
 //! ensemble follows exactly the trajectory it would follow alone (a test checks this bit for bit).
 //!
-//! Reading order: `scalar` (dual numbers), `real` (float types), `gemm`, `graph` (the tape),
+//! Reading order: `scalar` (dual numbers), `activations` (every activation as one generic
+//! formula, derivatives by dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
 //! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes and the tiled
 //! transpose; `fastmath` the vectorisable exp, ln_1p, tanh and erf; `denormals` the guard that
@@ -21,6 +22,7 @@
 //! large convolutions a second core.
 
 pub mod activation_simd;
+pub mod activations;
 pub mod conv2d;
 pub mod conv2d_direct;
 pub mod conv2d_simd;

@@ -5,7 +5,8 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
+use crate::training::{InitOptions, TrainOptions, train_parallel};
+use crate::record::{Run, RunSummary};
 use crate::init::WeightInit;
 use crate::experiments::presets::{Cnn, CnnTask};
 use crate::optim::OptimConfig;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
 
-pub use crate::experiments::train::Runner;
+pub use crate::experiments::Runner;
 
 /// A CNN study's runs per task, the data sources, and whether it ran to the end.
 pub type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);
@@ -51,7 +52,7 @@ pub fn run_plan(
             run_setting(task, settings[k], &opts, data, Some(held_out), progress)
         })?;
         let dir = out.join(task_name(task));
-        report::atomic::prepare_out_dir(&dir, true)?;
+        crate::atomic::prepare_out_dir(&dir, true)?;
         write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
         all.push((task, runs));
         sources.push(data.source.clone());
@@ -197,7 +198,7 @@ pub fn write_outputs(
         &Summary { study, complete, data: &data.source, config: opts, settings: &summaries },
     )?;
     report::write_run_csvs(dir, runs)?;
-    report::atomic::write_atomic(&dir.join("table.md"), table_markdown(task, opts, &summaries, data).as_bytes())?;
+    crate::atomic::write_atomic(&dir.join("table.md"), table_markdown(task, opts, &summaries, data).as_bytes())?;
     let refs: Vec<&Run> = runs.iter().collect();
     let name = task_name(task);
     report::figures::render(
@@ -219,7 +220,7 @@ pub fn write_outputs(
         columns: 2,
     };
     report::figures::render(&dir.join("dead"), &dead)?;
-    crate::experiments::probes::write_outputs(dir, runs)?;
+    crate::report::probes::write_outputs(dir, runs)?;
     crate::experiments::memorisation::write_outputs(dir, runs, data)?;
     Ok(summaries)
 }

@@ -8,7 +8,8 @@
 use crate::activations::Activation;
 use crate::data::Samples;
 use crate::error::Result;
-use crate::experiments::train::{InitOptions, Run, RunSummary, TrainOptions, train_parallel};
+use crate::training::{InitOptions, TrainOptions, train_parallel};
+use crate::record::{Run, RunSummary};
 use crate::init::WeightInit;
 use crate::models::spec::{Layer, NetworkSpec, OutputSpec};
 use crate::report::figures::{Band, CurvePanels, Panel, render};
@@ -85,7 +86,7 @@ pub fn run_study(
     source: &str,
     opts: &TrainOptions,
     out: &Path,
-    runner: &mut crate::experiments::train::Runner,
+    runner: &mut crate::experiments::Runner,
 ) -> Result<(Vec<DepthRow>, bool)> {
     let names: Vec<String> = cells.iter().map(|c| c.name()).collect();
     let (runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
@@ -163,7 +164,7 @@ pub fn write_outputs(
         &dir.join("summary.json"),
         &Summary { study: "depth", complete, data, width, config: opts, cells: rows },
     )?;
-    crate::report::atomic::write_atomic(&dir.join("depth.md"), markdown(rows, opts).as_bytes())?;
+    crate::atomic::write_atomic(&dir.join("depth.md"), markdown(rows, opts).as_bytes())?;
     let acts: Vec<String> = {
         let mut v: Vec<String> = vec![];
         for r in rows {

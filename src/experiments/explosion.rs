@@ -5,7 +5,7 @@
 use crate::activations::Activation;
 use crate::engine::Reduction;
 use crate::experiments::cnn::{CnnSetting, task_name};
-use crate::experiments::train::Run;
+use crate::record::Run;
 use crate::experiments::presets::CnnTask;
 use std::fmt::Write;
 

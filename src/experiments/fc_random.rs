@@ -5,7 +5,8 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::experiments::train::{Run, RunSummary, TrainOptions, train_parallel};
+use crate::training::{TrainOptions, train_parallel};
+use crate::record::{Run, RunSummary};
 use crate::experiments::presets::{Fc73, LossKind};
 use crate::report::{self, figures::CurvePanels};
 use serde::Serialize;
@@ -134,11 +135,11 @@ pub fn write_outputs(
         let tables = scope.spawn(|| -> Result<()> {
             report::write_json(&dir.join("summary.json"), &summary)?;
             report::write_run_csvs(dir, runs)?;
-            report::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())
+            crate::atomic::write_atomic(&dir.join("table1.md"), table1_markdown(study, &summaries, data).as_bytes())
         });
         let curves =
             scope.spawn(|| report::figures::render(&dir.join("curves"), &CurvePanels::loss_and_accuracy(title, &refs)));
-        let probes = scope.spawn(|| crate::experiments::probes::write_outputs(dir, runs));
+        let probes = scope.spawn(|| crate::report::probes::write_outputs(dir, runs));
         crate::experiments::memorisation::write_outputs(dir, runs, data)?;
         for job in [tables, curves, probes] {
             job.join().expect("an output writer panicked")?;

@@ -3,16 +3,16 @@
 //! when the file has a `[network]` table (see `examples/networks/`).
 //!
 //! A file is read as a TOML document; its `[sweep]` table maps dotted keys (`optim.lr`,
-//! `network.layers.0.act`, …) to lists of values, and each cell of their product is the
-//! document with those values set, read into the typed sections below and checked by the one
+//! `network.layers.0.act`, …) to lists of values (a key list `"a, b"` sets several keys to the
+//! same value; a table value sets several keys below one), and each cell of their product is
+//! the document with those values set, read into the typed sections below and checked by the one
 //! validator ([`TrainOptions::validate`], the network builder). Errors name the file, the key
 //! and the problem. Paths in the file are relative to the working directory, like `--data`.
 
 use crate::data::{self, DatasetKind, Samples, Source};
 use crate::error::{Error, Result};
-use crate::experiments::train::{
-    InitOptions, REPORT_BIAS, REPORT_INIT_STD, REPORT_LR, Run, StopRule, TrainOptions, train_parallel,
-};
+use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, REPORT_LR, StopRule, TrainOptions, train_parallel};
+use crate::record::Run;
 use crate::init::WeightInit;
 use crate::models::Net;
 use crate::models::spec::{self, NetworkSpec};
@@ -185,15 +185,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
             rest /= values.len();
         }
         for ((key, values), &p) in axes.iter().zip(&picks) {
-            let v = &values[p];
-            set_key(&mut cell_doc, key, v.clone())
-                .map_err(|m| Error::data(path, format!("field `sweep.{key}`: {m}")))?;
-            chosen.insert(key.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
-            let shown = match v {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            name_parts.push(format!("{key}={}", shown.replace(['/', ' ', ',', '+'], "_")));
+            for (key, v) in assignments(key, &values[p]) {
+                set_key(&mut cell_doc, &key, v.clone())
+                    .map_err(|m| Error::data(path, format!("field `sweep.{key}`: {m}")))?;
+                chosen.insert(key.clone(), serde_json::to_value(&v).unwrap_or(serde_json::Value::Null));
+                let shown = match &v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                name_parts.push(format!("{key}={}", shown.replace(['/', ' ', ',', '+'], "_")));
+            }
         }
         let cell_err = |e: Error| -> Error {
             let e = e.in_file(path);
@@ -221,6 +222,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
         cells.push(LabCell { index, name, axes: chosen, file, opts });
     }
     Ok(Lab { path: path.to_path_buf(), cells })
+}
+
+/// What one swept value sets: `"a.x, b.y" = [v, …]` sets every listed key to the same value
+/// (a joint axis: both conv layers' `act`); a table value sets each of its keys below the key
+/// (`"network" = [{ loss = "l2", output_act = "sigmoid" }, …]`: several keys per cell).
+pub(crate) fn assignments(key: &str, value: &toml::Value) -> Vec<(String, toml::Value)> {
+    let mut out = vec![];
+    for key in key.split(',').map(str::trim) {
+        match value {
+            toml::Value::Table(t) => out.extend(t.iter().map(|(k, v)| (format!("{key}.{k}"), v.clone()))),
+            v => out.push((key.to_string(), v.clone())),
+        }
+    }
+    out
 }
 
 /// Sets `a.b.0.c` in a TOML document; tables are created as needed, list items must exist.
@@ -444,7 +459,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
     let t = &file.train;
     let mut opts = TrainOptions {
         first_seed: t.first_seed.unwrap_or(0),
-        max_iters: t.max_iters.unwrap_or(crate::experiments::train::REPORT_MAX_ITERS),
+        max_iters: t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS),
         init: init_options(&file.init)?,
         optim: optim_config(&file.optim)?,
         batch: file.data.batch,
@@ -452,10 +467,10 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         eval_every: t.eval_every,
         // The one default (50), rounded up to a multiple of eval_every when that is set.
         held_out_every: Some(t.held_out_every.unwrap_or_else(|| {
-            let k = crate::experiments::train::DEFAULT_HELD_OUT_EVERY;
+            let k = crate::training::DEFAULT_HELD_OUT_EVERY;
             t.eval_every.filter(|&e| e > 0).map_or(k, |e| k.div_ceil(e) * e)
         })),
-        probe_every: t.probe_every.unwrap_or(crate::experiments::train::DEFAULT_PROBE_EVERY),
+        probe_every: t.probe_every.unwrap_or(crate::training::DEFAULT_PROBE_EVERY),
         sharpness_every: t.sharpness_every.unwrap_or(0),
         all_rows: t.all_rows.unwrap_or(false),
         init_from: t.init.clone(),
@@ -553,12 +568,11 @@ pub fn write_outputs(
     complete: bool,
     shard: Option<(usize, usize)>,
 ) -> Result<crate::experiments::sweep::SweepSummary> {
-    use crate::experiments::sweep::{SweepSummary, Task, cell_summary};
+    use crate::experiments::sweep::{SweepSummary, cell_summary};
     use crate::report::figures::{CurvePanels, Panel};
     let summary = SweepSummary {
         study: "lab".into(),
         file: lab.path.display().to_string(),
-        task: Task::Network,
         data: data.source.clone(),
         complete,
         shard,
@@ -577,9 +591,9 @@ pub fn write_outputs(
     if let Some((k, _)) = runs.first() {
         let net = lab.build(*k, data, 1)?;
         let text = format!("{}\n{}", lab.cells[*k].name, spec::describe(&lab.cells[*k].file.network, &net));
-        crate::report::atomic::write_atomic(&out.join("network.txt"), text.as_bytes())?;
+        crate::atomic::write_atomic(&out.join("network.txt"), text.as_bytes())?;
     }
-    crate::experiments::probes::write_outputs(out, &only)?;
+    crate::report::probes::write_outputs(out, &only)?;
     let refs: Vec<&Run> = only.iter().collect();
     if !refs.is_empty() {
         let mut panels = vec![
@@ -594,4 +608,64 @@ pub fn write_outputs(
         crate::report::figures::render(&out.join("curves"), &CurvePanels { title, panels, columns: 2 })?;
     }
     Ok(summary)
+}
+
+/// Work a sweep may ask for without saying so, in fc73 model-iterations (one ≈ 1.5 µs here):
+/// about 4 hours of this machine.
+pub const WORK_BOUND: f64 = 1e10;
+
+/// How to run a checked file: which cells, where to, and whether to go beyond [`WORK_BOUND`].
+pub struct Plan<'a> {
+    pub shard: Option<(usize, usize)>,
+    pub out: &'a Path,
+    /// Write into a non-empty `out`.
+    pub force: bool,
+    pub beyond_bound: bool,
+}
+
+/// Runs every cell of `lab` (or the plan's shard) through `runner` into `plan.out`: checks the
+/// work bound, prepares the directory, trains, writes the outputs (also when interrupted, then
+/// marked incomplete) and the TensorBoard files. Returns the summary and whether all ran.
+pub fn run(
+    lab: &Lab,
+    plan: &Plan,
+    runner: &mut crate::experiments::Runner,
+) -> Result<(crate::experiments::sweep::SweepSummary, bool)> {
+    let first = &lab.cells[0];
+    let cells: Vec<usize> = (0..lab.cells.len()).filter(|k| plan.shard.is_none_or(|(i, n)| k % n == i)).collect();
+    // Work in fc73 step-equivalents: parameters × samples per step, relative to 73 × 64.
+    let (data, held_out) = lab.data(0)?;
+    let size = lab.build(0, &data, 1)?.graph.param_count() as f64 * first.opts.batch.unwrap_or(data.n) as f64;
+    let work: f64 = cells
+        .iter()
+        .map(|&k| lab.cells[k].opts.seeds as f64 * lab.cells[k].opts.max_iters as f64 * size / (73.0 * 64.0))
+        .sum();
+    if work > WORK_BOUND && !plan.beyond_bound {
+        return Err(Error::Usage(format!(
+            "{}: {} cells × {} seeds × {} iterations of this network is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
+            lab.path.display(),
+            cells.len(),
+            first.opts.seeds,
+            first.opts.max_iters,
+            work * 1.5e-6 / 3600.0
+        )));
+    }
+    crate::atomic::prepare_out_dir(plan.out, plan.force)?;
+    let names: Vec<String> = cells.iter().map(|&k| lab.cells[k].name.clone()).collect();
+    let mut cached = (first.file.data.clone(), data, held_out);
+    let (runs, complete) = runner(&names, first.opts.max_iters, first.opts.seeds, &mut |i, progress| {
+        let c = &lab.cells[cells[i]];
+        if c.file.data != cached.0 {
+            let (d, h) = lab.data(cells[i])?;
+            cached = (c.file.data.clone(), d, h);
+        }
+        lab.run_cell(cells[i], &cached.1, cached.2.as_ref(), progress)
+    })?;
+    let runs: Vec<(usize, Run)> = cells.iter().copied().zip(runs).collect();
+    let summary = write_outputs(plan.out, lab, &runs, &cached.1, complete, plan.shard)?;
+    if let Some(tb) = &first.file.train.tensorboard {
+        let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
+        crate::report::tensorboard::write_runs(tb, &only)?;
+    }
+    Ok((summary, complete))
 }

@@ -279,7 +279,7 @@ pub fn write_outputs(dir: &Path, cfg: &LandscapeConfig, l: &Landscape) -> Result
             .expect("writing to a String");
         }
     }
-    report::atomic::write_atomic(&dir.join("grid.csv"), csv.as_bytes())?;
+    crate::atomic::write_atomic(&dir.join("grid.csv"), csv.as_bytes())?;
     let k = key_values(l);
     let summary = Summary {
         study: "landscape",
@@ -292,7 +292,7 @@ pub fn write_outputs(dir: &Path, cfg: &LandscapeConfig, l: &Landscape) -> Result
         key_values: &k,
     };
     report::write_json(&dir.join("summary.json"), &summary)?;
-    report::atomic::write_atomic(&dir.join("summary.md"), summary_markdown(cfg, &k).as_bytes())?;
+    crate::atomic::write_atomic(&dir.join("summary.md"), summary_markdown(cfg, &k).as_bytes())?;
 
     let panels: Vec<GridPanel> = l
         .quantities()

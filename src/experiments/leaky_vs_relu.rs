@@ -4,7 +4,7 @@
 
 use crate::activations::Activation;
 use crate::experiments::cnn::{CnnSetting, task_name};
-use crate::experiments::train::Run;
+use crate::record::Run;
 use crate::experiments::presets::CnnTask;
 use crate::stats::{censored_quantile, mann_whitney_u};
 use serde::Serialize;

@@ -12,7 +12,7 @@
 //!   seeds, the share of the variance of log(iterations) each explains, with bootstrap intervals.
 
 use crate::data::{Dataset, DatasetKind};
-use crate::experiments::train::Run;
+use crate::record::Run;
 use crate::init::SeededRng;
 use crate::report::figures::{Figure, render};
 use crate::stats::{censored_quantile, kendall_w, spearman, two_way_shares};
@@ -123,7 +123,7 @@ pub fn write_outputs(dir: &Path, runs: &[Run], data: &Dataset) -> crate::error::
         }
     }
     if !orders.is_empty() {
-        crate::report::atomic::write_atomic(&dir.join("samples.csv"), csv.as_bytes())?;
+        crate::atomic::write_atomic(&dir.join("samples.csv"), csv.as_bytes())?;
         crate::report::write_json(&dir.join("learning_order.json"), &orders)?;
     }
     Ok(orders)
@@ -214,12 +214,12 @@ pub fn noise_study(
     kinds: &[DatasetKind],
     noise: &[f64],
     data_seed: u64,
-    opts: &crate::experiments::train::TrainOptions,
+    opts: &crate::training::TrainOptions,
     out: &Path,
-    runner: &mut crate::experiments::train::Runner,
+    runner: &mut crate::experiments::Runner,
 ) -> crate::error::Result<(Vec<NoiseRow>, String, bool)> {
     use crate::data::{self, Source};
-    use crate::experiments::train::TrainOptions;
+    use crate::training::TrainOptions;
     let mut rows = vec![];
     let mut complete = true;
     for &kind in kinds {
@@ -236,9 +236,9 @@ pub fn noise_study(
             rows.push(noise_row(kind.name(), p, run));
         }
         let dir = out.join(kind.name());
-        crate::report::atomic::prepare_out_dir(&dir, true)?;
+        crate::atomic::prepare_out_dir(&dir, true)?;
         crate::report::write_run_csvs(&dir, &runs)?;
-        let refs: Vec<&crate::experiments::train::Run> = runs.iter().collect();
+        let refs: Vec<&crate::record::Run> = runs.iter().collect();
         crate::report::figures::render(
             &dir.join("curves"),
             &crate::report::figures::CurvePanels::loss_and_accuracy(
@@ -263,7 +263,7 @@ pub fn noise_study(
         &Summary { study: "memorisation", complete, config: opts, rows: &rows },
     )?;
     let md = noise_markdown(&rows, opts.max_iters);
-    crate::report::atomic::write_atomic(&out.join("noise.md"), md.as_bytes())?;
+    crate::atomic::write_atomic(&out.join("noise.md"), md.as_bytes())?;
     Ok((rows, md, complete))
 }
 
@@ -274,12 +274,12 @@ pub fn data_vs_init_study(
     kinds: &[DatasetKind],
     n_draws: usize,
     files: &[Option<Dataset>],
-    opts: &crate::experiments::train::TrainOptions,
+    opts: &crate::training::TrainOptions,
     out: &Path,
-    runner: &mut crate::experiments::train::Runner,
+    runner: &mut crate::experiments::Runner,
 ) -> crate::error::Result<(String, bool)> {
     use crate::data;
-    use crate::experiments::train::TrainOptions;
+    use crate::training::TrainOptions;
     #[derive(serde::Serialize)]
     struct TaskResult {
         task: &'static str,
@@ -378,7 +378,7 @@ Shares of the variance of log(iterations to 100%) (a seed that never converged c
         &out.join("summary.json"),
         &Summary { study: "data-vs-init", complete, config: opts, tasks: &results },
     )?;
-    crate::report::atomic::write_atomic(&out.join("decomposition.md"), md.as_bytes())?;
+    crate::atomic::write_atomic(&out.join("decomposition.md"), md.as_bytes())?;
     Ok((md, complete))
 }
 
@@ -484,7 +484,7 @@ pub fn train_report_net(
     kind: DatasetKind,
     data: &Dataset,
     held_out: Option<&Dataset>,
-    opts: &crate::experiments::train::TrainOptions,
+    opts: &crate::training::TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> crate::error::Result<Run> {
     use crate::experiments::{cnn, fc_random};
@@ -505,7 +505,7 @@ pub fn train_report_net(
         }
         DatasetKind::Line | DatasetKind::Detection => {
             let task = if kind == DatasetKind::Line { CnnTask::Line } else { CnnTask::Detect };
-            let opts = crate::experiments::train::TrainOptions {
+            let opts = crate::training::TrainOptions {
                 optim: crate::optim::OptimConfig { lr: cnn::default_lr(task), ..opts.optim },
                 ..opts.clone()
             };
@@ -537,7 +537,7 @@ pub struct NoiseRow {
 }
 
 pub fn noise_row(task: &'static str, noise: f64, run: &Run) -> NoiseRow {
-    let s = crate::experiments::train::RunSummary::of(run);
+    let s = crate::record::RunSummary::of(run);
     NoiseRow {
         task,
         noise,

@@ -10,13 +10,22 @@ pub mod depth;
 pub mod explosion;
 pub mod fc_random;
 pub mod lab;
+pub mod legacy;
 pub mod landscape;
 pub mod leaky_vs_relu;
-pub mod live;
 pub mod memorisation;
 pub mod net_landscape;
 pub mod presets;
-pub mod probes;
 pub mod reproduce;
 pub mod sweep;
-pub mod train;
+
+/// Runs named settings one after another with progress and interruption, `(names, max_iters,
+/// seeds, run) → (runs, ran to the end)`: the command line supplies one with progress bars and
+/// Ctrl-C; `run(k, progress)` trains setting `k`. Studies that orchestrate several runs take one.
+pub type Runner<'r> = dyn FnMut(
+        &[String],
+        usize,
+        usize,
+        &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> crate::Result<crate::record::Run>,
+    ) -> crate::Result<(Vec<crate::record::Run>, bool)>
+    + 'r;

@@ -8,31 +8,18 @@
 
 use crate::data::Samples;
 use crate::error::{Error, Result};
-use crate::experiments::train::{evaluate, threads};
+use crate::training::{evaluate, threads};
 use crate::init::SeededRng;
 use crate::models::{Net, ParamKind};
 use serde::Serialize;
 use std::path::Path;
 
 /// A point of parameter space: one vector per parameter tensor, in the net's order.
-pub type Point = Vec<Vec<f32>>;
+pub use crate::models::params::{Point, of_model as parameters_of};
 
 /// Model 0's parameters of `net`.
 pub fn parameters(net: &Net<f32>) -> Point {
     parameters_of(net, 0)
-}
-
-/// Model `m`'s parameters of `net`.
-pub fn parameters_of(net: &Net<f32>, m: usize) -> Point {
-    let e = net.graph.ensemble();
-    net.params
-        .iter()
-        .map(|(_, id, _)| {
-            let v = net.graph.value(*id);
-            let n = v.len() / e;
-            v[m * n..(m + 1) * n].to_vec()
-        })
-        .collect()
 }
 
 /// A random direction normalised filter by filter as Li et al. define it: for each weight
@@ -194,7 +181,7 @@ pub fn save_directions(net: &Net<f32>, dirs: &[(&str, &Point)], path: &Path) -> 
         .collect();
     let bytes =
         safetensors::serialize(views, None).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-    crate::report::atomic::write_atomic(path, &bytes)
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 /// The top two principal directions of a trajectory's steps from its end, `θᵢ − θ_end`, by
@@ -284,7 +271,7 @@ pub fn plane(
     let d2 = filter_normalized(&one, theta, seed + 1, biases);
     let ax = axis(points, span);
     let coefs: Vec<Vec<f64>> = ax.iter().flat_map(|&b| ax.iter().map(move |&a| vec![a, b])).collect();
-    let chunk = (crate::experiments::train::PART_BYTES / one.graph.bytes().max(1)).clamp(1, 256);
+    let chunk = (crate::training::PART_BYTES / one.graph.bytes().max(1)).clamp(1, 256);
     let (loss, acc) = evaluate_points(build, data, theta, &[&d1, &d2], &coefs, chunk)?;
     Ok(((d1, d2), loss, acc))
 }

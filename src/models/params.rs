@@ -9,6 +9,22 @@ use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::path::Path;
 
+/// One model's parameters (or any vector shaped like them), tensor by tensor.
+pub type Point = Vec<Vec<f32>>;
+
+/// Model `m`'s parameters of `net`.
+pub fn of_model(net: &Net<f32>, m: usize) -> Point {
+    let e = net.graph.ensemble();
+    net.params
+        .iter()
+        .map(|(_, id, _)| {
+            let v = net.graph.value(*id);
+            let n = v.len() / e;
+            v[m * n..(m + 1) * n].to_vec()
+        })
+        .collect()
+}
+
 /// Model `e`'s parameters as safetensors bytes.
 pub fn to_bytes(net: &Net<f32>, e: usize) -> Result<Vec<u8>> {
     let e_count = net.graph.ensemble();
@@ -31,7 +47,7 @@ pub fn to_bytes(net: &Net<f32>, e: usize) -> Result<Vec<u8>> {
 
 /// Writes model `e` to `path` (atomically).
 pub fn save(net: &Net<f32>, e: usize, path: &Path) -> Result<()> {
-    crate::report::atomic::write_atomic(path, &to_bytes(net, e)?)
+    crate::atomic::write_atomic(path, &to_bytes(net, e)?)
 }
 
 /// Reads the parameters in `bytes` into model `e` (every model when `e` is `None`). Every

@@ -1,9 +1,9 @@
 //! Figures with `plotters`, each drawn once into an SVG and once into a PNG. Text uses the
 //! DejaVu Sans font compiled into the binary, so rendering needs no system fonts or libraries.
 
-use super::atomic::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
-use crate::experiments::train::Run;
+use crate::record::Run;
 use crate::stats::quantile;
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -1,8 +1,8 @@
-//! Everything that leaves the process: atomic files, JSON, CSV, figures, tables.
+//! Everything that leaves the process: JSON, CSV, figures, tables (each file written whole, `crate::atomic`).
 
-pub mod atomic;
 pub mod document;
 pub mod figures;
+pub mod probes;
 pub mod surface;
 pub mod tensorboard;
 
@@ -13,11 +13,11 @@ use std::path::Path;
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     text.push('\n');
-    atomic::write_atomic(path, text.as_bytes())
+    crate::atomic::write_atomic(path, text.as_bytes())
 }
 
 /// A study's per-seed rows and its curves over seeds: `metrics.csv` and `curves.csv` in `dir`.
-pub fn write_run_csvs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+pub fn write_run_csvs(dir: &Path, runs: &[crate::record::Run]) -> Result<()> {
     write_metrics_csv(&dir.join("metrics.csv"), runs)?;
     write_curves_csv(&dir.join("curves.csv"), runs)
 }
@@ -25,9 +25,9 @@ pub fn write_run_csvs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Re
 /// `metrics.csv`: `setting,seed,iteration` then the runs' metric columns (their union in order
 /// of appearance; a run without a column leaves it empty), one row per seed and evaluated
 /// iteration the run kept (see `train::keep_row`) until that seed stopped. Streamed to disk (a thousand seeds' rows are gigabytes as text) and landed whole.
-pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+pub fn write_metrics_csv(path: &Path, runs: &[crate::record::Run]) -> Result<()> {
     let columns = union_of_columns(runs);
-    let mut f = atomic::AtomicFile::create(path)?;
+    let mut f = crate::atomic::AtomicFile::create(path)?;
     f.write(format!("setting,seed,iteration,{}\n", columns.join(",")).as_bytes())?;
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
@@ -56,7 +56,7 @@ pub fn write_metrics_csv(path: &Path, runs: &[crate::experiments::train::Run]) -
 }
 
 /// The metric columns of several runs, in order of appearance.
-fn union_of_columns(runs: &[crate::experiments::train::Run]) -> Vec<&str> {
+fn union_of_columns(runs: &[crate::record::Run]) -> Vec<&str> {
     let mut columns: Vec<&str> = vec![];
     for c in runs.iter().flat_map(|r| &r.columns) {
         if !columns.contains(&c.as_str()) {
@@ -84,9 +84,9 @@ fn number(buf: &mut ryu::Buffer, v: f32) -> &str {
 /// seeds — exact at each of those iterations. A seed that stopped holds its last finite value
 /// (a converged seed stays at 100%), as in the figures; a seed with no finite value yet is left
 /// out.
-pub fn write_curves_csv(path: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+pub fn write_curves_csv(path: &Path, runs: &[crate::record::Run]) -> Result<()> {
     let columns = union_of_columns(runs);
-    let mut f = atomic::AtomicFile::create(path)?;
+    let mut f = crate::atomic::AtomicFile::create(path)?;
     let mut head = String::from("setting,iteration,seeds_running");
     for c in &columns {
         head.push_str(&format!(",{c}_p25,{c}_median,{c}_p75"));

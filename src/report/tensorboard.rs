@@ -149,7 +149,7 @@ impl EventFile {
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = format!("events.out.tfevents.{}.gradlab", self.wall_time as u64);
-        crate::report::atomic::write_atomic(&dir.join(name), &self.bytes)
+        crate::atomic::write_atomic(&dir.join(name), &self.bytes)
     }
 }
 
@@ -163,7 +163,7 @@ impl Default for EventFile {
 /// (`<dir>/<setting>/seed-<s>`), one tag per metric column, step = iteration; with probes, also
 /// `probe/<layer>/<quantity>` scalars and `hist/<layer>/<kind>` histograms (at the first probe
 /// and the last), for TensorBoard's Histograms and Distributions dashboards.
-pub fn write_runs(dir: &Path, runs: &[crate::experiments::train::Run]) -> Result<()> {
+pub fn write_runs(dir: &Path, runs: &[crate::record::Run]) -> Result<()> {
     for run in runs {
         for (s, (seed, rows)) in run.seeds.iter().zip(&run.rows).enumerate() {
             let mut f = EventFile::new();

@@ -14,7 +14,7 @@ mod page;
 
 use crate::error::{Error, Result};
 use crate::experiments::lab;
-use crate::experiments::live::{Control, Live};
+use crate::training::live::{Control, Live};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -404,7 +404,7 @@ async fn start_run(
     let id = format!("run-{stamp}-{n}");
     let dir = app.runs_dir.join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    crate::report::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
+    crate::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let live = Arc::new(Live::new(c.opts.first_seed, c.opts.seeds));
     let run = Arc::new(LiveRun {
@@ -422,9 +422,9 @@ async fn start_run(
     });
     app.runs.lock().expect("runs lock").insert(id.clone(), run.clone());
     std::thread::spawn(move || {
-        let opts = crate::experiments::train::TrainOptions { live: Some(live.clone()), ..lab.cells[0].opts.clone() };
+        let opts = crate::training::TrainOptions { live: Some(live.clone()), ..lab.cells[0].opts.clone() };
         let build = |e: usize| lab.build(0, &data, e);
-        let result = crate::experiments::train::train_parallel(
+        let result = crate::training::train_parallel(
             &lab.cells[0].name,
             &build,
             &data,

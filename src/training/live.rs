@@ -1,8 +1,13 @@
-//! A training run watched while it runs: `train` reports each kept row, each probe and the
-//! per-sample correctness of the first seed here, and asks here before every iteration whether
-//! to go on (pause, single steps, stop). `gradlab serve` streams this state to the page; nothing
-//! in the training depends on it (a watched run's numbers are the unwatched run's).
+//! A training run watched while it runs: the [`Watched`] observer reports each kept row, each
+//! probe, the first seed's per-sample correctness and its path here, and asks here before every
+//! iteration whether to go on (pause, single steps, stop). `gradlab serve` streams this state to
+//! the page; nothing in the training depends on it (a watched run's numbers are the unwatched
+//! run's).
 
+use super::{At, Observer};
+use crate::models::Net;
+use crate::record::Run;
+use crate::record::probes::Probes;
 use std::sync::{Condvar, Mutex};
 
 /// What the watcher asks of the training.
@@ -31,7 +36,7 @@ pub struct LiveState {
     pub correct: Vec<bool>,
     /// The first seed's parameters at iteration 1, powers of two, every 100 and where it
     /// stopped: its path, for the landscape in the path's own plane.
-    pub trajectory: Vec<(u32, super::net_landscape::Point)>,
+    pub trajectory: Vec<(u32, crate::models::params::Point)>,
     /// Iteration reached (the furthest part).
     pub iteration: usize,
     /// Bumped on every change, so a watcher sends only when something happened.
@@ -40,7 +45,7 @@ pub struct LiveState {
 
 #[derive(Debug)]
 pub struct Live {
-    first_seed: u64,
+    pub(crate) first_seed: u64,
     control: Mutex<Control>,
     wake: Condvar,
     pub state: Mutex<LiveState>,
@@ -137,7 +142,7 @@ impl Live {
     }
 
     /// The tracked seed's parameters at `it` (a later capture at the same iteration replaces it).
-    pub fn capture(&self, it: usize, p: super::net_landscape::Point) {
+    pub fn capture(&self, it: usize, p: crate::models::params::Point) {
         let mut s = self.state.lock().expect("state lock");
         if s.trajectory.last().is_some_and(|(i, _)| *i as usize == it) {
             s.trajectory.pop();
@@ -152,6 +157,99 @@ impl Live {
             s.correct = right.to_vec();
             s.version += 1;
         }
+    }
+}
+
+
+/// The observer that keeps a [`Live`] up to date.
+pub struct Watched<'a> {
+    live: &'a Live,
+    probe_every: usize,
+    /// The index of the tracked seed in this part, if it is here.
+    tracked: Option<usize>,
+}
+
+impl<'a> Watched<'a> {
+    pub fn new(live: &'a std::sync::Arc<Live>, probe_every: usize) -> Watched<'a> {
+        Watched { live, probe_every, tracked: None }
+    }
+}
+
+impl Observer for Watched<'_> {
+    fn start(&mut self, _: &mut Net<f32>, run: &mut Run) -> crate::Result<()> {
+        self.tracked = run.seeds.iter().position(|&s| self.live.tracks(s));
+        Ok(())
+    }
+
+    fn proceed(&mut self, it: usize) -> bool {
+        self.live.gate(it)
+    }
+
+    fn wants_verdicts(&self) -> bool {
+        true
+    }
+
+    fn verdicts(&mut self, e: usize, right: &[bool], _: &At) {
+        if Some(e) == self.tracked {
+            self.live.correct(self.live.first_seed, right);
+        }
+    }
+
+    fn evaluated(&mut self, _: &Net<f32>, at: &At, run: &mut Run, _: &mut bool) {
+        let n = run.columns.len();
+        for (e, row) in run.rows.iter().enumerate().filter(|(e, _)| at.active[*e]) {
+            self.live.row(&run.columns, run.seeds[e], at.it, &row[row.len() - n..], at.replaced);
+        }
+    }
+
+    fn before_step(&mut self, net: &mut Net<f32>, at: &At, run: &mut Run) -> crate::Result<()> {
+        if let (true, Some(p)) = (super::probes::due(at.it, self.probe_every), &run.probes) {
+            report_live(self.live, p, &run.seeds, at.active, at.it);
+        }
+        // The tracked seed's path: iteration 1, powers of two and every 100.
+        if let Some(m) = self.tracked
+            && super::probes::due(at.it, super::DEFAULT_PROBE_EVERY)
+            && at.active[m]
+        {
+            self.live.capture(at.it, crate::models::params::of_model(net, m));
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, net: &mut Net<f32>, run: &mut Run) -> crate::Result<()> {
+        if let Some(m) = self.tracked {
+            // Where the tracked seed stopped (its parameters are frozen there).
+            let end = run.at[m].last().copied().unwrap_or(0) as usize;
+            self.live.capture(end, crate::models::params::of_model(net, m));
+        }
+        Ok(())
+    }
+}
+
+/// The probe just taken at `it`, per active seed: each layer's gradient RMS and saturated
+/// fraction, for a live view.
+fn report_live(live: &Live, p: &Probes, seeds: &[u64], active: &[bool], it: usize) {
+    for (e, rows) in p.rows.iter().enumerate().filter(|(e, _)| active[*e]) {
+        let mut layers: Vec<(String, f32, f32)> = vec![];
+        // The probe just taken is the tail of the seed's rows.
+        for &(_, key, v) in rows.iter().rev().take_while(|r| r.0 == it as u32) {
+            let (layer, q) = &p.keys[key as usize];
+            let slot = match layers.iter().position(|l| &l.0 == layer) {
+                Some(k) => k,
+                None => {
+                    layers.push((layer.clone(), f32::NAN, f32::NAN));
+                    layers.len() - 1
+                }
+            };
+            match *q {
+                "grad_rms" => layers[slot].1 = v,
+                "saturated_fraction" => layers[slot].2 = v,
+                _ => {}
+            }
+        }
+        layers.retain(|l| l.1.is_finite() || l.2.is_finite());
+        layers.reverse();
+        live.probe(seeds[e], layers);
     }
 }
 
