@@ -24,7 +24,20 @@ pub enum OptimKind {
     RmsProp,
 }
 
+/// The report's learning rate (plain SGD).
+pub const REPORT_LR: f64 = 0.1;
+
 impl OptimKind {
+    /// The learning rate when none is given: the report's 0.1 for the SGD family, PyTorch's
+    /// defaults otherwise (Adam/AdamW 0.001, RMSprop 0.01).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptimKind::Adam | OptimKind::AdamW => 0.001,
+            OptimKind::RmsProp => 0.01,
+            _ => REPORT_LR,
+        }
+    }
+
     pub const NAMES: &'static [&'static str] = &["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"];
 
     pub fn parse(name: &str) -> Result<OptimKind, String> {

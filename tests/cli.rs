@@ -98,10 +98,10 @@ fn bad_options_exit_2_and_say_what_to_do() {
     let o = out.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["--act", "sigmod"], "did you mean `sigmoid`"),
-        (&["--seeds", "0"], "--seeds must be at least 1"),
-        (&["--lr", "-1"], "--lr must be a positive number"),
-        (&["--lr", "0"], "--lr must be a positive number"),
-        (&["--max-iters", "0"], "--max-iters must be at least 1"),
+        (&["--seeds", "0"], "--seeds (key `train.seeds`) must be at least 1"),
+        (&["--lr", "-1"], "--lr (key `optim.lr`) must be a positive number"),
+        (&["--lr", "0"], "--lr (key `optim.lr`) must be a positive number"),
+        (&["--max-iters", "0"], "--max-iters (key `train.max_iters`) must be at least 1"),
         (&["--loss", "mse"], "invalid value 'mse'"),
         (&["--reduction", "avg"], "invalid value 'avg'"),
     ];

@@ -221,7 +221,7 @@ pub struct DepthArgs {
     #[arg(long, default_value_t = 2000)]
     pub max_iters: usize,
     /// Learning rate of plain gradient descent.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = crate::training::REPORT_LR)]
     pub lr: f64,
     /// Seed of the built-in `random` data (64 samples, as Task 2's).
     #[arg(long, default_value_t = 0)]
@@ -237,13 +237,13 @@ pub struct DepthArgs {
 #[derive(Args, Debug, Clone)]
 pub struct StudyArgs {
     /// Seeds per setting, trained in lockstep as one ensemble.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = crate::training::DEFAULT_SEEDS)]
     pub seeds: usize,
     /// First seed.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
     /// Iteration cap per run.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = crate::training::REPORT_MAX_ITERS)]
     pub max_iters: usize,
     /// Directory laid out like ../shared/datasets/cis680-hw1/; built-in generated data without it.
     #[arg(long, value_name = "DIR")]
@@ -263,7 +263,7 @@ pub struct StudyArgs {
 impl CommonArgs {
     /// --seeds as given; otherwise 32, or 1 with --init (every member would start the same).
     pub fn seeds(&self) -> usize {
-        self.seeds.unwrap_or(if self.init.is_some() { 1 } else { 32 })
+        self.seeds.unwrap_or(crate::training::default_seeds(self.init.is_some()))
     }
 }
 
@@ -274,8 +274,8 @@ impl StudyArgs {
             seeds: Some(self.seeds),
             first_seed: self.first_seed,
             lr: None,
-            init_std: 0.1,
-            bias_init: 0.1,
+            init_std: crate::training::REPORT_INIT_STD,
+            bias_init: crate::training::REPORT_BIAS,
             max_iters: self.max_iters,
             reduction: Reduction::Mean,
             data: self.data.clone(),
@@ -321,13 +321,13 @@ pub struct CommonArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Standard deviation of the truncated-normal initial weights (redrawn beyond 2 std).
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::training::REPORT_INIT_STD, allow_hyphen_values = true)]
     pub init_std: f64,
     /// Constant initial value of every bias.
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::training::REPORT_BIAS, allow_hyphen_values = true)]
     pub bias_init: f64,
     /// Iteration cap; a seed that has not reached 100% accuracy by then counts as not converged.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = crate::training::REPORT_MAX_ITERS)]
     pub max_iters: usize,
     /// How per-sample losses are reduced over the batch: mean, or sum (the report's
     /// "sum of losses", an effectively 64× larger step).

@@ -1,20 +1,10 @@
-//! `gradlab reproduce`: runs every study of the report, then writes `report.html`,
-//! `report.md` and `results.json` (see `experiments::reproduce`).
+//! `gradlab reproduce`: its options, a progress bar and Ctrl-C; `experiments::reproduce` runs
+//! every study of the report and writes `report.html`, `report.md` and `results.json`.
 
 use super::train::interrupt_flag;
-use crate::data::{self, DatasetKind, Source};
+use crate::data::Source;
 use crate::error::{Error, Result};
-use crate::experiments::cnn::{self, CnnSetting, task_name};
-use crate::experiments::fc_random::{self, FcSetting, FcStudy};
-use crate::experiments::landscape::{self, LandscapeConfig};
-use crate::experiments::reproduce::{CnnRuns, Results, document};
-use crate::training::{TrainOptions};
-use crate::record::{Run};
-use crate::experiments::{explosion, leaky_vs_relu};
-use crate::experiments::presets::CnnTask;
-use crate::optim::OptimConfig;
-use crate::atomic::prepare_out_dir;
-use crate::report::{self, figures::render};
+use crate::experiments::reproduce as rp;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -59,13 +49,12 @@ struct Progress {
     began: std::cell::RefCell<Vec<(String, Instant)>>,
 }
 
-impl Progress {
+impl rp::Steps for Progress {
     fn step(&self, what: &str) {
         self.bar.inc(1);
         self.bar.set_message(what.to_string());
         self.began.borrow_mut().push((what.to_string(), Instant::now()));
     }
-    /// Seconds per step, the last one ending now.
     fn seconds(&self) -> Vec<(String, f64)> {
         let began = self.began.borrow();
         let now = Instant::now();
@@ -81,26 +70,26 @@ impl Progress {
     fn interrupted(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
-    /// A training callback that shows the run's iteration and converged count.
-    fn training<'a>(&'a self, what: &'a str, seeds: usize) -> impl FnMut(usize, usize) -> bool + 'a {
+    /// Shows the run's iteration and converged count.
+    fn training<'a>(&'a self, what: &'a str, seeds: usize) -> Box<dyn FnMut(usize, usize) -> bool + 'a> {
         let mut last = Instant::now();
-        move |it, converged| {
+        Box::new(move |it, converged| {
             if last.elapsed().as_millis() >= 100 {
                 last = Instant::now();
                 self.bar.set_message(format!("{what}: iteration {it}, {converged}/{seeds} seeds at 100%"));
             }
-            !self.interrupted()
-        }
+            !self.stop.load(Ordering::SeqCst)
+        })
     }
 }
 
 pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let seeds = args.seeds.unwrap_or(if args.quick { 4 } else { 32 });
-    if seeds == 0 || seeds > 100_000 {
-        return Err(Error::Usage(format!("--seeds must be between 1 and 100000, got {seeds}")));
+    let seeds = args.seeds.unwrap_or(if args.quick { 4 } else { crate::training::DEFAULT_SEEDS });
+    if seeds == 0 || seeds > crate::training::MAX_SEEDS {
+        return Err(Error::Usage(format!("--seeds must be between 1 and {}, got {seeds}", crate::training::MAX_SEEDS)));
     }
-    let cnn_iters = args.cnn_iters.unwrap_or(if args.quick { 300 } else { 10_000 });
+    let cnn_iters = args.cnn_iters.unwrap_or(if args.quick { 300 } else { crate::training::REPORT_MAX_ITERS });
     let explosion_iters = args.explosion_iters.unwrap_or(if args.quick { 100 } else { 500 });
     if cnn_iters == 0 || explosion_iters == 0 {
         return Err(Error::Usage("--cnn-iters and --explosion-iters must be at least 1".into()));
@@ -109,312 +98,30 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         Some(d) => Source::Dir(d.clone()),
         None => Source::Builtin { seed: args.data_seed },
     };
-    let load = |kind| -> Result<(data::Dataset, data::Dataset)> {
-        Ok((data::load(kind, &source)?, data::held_out(kind, &source, data::HELD_OUT_SIZE)))
+    let plan = rp::Plan {
+        seeds,
+        quick: args.quick,
+        source,
+        data_seed: args.data_seed,
+        cnn_iters,
+        explosion_iters,
+        out: &args.out,
+        force: args.force,
+        started,
     };
-    let (random, random_held) = load(DatasetKind::Random)?;
-    let (line, line_held) = load(DatasetKind::Line)?;
-    let (detection, detection_held) = load(DatasetKind::Detection)?;
-    prepare_out_dir(&args.out, args.force)?;
-    let out = |sub: &str| -> Result<PathBuf> {
-        let d = args.out.join(sub);
-        prepare_out_dir(&d, true)?;
-        Ok(d)
-    };
-
-    // Task 1, Table 1's five settings, three large-step runs, four CNN runs, eight explosion runs (the baselines are
-    // reused), two label-noise runs, Task 4, the report.
-    let steps = 1 + 5 + 3 + 4 + 8 + 2 + 1 + 1;
-    let bar = ProgressBar::new(steps);
+    let bar = ProgressBar::new(rp::STEPS);
     bar.set_style(
         ProgressStyle::with_template("reproduce [{bar:30}] {pos}/{len} {elapsed}  {msg}")
             .expect("static template")
             .progress_chars("=> "),
     );
     let p = Progress { bar, stop: interrupt_flag(), began: Default::default() };
-    let interrupted = |p: &Progress| -> Result<Option<ExitCode>> {
-        if p.interrupted() {
-            p.bar.finish_and_clear();
-            eprintln!("interrupted: finished studies are in {}; no report was written", args.out.display());
-            return Ok(Some(ExitCode::from(130)));
-        }
-        Ok(None)
-    };
-
-    // Task 1
-    p.step("Task 1: sigmoid landscape");
-    let points = if args.quick { 60 } else { 100 };
-    let c1 = LandscapeConfig {
-        act: crate::activations::Activation::Sigmoid,
-        x: 1.0,
-        y: 0.5,
-        w_range: (-6.0, 6.0),
-        b_range: (-6.0, 6.0),
-        points,
-    };
-    let k1 = landscape::write_outputs(&out("task1-landscape")?, &c1, &landscape::compute(&c1)?)?;
-
-    // Task 2
-    let study = FcStudy {
-        settings: FcSetting::table1(true),
-        train: TrainOptions { sharpness_every: 10, ..TrainOptions::new(seeds) },
-        reduction: crate::engine::Reduction::Mean,
-    };
-    let mut fc_runs = vec![];
-    for &s in &study.settings {
-        let name = format!("Task 2: {}", s.name());
-        p.step(&name);
-        fc_runs.push(fc_random::run_setting(&study, s, &random, Some(&random_held), &mut p.training(&name, seeds))?);
-        if let Some(code) = interrupted(&p)? {
-            return Ok(code);
-        }
-    }
-    let fc_summaries = fc_random::write_outputs(&out("task2-fc")?, &study, &fc_runs, &random, true)?;
-    // The edge of stability: Sigmoid+CE with larger steps, sharpness every iteration.
-    let mut eos = vec![];
-    for lr in [1.0, 4.0, 8.0] {
-        let name = format!("Task 2: sigmoid+ce at lr {lr} (sharpness)");
-        p.step(&name);
-        let setting = FcSetting {
-            act: crate::activations::Activation::Sigmoid,
-            loss: crate::experiments::presets::LossKind::Ce,
-            per_sample_bias: false,
-        };
-        let s = FcStudy {
-            settings: vec![setting],
-            train: TrainOptions {
-                sharpness_every: 1,
-                probe_every: 0,
-                held_out_every: None,
-                ..TrainOptions::new(seeds).with_sgd(lr, 0.1)
-            },
-            reduction: crate::engine::Reduction::Mean,
-        };
-        let run = fc_random::run_setting(&s, setting, &random, None, &mut p.training(&name, seeds))?;
-        eos.push(crate::experiments::curvature::sharpness_row(lr, &run));
-        if let Some(code) = interrupted(&p)? {
-            return Ok(code);
-        }
-    }
-    // The landscape around Table 1's solutions: seeds 0 and 1 of each setting again (as in the
-    // study; milliseconds), the plane through seed 0's end and the line to seed 1's.
-    let mut planes = vec![];
-    {
-        use crate::experiments::net_landscape as nl;
-        use crate::report::surface::{GridPanel, GridPanels};
-        let dir = out("task2-fc/landscape")?;
-        let samples = random.samples();
-        let mut panels = vec![];
-        for &s in study.settings.iter().filter(|s| !s.per_sample_bias) {
-            let cfg = crate::experiments::presets::Fc73::new(s.act, s.loss);
-            let build = |e: usize| cfg.build::<f32>(e, random.n);
-            let mut net = build(2)?;
-            let opts = TrainOptions { probe_every: 0, held_out_every: None, ..TrainOptions::new(2) };
-            crate::training::train(&s.name(), &mut net, &samples, None, &opts, &mut |_, _| true)?;
-            let e_points: Vec<nl::Point> = (0..2).map(|m| nl::parameters_of(&net, m)).collect();
-            let points = 61;
-            let (_, loss, _) = nl::plane(&build, &samples, &e_points[0], 0, false, points, 1.0)?;
-            let ax = nl::axis(points, 1.0);
-            let logl: Vec<f64> = loss.iter().map(|l| l.max(1e-12).log10()).collect();
-            panels.push(
-                GridPanel::new(&s.name(), &format!("{}: log10 loss", s.name()), &ax, &ax, &logl)
-                    .with_axes("α (d₁)", "β (d₂)"),
-            );
-            let ts: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
-            let diff: nl::Point = e_points[0]
-                .iter()
-                .zip(&e_points[1])
-                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect())
-                .collect();
-            let (line, _) = nl::evaluate_points(
-                &build,
-                &samples,
-                &e_points[0],
-                &[&diff],
-                &ts.iter().map(|&t| vec![t]).collect::<Vec<_>>(),
-                64,
-            )?;
-            let centre = (points / 2) * points + points / 2;
-            planes.push(crate::experiments::net_landscape::SettingPlane {
-                setting: s.name(),
-                loss_at_solution: loss[centre],
-                min_on_plane: loss.iter().copied().fold(f64::INFINITY, f64::min),
-                share_within_2x: loss.iter().filter(|&&l| l <= 2.0 * loss[centre]).count() as f64 / loss.len() as f64,
-                barrier_to_seed_1: nl::barrier(&ts, &line),
-            });
-        }
-        render(
-            &dir.join("planes"),
-            &GridPanels {
-                title: "Table 1: the plane through seed 0's solution (filter-normalised directions)".into(),
-                panels: panels.clone(),
-                surface: false,
-            },
-        )?;
-        if let Some(p) = panels.iter().find(|p| p.name == "sigmoid+l2") {
-            render(
-                &dir.join("sigmoid-l2-surface"),
-                &GridPanels { title: "Sigmoid+L2 around seed 0's end".into(), panels: vec![p.clone()], surface: true },
-            )?;
-        }
-    }
-    let eos_table1: Vec<crate::experiments::curvature::SharpnessRow> = fc_runs
-        .iter()
-        .filter(|r| !r.setting.contains("per-sample"))
-        .map(|r| crate::experiments::curvature::SharpnessRow {
-            setting: r.setting.clone(),
-            ..crate::experiments::curvature::sharpness_row(study.train.optim.lr, r)
-        })
-        .collect();
-
-    // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs.
-    // `reuse`: runs already made for a task (the explosion study's baseline is Task 3's ReLU run).
-    let run_plan = |plan: Vec<(CnnTask, Vec<CnnSetting>)>,
-                    cap: usize,
-                    dir: &str,
-                    reuse: &dyn Fn(CnnTask) -> Vec<(CnnSetting, Run)>|
-     -> Result<Option<Vec<CnnRuns>>> {
-        let mut all = vec![];
-        for (task, mut settings) in plan {
-            let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
-            let opts = TrainOptions {
-                optim: OptimConfig::sgd(cnn::default_lr(task)),
-                max_iters: cap,
-                ..TrainOptions::new(seeds)
-            };
-            let mut runs: Vec<Run> = vec![];
-            let reused = reuse(task);
-            settings.retain(|s| !reused.iter().any(|(r, _)| r == s));
-            for &s in &settings {
-                let name = format!(
-                    "{}: {} {}",
-                    if dir.contains("explosion") { "Task 3 explosion" } else { "Tasks 3–4" },
-                    task_name(task),
-                    s.name()
-                );
-                p.step(&name);
-                runs.push(cnn::run_setting(task, s, &opts, data, Some(held), &mut p.training(&name, seeds))?);
-                if p.interrupted() {
-                    return Ok(None);
-                }
-            }
-            for (setting, run) in reused.into_iter().rev() {
-                settings.insert(0, setting);
-                runs.insert(0, run);
-            }
-            let sub = out(&format!("{dir}/{}", task_name(task)))?;
-            cnn::write_outputs(&sub, task, &settings, &opts, &runs, data, true)?;
-            let relu_only: Vec<&Run> = runs.iter().take(1).collect();
-            render(
-                &sub.join("curves-relu"),
-                &cnn::curve_panels(task, &format!("{} with ReLU", task_name(task)), &relu_only),
-            )?;
-            all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
-        }
-        Ok(Some(all))
-    };
-    let Some(cnn_runs) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn", &|_| vec![])? else {
-        return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
-    };
-    let comparisons =
-        cnn_runs.iter().map(|c| leaky_vs_relu::compare(c.task, &c.runs[0], &c.runs[1], c.opts.max_iters)).collect();
-    let baseline = |task: CnnTask| -> Vec<(CnnSetting, Run)> {
-        cnn_runs.iter().filter(|c| c.task == task).map(|c| (c.settings[0], c.runs[0].clone())).collect()
-    };
-    let Some(explosion_runs) = run_plan(explosion::plan(), explosion_iters, "task3-explosion", &baseline)? else {
-        return Ok(interrupted(&p)?.unwrap_or(ExitCode::from(130)));
-    };
-
-    // Label noise on line: does the net memorise coin-flip labels? (0%: Task 3's ReLU run.)
-    use crate::experiments::memorisation as mem;
-    let noise_opts = TrainOptions {
-        optim: OptimConfig::sgd(cnn::default_lr(CnnTask::Line)),
-        max_iters: cnn_iters,
-        ..TrainOptions::new(seeds)
-    };
-    let mut noise_rows = vec![];
-    let mut noise_runs = vec![];
-    if let Some(c) = cnn_runs.iter().find(|c| c.task == CnnTask::Line) {
-        let mut base = c.runs[0].clone();
-        base.setting = "noise0%".into();
-        noise_rows.push(mem::noise_row("line", 0.0, &base));
-        noise_runs.push(base);
-    }
-    for share in [0.5, 1.0] {
-        let name = format!("label noise: line, {:.0}% of the labels flipped by coins", 100.0 * share);
-        p.step(&name);
-        let noisy = mem::with_label_noise(&line, share, args.data_seed);
-        let mut run = mem::train_report_net(
-            DatasetKind::Line,
-            &noisy,
-            Some(&line_held),
-            &noise_opts,
-            &mut p.training(&name, seeds),
-        )?;
-        run.setting = format!("noise{:.0}%", 100.0 * share);
-        noise_rows.push(mem::noise_row("line", share, &run));
-        noise_runs.push(run);
-        if let Some(code) = interrupted(&p)? {
-            return Ok(code);
-        }
-    }
-    {
-        let dir = out("task3-noise")?;
-        report::write_run_csvs(&dir, &noise_runs)?;
-        let refs: Vec<&Run> = noise_runs.iter().collect();
-        render(
-            &dir.join("curves"),
-            &crate::report::figures::CurvePanels::loss_and_accuracy(
-                "line with label noise: median over seeds with IQR band",
-                &refs,
-            ),
-        )?;
-    }
-
-    // Task 4 landscape
-    p.step("Task 4: leaky-ReLU landscape");
-    let c4 = LandscapeConfig {
-        act: crate::activations::Activation::LeakyRelu { slope: 0.1 },
-        w_range: (-1.0, 1.0),
-        b_range: (-1.0, 1.0),
-        ..c1.clone()
-    };
-    let k4 = landscape::write_outputs(&out("task4-landscape")?, &c4, &landscape::compute(&c4)?)?;
-
-    p.step("writing the report");
-    use crate::experiments::memorisation::learning_facts;
-    let mut learning = vec![];
-    if let Some(run) = fc_runs.iter().find(|r| r.setting == "relu+ce") {
-        learning.push(learning_facts("random", run, &random));
-    }
-    for c in &cnn_runs {
-        if let Some(run) = c.runs.iter().find(|r| r.setting == "relu") {
-            let (name, d) = if c.task == CnnTask::Line { ("line", &line) } else { ("detect", &detection) };
-            learning.push(learning_facts(name, run, d));
-        }
-    }
-    let results = Results {
-        seeds,
-        quick: args.quick,
-        data: source.describe(),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        step_seconds: p.seconds(),
-        task1: (c1, k1),
-        task2: (study, fc_summaries, random.source.clone()),
-        cnn: cnn_runs,
-        comparisons,
-        explosion: explosion_runs,
-        task4: (c4, k4),
-        learning,
-        noise: noise_rows,
-        sharpness: (eos_table1, eos),
-        planes,
-    };
-    let (doc, json) = document(&results);
-    report::write_json(&args.out.join("results.json"), &json)?;
-    crate::atomic::write_atomic(&args.out.join("report.md"), doc.markdown().as_bytes())?;
-    crate::atomic::write_atomic(&args.out.join("report.html"), doc.html(&args.out)?.as_bytes())?;
+    let complete = rp::run(&plan, &p)?;
     p.bar.finish_and_clear();
+    if !complete {
+        eprintln!("interrupted: finished studies are in {}; no report was written", args.out.display());
+        return Ok(ExitCode::from(130));
+    }
     println!(
         "report: {} ({} seeds per setting) in {:.1} s",
         args.out.join("report.html").display(),

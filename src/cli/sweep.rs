@@ -163,7 +163,6 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
 /// filter-normalised random directions, and straight lines to --start / --other.
 pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
     use crate::experiments::net_landscape as nl;
-    use crate::report::surface::{GridPanel, GridPanels};
     let (Some(file), Some(params)) = (&args.network, &args.params) else {
         return Err(Error::Usage("--network needs --params".into()));
     };
@@ -176,173 +175,29 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
     if !(args.span.is_finite() && args.span > 0.0) {
         return Err(Error::Usage(format!("--span must be a positive number, got {}", args.span)));
     }
-    let lab = lab::load(file)?;
-    let cell = &lab.cells[0];
-    let (data, _) = lab.data(0)?;
-    let batch = data.n.min(256);
-    let build = |e: usize| {
-        crate::models::spec::build::<f32>(&cell.file.network, &data, e, batch).map_err(|err| err.in_file(file))
-    };
-    let load = |path: &std::path::Path| -> Result<nl::Point> {
-        let mut one = build(1)?;
-        crate::models::params::load_all(&mut one, path)?;
-        Ok(nl::parameters(&one))
-    };
-    let theta = load(params)?;
-    crate::atomic::prepare_out_dir(&args.out, args.force)?;
-    let started = std::time::Instant::now();
-    let ((d1, d2), loss, acc) =
-        nl::plane(&build, &data, &theta, args.direction_seed, args.biases, args.points, args.span)?;
-    let grid_seconds = started.elapsed().as_secs_f64();
-    let ax = nl::axis(args.points, args.span);
-    let mut csv = String::from("alpha,beta,loss,accuracy\n");
-    for (j, b) in ax.iter().enumerate() {
-        for (i, a) in ax.iter().enumerate() {
-            let k = j * args.points + i;
-            csv.push_str(&format!("{a},{b},{},{}\n", loss[k], acc[k]));
-        }
-    }
-    crate::atomic::write_atomic(&args.out.join("grid.csv"), csv.as_bytes())?;
-    let one = build(1)?;
-    nl::save_directions(&one, &[("d1", &d1), ("d2", &d2)], &args.out.join("directions.safetensors"))?;
-    let log_loss: Vec<f64> = loss.iter().map(|l| l.max(1e-12).log10()).collect();
-    let panels = vec![
-        GridPanel::new("loss", "log10 training loss", &ax, &ax, &log_loss).with_axes("α (d₁)", "β (d₂)"),
-        GridPanel::new("accuracy", "training accuracy", &ax, &ax, &acc).with_axes("α (d₁)", "β (d₂)"),
-    ];
-    let title = format!("{}: the plane through {}", file.display(), params.display());
-    crate::report::figures::render(
-        &args.out.join("plane"),
-        &GridPanels { title: title.clone(), panels: panels.clone(), surface: false },
-    )?;
-    crate::report::figures::render(
-        &args.out.join("plane-surface"),
-        &GridPanels { title, panels: panels[..1].to_vec(), surface: true },
-    )?;
-    // Lines: from --start to --params, and from --params to --other.
-    let ts: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
-    let mut lines = vec![];
-    let mut lines_csv = String::from("line,t,loss,accuracy\n");
-    for (name, from, to) in [
-        ("start to params", args.start.as_ref().map(|p| load(p)).transpose()?, Some(theta.clone())),
-        ("params to other", Some(theta.clone()), args.other.as_ref().map(|p| load(p)).transpose()?),
-    ] {
-        let (Some(from), Some(to)) = (from, to) else { continue };
-        let diff: nl::Point =
-            from.iter().zip(&to).map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect()).collect();
-        let coefs: Vec<Vec<f64>> = ts.iter().map(|&t| vec![t]).collect();
-        let (l, a) = nl::evaluate_points(&build, &data, &from, &[&diff], &coefs, 64)?;
-        for ((t, lv), av) in ts.iter().zip(&l).zip(&a) {
-            lines_csv.push_str(&format!("{name},{t},{lv},{av}\n"));
-        }
-        lines.push(nl::LineSummary {
-            name: name.into(),
-            loss_start: l[0],
-            loss_end: l[l.len() - 1],
-            barrier: nl::barrier(&ts, &l),
-        });
-    }
-    if !lines.is_empty() {
-        crate::atomic::write_atomic(&args.out.join("lines.csv"), lines_csv.as_bytes())?;
-        // 1D curves: loss against t along each line (t at positions 1..=41, labelled every 0.25).
-        use crate::report::figures::{Band, CurvePanels, Panel};
-        let mut series = vec![];
-        for l in &lines {
-            let vals: Vec<f64> = lines_csv
-                .lines()
-                .skip(1)
-                .filter(|row| row.starts_with(&format!("{},", l.name)))
-                .filter_map(|row| row.split(',').nth(2)?.parse().ok())
-                .collect();
-            let xs: Vec<f64> = (1..=vals.len()).map(|i| i as f64).collect();
-            series.push((l.name.clone(), Band { iterations: xs, median: vals.clone(), lo: vals.clone(), hi: vals }));
-        }
-        let names: Vec<String> =
-            ts.iter().enumerate().map(|(i, t)| if i % 10 == 0 { format!("{t}") } else { String::new() }).collect();
-        let panel = Panel {
-            title: "training loss along straight lines".into(),
-            y_label: "loss".into(),
-            log_y: true,
-            y_range: None,
-            series,
-            x_names: names,
-            x_desc: "t (0: the line's start, 1: its end)".into(),
-        };
-        crate::report::figures::render(
-            &args.out.join("lines"),
-            &CurvePanels { title: file.display().to_string(), panels: vec![panel], columns: 1 },
-        )?;
-    }
-    // The trajectory's own plane: its top two principal directions, the path drawn over it.
-    let mut pca_explained = None;
-    if let Some(dir) = &args.trajectory {
-        let prefix = format!("seed-{}-iter-", args.trajectory_seed);
-        let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                let name = path.file_name()?.to_str()?.to_string();
-                let n: usize = name.strip_prefix(&prefix)?.strip_suffix(".safetensors")?.parse().ok()?;
-                Some((n, path))
-            })
-            .collect();
-        files.sort();
-        if files.len() < 2 {
-            return Err(Error::data(
-                dir,
-                format!("needs at least two checkpoints {prefix}<n>.safetensors (save_params with save_every)"),
-            ));
-        }
-        let points: Vec<nl::Point> = files.iter().map(|(_, p)| load(p)).collect::<Result<_>>()?;
-        let mut path_points = points.clone();
-        path_points.push(theta.clone());
-        if let Some(((p1, p2), explained, coords)) = nl::pca_plane(&path_points, &theta) {
-            let reach = coords.iter().map(|(a, b)| a.abs().max(b.abs())).fold(0.0, f64::max).max(1e-6) * 1.25;
-            let ax2 = nl::axis(args.points, reach);
-            let coefs: Vec<Vec<f64>> = ax2.iter().flat_map(|&b| ax2.iter().map(move |&a| vec![a, b])).collect();
-            let (pl, pa) = nl::evaluate_points(&build, &data, &theta, &[&p1, &p2], &coefs, 256)?;
-            let mut csv = String::from("alpha,beta,loss,accuracy\n");
-            for (c, (l, a)) in coefs.iter().zip(pl.iter().zip(&pa)) {
-                csv.push_str(&format!("{},{},{l},{a}\n", c[0], c[1]));
-            }
-            crate::atomic::write_atomic(&args.out.join("pca-grid.csv"), csv.as_bytes())?;
-            let logl: Vec<f64> = pl.iter().map(|l| l.max(1e-12).log10()).collect();
-            let axes = (format!("PC1 ({:.0}%)", 100.0 * explained.0), format!("PC2 ({:.0}%)", 100.0 * explained.1));
-            let panel = GridPanel::new("loss", "log10 training loss, trajectory from ○", &ax2, &ax2, &logl)
-                .with_axes(&axes.0, &axes.1)
-                .with_path(coords.clone());
-            crate::report::figures::render(
-                &args.out.join("pca-plane"),
-                &GridPanels {
-                    title: format!("the training trajectory's plane ({} checkpoints)", files.len() + 1),
-                    panels: vec![panel],
-                    surface: false,
-                },
-            )?;
-            nl::save_directions(&one, &[("pc1", &p1), ("pc2", &p2)], &args.out.join("pca-directions.safetensors"))?;
-            pca_explained = Some(explained);
-        }
-    }
-    let centre = (args.points / 2) * args.points + args.points / 2;
-    let summary = nl::LandscapeSummary {
+    let study = nl::PlaneStudy {
+        file,
+        params,
+        start: args.start.as_deref(),
+        other: args.other.as_deref(),
+        trajectory: args.trajectory.as_deref(),
+        trajectory_seed: args.trajectory_seed,
         points: args.points,
         span: args.span,
-        loss_at_params: loss[centre],
-        accuracy_at_params: acc[centre],
-        min_loss_on_plane: loss.iter().copied().fold(f64::INFINITY, f64::min),
-        max_loss_on_plane: loss.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        lines,
-        grid_seconds,
-        pca_explained_variance: pca_explained,
+        direction_seed: args.direction_seed,
+        biases: args.biases,
+        out: &args.out,
+        force: args.force,
     };
-    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
+    let (summary, samples) = nl::plane_study(&study)?;
+    let grid_seconds = summary.grid_seconds;
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     println!(
         "{}×{} plane ({} forward passes over {} samples) in {:.2} s; wrote {}",
         args.points,
         args.points,
         args.points * args.points,
-        data.n,
+        samples,
         grid_seconds,
         args.out.display()
     );

@@ -35,10 +35,14 @@ pub fn validate(c: &CommonArgs) -> Result<()> {
     validate_options(&train_options(c, crate::training::REPORT_LR))
 }
 
-/// The one validator, its complaint naming the command line's flag for the key at fault.
+/// The one validator, its complaint naming the command line's flag and the key at fault
+/// (`--lr (key optim.lr) must be a positive number, got 0`).
 pub fn validate_options(opts: &TrainOptions) -> Result<()> {
     opts.validate().map_err(|e| match e {
-        Error::Field { field, msg } => Error::Usage(format!("{} {msg}", flag(&field))),
+        Error::Field { field, msg } => match flag(&field) {
+            f if f == field => Error::Usage(format!("key `{field}`: {msg}")),
+            f => Error::Usage(format!("{f} (key `{field}`) {msg}")),
+        },
         other => other,
     })
 }
@@ -158,7 +162,7 @@ pub fn fc_study(c: &CommonArgs, settings: Vec<FcSetting>) -> Result<ExitCode> {
     let held_out = data::held_out(DatasetKind::Random, &source(c), data::HELD_OUT_SIZE);
     crate::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
-    let study = FcStudy { settings, train: train_options(c, 0.1), reduction: c.reduction };
+    let study = FcStudy { settings, train: train_options(c, crate::training::REPORT_LR), reduction: c.reduction };
     let started = std::time::Instant::now();
     let names: Vec<String> = study.settings.iter().map(|s| s.name()).collect();
     let (runs, complete) = run_settings(&names, study.train.max_iters, study.train.seeds, |k, progress| {
@@ -221,54 +225,15 @@ pub fn leaky_vs_relu(args: &StudyArgs) -> Result<ExitCode> {
     use crate::experiments::leaky_vs_relu as lvr;
     let started = std::time::Instant::now();
     let (runs, sources, complete) = cnn_plan(args, lvr::plan())?;
-    let comparisons: Vec<lvr::Comparison> = runs
-        .iter()
-        .filter(|(_, rs)| rs.len() == 2)
-        .map(|(task, rs)| lvr::compare(*task, &rs[0], &rs[1], args.max_iters))
-        .collect();
-    let md = lvr::markdown(&comparisons, &runs);
-    #[derive(serde::Serialize)]
-    struct Summary<'a> {
-        study: &'static str,
-        complete: bool,
-        data: &'a [String],
-        comparisons: &'a [lvr::Comparison],
-    }
-    let summary = Summary { study: "task4-leaky-vs-relu", complete, data: &sources, comparisons: &comparisons };
-    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
-    crate::atomic::write_atomic(&args.out.join("comparison.md"), md.as_bytes())?;
-    println!("{md}");
+    println!("{}", lvr::write_outputs(&args.out, &runs, &sources, complete, args.max_iters)?);
     finish(&args.out, started, complete)
 }
 
 pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
     use crate::experiments::explosion as ex;
-    use crate::record::RunSummary;
     let started = std::time::Instant::now();
     let (runs, sources, complete) = cnn_plan(args, ex::plan())?;
-    let md = ex::markdown(&runs, args.max_iters);
-    #[derive(serde::Serialize)]
-    struct Task {
-        task: &'static str,
-        settings: Vec<RunSummary>,
-    }
-    #[derive(serde::Serialize)]
-    struct Summary<'a> {
-        study: &'static str,
-        complete: bool,
-        data: &'a [String],
-        tasks: Vec<Task>,
-    }
-    let tasks = runs
-        .iter()
-        .map(|(t, rs)| Task { task: cnn::task_name(*t), settings: rs.iter().map(RunSummary::of).collect() })
-        .collect();
-    crate::report::write_json(
-        &args.out.join("summary.json"),
-        &Summary { study: "task3-explosion", complete, data: &sources, tasks },
-    )?;
-    crate::atomic::write_atomic(&args.out.join("table.md"), md.as_bytes())?;
-    println!("{md}");
+    println!("{}", ex::write_outputs(&args.out, &runs, &sources, complete, args.max_iters)?);
     finish(&args.out, started, complete)
 }
 
@@ -277,7 +242,7 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     if args.max_depth == 0 || args.width == 0 {
         return Err(Error::Usage("--max-depth and --width must be at least 1".into()));
     }
-    let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds).with_sgd(args.lr, 0.1) };
+    let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds).with_sgd(args.lr, crate::training::REPORT_INIT_STD) };
     validate_options(&opts)?;
     let data = data::generate(DatasetKind::Random, data::ORIGINAL_SIZE, args.data_seed);
     let samples = data.samples();

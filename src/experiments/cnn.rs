@@ -125,8 +125,21 @@ pub fn run_setting(
 ) -> Result<Run> {
     let net = Cnn { task, act: setting.act, reduction: setting.reduction, untied_conv_bias: setting.untied_conv_bias }
         .network()?;
+    // The setting's std scales the report's truncated normal; another scheme in `opts` is kept
+    // only when the setting asks for nothing else (never dropped silently).
+    let weights = match opts.init.weights {
+        WeightInit::TruncatedNormal { .. } => WeightInit::TruncatedNormal { std: setting.init_std },
+        other if setting.init_std == crate::training::REPORT_INIT_STD => other,
+        other => {
+            return Err(crate::Error::Usage(format!(
+                "setting `{}`: init std {} applies to truncated-normal weights, not {other}",
+                setting.name(),
+                setting.init_std
+            )));
+        }
+    };
     let opts = TrainOptions {
-        init: InitOptions { weights: WeightInit::TruncatedNormal { std: setting.init_std }, ..opts.init },
+        init: InitOptions { weights, ..opts.init },
         optim: OptimConfig { clip_norm: setting.clip_norm.or(opts.optim.clip_norm), ..opts.optim },
         ..opts.clone()
     };

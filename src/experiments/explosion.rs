@@ -52,3 +52,38 @@ pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
     );
     md
 }
+
+/// Writes the study's `summary.json` and `table.md` into `out` (each task's runs are in
+/// `out/<task>/` already); returns the Markdown.
+pub fn write_outputs(
+    out: &std::path::Path,
+    runs: &[(CnnTask, Vec<crate::record::Run>)],
+    sources: &[String],
+    complete: bool,
+    max_iters: usize,
+) -> crate::Result<String> {
+    use crate::record::RunSummary;
+    let md = markdown(runs, max_iters);
+    #[derive(serde::Serialize)]
+    struct Task {
+        task: &'static str,
+        settings: Vec<RunSummary>,
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        data: &'a [String],
+        tasks: Vec<Task>,
+    }
+    let tasks = runs
+        .iter()
+        .map(|(t, rs)| Task { task: crate::experiments::cnn::task_name(*t), settings: rs.iter().map(RunSummary::of).collect() })
+        .collect();
+    crate::report::write_json(
+        &out.join("summary.json"),
+        &Summary { study: "task3-explosion", complete, data: sources, tasks },
+    )?;
+    crate::atomic::write_atomic(&out.join("table.md"), md.as_bytes())?;
+    Ok(md)
+}

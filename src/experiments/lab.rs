@@ -11,7 +11,7 @@
 
 use crate::data::{self, DatasetKind, Samples, Source};
 use crate::error::{Error, Result};
-use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, REPORT_LR, StopRule, TrainOptions, train_parallel};
+use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, StopRule, TrainOptions, train_parallel};
 use crate::record::Run;
 use crate::init::WeightInit;
 use crate::models::Net;
@@ -412,12 +412,7 @@ fn init_options(s: &InitSection) -> Result<InitOptions> {
 
 fn optim_config(s: &OptimSection) -> Result<OptimConfig> {
     let kind = OptimKind::parse(s.name.as_deref().unwrap_or("sgd")).map_err(|e| Error::field("optim.name", e))?;
-    let default_lr = match kind {
-        OptimKind::Adam | OptimKind::AdamW => 0.001,
-        OptimKind::RmsProp => 0.01,
-        _ => REPORT_LR,
-    };
-    let mut c = OptimConfig::new(kind, s.lr.unwrap_or(default_lr));
+    let mut c = OptimConfig::new(kind, s.lr.unwrap_or(kind.default_lr()));
     let adam = matches!(kind, OptimKind::Adam | OptimKind::AdamW);
     let applies = |key: &str| match key {
         "momentum" => matches!(kind, OptimKind::Sgd | OptimKind::Momentum | OptimKind::Nesterov | OptimKind::RmsProp),
@@ -476,7 +471,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         init_from: t.init.clone(),
         save_params: t.save_params.clone(),
         save_every: t.save_every,
-        ..TrainOptions::new(t.seeds.unwrap_or(if t.init.is_some() { 1 } else { 32 }))
+        ..TrainOptions::new(t.seeds.unwrap_or(crate::training::default_seeds(t.init.is_some())))
     };
     opts.validate()?;
     if let Some(b) = opts.batch

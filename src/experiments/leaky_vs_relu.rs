@@ -129,3 +129,31 @@ pub fn markdown(comparisons: &[Comparison], runs: &[(CnnTask, Vec<Run>)]) -> Str
     }
     md
 }
+
+/// Writes the study's `summary.json` and `comparison.md` into `out` (each task's runs are in
+/// `out/<task>/` already); returns the Markdown.
+pub fn write_outputs(
+    out: &std::path::Path,
+    runs: &[(CnnTask, Vec<crate::record::Run>)],
+    sources: &[String],
+    complete: bool,
+    max_iters: usize,
+) -> crate::Result<String> {
+    let comparisons: Vec<Comparison> = runs
+        .iter()
+        .filter(|(_, rs)| rs.len() == 2)
+        .map(|(task, rs)| compare(*task, &rs[0], &rs[1], max_iters))
+        .collect();
+    let md = markdown(&comparisons, &runs);
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        study: &'static str,
+        complete: bool,
+        data: &'a [String],
+        comparisons: &'a [Comparison],
+    }
+    let summary = Summary { study: "task4-leaky-vs-relu", complete, data: sources, comparisons: &comparisons };
+    crate::report::write_json(&out.join("summary.json"), &summary)?;
+    crate::atomic::write_atomic(&out.join("comparison.md"), md.as_bytes())?;
+    Ok(md)
+}

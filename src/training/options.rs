@@ -88,15 +88,23 @@ pub struct TrainOptions {
 }
 
 /// The report's learning rate, initial weight std and bias, and iteration cap.
-pub const REPORT_LR: f64 = 0.1;
+pub use crate::optim::REPORT_LR;
 pub const REPORT_INIT_STD: f64 = 0.1;
 pub const REPORT_BIAS: f64 = 0.1;
 pub const REPORT_MAX_ITERS: usize = 10_000;
+/// Seeds per setting unless asked otherwise.
+pub const DEFAULT_SEEDS: usize = 32;
 pub const MAX_SEEDS: usize = 100_000;
 /// Held-out loss and accuracy every this many iterations (for the learning curves).
 pub const DEFAULT_HELD_OUT_EVERY: usize = 50;
 /// Probes every this many iterations (and at 1 and powers of two): cheap on long runs.
 pub const DEFAULT_PROBE_EVERY: usize = 100;
+
+/// Seeds when none are asked for: [`DEFAULT_SEEDS`], or 1 when every model would start from
+/// the same given parameters.
+pub fn default_seeds(init_given: bool) -> usize {
+    if init_given { 1 } else { DEFAULT_SEEDS }
+}
 
 impl TrainOptions {
     /// The report's defaults: plain SGD at lr 0.1, truncated-normal weights of std 0.1, biases

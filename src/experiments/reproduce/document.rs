@@ -67,6 +67,7 @@ fn summary_row(s: &RunSummary, cap: usize) -> Vec<String> {
 }
 
 /// The report, and the machine-readable results behind it.
+/// The report: its sections in order, and `results.json`.
 pub fn document(r: &Results) -> (Document, serde_json::Value) {
     let mut d = Document { title: "gradlab: CIS 680 HW1, reproduced and re-tested".into(), blocks: vec![] };
     d.p(format!(
@@ -76,8 +77,18 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         r.data,
         r.wall_seconds
     ));
+    task1(&mut d, r);
+    task2(&mut d, r);
+    task3(&mut d, r);
+    task4(&mut d, r);
+    easy_first(&mut d, r);
+    let generalisation = generalisation(&mut d, r);
+    differences(&mut d, r);
+    (d, results_json(r, &generalisation))
+}
 
-    // ---- Task 1
+/// Task 1: one neuron's landscapes and what saturation does to each loss's gradient.
+fn task1(d: &mut Document, r: &Results) {
     let (c1, k1) = &r.task1;
     d.h(1, "Task 1 — one sigmoid neuron: losses and gradients");
     d.p(format!(
@@ -105,8 +116,10 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
             "The report's finding does not show here."
         }
     ));
+}
 
-    // ---- Task 2
+/// Task 2: Table 1, its gradients, the landscape around its solutions and its sharpness.
+fn task2(d: &mut Document, r: &Results) {
     let (study, sums, _) = &r.task2;
     let cap2 = study.train.max_iters;
     d.h(1, "Task 2 — the 73-parameter net on random labels (Table 1)");
@@ -218,8 +231,10 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         },
         near.join("; ")
     ));
+}
 
-    // ---- Task 3
+/// Task 3: the CNNs, and the exploding-gradient study.
+fn task3(d: &mut Document, r: &Results) {
     d.h(1, "Task 3 — convolutional nets on line and detection");
     d.p("Trunk: conv 7×7 1→16, ReLU, conv 7×7 16→8, ReLU, flatten (128). line: one logit, sigmoid cross-entropy, lr 0.1. detect: a class logit and a width regressor, loss CE + 0.01·½Σ(ŵ − w)², lr 0.01, done when class accuracy and width accuracy (|ŵ − w| < 0.5) are both 100%.");
     let mut rows = vec![];
@@ -284,8 +299,10 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
             ),
         );
     }
+}
 
-    // ---- Task 4
+/// Task 4: leaky ReLU against ReLU, and the leaky neuron's landscape.
+fn task4(d: &mut Document, r: &Results) {
     let (c4, k4) = &r.task4;
     d.h(1, "Task 4 — leaky ReLU");
     d.p(format!(
@@ -352,8 +369,10 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
             format!("{}: dead-unit fractions during training.", task_name(c.task)),
         );
     }
+}
 
-    // ---- Easy first?
+/// The report's "easy patterns first" claim: the learning order and label noise.
+fn easy_first(d: &mut Document, r: &Results) {
     d.h(1, "Beyond the report: easy patterns first, then memorisation?");
     d.p("The report (Task 3) says the net learns the easiest, most generalisable patterns first and then memorises the rest. Per seed and training sample, gradlab records the iteration from which the sample stayed correct (a sample that flips back is not learned); the seeds' orders are compared with Kendall's W and related to a measurable ease: the teacher's margin for random, the gap between blob and bar for line, the shape's size for detect.");
     d.bullets(r.learning.iter().map(crate::experiments::memorisation::learning_sentence).collect());
@@ -400,8 +419,14 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         d.figure("task3-noise/curves", "line with 0%, 50% and 100% of its training labels replaced by coin flips: training and held-out curves, median over seeds.");
     }
     d.p("The share of the spread of iterations that comes from the data draw against the initial weights is measured by `gradlab study data-vs-init` (minutes; not part of this report).");
+}
 
-    // ---- Generalisation
+/// One row of the generalisation table: task, setting, median training and held-out accuracy.
+type Generalisation = (&'static str, String, f64, Option<f64>);
+
+/// Training against held-out accuracy; returns the rows results.json lists.
+fn generalisation(d: &mut Document, r: &Results) -> Vec<Generalisation> {
+    let sums = &r.task2.1;
     d.h(1, "Beyond the report: do the nets memorise?");
     let mut rows = vec![];
     let mut generalisation = vec![];
@@ -459,8 +484,13 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     if r.data.contains('/') {
         d.p("With the original files, the held-out sets still come from gradlab's generators, whose distribution only approximates the files' (for random, with a labelling rule unrelated to the file's), so these numbers include that shift; with built-in data the held-out samples share the training distribution exactly.");
     }
+    generalisation
+}
 
-    // ---- Differences
+/// Where this run differs from the report, and why.
+fn differences(d: &mut Document, r: &Results) {
+    let sums = &r.task2.1;
+    let cap2 = r.task2.0.train.max_iters;
     d.h(1, "Differences from the original report");
     let mut diffs = vec![];
     let find = |name: &str| sums.iter().find(|s| s.run.setting == name);
@@ -496,8 +526,11 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     diffs.push("**The random dataset is not random.** Its positives have 9–13 lit pixels (mean 10.7) against 7.5 for the negatives and its labels are linearly separable; gradlab's generator draws labels from a random linear teacher to match (tests/data.rs checks both properties on the original file).".into());
     diffs.push("**Conv biases.** The original two-task net had one conv bias per position and channel; gradlab uses per-channel biases by default (`--untied-conv-bias` runs the original).".into());
     d.bullets(diffs);
+}
 
-    // ---- results.json
+/// Every number of the report, for machines.
+fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::Value {
+    let ((c1, k1), (study, sums, _), (c4, k4)) = (&r.task1, &r.task2, &r.task4);
     let cnn_json = |cs: &[CnnRuns]| -> serde_json::Value {
         cs.iter()
             .map(|c| {
@@ -535,7 +568,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
         "landscapes": &r.planes,
         "generalisation": generalisation.iter().map(|g| Gen { task: g.0, setting: &g.1, train_accuracy: g.2, held_out_accuracy: g.3 }).collect::<Vec<_>>(),
     });
-    (d, json)
+    json
 }
 
 /// Computed sentences for one task of the explosion study: the back-propagated gradient at
