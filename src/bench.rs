@@ -6,10 +6,10 @@ use crate::activations::Activation;
 use crate::data::Samples;
 use crate::data::generators;
 use crate::error::Result;
+use crate::experiments::presets::{Cnn, CnnTask, Fc73, LossKind};
 use crate::init::WeightInit;
 use crate::models::Init;
 use crate::models::Net;
-use crate::experiments::presets::{Cnn, CnnTask, Fc73, LossKind};
 use crate::optim::{OptimConfig, Optimizer};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -121,11 +121,7 @@ fn timed_training(net: Net<f32>, data: &Samples, opts: crate::training::TrainOpt
 fn probe_run_fc(probe_every: usize) -> Result<f64> {
     let data = generators::random(64, 0).samples();
     let net = Fc73::new(Activation::Sigmoid, LossKind::Ce).build::<f32>(32, 64)?;
-    let opts = crate::training::TrainOptions {
-        max_iters: 3000,
-        probe_every,
-        ..crate::training::TrainOptions::new(32)
-    };
+    let opts = crate::training::TrainOptions { max_iters: 3000, probe_every, ..crate::training::TrainOptions::new(32) };
     timed_training(net, &data, opts)
 }
 
@@ -315,10 +311,7 @@ speed at the machine's limit (issue 12), one thread, in-run sgemm peak {peak:.1}
     let data = generators::random(64, 0).samples();
     let held = generators::random(64, 1).samples();
     let cfg = Fc73::new(Activation::Sigmoid, LossKind::L2);
-    let opts = crate::training::TrainOptions {
-        max_iters: 2000,
-        ..crate::training::TrainOptions::new(128)
-    };
+    let opts = crate::training::TrainOptions { max_iters: 2000, ..crate::training::TrainOptions::new(128) };
     let mut net = cfg.build::<f32>(128, 64)?;
     let t = Instant::now();
     let run = crate::training::train("bench", &mut net, &data, Some(&held), &opts, &mut |_, _| true)?;

@@ -86,8 +86,7 @@ fn a_training_step_allocates_nothing() {
     // at the first forward — here before counting — and steps allocate nothing after.
     use gradlab::experiments::presets::{Fc73, LossKind};
     let random = generators::random(64, 0).samples();
-    let mut fc73 =
-        Fc73::new(gradlab::activations::Activation::Sigmoid, LossKind::L2).build::<f32>(8, 64).unwrap();
+    let mut fc73 = Fc73::new(gradlab::activations::Activation::Sigmoid, LossKind::L2).build::<f32>(8, 64).unwrap();
     fc73.feed(&random, &(0..64).collect::<Vec<_>>());
     let _ = fc73.graph.is_fused();
     assert_eq!(steps_allocate(&mut fc73, OptimConfig::sgd(0.1)), 0, "fc73, plain SGD");

@@ -75,9 +75,7 @@ fn a_small_run_writes_every_output_whole() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some(
-            "setting,seed,iteration,loss,accuracy,max_abs_weight,dead_fraction_fc1,held_out_loss,held_out_accuracy"
-        )
+        Some("setting,seed,iteration,loss,accuracy,max_abs_weight,dead_fraction_fc1,held_out_loss,held_out_accuracy")
     );
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(&first[..3], &["relu+ce", "0", "1"]);

@@ -3,10 +3,10 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::engine::Reduction;
-use gradlab::training::{TrainOptions, train};
-use gradlab::models::Init;
 use gradlab::experiments::presets::{Cnn, CnnTask};
+use gradlab::models::Init;
 use gradlab::optim::{OptimConfig, Optimizer};
+use gradlab::training::{TrainOptions, train};
 
 /// One plain gradient-descent step of every model.
 fn sgd_step<T: gradlab::engine::Real>(g: &mut gradlab::engine::Graph<T>, lr: &[f64]) {
@@ -131,8 +131,7 @@ fn training_in_parts_on_threads_equals_one_ensemble_bit_for_bit() {
     let mut net = c.build::<f32>(3, 64).unwrap();
     let whole = train("relu", &mut net, &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     let parts =
-        train_parallel("relu", &|e| c.build::<f32>(e, 64), &data.samples(), None, &opts, &mut |_, _| true)
-            .unwrap();
+        train_parallel("relu", &|e| c.build::<f32>(e, 64), &data.samples(), None, &opts, &mut |_, _| true).unwrap();
     assert_eq!(parts.seeds, whole.seeds);
     assert_eq!(parts.rows, whole.rows);
     assert_eq!(parts.max_abs_weight, whole.max_abs_weight);

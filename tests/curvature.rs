@@ -4,11 +4,11 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::curvature::{full_hessian, symmetric_eigenvalues};
-use gradlab::training::sharpness::Sharpness;
-use gradlab::training::{TrainOptions, train};
+use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
-use gradlab::experiments::presets::{Fc73, LossKind};
+use gradlab::training::sharpness::Sharpness;
+use gradlab::training::{TrainOptions, train};
 
 #[test]
 fn power_iteration_finds_the_top_eigenvalue_of_the_full_hessian() {

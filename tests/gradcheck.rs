@@ -5,8 +5,8 @@ use gradlab::activations::Activation;
 use gradlab::engine::loss::sigmoid_cross_entropy;
 use gradlab::engine::scalar::Dual;
 use gradlab::engine::{Graph, NodeId, Reduction};
-use gradlab::init::{SeededRng, WeightInit};
 use gradlab::experiments::presets::{Fc73, LossKind};
+use gradlab::init::{SeededRng, WeightInit};
 
 /// Points away from the kinks of relu-like functions, spanning saturation.
 const POINTS: [f64; 10] = [-6.0, -2.5, -1.0, -0.3, -0.05, 0.07, 0.4, 1.3, 3.0, 7.5];

@@ -1,5 +1,5 @@
 //! The open lab: the report's presets train bit for bit like an independent builder of the same
-//! nets (`models::twins`), from a file and through the studies alike; any
+//! nets (`common/twins.rs`), from a file and through the studies alike; any
 //! network trains with any optimiser on minibatches with the ensemble guarantees intact, sweeps
 //! shard and merge, and bad files get named errors with nothing written.
 
@@ -9,13 +9,15 @@ use gradlab::engine::Reduction;
 use gradlab::experiments::cnn::{self, CnnSetting};
 use gradlab::experiments::fc_random::{self, FcSetting, FcStudy};
 use gradlab::experiments::lab::{self, Lab, set_key};
-use gradlab::training::{TrainOptions, evaluate, train};
-use gradlab::record::{Run};
-use gradlab::experiments::presets::{CnnTask, LossKind};
+use gradlab::experiments::presets::{Cnn, CnnTask, Fc73, LossKind};
+use gradlab::record::Run;
 use gradlab::training::train_parallel;
-use gradlab::models::twins::{self, CnnTwin, Fc73Twin};
+use gradlab::training::{TrainOptions, evaluate, train};
+#[path = "common/twins.rs"]
+mod twins;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use twins::{CnnTwin, Fc73Twin};
 
 fn gradlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
@@ -126,8 +128,7 @@ fn the_cnn_presets_train_bit_for_bit_like_the_independent_builders() {
         let from_file = run_lab(&preset_with(name, &keys));
         let kind = if task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
         let data = data::generate(kind, 64, 0);
-        let opts =
-            TrainOptions { max_iters: iters as usize, ..TrainOptions::new(2) }.with_sgd(cnn::default_lr(task), 0.1);
+        let opts = TrainOptions { max_iters: iters as usize, ..TrainOptions::new(2) }.with_sgd(task.lr(), 0.1);
         let setting = CnnSetting { untied_conv_bias: untied, ..CnnSetting::new(Activation::Relu) };
         let studied = cnn::run_setting(task, setting, &opts, &data, None, &mut |_, _| true).unwrap();
         let twin = CnnTwin {
@@ -136,7 +137,10 @@ fn the_cnn_presets_train_bit_for_bit_like_the_independent_builders() {
             reduction: Reduction::Mean,
             untied_conv_bias: untied,
         };
-        let built = train_parallel("relu", &|e| twins::cnn::<f32>(&twin, e, 64), &data.samples(), None, &opts, &mut |_, _| true)
+        let built =
+            train_parallel("relu", &|e| twins::cnn::<f32>(&twin, e, 64), &data.samples(), None, &opts, &mut |_, _| {
+                true
+            })
             .unwrap();
         assert_same(&format!("{name} untied={untied}"), &from_file, &built);
         assert_same(&format!("{name} untied={untied}"), &studied, &built);
@@ -447,4 +451,41 @@ fn filter_normalised_directions_have_the_parameters_row_norms() {
             assert!((n(tr) - n(dr)).abs() <= 1e-5 * n(tr), "{name}: row norms {} vs {}", n(tr), n(dr));
         }
     }
+}
+
+#[test]
+fn the_presets_have_the_reports_parameter_names_and_counts() {
+    let fc = Fc73::new(Activation::Sigmoid, LossKind::L2).build::<f32>(3, 64).unwrap();
+    let names: Vec<&str> = fc.params.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+    assert_eq!(fc.graph.param_count(), 73);
+    let ps = Fc73 { per_sample_bias: true, ..Fc73::new(Activation::Relu, LossKind::Ce) };
+    assert_eq!(ps.build::<f32>(3, 64).unwrap().graph.param_count(), 73 - 5 + 64 * 5);
+    let line = Cnn::new(CnnTask::Line, Activation::Relu).build::<f32>(2, 4).unwrap();
+    assert_eq!(line.graph.param_count(), 784 + 16 + 6272 + 8 + 129);
+    let det = Cnn { untied_conv_bias: true, ..Cnn::new(CnnTask::Detect, Activation::Relu) };
+    let det = det.build::<f32>(2, 4).unwrap();
+    assert_eq!(det.graph.param_count(), 784 + 1600 + 6272 + 128 + 129 * 2);
+    let names: Vec<&str> = det.params.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv1.weight",
+            "conv1.bias",
+            "conv2.weight",
+            "conv2.bias",
+            "cls.weight",
+            "cls.bias",
+            "reg.weight",
+            "reg.bias"
+        ]
+    );
+    let layers: Vec<&str> = det.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(layers, ["conv1", "conv2", "cls", "reg"]);
+}
+
+#[test]
+fn an_unknown_preset_is_named_with_a_suggestion() {
+    let e = gradlab::experiments::presets::text("fc37").unwrap_err().to_string();
+    assert!(e.contains("fc37") && e.contains("fc73"), "{e}");
 }

@@ -3,9 +3,9 @@
 use gradlab::activations::Activation;
 use gradlab::data::generators;
 use gradlab::experiments::memorisation::{ease, sample_order};
+use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::training::learning_order::update_learned;
 use gradlab::training::{TrainOptions, train};
-use gradlab::experiments::presets::{Fc73, LossKind};
 
 #[test]
 fn a_sample_that_flips_back_is_not_learned() {

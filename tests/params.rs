@@ -2,9 +2,9 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::training::{TrainOptions, train};
 use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::models::params;
+use gradlab::training::{TrainOptions, train};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -30,8 +30,7 @@ fn save_then_load_gives_the_same_parameters_for_every_net_and_variant() {
         net.init(&gradlab::models::Init::seeds(4, 3, gradlab::init::WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
         let path = dir.join(format!("net{k}.safetensors"));
         params::save(&net, 1, &path).unwrap();
-        let mut fresh =
-            if k == 0 { fc_cfg.build::<f32>(2, 64).unwrap() } else { det.build::<f32>(2, 64).unwrap() };
+        let mut fresh = if k == 0 { fc_cfg.build::<f32>(2, 64).unwrap() } else { det.build::<f32>(2, 64).unwrap() };
         params::load_all(&mut fresh, &path).unwrap();
         for (name, id, _) in &net.params {
             let n = net.graph.value(*id).len() / 3;

@@ -4,12 +4,12 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
-use gradlab::training::probes::{Prober, due};
-use gradlab::training::{TrainOptions, train};
+use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::init::WeightInit;
 use gradlab::models::Init;
-use gradlab::experiments::presets::{Fc73, LossKind};
 use gradlab::optim::{OptimConfig, Optimizer};
+use gradlab::training::probes::{Prober, due};
+use gradlab::training::{TrainOptions, train};
 
 #[test]
 fn probes_of_fc73_equal_a_direct_computation() {

@@ -2,8 +2,8 @@
 //! fc73 net written with plain loops (no engine code), and the ensemble against solo runs.
 
 use gradlab::activations::Activation;
-use gradlab::models::Init;
 use gradlab::experiments::presets::{Fc73, LossKind};
+use gradlab::models::Init;
 use gradlab::optim::{OptimConfig, Optimizer};
 
 /// One plain gradient-descent step of every model.

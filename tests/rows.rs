@@ -3,10 +3,10 @@
 
 use gradlab::activations::Activation;
 use gradlab::data::generators;
+use gradlab::experiments::presets::{Fc73, LossKind};
+use gradlab::record::Run;
 use gradlab::training::kept_rows::keep_row;
 use gradlab::training::{TrainOptions, train};
-use gradlab::record::{Run};
-use gradlab::experiments::presets::{Fc73, LossKind};
 
 fn run(all_rows: bool) -> Run {
     let data = generators::random(64, 0).samples();

@@ -1,5 +1,6 @@
 //! Experiment files, sweeps and shards; the older `task = …` files, converted to network files.
 
+use gradlab::experiments::{lab, legacy};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -69,8 +70,9 @@ fn merged_shards_equal_the_unsharded_run() {
 fn bad_old_files_name_the_file_and_the_key() {
     let dir = tmp("bad");
     let cases: &[(&str, &str)] = &[
-        ("task = \"fc\"\n[train]\nseedz = 3\n", "unknown field `seedz`"),
-        ("task = \"fc\"\n[sweep]\nlr = \"fast\"\n", "invalid type"),
+        ("task = \"fc\"\n[train]\nseedz = 3\n", "unknown field `train.seedz`"),
+        ("task = \"fc\"\n[sweep]\nlr = \"fast\"\n", "field `sweep.lr`: must be a list"),
+        ("task = \"fc\"\n[train]\nseeds = \"many\"\n", "invalid type"),
         ("task = \"fc\"\n[sweep]\nact = [\"relu\", \"sigmod\"]\n", "did you mean `sigmoid`"),
         ("task = \"fc\"\n[sweep]\nlr = [0.1, 0.0]\n", "field `optim.lr`: must be a positive number, got 0"),
         ("task = \"fc\"\n[train]\nseeds = 0\n", "field `train.seeds`"),
@@ -80,8 +82,8 @@ fn bad_old_files_name_the_file_and_the_key() {
         ("task = \"fc\"\n[sweep]\nloss = [\"mse\"]\n", "unknown loss `mse`"),
         ("task = \"fc\"\n[sweep]\nact = []\n", "field `sweep.act`: is an empty list"),
         ("task = \"fc\"\n[sweep]\nreduction = [\"avg\"]\n", "unknown reduction `avg` (mean, sum)"),
-        ("task = \"landscape\"\n[landscape]\npoints = 50\n", "gradlab landscape --act sigmoid --points 50"),
-        ("task = \"fc\"\n[landscape]\npoints = 10\n", "field `landscape`: applies to task = \"landscape\" only"),
+        ("task = \"landscape\"\n[landscape]\npoints = 50\n", "run `gradlab landscape --act"),
+        ("task = \"fc\"\n[landscape]\npoints = 10\n", "unknown field `landscape`"),
         ("task = \"fc\"\n[train]\nsave_every = 5\n", "field `train.save_every`: needs train.save_params"),
     ];
     for (k, (text, msg)) in cases.iter().enumerate() {
@@ -144,7 +146,13 @@ fn an_old_file_runs_as_its_converted_network_file_and_says_so() {
     // The same as the network file it was shown as, saved and run.
     let shown = &err[err.find("# Converted").unwrap()..];
     let file = dir.join("converted.toml");
-    std::fs::write(&file, shown.replace(dir.join("params").to_str().unwrap(), dir.join("p2").to_str().unwrap()).replace(dir.join("tb").to_str().unwrap(), dir.join("tb2").to_str().unwrap())).unwrap();
+    std::fs::write(
+        &file,
+        shown
+            .replace(dir.join("params").to_str().unwrap(), dir.join("p2").to_str().unwrap())
+            .replace(dir.join("tb").to_str().unwrap(), dir.join("tb2").to_str().unwrap()),
+    )
+    .unwrap();
     let again = dir.join("again");
     assert!(gradlab(&["run", file.to_str().unwrap(), "--out", again.to_str().unwrap()]).status.success());
     assert_eq!(
@@ -170,4 +178,51 @@ fn an_absurd_sweep_is_refused_unless_yes() {
     assert!(err.contains("--yes") && err.contains("hours"), "{err}");
     assert!(!out.exists(), "nothing is created for a refused sweep");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_old_table1_file_becomes_the_fc73_preset_with_a_joint_loss_axis() {
+    let old = "task = \"fc\"\n[train]\nseeds = 4\nbias_init = 0.2\n[sweep]\nact = [\"relu\", \"sigmoid\"]\nloss = [\"ce\", \"l2\"]\nlr = [0.5]\n";
+    let text = legacy::convert(Path::new("t.toml"), old).unwrap();
+    let lab = lab::parse(Path::new("t.toml"), &text).unwrap();
+    let names: Vec<&str> = lab.cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names[1], "network.layers.0.act=relu+network.loss=l2+network.output_act=sigmoid");
+    let c = &lab.cells[1];
+    assert_eq!((c.opts.seeds, c.opts.optim.lr, c.opts.init.bias), (4, 0.5, 0.2));
+    assert_eq!(c.file.network.output.output_act.as_deref(), Some("sigmoid"));
+    assert_eq!(lab.cells[2].file.network.output.loss.as_deref(), Some("sigmoid_ce"));
+}
+
+#[test]
+fn an_old_cnn_file_sweeps_both_conv_activations_together() {
+    let old = "task = \"detect\"\n[sweep]\nact = [\"relu\", \"tanh\"]\nreduction = [\"sum\"]\n";
+    let lab = lab::parse(Path::new("d.toml"), &legacy::convert(Path::new("d.toml"), old).unwrap()).unwrap();
+    assert_eq!(lab.cells.len(), 2);
+    let n = &lab.cells[1].file.network;
+    use gradlab::models::spec::Layer;
+    let acts: Vec<Option<String>> = n
+        .layers
+        .iter()
+        .map(|l| match l {
+            Layer::Conv2d { act, .. } => act.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acts, [Some("tanh".to_string()), Some("tanh".to_string())]);
+    assert_eq!(n.heads.as_ref().unwrap()[0].output.reduction, Some(gradlab::engine::Reduction::Sum));
+    assert_eq!(lab.cells[1].opts.optim.lr, 0.01, "detect's learning rate from its preset");
+}
+
+#[test]
+fn old_files_with_bad_keys_or_a_landscape_task_get_named_errors() {
+    let e = legacy::convert(Path::new("x.toml"), "task = \"line\"\n[train]\nper_sample_bias = true\n").unwrap_err();
+    assert!(e.to_string().contains("train.per_sample_bias"), "{e}");
+    let e = legacy::convert(Path::new("x.toml"), "task = \"fc\"\n[sweep]\nact = []\n").unwrap_err();
+    assert!(e.to_string().contains("sweep.act") && e.to_string().contains("empty"), "{e}");
+    let e = legacy::convert(Path::new("x.toml"), "task = \"fc\"\nbogus = 1\n").unwrap_err();
+    assert!(e.to_string().contains("bogus"), "{e}");
+    let land = "task = \"landscape\"\n[landscape]\nrange = 1.0\n[sweep]\nact = [\"leaky_relu\"]\n";
+    let e = legacy::convert(Path::new("l.toml"), land).unwrap_err().to_string();
+    assert!(e.contains("gradlab landscape --act"), "{e}");
 }

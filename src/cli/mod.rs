@@ -513,7 +513,9 @@ pub fn run() -> Result<ExitCode> {
             train::fc_study(&args.common, settings)
         }
         Command::Train { net: TrainNet::Line(args) } => train::cnn(crate::experiments::presets::CnnTask::Line, &args),
-        Command::Train { net: TrainNet::Detect(args) } => train::cnn(crate::experiments::presets::CnnTask::Detect, &args),
+        Command::Train { net: TrainNet::Detect(args) } => {
+            train::cnn(crate::experiments::presets::CnnTask::Detect, &args)
+        }
         Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),

@@ -80,10 +80,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     })?;
     let lab = if crate::experiments::legacy::is_old(&text) {
         let converted = crate::experiments::legacy::convert(&args.file, &text)?;
-        eprintln!(
-            "{}: an older `task = …` file; running it as this network file:\n\n{converted}",
-            args.file.display()
-        );
+        eprintln!("{}: an older `task = …` file; running it as this network file:\n\n{converted}", args.file.display());
         lab::parse(&args.file, &converted)?
     } else {
         lab::parse(&args.file, &text)?

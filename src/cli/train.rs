@@ -6,11 +6,11 @@ use crate::data::{self, DatasetKind, Source};
 use crate::error::{Error, Result};
 use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
+use crate::experiments::presets::CnnTask;
+use crate::init::WeightInit;
+use crate::optim::OptimConfig;
 use crate::record::Run;
 use crate::training::{InitOptions, TrainOptions};
-use crate::init::WeightInit;
-use crate::experiments::presets::CnnTask;
-use crate::optim::OptimConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -185,7 +185,7 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
     let held_out = data::held_out(kind, &source(c), data::HELD_OUT_SIZE);
     crate::atomic::prepare_out_dir(&c.out, c.force)?;
     prepare_params_dir(c)?;
-    let opts = train_options(c, cnn::default_lr(task));
+    let opts = train_options(c, task.lr());
     let settings: Vec<CnnSetting> = acts
         .iter()
         .map(|&act| CnnSetting {
@@ -215,7 +215,7 @@ fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<c
     validate(&c)?;
     let datasets = cnn::load_plan_data(&plan, &source(&c))?;
     crate::atomic::prepare_out_dir(&c.out, c.force)?;
-    let opts_for = |task: CnnTask| train_options(&c, cnn::default_lr(task));
+    let opts_for = |task: CnnTask| train_options(&c, task.lr());
     cnn::run_plan(plan, &datasets, &opts_for, &c.out, &mut |names, max_iters, seeds, run| {
         run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
     })
@@ -242,7 +242,10 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     if args.max_depth == 0 || args.width == 0 {
         return Err(Error::Usage("--max-depth and --width must be at least 1".into()));
     }
-    let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds).with_sgd(args.lr, crate::training::REPORT_INIT_STD) };
+    let opts = TrainOptions {
+        max_iters: args.max_iters,
+        ..TrainOptions::new(args.seeds).with_sgd(args.lr, crate::training::REPORT_INIT_STD)
+    };
     validate_options(&opts)?;
     let data = data::generate(DatasetKind::Random, data::ORIGINAL_SIZE, args.data_seed);
     let samples = data.samples();

@@ -519,13 +519,54 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::activations::Activation;
     use crate::data::generators;
+    use crate::engine::Real;
+    use crate::engine::activations::Activation;
     use crate::engine::{NodeId, Reduction};
     use crate::init::WeightInit;
-    use crate::models::twins::{self, Fc73Twin};
     use crate::models::{Init, Net};
     use crate::optim::{OptimConfig, Optimizer};
+
+    /// fc73's shape with other widths: `inputs` → `hidden` (act) → 1 logit, sigmoid CE or
+    /// σ + L2, built from its description like every network.
+    #[derive(Clone, Copy, Debug)]
+    struct Fc73Twin {
+        act: Activation,
+        l2: bool,
+        reduction: Reduction,
+        per_sample_bias: bool,
+        inputs: usize,
+        hidden: usize,
+    }
+
+    impl Fc73Twin {
+        fn new(act: Activation, l2: bool) -> Fc73Twin {
+            Fc73Twin { act, l2, reduction: Reduction::Mean, per_sample_bias: false, inputs: 16, hidden: 4 }
+        }
+    }
+
+    mod twins {
+        use super::*;
+        use crate::models::spec::{BiasKind, Layer, NetworkSpec, OutputSpec};
+
+        pub fn fc73<T: Real>(c: &Fc73Twin, e: usize, batch: usize) -> crate::Result<Net<T>> {
+            let bias = if c.per_sample_bias { BiasKind::PerSample } else { BiasKind::Tied };
+            let dense = |units, act: Option<String>| Layer::Dense { units, act, bias, name: None };
+            let spec = NetworkSpec {
+                layers: vec![dense(c.hidden, Some(c.act.to_string())), dense(1, None)],
+                output: OutputSpec {
+                    loss: Some(if c.l2 { "l2" } else { "sigmoid_ce" }.into()),
+                    output_act: c.l2.then(|| "sigmoid".into()),
+                    reduction: Some(c.reduction),
+                    ..Default::default()
+                },
+                heads: None,
+            };
+            let mut shape = generators::random(1, 0).samples();
+            shape.shape = vec![c.inputs];
+            crate::models::spec::build(&spec, &shape, e, batch)
+        }
+    }
 
     fn net(act: Activation, l2: bool, reduction: Reduction, e: usize) -> Net<f32> {
         net_of(Fc73Twin { reduction, ..Fc73Twin::new(act, l2) }, e)
@@ -595,10 +636,8 @@ mod tests {
         if !crate::engine::simd::enabled() {
             return;
         }
-        let (mut a, mut b) = (
-            net(Activation::Relu, false, Reduction::Mean, 3),
-            net(Activation::Relu, false, Reduction::Mean, 3),
-        );
+        let (mut a, mut b) =
+            (net(Activation::Relu, false, Reduction::Mean, 3), net(Activation::Relu, false, Reduction::Mean, 3));
         b.graph.disable_fusion();
         for seed in [5u64, 6, 7] {
             let data = generators::random(64, seed).samples();
@@ -663,10 +702,8 @@ mod tests {
             eprintln!("skipped: no AVX-512 on this machine");
             return;
         }
-        let (mut a, mut b) = (
-            net(Activation::Tanh, true, Reduction::Mean, 4),
-            net(Activation::Tanh, true, Reduction::Mean, 4),
-        );
+        let (mut a, mut b) =
+            (net(Activation::Tanh, true, Reduction::Mean, 4), net(Activation::Tanh, true, Reduction::Mean, 4));
         a.graph.forward();
         a.graph.backward(a.loss);
         let before = state(&a);

@@ -5,12 +5,12 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::training::{InitOptions, TrainOptions, train_parallel};
-use crate::record::{Run, RunSummary};
-use crate::init::WeightInit;
 use crate::experiments::presets::{Cnn, CnnTask};
+use crate::init::WeightInit;
 use crate::optim::OptimConfig;
+use crate::record::{Run, RunSummary};
 use crate::report::{self, figures::CurvePanels, figures::Panel};
+use crate::training::{InitOptions, TrainOptions, train_parallel};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
@@ -47,11 +47,11 @@ pub fn run_plan(
     let mut sources = vec![];
     for ((task, settings), (data, held_out)) in plan.into_iter().zip(datasets) {
         let opts = opts_for(task);
-        let names: Vec<String> = settings.iter().map(|s| format!("{} {}", task_name(task), s.name())).collect();
+        let names: Vec<String> = settings.iter().map(|s| format!("{} {}", task.name(), s.name())).collect();
         let (runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
             run_setting(task, settings[k], &opts, data, Some(held_out), progress)
         })?;
-        let dir = out.join(task_name(task));
+        let dir = out.join(task.name());
         crate::atomic::prepare_out_dir(&dir, true)?;
         write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
         all.push((task, runs));
@@ -96,21 +96,6 @@ impl CnnSetting {
             n.push_str("+untied");
         }
         n
-    }
-}
-
-/// The defaults of EXPERIMENTS.md for each task: learning rate 0.1 (line) or 0.01 (detect).
-pub fn default_lr(task: CnnTask) -> f64 {
-    match task {
-        CnnTask::Line => 0.1,
-        CnnTask::Detect => 0.01,
-    }
-}
-
-pub fn task_name(task: CnnTask) -> &'static str {
-    match task {
-        CnnTask::Line => "line",
-        CnnTask::Detect => "detect",
     }
 }
 
@@ -205,7 +190,7 @@ pub fn write_outputs(
 ) -> Result<Vec<CnnSummary>> {
     let summaries: Vec<CnnSummary> =
         settings.iter().zip(runs).map(|(&setting, r)| CnnSummary { run: RunSummary::of(r), setting }).collect();
-    let study = format!("task3-{}", task_name(task));
+    let study = format!("task3-{}", task.name());
     report::write_json(
         &dir.join("summary.json"),
         &Summary { study, complete, data: &data.source, config: opts, settings: &summaries },
@@ -213,7 +198,7 @@ pub fn write_outputs(
     report::write_run_csvs(dir, runs)?;
     crate::atomic::write_atomic(&dir.join("table.md"), table_markdown(task, opts, &summaries, data).as_bytes())?;
     let refs: Vec<&Run> = runs.iter().collect();
-    let name = task_name(task);
+    let name = task.name();
     report::figures::render(
         &dir.join("curves"),
         &curve_panels(task, &format!("{name}: median over seeds with IQR band"), &refs),
@@ -242,7 +227,7 @@ pub fn table_markdown(task: CnnTask, opts: &TrainOptions, summaries: &[CnnSummar
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| format!("> {}", opts.max_iters));
     let mut md = format!(
         "# {}: iterations to 100% training accuracy\n\n{} seeds per setting ({}..), lr {}, bias {}, cap {} iterations; data: {}.\n\n",
-        task_name(task),
+        task.name(),
         opts.seeds,
         opts.first_seed,
         opts.optim.lr,

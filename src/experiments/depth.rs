@@ -8,11 +8,11 @@
 use crate::activations::Activation;
 use crate::data::Samples;
 use crate::error::Result;
-use crate::training::{InitOptions, TrainOptions, train_parallel};
-use crate::record::{Run, RunSummary};
 use crate::init::WeightInit;
 use crate::models::spec::{Layer, NetworkSpec, OutputSpec};
+use crate::record::{Run, RunSummary};
 use crate::report::figures::{Band, CurvePanels, Panel, render};
+use crate::training::{InitOptions, TrainOptions, train_parallel};
 use serde::Serialize;
 use std::path::Path;
 

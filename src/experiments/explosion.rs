@@ -4,9 +4,9 @@
 
 use crate::activations::Activation;
 use crate::engine::Reduction;
-use crate::experiments::cnn::{CnnSetting, task_name};
-use crate::record::Run;
+use crate::experiments::cnn::CnnSetting;
 use crate::experiments::presets::CnnTask;
+use crate::record::Run;
 use std::fmt::Write;
 
 /// Gradient-norm bound of the clipped variants.
@@ -34,7 +34,7 @@ pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {}/{} | {} | {} | {} | {:.3e} | {:.3e} |",
-                task_name(*task),
+                task.name(),
                 r.setting,
                 r.converged(),
                 r.seeds.len(),
@@ -76,10 +76,8 @@ pub fn write_outputs(
         data: &'a [String],
         tasks: Vec<Task>,
     }
-    let tasks = runs
-        .iter()
-        .map(|(t, rs)| Task { task: crate::experiments::cnn::task_name(*t), settings: rs.iter().map(RunSummary::of).collect() })
-        .collect();
+    let tasks =
+        runs.iter().map(|(t, rs)| Task { task: t.name(), settings: rs.iter().map(RunSummary::of).collect() }).collect();
     crate::report::write_json(
         &out.join("summary.json"),
         &Summary { study: "task3-explosion", complete, data: sources, tasks },

@@ -5,10 +5,10 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::engine::Reduction;
 use crate::error::Result;
-use crate::training::{TrainOptions, train_parallel};
-use crate::record::{Run, RunSummary};
 use crate::experiments::presets::{Fc73, LossKind};
+use crate::record::{Run, RunSummary};
 use crate::report::{self, figures::CurvePanels};
+use crate::training::{TrainOptions, train_parallel};
 use serde::Serialize;
 use std::path::Path;
 
@@ -79,8 +79,12 @@ pub fn run_setting(
     held_out: Option<&Dataset>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Run> {
-    let net = Fc73 { reduction: study.reduction, per_sample_bias: setting.per_sample_bias, ..Fc73::new(setting.act, setting.loss) }
-        .network()?;
+    let net = Fc73 {
+        reduction: study.reduction,
+        per_sample_bias: setting.per_sample_bias,
+        ..Fc73::new(setting.act, setting.loss)
+    }
+    .network()?;
     let (data, held_out) = (data.samples(), held_out.map(Dataset::samples));
     let build = |e| crate::models::spec::build::<f32>(&net, &data, e, data.n);
     train_parallel(&setting.name(), &build, &data, held_out.as_ref(), &study.train, progress)

@@ -11,12 +11,12 @@
 
 use crate::data::{self, DatasetKind, Samples, Source};
 use crate::error::{Error, Result};
-use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, StopRule, TrainOptions, train_parallel};
-use crate::record::Run;
 use crate::init::WeightInit;
 use crate::models::Net;
 use crate::models::spec::{self, NetworkSpec};
 use crate::optim::{OptimConfig, OptimKind};
+use crate::record::Run;
+use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, StopRule, TrainOptions, train_parallel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,11 +136,6 @@ pub struct LabCell {
 pub struct Lab {
     pub path: PathBuf,
     pub cells: Vec<LabCell>,
-}
-
-/// Whether a TOML text is a lab file (it has a `[network]` table).
-pub fn is_lab(text: &str) -> bool {
-    text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("network"))
 }
 
 pub fn load(path: &Path) -> Result<Lab> {
@@ -534,9 +529,7 @@ impl Lab {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Run> {
         let c = &self.cells[k];
-        if let Some(d) = &c.opts.save_params {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
+        // A sweep's cells save their parameters in a directory each.
         let opts = TrainOptions {
             save_params: c
                 .opts

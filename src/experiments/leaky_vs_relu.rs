@@ -3,9 +3,9 @@
 //! caused by different random weight initialization").
 
 use crate::activations::Activation;
-use crate::experiments::cnn::{CnnSetting, task_name};
-use crate::record::Run;
+use crate::experiments::cnn::CnnSetting;
 use crate::experiments::presets::CnnTask;
+use crate::record::Run;
 use crate::stats::{censored_quantile, mann_whitney_u};
 use serde::Serialize;
 use std::fmt::Write;
@@ -47,7 +47,7 @@ pub fn compare(task: CnnTask, relu: &Run, leaky: &Run, cap: usize) -> Comparison
     let distinguishable = p < 0.05;
     let verdict = format!(
         "On {}, with {} seeds each, ReLU reached 100% in a median of {} iterations (IQR {}–{}) and leaky ReLU in {} (IQR {}–{}); Mann–Whitney U = {u:.0}, two-sided p = {p:.3}: the difference is {} from seed-to-seed noise at the 5% level{}.",
-        task_name(task),
+        task.name(),
         relu.seeds.len(),
         fmt(q(&a, 0.5)),
         fmt(q(&a, 0.25)),
@@ -63,7 +63,7 @@ pub fn compare(task: CnnTask, relu: &Run, leaky: &Run, cap: usize) -> Comparison
         }
     );
     Comparison {
-        task: task_name(task),
+        task: task.name(),
         seeds: relu.seeds.len(),
         relu_converged: relu.converged(),
         leaky_converged: leaky.converged(),
@@ -124,7 +124,7 @@ pub fn markdown(comparisons: &[Comparison], runs: &[(CnnTask, Vec<Run>)]) -> Str
         for r in rs {
             let parts: Vec<String> =
                 final_dead_fractions(r).iter().map(|(l, v)| format!("{l} {:.1}%", 100.0 * v)).collect();
-            let _ = writeln!(md, "- {} {}: {}", task_name(*task), r.setting, parts.join(", "));
+            let _ = writeln!(md, "- {} {}: {}", task.name(), r.setting, parts.join(", "));
         }
     }
     md

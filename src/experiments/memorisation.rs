@@ -12,8 +12,8 @@
 //!   seeds, the share of the variance of log(iterations) each explains, with bootstrap intervals.
 
 use crate::data::{Dataset, DatasetKind};
-use crate::record::Run;
 use crate::init::SeededRng;
+use crate::record::Run;
 use crate::report::figures::{Figure, render};
 use crate::stats::{censored_quantile, kendall_w, spearman, two_way_shares};
 use plotters::coord::Shift;
@@ -487,8 +487,8 @@ pub fn train_report_net(
     opts: &crate::training::TrainOptions,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> crate::error::Result<Run> {
-    use crate::experiments::{cnn, fc_random};
     use crate::experiments::presets::CnnTask;
+    use crate::experiments::{cnn, fc_random};
     match kind {
         DatasetKind::Random => {
             let setting = fc_random::FcSetting {
@@ -506,7 +506,7 @@ pub fn train_report_net(
         DatasetKind::Line | DatasetKind::Detection => {
             let task = if kind == DatasetKind::Line { CnnTask::Line } else { CnnTask::Detect };
             let opts = crate::training::TrainOptions {
-                optim: crate::optim::OptimConfig { lr: cnn::default_lr(task), ..opts.optim },
+                optim: crate::optim::OptimConfig { lr: task.lr(), ..opts.optim },
                 ..opts.clone()
             };
             cnn::run_setting(

@@ -8,9 +8,9 @@
 
 use crate::data::Samples;
 use crate::error::{Error, Result};
-use crate::training::{evaluate, threads};
 use crate::init::SeededRng;
 use crate::models::{Net, ParamKind};
+use crate::training::{evaluate, threads};
 use serde::Serialize;
 use std::path::Path;
 
@@ -276,34 +276,6 @@ pub fn plane(
     Ok(((d1, d2), loss, acc))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pca_of_a_trajectory_in_a_plane_explains_all_of_it() {
-        // Points on the plane spanned by e0 and e1 of a 3-vector (one tensor), ending at 0.
-        let pts: Vec<Point> = (0..6).map(|i| vec![vec![i as f32, (i * i) as f32 * 0.1, 0.0]]).rev().collect();
-        let end: Point = vec![vec![0.0, 0.0, 0.0]];
-        let ((d1, d2), (e1, e2), coords) = pca_plane(&pts, &end).unwrap();
-        assert!((e1 + e2 - 1.0).abs() < 1e-9, "{e1} + {e2}");
-        assert!(d1[0][2].abs() < 1e-6 && d2[0][2].abs() < 1e-6, "the directions stay in the plane");
-        // Coordinates reproduce each point's distance from the end.
-        for (p, (a, b)) in pts.iter().zip(&coords) {
-            let r2: f64 = p[0].iter().map(|x| (*x as f64).powi(2)).sum();
-            assert!((a * a + b * b - r2).abs() < 1e-6 * (1.0 + r2));
-        }
-    }
-
-    #[test]
-    fn a_barrier_is_the_excess_over_the_chord() {
-        let ts = [0.0, 0.25, 0.5, 0.75, 1.0];
-        assert_eq!(barrier(&ts, &[1.0, 1.0, 1.0, 1.0, 1.0]), 0.0);
-        assert!((barrier(&ts, &[1.0, 2.0, 3.5, 2.0, 2.0]) - 2.0).abs() < 1e-12, "3.5 over the chord's 1.5");
-        assert_eq!(axis(3, 1.0), vec![-1.0, 0.0, 1.0]);
-    }
-}
-
 /// `gradlab landscape --network FILE --params P`: what to draw.
 pub struct PlaneStudy<'a> {
     /// The network file (its data and network; the first cell of a sweep).
@@ -344,8 +316,7 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
     let theta = load(s.params)?;
     crate::atomic::prepare_out_dir(&s.out, s.force)?;
     let started = std::time::Instant::now();
-    let ((d1, d2), loss, acc) =
-        plane(&build, &data, &theta, s.direction_seed, s.biases, s.points, s.span)?;
+    let ((d1, d2), loss, acc) = plane(&build, &data, &theta, s.direction_seed, s.biases, s.points, s.span)?;
     let grid_seconds = started.elapsed().as_secs_f64();
     let ax = axis(s.points, s.span);
     let mut csv = String::from("alpha,beta,loss,accuracy\n");
@@ -381,8 +352,7 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
         ("params to other", Some(theta.clone()), s.other.as_ref().map(|p| load(p)).transpose()?),
     ] {
         let (Some(from), Some(to)) = (from, to) else { continue };
-        let diff: Point =
-            from.iter().zip(&to).map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect()).collect();
+        let diff: Point = from.iter().zip(&to).map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect()).collect();
         let coefs: Vec<Vec<f64>> = ts.iter().map(|&t| vec![t]).collect();
         let (l, a) = evaluate_points(&build, &data, &from, &[&diff], &coefs, 64)?;
         for ((t, lv), av) in ts.iter().zip(&l).zip(&a) {
@@ -490,4 +460,32 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
     };
     crate::report::write_json(&s.out.join("summary.json"), &summary)?;
     Ok((summary, data.n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pca_of_a_trajectory_in_a_plane_explains_all_of_it() {
+        // Points on the plane spanned by e0 and e1 of a 3-vector (one tensor), ending at 0.
+        let pts: Vec<Point> = (0..6).map(|i| vec![vec![i as f32, (i * i) as f32 * 0.1, 0.0]]).rev().collect();
+        let end: Point = vec![vec![0.0, 0.0, 0.0]];
+        let ((d1, d2), (e1, e2), coords) = pca_plane(&pts, &end).unwrap();
+        assert!((e1 + e2 - 1.0).abs() < 1e-9, "{e1} + {e2}");
+        assert!(d1[0][2].abs() < 1e-6 && d2[0][2].abs() < 1e-6, "the directions stay in the plane");
+        // Coordinates reproduce each point's distance from the end.
+        for (p, (a, b)) in pts.iter().zip(&coords) {
+            let r2: f64 = p[0].iter().map(|x| (*x as f64).powi(2)).sum();
+            assert!((a * a + b * b - r2).abs() < 1e-6 * (1.0 + r2));
+        }
+    }
+
+    #[test]
+    fn a_barrier_is_the_excess_over_the_chord() {
+        let ts = [0.0, 0.25, 0.5, 0.75, 1.0];
+        assert_eq!(barrier(&ts, &[1.0, 1.0, 1.0, 1.0, 1.0]), 0.0);
+        assert!((barrier(&ts, &[1.0, 2.0, 3.5, 2.0, 2.0]) - 2.0).abs() < 1e-12, "3.5 over the chord's 1.5");
+        assert_eq!(axis(3, 1.0), vec![-1.0, 0.0, 1.0]);
+    }
 }

@@ -124,6 +124,12 @@ impl CnnTask {
         }
     }
 
+    /// The preset's learning rate (EXPERIMENTS.md: 0.1 for line, 0.01 for detect).
+    pub fn lr(self) -> f64 {
+        let doc: toml::Table = text(self.name()).expect("a preset").parse().expect("presets parse");
+        doc["optim"]["lr"].as_float().expect("the CNN presets set optim.lr")
+    }
+
     pub fn dataset(self) -> DatasetKind {
         match self {
             CnnTask::Line => DatasetKind::Line,
@@ -170,35 +176,5 @@ impl Cnn {
     pub fn build<T: Real>(&self, ensemble: usize, batch: usize) -> Result<Net<T>> {
         let shape = data::generate(self.task.dataset(), 1, 0).samples();
         crate::models::spec::build(&self.network()?, &shape, ensemble, batch)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_presets_have_the_reports_parameter_names_and_counts() {
-        let fc = Fc73::new(Activation::Sigmoid, LossKind::L2).build::<f32>(3, 64).unwrap();
-        let names: Vec<&str> = fc.params.iter().map(|(n, ..)| n.as_str()).collect();
-        assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
-        assert_eq!(fc.graph.param_count(), 73);
-        let ps = Fc73 { per_sample_bias: true, ..Fc73::new(Activation::Relu, LossKind::Ce) };
-        assert_eq!(ps.build::<f32>(3, 64).unwrap().graph.param_count(), 73 - 5 + 64 * 5);
-        let line = Cnn::new(CnnTask::Line, Activation::Relu).build::<f32>(2, 4).unwrap();
-        assert_eq!(line.graph.param_count(), 784 + 16 + 6272 + 8 + 129);
-        let det = Cnn { untied_conv_bias: true, ..Cnn::new(CnnTask::Detect, Activation::Relu) };
-        let det = det.build::<f32>(2, 4).unwrap();
-        assert_eq!(det.graph.param_count(), 784 + 1600 + 6272 + 128 + 129 * 2);
-        let names: Vec<&str> = det.params.iter().map(|(n, ..)| n.as_str()).collect();
-        assert_eq!(names, ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "cls.weight", "cls.bias", "reg.weight", "reg.bias"]);
-        let layers: Vec<&str> = det.layers.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(layers, ["conv1", "conv2", "cls", "reg"]);
-    }
-
-    #[test]
-    fn an_unknown_preset_is_named_with_a_suggestion() {
-        let e = text("fc37").unwrap_err().to_string();
-        assert!(e.contains("fc37") && e.contains("fc73"), "{e}");
     }
 }

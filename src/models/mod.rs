@@ -1,13 +1,10 @@
 //! Networks built on the engine. Each is a [`Net`]: the tape plus the nodes a trainer needs
 //! (input, heads with their targets, losses and accuracy rules, hidden activations) and its
 //! parameters under PyTorch-style names. [`spec`] builds every network, the report's presets
-//! included, from its description; `twins` writes the report's nets op by op a second time,
-//! for tests only.
+//! included, from its description.
 
 pub mod params;
 pub mod spec;
-#[doc(hidden)]
-pub mod twins;
 
 use crate::data::{Dataset, Samples};
 use crate::engine::{Graph, NodeId, Real};

@@ -251,7 +251,10 @@ fn new_token() -> String {
 
 async fn presets() -> axum::Json<Value> {
     axum::Json(Value::Array(
-        crate::experiments::presets::PRESETS.iter().map(|(name, text)| json!({"name": name, "toml": one_cell(text)})).collect(),
+        crate::experiments::presets::PRESETS
+            .iter()
+            .map(|(name, text)| json!({"name": name, "toml": one_cell(text)}))
+            .collect(),
     ))
 }
 
@@ -424,18 +427,12 @@ async fn start_run(
     std::thread::spawn(move || {
         let opts = crate::training::TrainOptions { live: Some(live.clone()), ..lab.cells[0].opts.clone() };
         let build = |e: usize| lab.build(0, &data, e);
-        let result = crate::training::train_parallel(
-            &lab.cells[0].name,
-            &build,
-            &data,
-            held.as_ref(),
-            &opts,
-            &mut |_, _| true,
-        )
-        .and_then(|r| {
-            let complete = live.control() != Control::Stop;
-            lab::write_outputs(&dir, &lab, &[(0, r)], &data, complete, None).map(|_| complete)
-        });
+        let result =
+            crate::training::train_parallel(&lab.cells[0].name, &build, &data, held.as_ref(), &opts, &mut |_, _| true)
+                .and_then(|r| {
+                    let complete = live.control() != Control::Stop;
+                    lab::write_outputs(&dir, &lab, &[(0, r)], &data, complete, None).map(|_| complete)
+                });
         *run.seconds.lock().expect("seconds") = Some(run.started.elapsed().as_secs_f64());
         if result.is_ok() {
             let path = std::mem::take(&mut live.state.lock().expect("state").trajectory);

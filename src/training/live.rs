@@ -160,7 +160,6 @@ impl Live {
     }
 }
 
-
 /// The observer that keeps a [`Live`] up to date.
 pub struct Watched<'a> {
     live: &'a Live,

@@ -1,15 +1,15 @@
 //! `gradlab reproduce`: every study of the report in one run, and the report itself — every
 //! number and every finding in it computed from this run's results, none pasted in.
 
-use crate::experiments::cnn::{CnnSetting, task_name};
+use crate::experiments::cnn::CnnSetting;
 use crate::experiments::fc_random::{FcStudy, SettingSummary};
 use crate::experiments::landscape::{KeyValues, LandscapeConfig};
 use crate::experiments::leaky_vs_relu::{Comparison, final_dead_fractions};
-use crate::training::{TrainOptions};
-use crate::record::{Run, RunSummary};
 use crate::experiments::presets::CnnTask;
+use crate::record::{Run, RunSummary};
 use crate::report::document::Document;
 use crate::stats::quantile;
+use crate::training::TrainOptions;
 use serde::Serialize;
 
 /// One task's runs of a CNN study.
@@ -241,14 +241,14 @@ fn task3(d: &mut Document, r: &Results) {
     for c in &r.cnn {
         let s = RunSummary::of(&c.runs[0]);
         let mut row = summary_row(&s, c.opts.max_iters);
-        row[0] = format!("{} {}", task_name(c.task), row[0]);
+        row[0] = format!("{} {}", c.task.name(), row[0]);
         rows.push(row);
     }
     d.table(&["task", "converged", "diverged", "median iterations", "IQR", "held-out accuracy"], rows, None);
     for c in &r.cnn {
         d.figure(
-            format!("task3-4-cnn/{}/curves-relu", task_name(c.task)),
-            format!("{} with ReLU: median over seeds with interquartile band.", task_name(c.task)),
+            format!("task3-4-cnn/{}/curves-relu", c.task.name()),
+            format!("{} with ReLU: median over seeds with interquartile band.", c.task.name()),
         );
     }
     if let [line, detect] = &r.cnn[..] {
@@ -271,7 +271,7 @@ fn task3(d: &mut Document, r: &Results) {
             let s = RunSummary::of(run);
             let div: Vec<f64> = run.diverged_at.iter().flatten().map(|&v| v as f64).collect();
             rows.push(vec![
-                format!("{} {}", task_name(c.task), s.setting),
+                format!("{} {}", c.task.name(), s.setting),
                 format!("{}/{}", s.converged, s.seeds),
                 format!("{}/{}", s.diverged, s.seeds),
                 format!("{}/{}", s.neither, s.seeds),
@@ -292,11 +292,8 @@ fn task3(d: &mut Document, r: &Results) {
     }
     for c in &r.explosion {
         d.figure(
-            format!("task3-explosion/{}/weights", task_name(c.task)),
-            format!(
-                "{}: largest |parameter| per iteration, median and range over seeds (log axis).",
-                task_name(c.task)
-            ),
+            format!("task3-explosion/{}/weights", c.task.name()),
+            format!("{}: largest |parameter| per iteration, median and range over seeds (log axis).", c.task.name()),
         );
     }
 }
@@ -331,8 +328,8 @@ fn task4(d: &mut Document, r: &Results) {
     }
     for c in &r.cnn {
         d.figure(
-            format!("task3-4-cnn/{}/curves", task_name(c.task)),
-            format!("{}: ReLU against leaky ReLU, median over seeds with interquartile band.", task_name(c.task)),
+            format!("task3-4-cnn/{}/curves", c.task.name()),
+            format!("{}: ReLU against leaky ReLU, median over seeds with interquartile band.", c.task.name()),
         );
     }
     d.h(2, "Dead units");
@@ -341,7 +338,7 @@ fn task4(d: &mut Document, r: &Results) {
         for run in &c.runs {
             let parts: Vec<String> =
                 final_dead_fractions(run).iter().map(|(l, v)| format!("{l} {:.1}%", 100.0 * v)).collect();
-            dead_items.push(format!("{} {}: {}", task_name(c.task), run.setting, parts.join(", ")));
+            dead_items.push(format!("{} {}: {}", c.task.name(), run.setting, parts.join(", ")));
         }
     }
     d.p("Fraction of units (channel and position) whose activation is ≤ 0 for every sample, at the end of training, median over seeds:");
@@ -355,7 +352,7 @@ fn task4(d: &mut Document, r: &Results) {
                 .filter_map(|l| probe_end(&s, l, "saturated_fraction").map(|v| format!("{l} {:.1}%", 100.0 * v)))
                 .collect();
             if !parts.is_empty() {
-                saturation.push(format!("{} {}: {}", task_name(c.task), run.setting, parts.join(", ")));
+                saturation.push(format!("{} {}: {}", c.task.name(), run.setting, parts.join(", ")));
             }
         }
     }
@@ -365,8 +362,8 @@ fn task4(d: &mut Document, r: &Results) {
     }
     for c in &r.cnn {
         d.figure(
-            format!("task3-4-cnn/{}/dead", task_name(c.task)),
-            format!("{}: dead-unit fractions during training.", task_name(c.task)),
+            format!("task3-4-cnn/{}/dead", c.task.name()),
+            format!("{}: dead-unit fractions during training.", c.task.name()),
         );
     }
 }
@@ -447,8 +444,8 @@ fn generalisation(d: &mut Document, r: &Results) -> Vec<Generalisation> {
                 }
                 _ => pct(s.median_held_out_accuracy),
             };
-            rows.push(vec![format!("{} {}", task_name(c.task), s.setting), pct(Some(train)), held]);
-            generalisation.push((task_name(c.task), s.setting.clone(), train, s.median_held_out_accuracy));
+            rows.push(vec![format!("{} {}", c.task.name(), s.setting), pct(Some(train)), held]);
+            generalisation.push((c.task.name(), s.setting.clone(), train, s.median_held_out_accuracy));
             if let Some(cls) = head("cls_accuracy") {
                 generalisation.push(("detect class", s.setting.clone(), train, Some(cls)));
             }
@@ -513,7 +510,7 @@ fn differences(d: &mut Document, r: &Results) {
         for run in &c.runs[1..] {
             diffs.push(format!(
                 "**Exploding gradients, {} {}.** The report saw weights near 1e30, then NaN, with some trials still succeeding: here {}/{} seeds diverged, {}/{} converged, and the largest finite |parameter| was {:.1e}.",
-                task_name(c.task),
+                c.task.name(),
                 run.setting,
                 run.diverged(),
                 run.seeds.len(),
@@ -535,7 +532,7 @@ fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::V
         cs.iter()
             .map(|c| {
                 serde_json::json!({
-                    "task": task_name(c.task),
+                    "task": c.task.name(),
                     "data": c.data,
                     "config": c.opts,
                     "settings": c.runs.iter().map(RunSummary::of).collect::<Vec<_>>(),
@@ -574,7 +571,7 @@ fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::V
 /// Computed sentences for one task of the explosion study: the back-propagated gradient at
 /// iteration 1 per layer under each setting (from the probes), and what clipping changed.
 fn explosion_measured(c: &CnnRuns) -> String {
-    let task = task_name(c.task);
+    let task = c.task.name();
     let find = |name: &str| c.runs.iter().find(|r| r.setting == name);
     let rms = |run: &Run, layer: &str| -> Option<f64> {
         let p = run.probes.as_ref()?;

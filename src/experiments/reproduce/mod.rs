@@ -6,14 +6,14 @@ pub mod document;
 
 pub use document::{CnnRuns, Results, document};
 
+use crate::atomic::prepare_out_dir;
 use crate::data::{self, DatasetKind, Source};
 use crate::error::Result;
-use crate::experiments::cnn::{self, CnnSetting, task_name};
+use crate::experiments::cnn::{self, CnnSetting};
 use crate::experiments::fc_random::{self, FcSetting, FcStudy};
 use crate::experiments::landscape::{self, LandscapeConfig};
 use crate::experiments::presets::CnnTask;
 use crate::experiments::{explosion, leaky_vs_relu};
-use crate::atomic::prepare_out_dir;
 use crate::optim::OptimConfig;
 use crate::record::Run;
 use crate::report::{self, figures::render};
@@ -206,11 +206,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         let mut all = vec![];
         for (task, mut settings) in plan {
             let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
-            let opts = TrainOptions {
-                optim: OptimConfig::sgd(cnn::default_lr(task)),
-                max_iters: cap,
-                ..TrainOptions::new(seeds)
-            };
+            let opts = TrainOptions { optim: OptimConfig::sgd(task.lr()), max_iters: cap, ..TrainOptions::new(seeds) };
             let mut runs: Vec<Run> = vec![];
             let reused = reuse(task);
             settings.retain(|s| !reused.iter().any(|(r, _)| r == s));
@@ -218,7 +214,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
                 let name = format!(
                     "{}: {} {}",
                     if dir.contains("explosion") { "Task 3 explosion" } else { "Tasks 3–4" },
-                    task_name(task),
+                    task.name(),
                     s.name()
                 );
                 p.step(&name);
@@ -231,12 +227,12 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
                 settings.insert(0, setting);
                 runs.insert(0, run);
             }
-            let sub = out(&format!("{dir}/{}", task_name(task)))?;
+            let sub = out(&format!("{dir}/{}", task.name()))?;
             cnn::write_outputs(&sub, task, &settings, &opts, &runs, data, true)?;
             let relu_only: Vec<&Run> = runs.iter().take(1).collect();
             render(
                 &sub.join("curves-relu"),
-                &cnn::curve_panels(task, &format!("{} with ReLU", task_name(task)), &relu_only),
+                &cnn::curve_panels(task, &format!("{} with ReLU", task.name()), &relu_only),
             )?;
             all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
         }
@@ -256,11 +252,8 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
 
     // Label noise on line: does the net memorise coin-flip labels? (0%: Task 3's ReLU run.)
     use crate::experiments::memorisation as mem;
-    let noise_opts = TrainOptions {
-        optim: OptimConfig::sgd(cnn::default_lr(CnnTask::Line)),
-        max_iters: cnn_iters,
-        ..TrainOptions::new(seeds)
-    };
+    let noise_opts =
+        TrainOptions { optim: OptimConfig::sgd(CnnTask::Line.lr()), max_iters: cnn_iters, ..TrainOptions::new(seeds) };
     let mut noise_rows = vec![];
     let mut noise_runs = vec![];
     if let Some(c) = cnn_runs.iter().find(|c| c.task == CnnTask::Line) {

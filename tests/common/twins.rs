@@ -1,13 +1,12 @@
-//! Independent builders of the report's nets, written op by op on the engine: not used by any
-//! command (those build the presets, `experiments::presets`, through `models::spec`), kept so
-//! that tests can check the presets bit for bit against a second construction and can make
-//! fc73-like nets of other widths for the fused kernel's tests.
+//! Independent builders of the report's nets, written op by op on the engine's public API: no
+//! command uses them (those build the presets, `experiments::presets`, through `models::spec`);
+//! `tests/lab.rs` trains the presets bit for bit against this second construction.
 
-use super::{Head, LayerNodes, Metric, Net, ParamKind};
-use crate::activations::Activation;
-use crate::engine::conv2d::Conv2dSpec;
-use crate::engine::{Graph, Real, Reduction};
-use crate::error::Result;
+use gradlab::activations::Activation;
+use gradlab::engine::conv2d::Conv2dSpec;
+use gradlab::engine::{Graph, Real, Reduction};
+use gradlab::error::Result;
+use gradlab::models::{Head, LayerNodes, Metric, Net, ParamKind};
 
 /// Task 2's net: `inputs` → `hidden` (act) → 1 logit; `l2`: σ(logit) against the label
 /// (squared error), else sigmoid cross-entropy on the logit.
@@ -44,9 +43,7 @@ pub fn fc73<T: Real>(cfg: &Fc73Twin, ensemble: usize, batch: usize) -> Result<Ne
     let hidden = g.activation(pre, cfg.act);
     let logits = g.dense(hidden, w2, Some(b2))?;
     let (loss, output) = match cfg.l2 {
-        false => {
-            (g.sigmoid_cross_entropy(logits, y, cfg.reduction)?, LayerNodes::new("fc2", logits, logits, None))
-        }
+        false => (g.sigmoid_cross_entropy(logits, y, cfg.reduction)?, LayerNodes::new("fc2", logits, logits, None)),
         true => {
             let p = g.activation(logits, Activation::Sigmoid);
             (g.squared_error(p, y, 1.0, cfg.reduction)?, LayerNodes::new("fc2", logits, p, Some(Activation::Sigmoid)))
