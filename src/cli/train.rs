@@ -210,30 +210,28 @@ pub fn cnn(task: CnnTask, args: &CnnArgs) -> Result<ExitCode> {
 }
 
 /// Runs each task's settings of a CNN study (`experiments::cnn::run_plan`) with progress bars.
-fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<cnn::PlanOutcome> {
+fn cnn_plan(args: &StudyArgs, plan: Vec<(CnnTask, Vec<CnnSetting>)>) -> Result<(Vec<cnn::CnnRuns>, bool)> {
     let c = args.common();
     validate(&c)?;
     let datasets = cnn::load_plan_data(&plan, &source(&c))?;
     crate::atomic::prepare_out_dir(&c.out, c.force)?;
     let opts_for = |task: CnnTask| train_options(&c, task.lr());
-    cnn::run_plan(plan, &datasets, &opts_for, &c.out, &mut |names, max_iters, seeds, run| {
-        run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
-    })
+    cnn::run_plan(plan, &datasets, &opts_for, &|_| vec![], &c.out, &mut progress_runner)
 }
 
 pub fn leaky_vs_relu(args: &StudyArgs) -> Result<ExitCode> {
     use crate::experiments::leaky_vs_relu as lvr;
     let started = std::time::Instant::now();
-    let (runs, sources, complete) = cnn_plan(args, lvr::plan())?;
-    println!("{}", lvr::write_outputs(&args.out, &runs, &sources, complete, args.max_iters)?);
+    let (runs, complete) = cnn_plan(args, lvr::plan())?;
+    println!("{}", lvr::write_outputs(&args.out, &runs, complete, args.max_iters)?);
     finish(&args.out, started, complete)
 }
 
 pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
     use crate::experiments::explosion as ex;
     let started = std::time::Instant::now();
-    let (runs, sources, complete) = cnn_plan(args, ex::plan())?;
-    println!("{}", ex::write_outputs(&args.out, &runs, &sources, complete, args.max_iters)?);
+    let (runs, complete) = cnn_plan(args, ex::plan())?;
+    println!("{}", ex::write_outputs(&args.out, &runs, complete, args.max_iters)?);
     finish(&args.out, started, complete)
 }
 

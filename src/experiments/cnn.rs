@@ -17,50 +17,65 @@ use std::path::Path;
 
 pub use crate::experiments::Runner;
 
-/// A CNN study's runs per task, the data sources, and whether it ran to the end.
-pub type PlanOutcome = (Vec<(CnnTask, Vec<Run>)>, Vec<String>, bool);
+/// One task's runs of a CNN study.
+#[derive(Clone, Debug)]
+pub struct CnnRuns {
+    pub task: CnnTask,
+    pub settings: Vec<CnnSetting>,
+    pub opts: TrainOptions,
+    pub runs: Vec<Run>,
+    /// Where the task's data came from.
+    pub data: String,
+}
 
 /// Each task's training data and held-out set, loaded before anything is written.
 pub fn load_plan_data(
     plan: &[(CnnTask, Vec<CnnSetting>)],
     source: &crate::data::Source,
 ) -> Result<Vec<(Dataset, Dataset)>> {
-    use crate::data::{self, DatasetKind};
+    use crate::data;
     plan.iter()
         .map(|(task, _)| {
-            let kind = if *task == CnnTask::Line { DatasetKind::Line } else { DatasetKind::Detection };
+            let kind = task.dataset();
             Ok((data::load(kind, source)?, data::held_out(kind, source, data::HELD_OUT_SIZE)))
         })
         .collect()
 }
 
-/// Trains each task's settings of a CNN study and writes `<out>/<task>/` like `train
-/// line|detect`; stops after the task in which the runner was interrupted.
+/// Trains each task's settings of a CNN study (named `<task> <setting>` for the runner) and
+/// writes `<out>/<task>/` like `train line|detect`. `reuse(task)`: runs made before (the
+/// explosion study's baseline is Task 3's ReLU run), not trained again and listed first. Stops
+/// after the task in which the runner was interrupted; returns the runs and whether all ran.
 pub fn run_plan(
     plan: Vec<(CnnTask, Vec<CnnSetting>)>,
     datasets: &[(Dataset, Dataset)],
     opts_for: &dyn Fn(CnnTask) -> TrainOptions,
+    reuse: &dyn Fn(CnnTask) -> Vec<(CnnSetting, Run)>,
     out: &Path,
     runner: &mut Runner,
-) -> Result<PlanOutcome> {
+) -> Result<(Vec<CnnRuns>, bool)> {
     let mut all = vec![];
-    let mut sources = vec![];
-    for ((task, settings), (data, held_out)) in plan.into_iter().zip(datasets) {
+    for ((task, mut settings), (data, held_out)) in plan.into_iter().zip(datasets) {
         let opts = opts_for(task);
+        let reused = reuse(task);
+        settings.retain(|s| !reused.iter().any(|(r, _)| r == s));
         let names: Vec<String> = settings.iter().map(|s| format!("{} {}", task.name(), s.name())).collect();
-        let (runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
+        let (mut runs, complete) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
             run_setting(task, settings[k], &opts, data, Some(held_out), progress)
         })?;
+        for (setting, run) in reused.into_iter().rev() {
+            settings.insert(0, setting);
+            runs.insert(0, run);
+        }
         let dir = out.join(task.name());
         crate::atomic::prepare_out_dir(&dir, true)?;
         write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
-        all.push((task, runs));
-        sources.push(data.source.clone());
+        all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
         if !complete {
-            return Ok((all, sources, false));
+            return Ok((all, false));
         }
     }
-    Ok((all, sources, true))
+    Ok((all, true))
 }
 
 /// What varies between the runs of a CNN study.

@@ -4,9 +4,8 @@
 
 use crate::activations::Activation;
 use crate::engine::Reduction;
-use crate::experiments::cnn::CnnSetting;
+use crate::experiments::cnn::{CnnRuns, CnnSetting};
 use crate::experiments::presets::CnnTask;
-use crate::record::Run;
 use std::fmt::Write;
 
 /// Gradient-norm bound of the clipped variants.
@@ -23,11 +22,11 @@ pub fn plan() -> Vec<(CnnTask, Vec<CnnSetting>)> {
     vec![(CnnTask::Line, settings.clone()), (CnnTask::Detect, settings)]
 }
 
-pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
+pub fn markdown(runs: &[CnnRuns], cap: usize) -> String {
     let mut md = String::from(
         "# Exploding gradients\n\n| task | setting | converged | diverged | neither | median first non-finite iteration | median max \\|weight\\| | largest max \\|weight\\| |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
     );
-    for (task, rs) in runs {
+    for CnnRuns { task, runs: rs, .. } in runs {
         for r in rs {
             let div: Vec<f64> = r.diverged_at.iter().flatten().map(|&v| v as f64).collect();
             let largest = r.max_abs_weight.iter().copied().fold(0.0, f64::max);
@@ -57,12 +56,12 @@ pub fn markdown(runs: &[(CnnTask, Vec<Run>)], cap: usize) -> String {
 /// `out/<task>/` already); returns the Markdown.
 pub fn write_outputs(
     out: &std::path::Path,
-    runs: &[(CnnTask, Vec<crate::record::Run>)],
-    sources: &[String],
+    runs: &[CnnRuns],
     complete: bool,
     max_iters: usize,
 ) -> crate::Result<String> {
     use crate::record::RunSummary;
+    let sources: Vec<String> = runs.iter().map(|c| c.data.clone()).collect();
     let md = markdown(runs, max_iters);
     #[derive(serde::Serialize)]
     struct Task {
@@ -76,11 +75,13 @@ pub fn write_outputs(
         data: &'a [String],
         tasks: Vec<Task>,
     }
-    let tasks =
-        runs.iter().map(|(t, rs)| Task { task: t.name(), settings: rs.iter().map(RunSummary::of).collect() }).collect();
+    let tasks = runs
+        .iter()
+        .map(|c| Task { task: c.task.name(), settings: c.runs.iter().map(RunSummary::of).collect() })
+        .collect();
     crate::report::write_json(
         &out.join("summary.json"),
-        &Summary { study: "task3-explosion", complete, data: sources, tasks },
+        &Summary { study: "task3-explosion", complete, data: &sources, tasks },
     )?;
     crate::atomic::write_atomic(&out.join("table.md"), md.as_bytes())?;
     Ok(md)

@@ -3,7 +3,7 @@
 //! caused by different random weight initialization").
 
 use crate::activations::Activation;
-use crate::experiments::cnn::CnnSetting;
+use crate::experiments::cnn::{CnnRuns, CnnSetting};
 use crate::experiments::presets::CnnTask;
 use crate::record::Run;
 use crate::stats::{censored_quantile, mann_whitney_u};
@@ -90,7 +90,7 @@ pub fn final_dead_fractions(run: &Run) -> Vec<(String, f64)> {
         .collect()
 }
 
-pub fn markdown(comparisons: &[Comparison], runs: &[(CnnTask, Vec<Run>)]) -> String {
+pub fn markdown(comparisons: &[Comparison], runs: &[CnnRuns]) -> String {
     let mut md = String::from("# Leaky ReLU against ReLU\n\n");
     md.push_str("| task | ReLU converged | ReLU median (IQR) | leaky converged | leaky median (IQR) | U | p |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let f = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into());
@@ -120,7 +120,7 @@ pub fn markdown(comparisons: &[Comparison], runs: &[(CnnTask, Vec<Run>)]) -> Str
     md.push_str(
         "Dead units at the end of training (median over seeds of the fraction of units ≤ 0 for every sample):\n\n",
     );
-    for (task, rs) in runs {
+    for CnnRuns { task, runs: rs, .. } in runs {
         for r in rs {
             let parts: Vec<String> =
                 final_dead_fractions(r).iter().map(|(l, v)| format!("{l} {:.1}%", 100.0 * v)).collect();
@@ -134,17 +134,14 @@ pub fn markdown(comparisons: &[Comparison], runs: &[(CnnTask, Vec<Run>)]) -> Str
 /// `out/<task>/` already); returns the Markdown.
 pub fn write_outputs(
     out: &std::path::Path,
-    runs: &[(CnnTask, Vec<crate::record::Run>)],
-    sources: &[String],
+    runs: &[CnnRuns],
     complete: bool,
     max_iters: usize,
 ) -> crate::Result<String> {
-    let comparisons: Vec<Comparison> = runs
-        .iter()
-        .filter(|(_, rs)| rs.len() == 2)
-        .map(|(task, rs)| compare(*task, &rs[0], &rs[1], max_iters))
-        .collect();
-    let md = markdown(&comparisons, &runs);
+    let sources: Vec<String> = runs.iter().map(|c| c.data.clone()).collect();
+    let comparisons: Vec<Comparison> =
+        runs.iter().filter(|c| c.runs.len() == 2).map(|c| compare(c.task, &c.runs[0], &c.runs[1], max_iters)).collect();
+    let md = markdown(&comparisons, runs);
     #[derive(serde::Serialize)]
     struct Summary<'a> {
         study: &'static str,
@@ -152,7 +149,7 @@ pub fn write_outputs(
         data: &'a [String],
         comparisons: &'a [Comparison],
     }
-    let summary = Summary { study: "task4-leaky-vs-relu", complete, data: sources, comparisons: &comparisons };
+    let summary = Summary { study: "task4-leaky-vs-relu", complete, data: &sources, comparisons: &comparisons };
     crate::report::write_json(&out.join("summary.json"), &summary)?;
     crate::atomic::write_atomic(&out.join("comparison.md"), md.as_bytes())?;
     Ok(md)

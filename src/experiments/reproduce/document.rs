@@ -1,26 +1,14 @@
 //! `gradlab reproduce`: every study of the report in one run, and the report itself — every
 //! number and every finding in it computed from this run's results, none pasted in.
 
-use crate::experiments::cnn::CnnSetting;
+use crate::experiments::cnn::CnnRuns;
 use crate::experiments::fc_random::{FcStudy, SettingSummary};
 use crate::experiments::landscape::{KeyValues, LandscapeConfig};
 use crate::experiments::leaky_vs_relu::{Comparison, final_dead_fractions};
-use crate::experiments::presets::CnnTask;
 use crate::record::{Run, RunSummary};
 use crate::report::document::Document;
 use crate::stats::quantile;
-use crate::training::TrainOptions;
 use serde::Serialize;
-
-/// One task's runs of a CNN study.
-#[derive(Clone, Debug)]
-pub struct CnnRuns {
-    pub task: CnnTask,
-    pub settings: Vec<CnnSetting>,
-    pub opts: TrainOptions,
-    pub runs: Vec<Run>,
-    pub data: String,
-}
 
 /// Everything the report is written from.
 pub struct Results {

@@ -4,7 +4,7 @@
 
 pub mod document;
 
-pub use document::{CnnRuns, Results, document};
+pub use document::{Results, document};
 
 use crate::atomic::prepare_out_dir;
 use crate::data::{self, DatasetKind, Source};
@@ -196,59 +196,60 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         })
         .collect();
 
-    // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs.
-    // `reuse`: runs already made for a task (the explosion study's baseline is Task 3's ReLU run).
+    // Tasks 3 and 4: the CNNs with ReLU and leaky ReLU; then the exploding-gradient runs, whose
+    // baseline is Task 3's ReLU run.
     let run_plan = |plan: Vec<(CnnTask, Vec<CnnSetting>)>,
                     cap: usize,
                     dir: &str,
+                    label: &str,
                     reuse: &dyn Fn(CnnTask) -> Vec<(CnnSetting, Run)>|
-     -> Result<Option<Vec<CnnRuns>>> {
-        let mut all = vec![];
-        for (task, mut settings) in plan {
-            let (data, held) = if task == CnnTask::Line { (&line, &line_held) } else { (&detection, &detection_held) };
-            let opts = TrainOptions { optim: OptimConfig::sgd(task.lr()), max_iters: cap, ..TrainOptions::new(seeds) };
-            let mut runs: Vec<Run> = vec![];
-            let reused = reuse(task);
-            settings.retain(|s| !reused.iter().any(|(r, _)| r == s));
-            for &s in &settings {
-                let name = format!(
-                    "{}: {} {}",
-                    if dir.contains("explosion") { "Task 3 explosion" } else { "Tasks 3–4" },
-                    task.name(),
-                    s.name()
-                );
+     -> Result<(Vec<cnn::CnnRuns>, bool)> {
+        let opts_for = |task: CnnTask| TrainOptions {
+            optim: OptimConfig::sgd(task.lr()),
+            max_iters: cap,
+            ..TrainOptions::new(seeds)
+        };
+        let datasets: Vec<_> = plan
+            .iter()
+            .map(|(task, _)| match task {
+                CnnTask::Line => (line.clone(), line_held.clone()),
+                CnnTask::Detect => (detection.clone(), detection_held.clone()),
+            })
+            .collect();
+        let sub = out(dir)?;
+        let (all, complete) = cnn::run_plan(plan, &datasets, &opts_for, reuse, &sub, &mut |names, _, seeds, run| {
+            let mut runs = vec![];
+            for (k, name) in names.iter().enumerate() {
+                let name = format!("{label}: {name}");
                 p.step(&name);
-                runs.push(cnn::run_setting(task, s, &opts, data, Some(held), &mut *p.training(&name, seeds))?);
+                runs.push(run(k, &mut *p.training(&name, seeds))?);
                 if p.interrupted() {
-                    return Ok(None);
+                    return Ok((runs, false));
                 }
             }
-            for (setting, run) in reused.into_iter().rev() {
-                settings.insert(0, setting);
-                runs.insert(0, run);
-            }
-            let sub = out(&format!("{dir}/{}", task.name()))?;
-            cnn::write_outputs(&sub, task, &settings, &opts, &runs, data, true)?;
-            let relu_only: Vec<&Run> = runs.iter().take(1).collect();
-            render(
-                &sub.join("curves-relu"),
-                &cnn::curve_panels(task, &format!("{} with ReLU", task.name()), &relu_only),
-            )?;
-            all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
+            Ok((runs, true))
+        })?;
+        for c in &all {
+            let relu_only: Vec<&Run> = c.runs.iter().take(1).collect();
+            let title = format!("{} with ReLU", c.task.name());
+            render(&sub.join(c.task.name()).join("curves-relu"), &cnn::curve_panels(c.task, &title, &relu_only))?;
         }
-        Ok(Some(all))
+        Ok((all, complete))
     };
-    let Some(cnn_runs) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn", &|_| vec![])? else {
+    let (cnn_runs, complete) = run_plan(leaky_vs_relu::plan(), cnn_iters, "task3-4-cnn", "Tasks 3–4", &|_| vec![])?;
+    if !complete {
         return Ok(false);
-    };
+    }
     let comparisons =
         cnn_runs.iter().map(|c| leaky_vs_relu::compare(c.task, &c.runs[0], &c.runs[1], c.opts.max_iters)).collect();
     let baseline = |task: CnnTask| -> Vec<(CnnSetting, Run)> {
         cnn_runs.iter().filter(|c| c.task == task).map(|c| (c.settings[0], c.runs[0].clone())).collect()
     };
-    let Some(explosion_runs) = run_plan(explosion::plan(), explosion_iters, "task3-explosion", &baseline)? else {
+    let (explosion_runs, complete) =
+        run_plan(explosion::plan(), explosion_iters, "task3-explosion", "Task 3 explosion", &baseline)?;
+    if !complete {
         return Ok(false);
-    };
+    }
 
     // Label noise on line: does the net memorise coin-flip labels? (0%: Task 3's ReLU run.)
     use crate::experiments::memorisation as mem;
