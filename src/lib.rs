@@ -1,24 +1,28 @@
 //! gradlab: how activations, losses, initialisation and loss reduction shape gradients, and
 //! through them the speed and stability of training.
 //!
-//! Map of the crate, in reading order:
-//! - [`engine`]: the ensemble-first tensor tape with reverse-mode autodiff (start here).
-//! - [`activations`]: every activation as one generic formula; derivatives by dual numbers.
+//! Map of the crate, in reading order (each module imports only those above it; `record`,
+//! `names`, `atomic` and `error` are leaves):
+//! - [`engine`]: the ensemble-first tensor tape with reverse-mode autodiff (start here), and
+//!   [`activations`] (every activation as one generic formula; derivatives by dual numbers).
 //! - [`optim`]: optimisers (SGD, momentum, Nesterov, Adam, AdamW, RMSprop) with state shaped
 //!   like the parameters. [`init`]: seeded RNG and weight schemes as data.
-//! - [`models`]: networks built on the engine: any network from a description (`spec`), and the
-//!   report's fc73 and CNNs written directly; heads, layers, parameters in and out.
+//! - [`models`]: networks built on the engine from their description (`spec`); heads, layers,
+//!   parameters in and out.
 //! - [`data`]: `.npy` loading with validation, the general dataset (`Samples`), and generators
 //!   for the three datasets.
-//! - [`experiments`]: the one training configuration and loop (`train`), network files (`lab`),
-//!   and one module per study (landscapes of a neuron and of whole networks, Table 1, CNNs,
-//!   exploding gradients, leaky vs ReLU, probes, depth, memorisation, curvature, the full
-//!   reproduction).
+//! - [`training`]: the one training configuration and loop, and its observers (probes,
+//!   sharpness, learning order, held-out curves, the live view, kept rows, checkpoints), each in
+//!   its own file. [`record`]: what a run leaves behind (`Run`, `RunSummary`).
+//! - [`experiments`]: the one experiment description (network files, `lab`; the report's nets as
+//!   `presets`), and one module per study (landscapes of a neuron and of whole networks, Table 1,
+//!   CNNs, exploding gradients, leaky vs ReLU, depth, memorisation, curvature, the reproduction).
 //! - [`stats`]: censored quantiles across seeds, Mann–Whitney U, rank statistics, two-way shares.
-//! - [`report`]: atomic file writes, CSV/JSON, figures, the report document (HTML, Markdown).
+//! - [`report`]: CSV/JSON, figures, the probes' files, the report document (HTML, Markdown),
+//!   TensorBoard. [`atomic`]: every file written whole.
 //! - [`serve`]: `gradlab serve`, the live lab in a browser (HTTP, event stream, the page).
-//! - [`cli`]: the command line.
-//! - [`error`]: the one user-facing error type.
+//! - [`cli`]: the command line: flags parsed, studies called.
+//! - [`error`]: the one user-facing error type. [`names`]: "did you mean …?".
 
 pub mod atomic;
 pub mod bench;

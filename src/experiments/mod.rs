@@ -1,7 +1,9 @@
-//! One module per study; each exposes the same few items: its settings, a way to run them, and
-//! `write_outputs` (summary.json, metrics.csv, figures, tables). Shared by all of them: `train`
-//! (the one configuration and training loop, `Runner`), `lab` (network files), `probes`,
-//! `curvature`, `net_landscape`, `check` and `live` (a run watched while it trains).
+//! The experiment description and the studies. `lab` is the one schema (network files: data,
+//! network, initialisation, optimiser, training, sweeps; one set of defaults, one validator),
+//! `presets` the report's nets in it, `legacy` the converter of older files, `sweep` shards and
+//! merging. Every study has the same shape: its plan (settings, data), a way to run them (through
+//! `training`, or a [`Runner`] for several settings), and `write_outputs` (summary.json,
+//! metrics.csv, figures, tables); `reproduce` composes them and writes the report.
 
 pub mod check;
 pub mod cnn;

@@ -314,7 +314,7 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
         Ok(parameters(&one))
     };
     let theta = load(s.params)?;
-    crate::atomic::prepare_out_dir(&s.out, s.force)?;
+    crate::atomic::prepare_out_dir(s.out, s.force)?;
     let started = std::time::Instant::now();
     let ((d1, d2), loss, acc) = plane(&build, &data, &theta, s.direction_seed, s.biases, s.points, s.span)?;
     let grid_seconds = started.elapsed().as_secs_f64();

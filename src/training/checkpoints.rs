@@ -24,7 +24,7 @@ impl Observer for Checkpoints<'_> {
 
     fn after_step(&mut self, net: &Net<f32>, at: &At, run: &mut Run) -> crate::Result<()> {
         if let Some(k) = self.every
-            && at.it % k == 0
+            && at.it.is_multiple_of(k)
         {
             for (e, seed) in run.seeds.iter().enumerate().filter(|(e, _)| at.active[*e]) {
                 params::save(net, e, &self.dir.join(format!("seed-{seed}-iter-{}.safetensors", at.it)))?;

@@ -35,7 +35,7 @@ impl Observer for HeldOut<'_> {
     fn before_forward(&mut self, net: &mut Net<f32>, at: &At) -> bool {
         // Every K iterations, and early at 1, 2, 3, 5, 9, 17, … where the curve moves fast.
         self.now = match self.every {
-            Some(k) if (at.it - 1) % k == 0 || (at.it - 1).is_power_of_two() => {
+            Some(k) if (at.it - 1).is_multiple_of(k) || (at.it - 1).is_power_of_two() => {
                 self.measured += 1;
                 Some(evaluate(net, self.data))
             }

@@ -329,7 +329,10 @@ pub fn train_observed(
             for o in observers.iter_mut() {
                 o.evaluated(net, &at, &mut run, &mut kept);
             }
-            debug_assert!((0..e_count).all(|e| run.rows[e].len() % n_cols == 0), "observers fill their columns");
+            debug_assert!(
+                (0..e_count).all(|e| run.rows[e].len().is_multiple_of(n_cols)),
+                "observers fill their columns"
+            );
         }
         for e in 0..e_count {
             if !active[e] {

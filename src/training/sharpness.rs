@@ -193,7 +193,7 @@ impl Observer for SharpnessObserver {
     }
 
     fn evaluated(&mut self, _: &Net<f32>, at: &At, run: &mut Run, keep: &mut bool) {
-        self.due = at.row % self.every == 0;
+        self.due = at.row.is_multiple_of(self.every);
         for (row, _) in run.rows.iter_mut().zip(at.active).filter(|(_, a)| **a) {
             row.push(f32::NAN); // filled in after the backward pass
         }
