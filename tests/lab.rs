@@ -306,6 +306,8 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         (data("missing.npy") + dense, "missing.npy", "not found"),
         ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"conv2d\", channels = 2, kernel = 7 }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.0", "does not fit"),
         ("[data]\ngenerator = \"lines\"\n".to_string() + dense, "data.generator", "did you mean `line`"),
+        ("[data]\ngenerator = \"random\"\nn = 100000000\n".to_string() + dense, "data.n", "beyond the supported"),
+        ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"dense\", units = 4, name = \"fc1\" }, { type = \"dense\", units = 1, name = \"fc1\" }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.1.name", "used twice"),
         ("[data]\ngenerator = \"line\"\n[network]\nlayers = [{ type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n[sweep]\n\"network.layers.4.act\" = [\"relu\"]\n".into(), "sweep.network.layers.4.act", "beyond"),
     ];
     for (k, (text, field, msg)) in cases.iter().enumerate() {

@@ -2,9 +2,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use gradlab::activations::Activation;
-use gradlab::models::fc::{self, FcConfig, LossKind};
+use gradlab::experiments::presets::{Fc73, LossKind};
 
 fuzz_target!(|data: &[u8]| {
-    let mut net = fc::build::<f32>(&FcConfig::new(Activation::Relu, LossKind::Ce), 2, 4).expect("builds");
+    let mut net = Fc73::new(Activation::Relu, LossKind::Ce).build::<f32>(2, 4).expect("builds");
     let _ = gradlab::models::params::load_bytes(&mut net, None, data, std::path::Path::new("fuzz.safetensors"));
 });

@@ -260,6 +260,9 @@ pub fn set_key(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::res
     Ok(())
 }
 
+/// Most samples a generator is asked for.
+pub const MAX_GENERATED: usize = 1_000_000;
+
 fn dataset_kind(name: &str) -> Result<DatasetKind> {
     match name {
         "random" => Ok(DatasetKind::Random),
@@ -299,8 +302,18 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
         }
         let kind = dataset_kind(g)?;
         let n = d.n.unwrap_or(data::ORIGINAL_SIZE);
+        let held_n = d.held_out_n.unwrap_or(data::HELD_OUT_SIZE);
         if n == 0 {
             return Err(Error::field("data.n", "must be at least 1"));
+        }
+        // Generated samples are 16×16 images: a million is 1 GB; beyond it is a typo.
+        for (key, v) in [("data.n", n), ("data.held_out_n", held_n)] {
+            if v > MAX_GENERATED {
+                return Err(Error::field(
+                    key,
+                    format!("{v} is beyond the supported {MAX_GENERATED} generated samples"),
+                ));
+            }
         }
         let seed = d.seed.unwrap_or(0);
         let source = match &d.course_dir {
@@ -319,7 +332,6 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
             Source::Dir(dir) => data::load_dir(kind, dir)?,
             Source::Builtin { .. } => data::generate(kind, n, seed),
         };
-        let held_n = d.held_out_n.unwrap_or(data::HELD_OUT_SIZE);
         let held = (held_n > 0).then(|| data::held_out(kind, &source, held_n));
         let scaled = |mut s: Samples| {
             s.x.iter_mut().for_each(|v| *v *= scale as f32);

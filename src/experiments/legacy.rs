@@ -113,15 +113,41 @@ pub fn convert(path: &Path, text: &str) -> Result<String> {
         "# Converted by gradlab from {} (the older `task = \"{task}\"` form): the `{preset}` preset with\n# that file's keys set. Save this as a .toml file and run it instead.\n",
         path.display()
     );
-    text.push_str(&toml::to_string(&doc).expect("a TOML table serialises"));
+    // Written as the presets are: the layers and heads one inline table a line.
+    let lists: Vec<(String, toml::Value)> =
+        ["layers", "heads"].iter().filter_map(|k| doc.get_mut("network")?.as_table_mut()?.remove_entry(*k)).collect();
+    let body = toml::to_string(&doc).expect("a TOML table serialises");
+    let lists: String = lists
+        .iter()
+        .map(|(k, v)| {
+            let items: Vec<String> =
+                v.as_array().into_iter().flatten().map(|t| format!("  {},\n", inline(t))).collect();
+            format!("{k} = [\n{}]\n", items.concat())
+        })
+        .collect();
+    text.push_str(&body.replacen("[network]\n", &format!("[network]\n{lists}"), 1));
     if !sweep.is_empty() {
         // The old order: act, loss, lr, init_std, reduction (the last fastest), as in the table.
-        let ordered: toml::Table = swept.iter().filter_map(|(_, k)| sweep.remove_entry(*k)).collect();
-        let wrapper: toml::Table = [("sweep".to_string(), toml::Value::Table(ordered))].into_iter().collect();
-        text.push('\n');
-        text.push_str(&toml::to_string(&wrapper).expect("a TOML table serialises"));
+        text.push_str("\n[sweep]\n");
+        for (_, key) in swept {
+            if let Some(toml::Value::Array(values)) = sweep.get(key) {
+                let values: Vec<String> = values.iter().map(inline).collect();
+                text.push_str(&format!("\"{key}\" = [{}]\n", values.join(", ")));
+            }
+        }
     }
     Ok(text)
+}
+
+/// A value as it is written inline: tables as `{ k = v, … }`.
+fn inline(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let parts: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {}", inline(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 fn table(pairs: &[(&str, &str)]) -> toml::Value {
