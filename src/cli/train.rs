@@ -136,7 +136,7 @@ pub fn run_settings(
     Ok((runs, true))
 }
 
-/// `run_settings` as an `experiments::train::Runner`, for studies that orchestrate themselves.
+/// `run_settings` as an `experiments::Runner`, for studies that orchestrate themselves.
 pub fn progress_runner(
     names: &[String],
     max_iters: usize,

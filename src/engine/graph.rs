@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub struct NodeId(pub(crate) usize);
 
 /// How a per-sample loss becomes one number per model. (Its text and serde forms are defined
-/// by the layers above — `experiments::train` and `cli` — so that the engine imports no
+/// by the layers above — `training::options` and `cli` — so that the engine imports no
 /// serialisation or command-line crate.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduction {
