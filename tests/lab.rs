@@ -307,6 +307,7 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"conv2d\", channels = 2, kernel = 7 }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.0", "does not fit"),
         ("[data]\ngenerator = \"lines\"\n".to_string() + dense, "data.generator", "did you mean `line`"),
         ("[data]\ngenerator = \"random\"\nn = 100000000\n".to_string() + dense, "data.n", "beyond the supported"),
+        ("[data]\ngenerator = \"digits\"\nn = 100\n".to_string() + dense, "data.n", "does not apply to the built-in digits"),
         ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"dense\", units = 4, name = \"fc1\" }, { type = \"dense\", units = 1, name = \"fc1\" }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.1.name", "used twice"),
         ("[data]\ngenerator = \"line\"\n[network]\nlayers = [{ type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n[sweep]\n\"network.layers.4.act\" = [\"relu\"]\n".into(), "sweep.network.layers.4.act", "beyond"),
     ];
@@ -329,12 +330,6 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
 fn check_passes_on_every_preset_and_example() {
     for name in ["fc73", "line", "detect", "digits-mlp", "digits-cnn"] {
         let path = preset(name);
-        if name.starts_with("digits")
-            && !Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/digits").is_dir()
-        {
-            eprintln!("skipping {name}: ../shared/datasets/digits is absent");
-            continue;
-        }
         let o = Command::new(env!("CARGO_BIN_EXE_gradlab"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["check", path.to_str().unwrap(), "--per-tensor", "12"])
@@ -348,19 +343,10 @@ fn check_passes_on_every_preset_and_example() {
 
 #[test]
 fn the_digits_cnn_learns_the_real_digits() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !root.join("../shared/datasets/digits").is_dir() {
-        eprintln!("skipping: ../shared/datasets/digits is absent");
-        return;
-    }
     let path = preset("digits-cnn");
     let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
     for (k, val) in [("train.seeds", v(2)), ("train.max_iters", v(300))] {
         set_key(&mut doc, k, val).unwrap();
-    }
-    for key in ["x", "y", "held_out_x", "held_out_y"] {
-        let rel = doc["data"][key].as_str().unwrap().to_string();
-        set_key(&mut doc, &format!("data.{key}"), v(root.join(rel).display().to_string())).unwrap();
     }
     let lab = lab::parse(&path, &toml::to_string(&doc).unwrap()).unwrap();
     let (data, held) = lab::load_data(&lab.cells[0].file.data).unwrap();
@@ -368,6 +354,19 @@ fn the_digits_cnn_learns_the_real_digits() {
     let run = lab.run_cell(0, &data, held.as_ref(), &mut |_, _| true).unwrap();
     let acc = run.held_out_accuracy.unwrap();
     assert!(acc.iter().all(|&a| a > 0.9), "held-out accuracy after 300 iterations: {acc:?}");
+    assert_eq!(held.map(|h| h.n), Some(360));
+}
+
+#[test]
+fn the_built_in_digits_are_the_workplace_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/digits");
+    if !dir.is_dir() {
+        eprintln!("skipping: ../shared/datasets/digits is absent");
+        return;
+    }
+    for (name, bytes) in gradlab::data::digits::FILES {
+        assert!(std::fs::read(dir.join(name)).unwrap() == bytes, "{name} differs from the original");
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Datasets: the three kinds of the report, loaded from `.npy` files laid out like
-//! `../shared/datasets/cis680-hw1/` (validated) or drawn from the built-in generators.
+//! `../shared/datasets/cis680-hw1/` (validated) or drawn from the built-in generators; the
+//! compiled-in digits (`digits`).
 
+pub mod digits;
 pub mod generators;
 pub mod npy;
 pub mod samples;

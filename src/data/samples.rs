@@ -67,7 +67,17 @@ impl super::Dataset {
 /// Reads the inputs `x` (`[N, F]`, `[N, H, W]` or `[N, C, H, W]`) multiplied by `scale`, and
 /// each named target (`[N]` or `[N, T]`); integer targets are class labels.
 pub fn load_files(x: &Path, targets: &[(String, &Path)], scale: f64) -> Result<Samples> {
-    let a = npy::read_npy(x)?;
+    load_with(&npy::read_npy, x, targets, scale)
+}
+
+/// [`load_files`] with another reader of `.npy` arrays (the compiled-in digits).
+pub fn load_with(
+    read: &dyn Fn(&Path) -> Result<npy::NpyArray>,
+    x: &Path,
+    targets: &[(String, &Path)],
+    scale: f64,
+) -> Result<Samples> {
+    let a = read(x)?;
     let shape = match a.shape.as_slice() {
         [_, f] => vec![*f],
         [_, h, w] => vec![1, *h, *w],
@@ -94,13 +104,12 @@ pub fn load_files(x: &Path, targets: &[(String, &Path)], scale: f64) -> Result<S
         source: x.parent().unwrap_or(x).display().to_string(),
     };
     for (name, path) in targets {
-        out.targets.push(load_target(name, path, n)?);
+        out.targets.push(load_target(read(path)?, name, path, n)?);
     }
     Ok(out)
 }
 
-fn load_target(name: &str, path: &Path, n: usize) -> Result<Target> {
-    let a = npy::read_npy(path)?;
+fn load_target(a: npy::NpyArray, name: &str, path: &Path, n: usize) -> Result<Target> {
     let width = match a.shape.as_slice() {
         [m] if *m == n => 1,
         [m, t] if *m == n && *t > 0 => *t,

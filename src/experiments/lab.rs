@@ -38,7 +38,8 @@ pub struct DataSection {
     pub scale: Option<f64>,
     /// Minibatch size; the whole training set by default.
     pub batch: Option<usize>,
-    /// A built-in dataset: `random`, `line` or `detection`.
+    /// A built-in dataset: `random`, `line` or `detection` (drawn), or `digits` (the compiled-in
+    /// 8×8 digits, training and held-out split).
     pub generator: Option<String>,
     /// Samples drawn (64, like the course files).
     pub n: Option<usize>,
@@ -269,8 +270,11 @@ fn dataset_kind(name: &str) -> Result<DatasetKind> {
         "line" => Ok(DatasetKind::Line),
         "detection" => Ok(DatasetKind::Detection),
         other => {
-            let hint = crate::names::did_you_mean(other, &["random", "line", "detection"]);
-            Err(Error::field("data.generator", format!("unknown generator `{other}`{hint} (random, line, detection)")))
+            let hint = crate::names::did_you_mean(other, &["random", "line", "detection", "digits"]);
+            Err(Error::field(
+                "data.generator",
+                format!("unknown generator `{other}`{hint} (random, line, detection, digits)"),
+            ))
         }
     }
 }
@@ -299,6 +303,20 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
             if given {
                 return Err(Error::field(format!("data.{key}"), "applies to file data, not a generator"));
             }
+        }
+        if g == "digits" {
+            for (key, given) in [
+                ("n", d.n.is_some()),
+                ("seed", d.seed.is_some()),
+                ("held_out_n", d.held_out_n.is_some()),
+                ("course_dir", d.course_dir.is_some()),
+            ] {
+                if given {
+                    return Err(Error::field(format!("data.{key}"), "does not apply to the built-in digits"));
+                }
+            }
+            let (train, held) = data::digits::load(scale)?;
+            return Ok((train, Some(held)));
         }
         let kind = dataset_kind(g)?;
         let n = d.n.unwrap_or(data::ORIGINAL_SIZE);
