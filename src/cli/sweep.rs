@@ -1,4 +1,5 @@
-//! `gradlab run FILE.toml` and `gradlab merge`: experiment files, sweeps and shards.
+//! `gradlab run FILE.toml`, `merge`, `check`, `hessian` and `landscape --network`: the commands
+//! that take a network file; each parses its flags and calls its study in `experiments/`.
 
 use crate::error::{Error, Result};
 use crate::experiments::lab;

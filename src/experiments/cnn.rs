@@ -1,5 +1,5 @@
-//! Tasks 3 and 4: the CNNs on `line` (one task) and `detection` (two tasks), over many seeds,
-//! with divergence, max |weight| and dead units tracked per iteration.
+//! Tasks 3 and 4: the CNNs on `line` (one task) and `detection` (two tasks), built from their
+//! presets, over many seeds, with divergence, max |weight| and dead units tracked per iteration.
 
 use crate::activations::Activation;
 use crate::data::Dataset;

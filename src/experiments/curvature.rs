@@ -1,6 +1,6 @@
-//! Curvature of the training loss: Hessian-vector products by finite differences of gradients,
-//! the top eigenvalue (sharpness) by power iteration, per model of an ensemble, and the full
-//! Hessian spectrum of small networks (symmetric Jacobi eigenvalue algorithm). Cohen et al. 2021
+//! Curvature of the training loss: the full Hessian spectrum of small networks (symmetric Jacobi
+//! eigenvalue algorithm; `gradlab hessian`), and what a run's sharpness column (measured during
+//! training by `training::sharpness`) says against 2/lr. Cohen et al. 2021
 //! found that under full-batch gradient descent the sharpness rises until it hovers near 2/lr,
 //! the largest curvature a step of size lr can follow without oscillating away ("edge of
 //! stability"); `--sharpness-every K` records it during training.

@@ -1,6 +1,6 @@
 //! The open lab: an experiment file that describes its own data, network, initialisation,
-//! optimiser and training, and sweeps any of its keys. `gradlab run FILE.toml` dispatches here
-//! when the file has a `[network]` table (see `examples/networks/`).
+//! optimiser and training, and sweeps any of its keys: the one experiment description
+//! (`examples/networks/`; an older `task = …` file reaches it through `legacy`'s conversion).
 //!
 //! A file is read as a TOML document; its `[sweep]` table maps dotted keys (`optim.lr`,
 //! `network.layers.0.act`, …) to lists of values (a key list `"a, b"` sets several keys to the
@@ -279,6 +279,24 @@ fn dataset_kind(name: &str) -> Result<DatasetKind> {
     }
 }
 
+/// The `[data]` keys of the drawn datasets (random, line, detection), and whether each is given.
+fn drawn_keys(d: &DataSection) -> [(&'static str, bool); 4] {
+    [
+        ("n", d.n.is_some()),
+        ("seed", d.seed.is_some()),
+        ("held_out_n", d.held_out_n.is_some()),
+        ("course_dir", d.course_dir.is_some()),
+    ]
+}
+
+/// The first given key among `keys` as an error `data.<key>: msg`.
+fn refuse(keys: &[(&str, bool)], msg: &str) -> Result<()> {
+    match keys.iter().find(|(_, given)| *given) {
+        Some((key, _)) => Err(Error::field(format!("data.{key}"), msg)),
+        None => Ok(()),
+    }
+}
+
 /// The training samples and, if any, the held-out ones.
 pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     let files = d.x.is_some() || d.y.is_some();
@@ -294,27 +312,15 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     }
     let scale = d.scale.unwrap_or(1.0);
     if let Some(g) = &d.generator {
-        for (key, given) in [
+        let file_keys = [
             ("targets", d.targets.is_some()),
             ("held_out_x", d.held_out_x.is_some()),
             ("held_out_y", d.held_out_y.is_some()),
             ("held_out_targets", d.held_out_targets.is_some()),
-        ] {
-            if given {
-                return Err(Error::field(format!("data.{key}"), "applies to file data, not a generator"));
-            }
-        }
+        ];
+        refuse(&file_keys, "applies to file data, not a generator")?;
         if g == "digits" {
-            for (key, given) in [
-                ("n", d.n.is_some()),
-                ("seed", d.seed.is_some()),
-                ("held_out_n", d.held_out_n.is_some()),
-                ("course_dir", d.course_dir.is_some()),
-            ] {
-                if given {
-                    return Err(Error::field(format!("data.{key}"), "does not apply to the built-in digits"));
-                }
-            }
+            refuse(&drawn_keys(d), "does not apply to the built-in digits")?;
             let (train, held) = data::digits::load(scale)?;
             return Ok((train, Some(held)));
         }
@@ -357,16 +363,7 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
         };
         return Ok((scaled(train.samples()), held.map(|h| scaled(h.samples()))));
     }
-    for (key, given) in [
-        ("n", d.n.is_some()),
-        ("seed", d.seed.is_some()),
-        ("held_out_n", d.held_out_n.is_some()),
-        ("course_dir", d.course_dir.is_some()),
-    ] {
-        if given {
-            return Err(Error::field(format!("data.{key}"), "applies to a `generator`, not file data"));
-        }
-    }
+    refuse(&drawn_keys(d), "applies to a `generator`, not file data")?;
     let (Some(x), Some(y)) = (&d.x, &d.y) else {
         return Err(Error::field(
             if d.x.is_none() { "data.x" } else { "data.y" },

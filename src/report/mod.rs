@@ -1,4 +1,5 @@
-//! Everything that leaves the process: JSON, CSV, figures, tables (each file written whole, `crate::atomic`).
+//! Everything that leaves the process: JSON, CSV, figures, tables (each file written whole,
+//! `crate::atomic`).
 
 pub mod document;
 pub mod figures;

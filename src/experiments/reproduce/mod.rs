@@ -68,8 +68,6 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         Ok(d)
     };
 
-    let interrupted = |p: &dyn Steps| p.interrupted();
-
     // Task 1
     p.step("Task 1: sigmoid landscape");
     let points = if plan.quick { 60 } else { 100 };
@@ -94,7 +92,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         let name = format!("Task 2: {}", s.name());
         p.step(&name);
         fc_runs.push(fc_random::run_setting(&study, s, &random, Some(&random_held), &mut *p.training(&name, seeds))?);
-        if interrupted(p) {
+        if p.interrupted() {
             return Ok(false);
         }
     }
@@ -121,7 +119,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         };
         let run = fc_random::run_setting(&s, setting, &random, None, &mut *p.training(&name, seeds))?;
         eos.push(crate::experiments::curvature::sharpness_row(lr, &run));
-        if interrupted(p) {
+        if p.interrupted() {
             return Ok(false);
         }
     }
@@ -277,7 +275,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         run.setting = format!("noise{:.0}%", 100.0 * share);
         noise_rows.push(mem::noise_row("line", share, &run));
         noise_runs.push(run);
-        if interrupted(p) {
+        if p.interrupted() {
             return Ok(false);
         }
     }
