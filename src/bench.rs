@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Ensemble sizes for the CNN step, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub cnn_ensembles: Vec<usize>,
+    /// Only the curvature figures (Lanczos during training, the digits CNN).
+    #[arg(long)]
+    pub curvature_only: bool,
 }
 
 /// Calls `f` in batches until `budget` has passed; returns seconds per call (best batch).
@@ -137,8 +140,78 @@ fn probe_run_detect(probe_every: usize) -> Result<f64> {
     timed_training(Cnn::new(CnnTask::Detect, Activation::Relu).build::<f32>(1, 64)?, &data, opts)
 }
 
+/// Seconds for fc73 relu+ce, 32 seeds × 1000 iterations (no stopping), with the sharpness
+/// every `every` iterations (0: none); and the mean Lanczos steps per measurement.
+fn sharpness_run(every: usize) -> Result<(f64, f64)> {
+    let data = generators::random(64, 0).samples();
+    let net = Fc73::new(Activation::Relu, LossKind::Ce).build::<f32>(32, 64)?;
+    let opts = crate::training::TrainOptions {
+        max_iters: 1000,
+        sharpness_every: every,
+        probe_every: 0,
+        held_out_every: None,
+        stop: crate::training::StopRule::None,
+        ..crate::training::TrainOptions::new(32)
+    };
+    let steps_before = crate::training::sharpness::lanczos_steps();
+    let s = timed_training(net, &data, opts)?;
+    let steps = crate::training::sharpness::lanczos_steps() - steps_before;
+    Ok((s, if every > 0 { steps as f64 / (1000 / every) as f64 } else { 0.0 }))
+}
+
+/// Issue 23's figures: exact Hessian-vector products and Lanczos during training and on the
+/// digits CNN.
+fn curvature(budget: Duration) -> Result<()> {
+    println!("\ncurvature: sharpness by Lanczos on exact Hessian-vector products (Dual<f64> twin), one thread:");
+    let (mut off, mut on, mut steps) = (f64::INFINITY, f64::INFINITY, 0.0);
+    for _ in 0..2 {
+        off = off.min(sharpness_run(0)?.0);
+        let (s, k) = sharpness_run(1)?;
+        on = on.min(s);
+        steps = k;
+    }
+    println!(
+        "fc73 relu+ce, 32 seeds × 1000 it.: plain {off:.3} s, sharpness every iteration {on:.3} s, ratio {:.2} ({steps:.1} Lanczos steps per measurement; target ≤ 5)",
+        on / off
+    );
+    let data = generators::random(64, 0).samples();
+    let mut net = Fc73::new(Activation::Relu, LossKind::Ce).build::<f32>(32, 64)?;
+    net.init(&Init::seeds(0, 32, WeightInit::TruncatedNormal { std: 0.1 }, 0.1));
+    net.feed(&data, &(0..64).collect::<Vec<_>>());
+    let step = fc73_step_seconds(32, Activation::Relu, LossKind::Ce, budget)?;
+    let mut hvp = crate::curvature::Hvp::new(&net);
+    hvp.at(&net);
+    let v = vec![vec![0.5; hvp.dim]; 32];
+    let product = time_per_call(budget, || drop(hvp.apply(&v)));
+    println!("fc73, E = 32: one Hessian-vector product {:.1} µs = {:.1} training steps", product * 1e6, product / step);
+    let lab = crate::experiments::presets::lab("digits-cnn")?;
+    let (digits, _) = lab.data(0)?;
+    let spec = &lab.cells[0].file.network;
+    let mut cnn = crate::models::spec::build::<f32>(spec, &digits, 1, digits.n)?;
+    cnn.init(&Init::seeds(0, 1, WeightInit::HeUniform, 0.0));
+    cnn.feed(&digits, &(0..digits.n).collect::<Vec<_>>());
+    let mut hvp = crate::curvature::Hvp::new(&cnn);
+    let t = Instant::now();
+    hvp.at(&cnn);
+    let start = crate::curvature::lanczos::random_vectors(hvp.dim, &mut [crate::init::SeededRng::new(0)], false);
+    let o = crate::curvature::lanczos::Options { top: 1, bottom: 1, tol: 0.0, min_steps: 20, max_steps: 20 };
+    let r = crate::curvature::lanczos::lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &o);
+    println!(
+        "digits CNN ({} parameters, all {} images): 20 Lanczos steps {:.3} s (target ≤ 1 s); λmax ≈ {:.4}, λmin ≈ {:.4}",
+        hvp.dim,
+        digits.n,
+        t.elapsed().as_secs_f64(),
+        r[0].max(),
+        r[0].min()
+    );
+    Ok(())
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let budget = Duration::from_millis(if args.quick { 100 } else { 500 });
+    if args.curvature_only {
+        return curvature(budget);
+    }
     let peak = sgemm_gflops(512, budget);
     println!("baseline: sgemm 512×512×512, one thread: {peak:.1} GFLOP/s\n");
     println!("fc73 training step (batch 64, forward + backward + SGD), one thread:");
@@ -199,6 +272,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
     }
     println!("target (issue 11): probes at the default interval cost at most 10% (ratio ≤ 1.10)");
+    curvature(budget)?;
     println!(
         "\nwhole-network loss landscapes (filter-normalised plane through a seed's initial parameters, both cores):"
     );

@@ -89,11 +89,13 @@ pub enum WeightInit {
     },
     HeUniform,
     HeNormal,
+    /// Uniform in ±1/√fan_in: PyTorch's default for `nn.Linear` and `nn.Conv2d` weights.
+    LecunUniform,
 }
 
 impl WeightInit {
     pub const NAMES: &'static [&'static str] =
-        &["truncated_normal", "normal", "uniform", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal"];
+        &["truncated_normal", "normal", "uniform", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform"];
 
     /// A scheme by name; `scale` is the std (normal kinds), the limit (uniform) or the gain
     /// (Xavier; 1 by default) and is not taken by He.
@@ -105,9 +107,10 @@ impl WeightInit {
             "uniform" => WeightInit::Uniform { limit: need("limit")? },
             "xavier_uniform" => WeightInit::XavierUniform { gain: scale.unwrap_or(1.0) },
             "xavier_normal" => WeightInit::XavierNormal { gain: scale.unwrap_or(1.0) },
-            "he_uniform" | "he_normal" if scale.is_some() => {
-                return Err(format!("`{name}` takes no std, limit or gain (it is √(2/fan_in) by definition)"));
+            "he_uniform" | "he_normal" | "lecun_uniform" if scale.is_some() => {
+                return Err(format!("`{name}` takes no std, limit or gain (its scale is fixed by fan_in)"));
             }
+            "lecun_uniform" => WeightInit::LecunUniform,
             "he_uniform" => WeightInit::HeUniform,
             "he_normal" => WeightInit::HeNormal,
             other => {
@@ -128,6 +131,7 @@ impl WeightInit {
             WeightInit::XavierNormal { gain } => rng.normal() * gain * (2.0 / (fan_in + fan_out) as f64).sqrt(),
             WeightInit::HeUniform => rng.symmetric((6.0 / fan_in as f64).sqrt()),
             WeightInit::HeNormal => rng.normal() * (2.0 / fan_in as f64).sqrt(),
+            WeightInit::LecunUniform => rng.symmetric((1.0 / fan_in as f64).sqrt()),
         }
     }
 
@@ -137,7 +141,7 @@ impl WeightInit {
             WeightInit::TruncatedNormal { std } | WeightInit::Normal { std } => std,
             WeightInit::Uniform { limit } => limit,
             WeightInit::XavierUniform { gain } | WeightInit::XavierNormal { gain } => gain,
-            WeightInit::HeUniform | WeightInit::HeNormal => 0.0,
+            WeightInit::HeUniform | WeightInit::HeNormal | WeightInit::LecunUniform => 0.0,
         };
         if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(format!("must be a finite number ≥ 0, got {v}")) }
     }
@@ -153,6 +157,7 @@ impl std::fmt::Display for WeightInit {
             WeightInit::XavierNormal { gain } => write!(f, "xavier normal (gain {gain})"),
             WeightInit::HeUniform => f.write_str("he uniform"),
             WeightInit::HeNormal => f.write_str("he normal"),
+            WeightInit::LecunUniform => f.write_str("lecun uniform (PyTorch's default)"),
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   like the parameters. [`init`]: seeded RNG and weight schemes as data.
 //! - [`models`]: networks built on the engine from their description (`spec`); heads, layers,
 //!   parameters in and out.
+//! - [`curvature`]: exact Hessian-vector products of every model (forward-over-reverse), Lanczos
+//!   for both ends of the spectrum, Hutchinson's trace, the spectral density (SLQ).
 //! - [`data`]: `.npy` loading with validation, the general dataset (`Samples`), and generators
 //!   for the three datasets.
 //! - [`training`]: the one training configuration and loop, and its observers (probes,
@@ -27,6 +29,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod cli;
+pub mod curvature;
 pub mod data;
 pub mod engine;
 pub mod error;

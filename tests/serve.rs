@@ -107,7 +107,7 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     assert_eq!(status, 200);
     let presets = json(&presets);
     let names: Vec<&str> = presets.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fc73", "line", "detect", "digits-mlp", "digits-cnn"]);
+    assert_eq!(names, ["fc73", "line", "detect", "digits-mlp", "digits-cnn", "digits-eos"]);
     // Each preset is one cell: a [sweep] survives only as comments.
     for p in presets.as_array().unwrap() {
         let t = p["toml"].as_str().unwrap();

@@ -53,9 +53,11 @@ pub enum Command {
     /// seeds; `--shard i/n` for job arrays.
     #[command(after_help = EXIT_CODES)]
     Run(sweep::RunArgs),
-    /// The full Hessian spectrum of a network file's loss at saved parameters (f64, central
-    /// differences of gradients, Jacobi eigenvalues; networks up to 3000 parameters), with the
-    /// edge-of-stability threshold 2/lr beside it.
+    /// The curvature of a network file's training loss at saved parameters (or its
+    /// initialisation), from exact Hessian-vector products (forward-over-reverse in f64): the
+    /// largest and smallest eigenvalues (Lanczos), the trace (Hutchinson, with its standard
+    /// error), the eigenvalue density (stochastic Lanczos quadrature, as PyHessian), and for
+    /// nets up to 3000 parameters the full spectrum; with the edge-of-stability threshold 2/lr.
     #[command(after_help = EXIT_CODES)]
     Hessian(sweep::HessianArgs),
     /// Check a network file's gradients against central finite differences in f64 at its
@@ -143,6 +145,12 @@ pub enum StudyKind {
     /// the first to the last hidden layer's gradient RMS, iterations to 100%, seeds converged.
     #[command(after_help = EXIT_CODES)]
     Depth(DepthArgs),
+    /// The edge of stability (Cohen et al. 2021) on the built-in digits: their fully connected
+    /// tanh [200, 200] net with the square loss under full-batch gradient descent at several
+    /// learning rates η; the sharpness (Lanczos) every K iterations against 2/η, the iteration
+    /// it first reaches 2/η, how it hovers there, and the loss's non-monotone fall.
+    #[command(after_help = EXIT_CODES)]
+    EdgeOfStability(EosArgs),
     /// Label noise (Arpit et al. 2017, Zhang et al. 2017): the report's nets on random, line and
     /// detection with a share of the training labels replaced by coin flips; iterations to
     /// 100%, clean held-out accuracy and learning curves per noise level.
@@ -199,6 +207,28 @@ pub struct DataVsInitArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Output directory: summary.json, decomposition.md.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EosArgs {
+    /// Learning rates of gradient descent, comma-separated (one panel pair each).
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2")]
+    pub lrs: Vec<f64>,
+    /// Iterations per learning rate.
+    #[arg(long, default_value_t = 2000)]
+    pub max_iters: usize,
+    /// The sharpness every K iterations.
+    #[arg(long, value_name = "K", default_value_t = 25)]
+    pub every: usize,
+    /// Seeds per learning rate (initialisations), in lockstep.
+    #[arg(long, default_value_t = 2)]
+    pub seeds: usize,
+    /// Output directory: eos.csv, summary.json, metrics.csv, edge_of_stability.svg/png.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Write into --out even if it already holds files.
@@ -289,6 +319,7 @@ impl StudyArgs {
             probe_every: crate::training::DEFAULT_PROBE_EVERY,
             held_out_every: crate::training::DEFAULT_HELD_OUT_EVERY,
             sharpness_every: 0,
+            lambda_min: false,
             clip_norm: None,
             all_rows: false,
         }
@@ -371,11 +402,15 @@ pub struct CommonArgs {
     /// of metrics.csv and the curves); 0: only after training.
     #[arg(long, value_name = "K", default_value_t = crate::training::DEFAULT_HELD_OUT_EVERY)]
     pub held_out_every: usize,
-    /// The sharpness (largest Hessian eigenvalue, by warm-started power iteration on finite
-    /// differences of gradients) every K iterations, per seed: column `sharpness`; 0: off.
+    /// The sharpness (largest Hessian eigenvalue, by warm-started Lanczos on exact
+    /// Hessian-vector products) every K iterations, per seed: column `sharpness`; 0: off.
     /// Compare it with 2/lr (the edge of stability).
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub sharpness_every: usize,
+    /// With --sharpness-every: also the smallest Hessian eigenvalue (column `lambda_min`;
+    /// negative where the loss curves down, as ReLU nets' often does early on).
+    #[arg(long, requires = "sharpness_every")]
+    pub lambda_min: bool,
     /// Clip each model's global gradient norm to MAX before every step (as
     /// torch.nn.utils.clip_grad_norm_); off by default.
     #[arg(long, value_name = "MAX")]
@@ -519,6 +554,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::LeakyVsRelu(args) } => train::leaky_vs_relu(&args),
         Command::Study { which: StudyKind::Explosion(args) } => train::explosion(&args),
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),
+        Command::Study { which: StudyKind::EdgeOfStability(args) } => train::edge_of_stability(&args),
         Command::Study { which: StudyKind::Memorisation(args) } => train::memorisation(&args),
         Command::Study { which: StudyKind::DataVsInit(args) } => train::data_vs_init(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),

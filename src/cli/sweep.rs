@@ -50,12 +50,39 @@ pub struct HessianArgs {
     /// The parameters (safetensors); the file's initialisation (first seed) without it.
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
-    /// Output directory: spectrum.csv, summary.json.
+    /// Output directory: extremes.csv (Lanczos), density.csv, density_nodes.csv and
+    /// density.svg/png (SLQ), spectrum.csv (full), summary.json (all of it, with the trace).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Write into --out even if it already holds files.
     #[arg(long)]
     pub force: bool,
+    /// Lanczos: this many of the largest and of the smallest eigenvalues.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub top: usize,
+    /// Form the full Hessian and all its eigenvalues (default when the net has at most 3000
+    /// parameters).
+    #[arg(long, conflicts_with = "no_full")]
+    pub full: bool,
+    /// Skip the full spectrum even for a small net.
+    #[arg(long)]
+    pub no_full: bool,
+    /// Spectral density: stochastic Lanczos quadrature runs (Rademacher starts).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub probes: usize,
+    /// Spectral density: Lanczos steps per run.
+    #[arg(long, default_value_t = 60, value_name = "S")]
+    pub steps: usize,
+    /// Hutchinson's trace: stop when the running mean changes by less than this, relatively
+    /// (PyHessian's rule).
+    #[arg(long, default_value_t = 1e-3, value_name = "TOL")]
+    pub trace_tol: f64,
+    /// Hutchinson's trace: at most this many probes.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_probes: usize,
+    /// Seed of the random start and probe vectors.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -203,50 +230,19 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
 }
 
 pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
-    use crate::experiments::curvature::{full_hessian, symmetric_eigenvalues};
-    let lab = lab::load(&args.file)?;
-    let cell = &lab.cells[0];
-    let (data, _) = lab.data(0)?;
-    let spec = &cell.file.network;
-    let mut net: crate::models::Net<f64> =
-        crate::models::spec::build(spec, &data, 1, data.n).map_err(|e| e.in_file(&args.file))?;
-    let p = net.graph.param_count();
-    if p > 3000 {
-        return Err(Error::Usage(format!(
-            "{}: {p} parameters; the full Hessian is for networks up to 3000 (use --sharpness-every for larger ones)",
-            args.file.display()
-        )));
-    }
-    net.init(&crate::models::Init::seeds(cell.opts.first_seed, 1, cell.opts.init.weights, cell.opts.init.bias));
-    if let Some(path) = &args.params {
-        crate::models::params::load_all(&mut net, path)?;
-    }
-    crate::atomic::prepare_out_dir(&args.out, args.force)?;
-    let started = std::time::Instant::now();
-    let all: Vec<usize> = (0..data.n).collect();
-    net.feed(&data, &all);
-    let h = full_hessian(&mut net);
-    let ev = symmetric_eigenvalues(&h, p);
-    let seconds = started.elapsed().as_secs_f64();
-    let mut csv = String::from("rank,eigenvalue\n");
-    for (i, v) in ev.iter().enumerate() {
-        csv.push_str(&format!("{},{v}\n", i + 1));
-    }
-    crate::atomic::write_atomic(&args.out.join("spectrum.csv"), csv.as_bytes())?;
-    let lr = cell.opts.optim.lr;
-    let summary = serde_json::json!({
-        "file": args.file.display().to_string(),
-        "params": args.params.as_ref().map(|p| p.display().to_string()),
-        "parameters": p,
-        "loss": net.graph.value(net.loss)[0],
-        "top": &ev[..ev.len().min(10)],
-        "bottom": &ev[ev.len().saturating_sub(5)..],
-        "negative": ev.iter().filter(|v| **v < 0.0).count(),
-        "lr": lr,
-        "two_over_lr": 2.0 / lr,
-        "seconds": seconds,
-    });
-    crate::report::write_json(&args.out.join("summary.json"), &summary)?;
+    let summary = crate::experiments::curvature::hessian(&crate::experiments::curvature::HessianStudy {
+        file: &args.file,
+        params: args.params.as_deref(),
+        out: &args.out,
+        force: args.force,
+        top: args.top,
+        full: args.full.then_some(true).or(args.no_full.then_some(false)),
+        probes: args.probes,
+        steps: args.steps,
+        trace_tol: args.trace_tol,
+        max_probes: args.max_probes,
+        seed: args.seed,
+    })?;
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,7 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         save_every: c.save_every,
         probe_every: c.probe_every,
         sharpness_every: c.sharpness_every,
+        lambda_min: c.lambda_min,
         held_out_every: (c.held_out_every > 0).then_some(c.held_out_every),
         all_rows: c.all_rows,
         ..TrainOptions::new(c.seeds())
@@ -253,6 +254,17 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     let (rows, complete) =
         depth::run_study(&cells, args.width, &samples, &data.source, &opts, &args.out, &mut progress_runner)?;
     println!("{}", depth::markdown(&rows, &opts));
+    finish(&args.out, started, complete)
+}
+
+pub fn edge_of_stability(args: &super::EosArgs) -> Result<ExitCode> {
+    use crate::experiments::edge_of_stability as eos;
+    let study = eos::EosStudy { lrs: args.lrs.clone(), max_iters: args.max_iters, every: args.every, seeds: args.seeds };
+    study.lab()?; // the arguments' errors before the directory is touched
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let (rows, complete) = eos::run(&study, &args.out, &mut progress_runner)?;
+    println!("{}", eos::markdown(&rows));
     finish(&args.out, started, complete)
 }
 

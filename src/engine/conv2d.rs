@@ -93,15 +93,16 @@ pub fn geometry(
 }
 
 /// Unpadded convolutions run without im2col (`conv2d_direct`); padded ones unroll the input.
-pub fn is_direct(g: &Geometry) -> bool {
-    g.spec.padding == 0
+/// A tape in a type without fast direct kernels (`Real::DIRECT_CONV`) always unrolls.
+pub fn is_direct<T: Real>(g: &Geometry) -> bool {
+    g.spec.padding == 0 && T::DIRECT_CONV
 }
 
 /// Scratch. Direct: the transposed kernel `[K, out]` when the input needs a gradient.
 /// im2col: the unrolled input of each product (kept for dW), then one `K × N` buffer for the
 /// gradient of the unrolled input when the input needs a gradient.
-pub fn saved_len(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_grad: bool) -> usize {
-    if is_direct(g) {
+pub fn saved_len<T: Real>(ensemble: usize, x_ensemble: usize, g: &Geometry, input_needs_grad: bool) -> usize {
+    if is_direct::<T>(g) {
         return if input_needs_grad { g.k() * g.out } else { 0 };
     }
     let groups = if x_ensemble == 1 { 1 } else { ensemble };
@@ -176,7 +177,7 @@ pub fn forward<T: Real>(
     y: &mut [T],
     saved: &mut [T],
 ) {
-    if is_direct(g) {
+    if is_direct::<T>(g) {
         let (n_groups, per_group) = groups(ensemble, x.shape[0]);
         let (k, n, rows) = (g.k(), g.n(), per_group * g.out);
         for grp in 0..n_groups {
@@ -257,7 +258,7 @@ pub fn backward<T: Real>(
             *gbv += super::gemm::lane_sum(values);
         }
     }
-    if is_direct(g) {
+    if is_direct::<T>(g) {
         use super::conv2d_direct as direct;
         if !gw.is_empty() {
             for grp in 0..n_groups {
@@ -362,8 +363,8 @@ mod tests {
             let x: Vec<f64> = (0..c * b * h * w).map(|_| rnd()).collect();
             let wt: Vec<f64> = (0..out * c * kh * kw).map(|_| rnd()).collect();
             let mut y = vec![0.0; shape.iter().product()];
-            let mut saved = vec![0.0; saved_len(1, 1, &geo, false)];
-            let taps = if is_direct(&geo) { super::super::conv2d_direct::tap_offsets(&geo) } else { vec![] };
+            let mut saved = vec![0.0; saved_len::<f64>(1, 1, &geo, false)];
+            let taps = if is_direct::<f64>(&geo) { super::super::conv2d_direct::tap_offsets(&geo) } else { vec![] };
             forward(
                 1,
                 &geo,

@@ -106,6 +106,35 @@ impl<T: Real> Graph<T> {
         }
     }
 
+    /// The same tape in another float type, every value converted by `f` (gradients and
+    /// scratch zeroed): an f32 training net's twin in `Dual<f64>` gives its Hessian-vector
+    /// products (`curvature::Hvp`).
+    pub fn convert<U: Real>(&self, f: impl Fn(T) -> U) -> Graph<U> {
+        let zeros = |v: &Vec<Vec<T>>| v.iter().map(|x| vec![U::default(); x.len()]).collect::<Vec<_>>();
+        let (mut ops, mut saved) = (self.ops.clone(), zeros(&self.saved));
+        // A convolution may take the other path in `U` (see `conv2d::is_direct`).
+        for (i, op) in ops.iter_mut().enumerate() {
+            if let Op::Conv2d { x, geometry, taps, .. } = op
+                && conv2d::is_direct::<T>(geometry) != conv2d::is_direct::<U>(geometry)
+            {
+                *taps = if conv2d::is_direct::<U>(geometry) { super::conv2d_direct::tap_offsets(geometry) } else { vec![] };
+                let n = conv2d::saved_len::<U>(self.ensemble, self.shapes[x.0][0], geometry, self.needs_grad[x.0]);
+                saved[i] = vec![U::default(); n];
+            }
+        }
+        Graph {
+            ensemble: self.ensemble,
+            ops,
+            shapes: self.shapes.clone(),
+            values: self.values.iter().map(|x| x.iter().map(|&v| f(v)).collect()).collect(),
+            grads: zeros(&self.grads),
+            saved,
+            needs_grad: self.needs_grad.clone(),
+            stale: vec![false; self.ops.len()],
+            fused: None,
+        }
+    }
+
     pub fn ensemble(&self) -> usize {
         self.ensemble
     }
@@ -168,8 +197,8 @@ impl<T: Real> Graph<T> {
             b.map(|b| &self.shapes[b.0][..]),
             spec,
         )?;
-        let saved = conv2d::saved_len(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
-        let taps = if conv2d::is_direct(&geometry) { super::conv2d_direct::tap_offsets(&geometry) } else { vec![] };
+        let saved = conv2d::saved_len::<T>(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
+        let taps = if conv2d::is_direct::<T>(&geometry) { super::conv2d_direct::tap_offsets(&geometry) } else { vec![] };
         Ok(self.push(Op::Conv2d { x, w, b, geometry, taps }, shape, saved))
     }
 

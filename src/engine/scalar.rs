@@ -97,7 +97,10 @@ impl Scalar for f32 {
 
 /// A dual number `v + d·ε` with `ε² = 0`: evaluating `f` on `Dual { v: x, d: 1 }` gives
 /// `Dual { v: f(x), d: f'(x) }`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `repr(C)`: a slice of `Dual<f64>` is an interleaved slice of f64 (value, tangent, …), which
+/// the matrix kernel reads with doubled strides (`Real for Dual<f64>`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
 pub struct Dual<T> {
     pub v: T,
     pub d: T,

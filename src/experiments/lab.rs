@@ -97,6 +97,8 @@ pub struct TrainSection {
     pub probe_every: Option<usize>,
     /// The sharpness (largest Hessian eigenvalue) every K evaluated iterations; 0 for none.
     pub sharpness_every: Option<usize>,
+    /// With `sharpness_every`: also the smallest Hessian eigenvalue (column `lambda_min`).
+    pub lambda_min: Option<bool>,
     /// Every row of every seed in metrics.csv (default: thinned; curves.csv is always exact).
     pub all_rows: Option<bool>,
     pub init: Option<PathBuf>,
@@ -489,6 +491,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         })),
         probe_every: t.probe_every.unwrap_or(crate::training::DEFAULT_PROBE_EVERY),
         sharpness_every: t.sharpness_every.unwrap_or(0),
+        lambda_min: t.lambda_min.unwrap_or(false),
         all_rows: t.all_rows.unwrap_or(false),
         init_from: t.init.clone(),
         save_params: t.save_params.clone(),

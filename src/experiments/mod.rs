@@ -9,6 +9,7 @@ pub mod check;
 pub mod cnn;
 pub mod curvature;
 pub mod depth;
+pub mod edge_of_stability;
 pub mod explosion;
 pub mod fc_random;
 pub mod lab;

@@ -19,6 +19,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("detect", include_str!("../../examples/networks/detect.toml")),
     ("digits-mlp", include_str!("../../examples/networks/digits-mlp.toml")),
     ("digits-cnn", include_str!("../../examples/networks/digits-cnn.toml")),
+    ("digits-eos", include_str!("../../examples/networks/digits-eos.toml")),
 ];
 
 /// A preset's text.

@@ -108,6 +108,20 @@ pub struct Net<T: Real> {
 }
 
 impl<T: Real> Net<T> {
+    /// The same net in another float type (see `Graph::convert`).
+    pub fn convert<U: Real>(&self, f: impl Fn(T) -> U) -> Net<U> {
+        Net {
+            graph: self.graph.convert(f),
+            input: self.input,
+            heads: self.heads.clone(),
+            loss: self.loss,
+            hidden: self.hidden.clone(),
+            layers: self.layers.clone(),
+            params: self.params.clone(),
+            batch: self.batch,
+        }
+    }
+
     /// A parameter by its name.
     pub fn param(&self, name: &str) -> NodeId {
         self.params.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("no parameter `{name}`")).1

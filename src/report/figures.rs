@@ -447,3 +447,141 @@ mod tests {
         assert_eq!((t.lo.clone(), t.hi.clone()), (vec![1.0, 1.0, 3.0], vec![2.0, 4.0, 6.0]));
     }
 }
+
+/// One panel of x–y series (lines or dots) with optional dotted horizontal reference lines.
+#[derive(Clone, Debug, Default)]
+pub struct XyPanel {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub log_y: bool,
+    /// `(label, points, dots)`: dots instead of a line where `dots`.
+    pub series: Vec<(String, Vec<(f64, f64)>, bool)>,
+    /// `(label, y)`, drawn dotted in the colour of the series with the same index.
+    pub levels: Vec<(String, f64)>,
+}
+
+/// Panels of x–y series side by side (`columns` to a row).
+pub struct XyPanels {
+    pub title: String,
+    pub panels: Vec<XyPanel>,
+    pub columns: usize,
+}
+
+impl XyPanel {
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!self.log_y || p.1 > 0.0);
+        let pts: Vec<(f64, f64)> = self.series.iter().flat_map(|s| s.1.iter().filter(finite).copied()).collect();
+        let fold = |f: fn(&(f64, f64)) -> f64| {
+            pts.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        };
+        let (mut x, mut y) = (fold(|p| p.0), fold(|p| p.1));
+        for &(_, l) in &self.levels {
+            if l.is_finite() && (!self.log_y || l > 0.0) {
+                y = (y.0.min(l), y.1.max(l));
+            }
+        }
+        if !x.0.is_finite() {
+            x = (0.0, 1.0);
+        }
+        if x.1 - x.0 < 1e-12 {
+            x = (x.0 - 0.5, x.1 + 0.5);
+        }
+        if !y.0.is_finite() {
+            y = if self.log_y { (1e-3, 1.0) } else { (0.0, 1.0) };
+        }
+        y = if self.log_y {
+            (y.0 * 0.7, y.1 * 1.4)
+        } else if y.1 - y.0 < 1e-12 {
+            (y.0 - 0.5, y.1 + 0.5)
+        } else {
+            (y.0 - 0.05 * (y.1 - y.0), y.1 + 0.05 * (y.1 - y.0))
+        };
+        (x, y)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        let ((x0, x1), (y0, y1)) = self.ranges();
+        let mut builder = ChartBuilder::on(area);
+        builder.caption(&self.title, ("sans-serif", 18)).margin(12).x_label_area_size(42).y_label_area_size(64);
+        macro_rules! draw_into {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(self.x_desc.as_str())
+                    .y_desc(self.y_desc.as_str())
+                    .label_style(("sans-serif", 13))
+                    .x_label_formatter(&|v| tick_within(*v, x1 - x0))
+                    .y_label_formatter(&|v| if self.log_y { tick(*v) } else { tick_within(*v, y1 - y0) })
+                    .axis_desc_style(("sans-serif", 15))
+                    .light_line_style(WHITE.mix(0.0))
+                    .draw()
+                    .map_err(e2s)?;
+                let clamp = |(x, y): (f64, f64)| (x, y.clamp(y0, y1));
+                for (k, (label, pts, dots)) in self.series.iter().enumerate() {
+                    let color = COLORS[k % COLORS.len()];
+                    let pts = pts.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).map(clamp);
+                    let drawn = if *dots {
+                        chart.draw_series(pts.map(|p| Circle::new(p, 2, color.filled()))).map_err(e2s)?
+                    } else {
+                        chart.draw_series(LineSeries::new(pts, color.stroke_width(2))).map_err(e2s)?
+                    };
+                    if !label.is_empty() {
+                        drawn.label(label.as_str()).legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                        });
+                    }
+                }
+                for (k, (label, l)) in self.levels.iter().enumerate() {
+                    let color = COLORS[k % COLORS.len()];
+                    // Dotted: short dashes along the level.
+                    let n = 60;
+                    let dashes = (0..n).step_by(2).map(|i| {
+                        let a = x0 + (x1 - x0) * i as f64 / n as f64;
+                        let b = x0 + (x1 - x0) * (i as f64 + 1.0) / n as f64;
+                        PathElement::new(vec![(a, *l), (b, *l)], color.stroke_width(1))
+                    });
+                    let drawn = chart.draw_series(dashes).map_err(e2s)?;
+                    if !label.is_empty() {
+                        drawn.label(label.as_str()).legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 6, y)], color.stroke_width(1))
+                        });
+                    }
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .label_font(("sans-serif", 12))
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .draw()
+                    .map_err(e2s)?;
+            }};
+        }
+        if self.log_y {
+            draw_into!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(e2s)?);
+        } else {
+            draw_into!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e2s)?);
+        }
+        Ok(())
+    }
+}
+
+impl Figure for XyPanels {
+    fn size(&self) -> (u32, u32) {
+        let cols = self.columns.min(self.panels.len()).max(1) as u32;
+        let rows = self.panels.len().div_ceil(self.columns.max(1)).max(1) as u32;
+        (cols * 560, rows * 400 + 40)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        root.fill(&WHITE).map_err(e2s)?;
+        let root = root.titled(&self.title, ("sans-serif", 22)).map_err(e2s)?;
+        let cols = self.columns.min(self.panels.len()).max(1);
+        let rows = self.panels.len().div_ceil(cols).max(1);
+        for (area, p) in root.split_evenly((rows, cols)).iter().zip(&self.panels) {
+            p.draw(area)?;
+        }
+        root.present().map_err(e2s)
+    }
+}

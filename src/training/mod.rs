@@ -120,7 +120,7 @@ pub fn observers<'a>(
         o.push(Box::new(probes::Prober::observer(net, opts.probe_every)));
     }
     if full_batch && opts.sharpness_every > 0 {
-        o.push(Box::new(sharpness::SharpnessObserver::new(opts.sharpness_every)));
+        o.push(Box::new(sharpness::SharpnessObserver::new(opts.sharpness_every, opts.lambda_min)));
     }
     if let Some(l) = &opts.live {
         o.push(Box::new(live::Watched::new(l, opts.probe_every)));

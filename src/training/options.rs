@@ -65,8 +65,10 @@ pub struct TrainOptions {
     /// 0 turns them off.
     pub probe_every: usize,
     /// The largest Hessian eigenvalue (sharpness) every K evaluated iterations, per seed, by
-    /// warm-started power iteration (full batch only); 0 turns it off.
+    /// warm-started Lanczos on exact Hessian-vector products (full batch only); 0 turns it off.
     pub sharpness_every: usize,
+    /// With `sharpness_every`: also the smallest eigenvalue (column `lambda_min`).
+    pub lambda_min: bool,
     /// Start every model from these parameters (safetensors) instead of the random init.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
@@ -123,6 +125,7 @@ impl TrainOptions {
             stop: StopRule::Accuracy,
             probe_every: DEFAULT_PROBE_EVERY,
             sharpness_every: 0,
+            lambda_min: false,
             init_from: None,
             save_params: None,
             save_every: None,
@@ -168,6 +171,15 @@ impl TrainOptions {
         }
         if self.max_iters == 0 {
             return bad("train.max_iters", "must be at least 1".into());
+        }
+        if self.lambda_min && self.sharpness_every == 0 {
+            return bad("train.lambda_min", "needs train.sharpness_every (the smallest eigenvalue comes with the sharpness)".into());
+        }
+        if self.sharpness_every > 0 && self.batch.is_some() {
+            return bad(
+                "train.sharpness_every",
+                "is measured on the full-batch loss: it needs full-batch training (no train.batch)".into(),
+            );
         }
         if let Err(m) = self.init.weights.validate() {
             return bad("init.std", m);

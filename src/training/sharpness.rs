@@ -1,193 +1,121 @@
-//! Sharpness during training: the largest-magnitude Hessian eigenvalue of the training loss per
-//! model, by power iteration on Hessian-vector products from differences of gradients,
-//! warm-started between measurements (`sharpness` column, every K evaluated iterations, full
-//! batch only). Parameters and their gradients are restored exactly, so training is unchanged.
+//! Sharpness during training: per model the largest Hessian eigenvalue of the training loss
+//! (column `sharpness`) and, where asked, the smallest (`lambda_min`), by Lanczos on exact
+//! Hessian-vector products (`crate::curvature`), every K evaluated iterations (full batch only).
+//! Warm-started from the previous measurement's Ritz vectors. The products run on a twin of the
+//! net in `Dual<f64>`: the training net is only read, so training is unchanged.
 
 use super::{At, Observer};
+use crate::curvature::lanczos::{Options, lanczos, random_vectors};
+use crate::curvature::{Hvp, Vectors};
 use crate::engine::Real;
 use crate::init::SeededRng;
 use crate::models::Net;
 use crate::record::Run;
 
-/// Each model's parameters (or any vector shaped like them), tensor by tensor, all models.
-type Tensors<T> = Vec<Vec<T>>;
+/// Lanczos stops when the watched Ritz pairs' residuals are below this, relative to the
+/// largest |Ritz value| (an eigenvalue then lies within that of each), or after `MAX_STEPS`.
+pub const TOLERANCE: f64 = 1e-4;
+pub const MAX_STEPS: usize = 60;
 
-fn copy_params<T: Real>(net: &Net<T>, out: &mut Tensors<T>, grads: bool) {
-    for ((_, id, _), o) in net.params.iter().zip(out.iter_mut()) {
-        o.copy_from_slice(if grads { net.graph.grad(*id) } else { net.graph.value(*id) });
-    }
+/// Lanczos steps taken by every measurement so far in this process (for `gradlab bench`).
+static STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub fn lanczos_steps() -> usize {
+    STEPS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Power iteration for the largest-magnitude Hessian eigenvalue of every model at the net's
-/// current parameters and fed data, warm-started from the previous call's vectors.
-pub struct Sharpness<T: Real> {
-    v: Tensors<T>,
-    theta: Tensors<T>,
-    g0: Tensors<T>,
-    /// The latest estimate per model (NaN before the first).
+/// The extreme Hessian eigenvalues of every model at the net's current parameters and fed data.
+pub struct Sharpness {
+    hvp: Hvp,
+    rngs: Vec<SeededRng>,
+    /// The previous measurement's Ritz vectors per model (the next start).
+    warm: Option<Vectors>,
+    bottom: bool,
+    /// The latest estimates per model (NaN before the first): λmax, λmin (NaN unless asked).
     pub lambda: Vec<f64>,
-    warm: bool,
+    pub lambda_min: Vec<f64>,
+    /// Lanczos steps (Hessian-vector products) of the latest measurement.
+    pub steps: usize,
 }
 
-impl<T: Real> Sharpness<T> {
-    /// Starting vectors drawn from each model's seed (a model's estimate never depends on the
-    /// others, like everything else in an ensemble).
-    pub fn new(net: &Net<T>, seeds: &[u64]) -> Sharpness<T> {
-        let e = net.graph.ensemble();
-        let shaped: Tensors<T> =
-            net.params.iter().map(|(_, id, _)| vec![T::default(); net.graph.value(*id).len()]).collect();
-        let mut v = shaped.clone();
-        for (m, &seed) in seeds.iter().enumerate().take(e) {
-            let mut rng = SeededRng::new(seed ^ 0x4845_5353);
-            for t in v.iter_mut() {
-                let n = t.len() / e;
-                for x in &mut t[m * n..(m + 1) * n] {
-                    *x = T::from_f64(rng.normal());
-                }
-            }
+impl Sharpness {
+    /// Start vectors are drawn from each model's seed (a model's estimate never depends on
+    /// the others, like everything else in an ensemble). `bottom`: also λmin.
+    pub fn new<T: Real>(net: &Net<T>, seeds: &[u64], bottom: bool) -> Sharpness {
+        let hvp = Hvp::new(net);
+        let e = hvp.ensemble();
+        Sharpness {
+            rngs: seeds.iter().take(e).map(|&s| SeededRng::new(s ^ 0x4845_5353)).collect(),
+            hvp,
+            warm: None,
+            bottom,
+            lambda: vec![f64::NAN; e],
+            lambda_min: vec![f64::NAN; e],
+            steps: 0,
         }
-        let mut s = Sharpness { v, theta: shaped.clone(), g0: shaped, lambda: vec![f64::NAN; e], warm: false };
-        s.normalise(&vec![true; e]);
-        s
     }
 
-    /// Per model: scales its slice of `v` to unit norm; returns the norms before.
-    fn normalise(&mut self, active: &[bool]) -> Vec<f64> {
-        let e = active.len();
-        let mut norms = vec![0.0; e];
-        for t in &self.v {
-            let n = t.len() / e;
-            for (m, norm) in norms.iter_mut().enumerate() {
-                *norm += t[m * n..(m + 1) * n].iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
+    /// Measures at the net's parameters; only the `active` models' estimates are updated.
+    pub fn measure<T: Real>(&mut self, net: &Net<T>, active: &[bool]) {
+        self.hvp.at(net);
+        let dim = self.hvp.dim;
+        let mut start = random_vectors(dim, &mut self.rngs, false);
+        if let Some(warm) = &self.warm {
+            // The previous Ritz vectors, with a hundredth of a fresh random direction so that a
+            // new top eigenvector is never missed for want of a component along it.
+            for (s, w) in start.iter_mut().zip(warm) {
+                let r = crate::curvature::dot(s, s).sqrt();
+                s.iter_mut().zip(w).for_each(|(x, &wi)| *x = wi + 0.01 * *x / r);
             }
         }
-        norms.iter_mut().for_each(|x| *x = x.sqrt());
-        for t in &mut self.v {
-            let n = t.len() / e;
-            for (m, &norm) in norms.iter().enumerate() {
-                if active[m] && norm > 0.0 {
-                    let s = T::from_f64(1.0 / norm);
-                    t[m * n..(m + 1) * n].iter_mut().for_each(|x| *x *= s);
-                }
+        let hvp = &mut self.hvp;
+        let ritz = lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &Options::extremes(self.bottom, TOLERANCE, MAX_STEPS));
+        self.steps = ritz.iter().map(|r| r.steps).max().unwrap_or(0);
+        STEPS.fetch_add(self.steps, std::sync::atomic::Ordering::Relaxed);
+        for (m, r) in ritz.iter().enumerate().filter(|(m, _)| active[*m]) {
+            self.lambda[m] = r.max();
+            if self.bottom {
+                self.lambda_min[m] = r.min();
             }
         }
-        norms
-    }
-
-    /// `iterations` power steps (after the first call, warm-started); the net must hold the
-    /// gradient of its loss at the current parameters (after `backward`). Parameters and
-    /// parameter gradients are restored exactly afterwards; other nodes' values are not.
-    /// `central`: two gradients per product (θ ± εv) instead of one (θ + εv, against the held
-    /// gradient at θ): more exact, twice the cost.
-    pub fn measure(&mut self, net: &mut Net<T>, active: &[bool], iterations: usize, central: bool) -> &[f64] {
-        let e = active.len();
-        copy_params(net, &mut self.theta, false);
-        copy_params(net, &mut self.g0, true);
-        // ε per model: small against the parameters' size.
-        let mut sizes = vec![0.0f64; e];
-        for t in &self.theta {
-            let n = t.len() / e;
-            for (m, s) in sizes.iter_mut().enumerate() {
-                *s += t[m * n..(m + 1) * n].iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
+        let mut warm = Vec::with_capacity(ritz.len());
+        for r in ritz {
+            let mut w = vec![0.0; dim];
+            for y in &r.vectors {
+                crate::curvature::axpy(&mut w, 1.0, y);
             }
+            warm.push(w);
         }
-        // A difference step small against the parameters' size: 1e-5 in f64 (checks), 1e-4 in
-        // f32 (training), where rounding would swamp a much smaller one.
-        let rel = if T::EPSILON < 1e-10 { 1e-5 } else { 1e-4 };
-        let eps: Vec<f64> = sizes.iter().map(|s| rel * s.sqrt().max(1.0)).collect();
-        let steps = if self.warm { iterations } else { iterations.max(20) };
-        let mut hv: Tensors<T> = self.g0.clone();
-        for _ in 0..steps {
-            // hv ← (g(θ + εv) − g(θ − εv)) / 2ε, or (g(θ + εv) − g(θ)) / ε.
-            let gradient_at = |net: &mut Net<T>, sign: f64, out: &mut Tensors<T>| {
-                for (p, (_, id, _)) in net.params.clone().iter().enumerate() {
-                    let vals = net.graph.value_mut(*id);
-                    let n = vals.len() / e;
-                    for m in 0..e {
-                        let s = T::from_f64(sign * eps[m]);
-                        for i in m * n..(m + 1) * n {
-                            vals[i] = self.theta[p][i] + s * self.v[p][i];
-                        }
-                    }
-                }
-                net.graph.forward();
-                net.graph.backward(net.loss);
-                copy_params(net, out, true);
-            };
-            gradient_at(net, 1.0, &mut hv);
-            let low = if central {
-                let mut g = self.g0.clone();
-                gradient_at(net, -1.0, &mut g);
-                g
-            } else {
-                self.g0.clone()
-            };
-            let width = if central { 2.0 } else { 1.0 };
-            for (p, t) in hv.iter_mut().enumerate() {
-                let n = t.len() / e;
-                for m in 0..e {
-                    let inv = T::from_f64(1.0 / (width * eps[m]));
-                    for i in m * n..(m + 1) * n {
-                        t[i] = (t[i] - low[p][i]) * inv;
-                    }
-                }
-            }
-            // Rayleigh quotient vᵀHv (v has unit norm), then v ← Hv/‖Hv‖.
-            let mut rq = vec![0.0f64; e];
-            for (t, v) in hv.iter().zip(&self.v) {
-                let n = t.len() / e;
-                for (m, r) in rq.iter_mut().enumerate() {
-                    *r += (m * n..(m + 1) * n).map(|i| t[i].to_f64() * v[i].to_f64()).sum::<f64>();
-                }
-            }
-            for (m, &a) in active.iter().enumerate() {
-                if a {
-                    self.lambda[m] = rq[m];
-                }
-            }
-            for (t, v) in hv.iter().zip(self.v.iter_mut()) {
-                let n = t.len() / e;
-                for (m, &a) in active.iter().enumerate() {
-                    if a {
-                        v[m * n..(m + 1) * n].copy_from_slice(&t[m * n..(m + 1) * n]);
-                    }
-                }
-            }
-            self.normalise(active);
-        }
-        // Put the parameters and their gradients back as they were.
-        for (p, (_, id, _)) in net.params.clone().iter().enumerate() {
-            net.graph.value_mut(*id).copy_from_slice(&self.theta[p]);
-        }
-        net.graph.forward();
-        net.graph.backward(net.loss);
-        self.warm = true;
-        &self.lambda
+        self.warm = Some(warm);
     }
 }
 
-/// The sharpness column of a run.
+/// The sharpness columns of a run.
 pub struct SharpnessObserver {
     /// Every this many evaluated iterations.
     every: usize,
-    power: Option<Sharpness<f32>>,
+    bottom: bool,
+    lanczos: Option<Sharpness>,
     column: usize,
     due: bool,
 }
 
 impl SharpnessObserver {
-    pub fn new(every: usize) -> SharpnessObserver {
-        SharpnessObserver { every, power: None, column: 0, due: false }
+    pub fn new(every: usize, bottom: bool) -> SharpnessObserver {
+        SharpnessObserver { every, bottom, lanczos: None, column: 0, due: false }
     }
 }
 
 impl Observer for SharpnessObserver {
     fn columns(&self, _: &Net<f32>) -> Vec<String> {
-        vec!["sharpness".into()]
+        let mut c = vec!["sharpness".to_string()];
+        if self.bottom {
+            c.push("lambda_min".into());
+        }
+        c
     }
 
     fn start(&mut self, net: &mut Net<f32>, run: &mut Run) -> crate::Result<()> {
-        self.power = Some(Sharpness::new(net, &run.seeds));
+        self.lanczos = Some(Sharpness::new(net, &run.seeds, self.bottom));
         self.column = run.columns.iter().position(|c| c == "sharpness").expect("its column");
         Ok(())
     }
@@ -195,7 +123,10 @@ impl Observer for SharpnessObserver {
     fn evaluated(&mut self, _: &Net<f32>, at: &At, run: &mut Run, keep: &mut bool) {
         self.due = at.row.is_multiple_of(self.every);
         for (row, _) in run.rows.iter_mut().zip(at.active).filter(|(_, a)| **a) {
-            row.push(f32::NAN); // filled in after the backward pass
+            row.push(f32::NAN); // filled in before the step
+            if self.bottom {
+                row.push(f32::NAN);
+            }
         }
         *keep |= self.due;
     }
@@ -204,15 +135,14 @@ impl Observer for SharpnessObserver {
         if !(at.evaluated && std::mem::take(&mut self.due)) {
             return Ok(());
         }
-        let power = self.power.as_mut().expect("started");
-        // Parameters and their gradients are restored exactly: the step is unchanged.
-        let lambda = power.measure(net, at.active, 2, false);
+        let s = self.lanczos.as_mut().expect("started");
+        s.measure(net, at.active);
         let n_cols = run.columns.len();
-        for (e, &l) in lambda.iter().enumerate() {
-            if at.active[e] {
-                let row = &mut run.rows[e];
-                let at_row = row.len() - n_cols + self.column;
-                row[at_row] = l as f32;
+        for (e, row) in run.rows.iter_mut().enumerate().filter(|(e, _)| at.active[*e]) {
+            let at_row = row.len() - n_cols + self.column;
+            row[at_row] = s.lambda[e] as f32;
+            if self.bottom {
+                row[at_row + 1] = s.lambda_min[e] as f32;
             }
         }
         Ok(())
