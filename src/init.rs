@@ -94,8 +94,16 @@ pub enum WeightInit {
 }
 
 impl WeightInit {
-    pub const NAMES: &'static [&'static str] =
-        &["truncated_normal", "normal", "uniform", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform"];
+    pub const NAMES: &'static [&'static str] = &[
+        "truncated_normal",
+        "normal",
+        "uniform",
+        "xavier_uniform",
+        "xavier_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+    ];
 
     /// A scheme by name; `scale` is the std (normal kinds), the limit (uniform) or the gain
     /// (Xavier; 1 by default) and is not taken by He.

@@ -139,7 +139,10 @@ fn in_training_sharpness_equals_the_eigendecomposition_at_the_saved_parameters()
                 let ev = symmetric_eigenvalues(&full_hessian(&mut hvp), hvp.dim);
                 let (max, min) = (ev[0], ev[ev.len() - 1]);
                 let (got_max, got_min) = (sharp[it - 1] as f64, low[it - 1] as f64);
-                assert!((got_max - max).abs() <= 1e-3 * max.abs(), "{act}+{loss} seed {seed} it {it}: {got_max} vs {max}");
+                assert!(
+                    (got_max - max).abs() <= 1e-3 * max.abs(),
+                    "{act}+{loss} seed {seed} it {it}: {got_max} vs {max}"
+                );
                 assert!(
                     (got_min - min).abs() <= 1e-3 * max.abs().max(min.abs()),
                     "{act}+{loss} seed {seed} it {it}: λmin {got_min} vs {min}"
@@ -216,7 +219,8 @@ fn the_hessian_command_gives_extremes_trace_density_and_spectrum() {
     assert_eq!(spectrum.lines().count(), 1 + 73);
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!((s["parameters"].as_u64(), s["two_over_lr"].as_f64()), (Some(73), Some(4.0)));
-    let floats = |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let floats =
+        |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
     let (top, exact_top) = (floats(&s["lanczos"]["top"]), floats(&s["full"]["top"]));
     assert!(top.windows(2).all(|w| w[0] >= w[1]), "descending: {top:?}");
     for (a, b) in top.iter().zip(&exact_top) {
@@ -255,14 +259,17 @@ fn curvature_keys_and_flags_that_cannot_apply_are_named_errors() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = "[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"dense\", units = 4, act = \"relu\" }, { type = \"dense\", units = 1 }]\nloss = \"sigmoid_ce\"\n[train]\nmax_iters = 5\n";
-    for (extra, field) in [
-        ("lambda_min = true\n", "train.lambda_min"),
-        ("sharpness_every = 1\n", "train.sharpness_every"),
-    ] {
+    for (extra, field) in
+        [("lambda_min = true\n", "train.lambda_min"), ("sharpness_every = 1\n", "train.sharpness_every")]
+    {
         let file = dir.join("net.toml");
         let text = format!("{base}{extra}");
         // The second with minibatches.
-        let text = if field == "train.sharpness_every" { text.replace("\"random\"\n", "\"random\"\nbatch = 16\n") } else { text };
+        let text = if field == "train.sharpness_every" {
+            text.replace("\"random\"\n", "\"random\"\nbatch = 16\n")
+        } else {
+            text
+        };
         std::fs::write(&file, text).unwrap();
         let o = gradlab(&["run", file.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap(), "--force"]);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -283,7 +290,17 @@ fn the_edge_of_stability_study_reports_the_threshold_crossing() {
     let dir = std::env::temp_dir().join(format!("gradlab-eos-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let o = gradlab(&[
-        "study", "edge-of-stability", "--lrs", "0.25", "--max-iters", "30", "--every", "10", "--seeds", "1", "--out",
+        "study",
+        "edge-of-stability",
+        "--lrs",
+        "0.25",
+        "--max-iters",
+        "30",
+        "--every",
+        "10",
+        "--seeds",
+        "1",
+        "--out",
         dir.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -259,7 +259,8 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
 
 pub fn edge_of_stability(args: &super::EosArgs) -> Result<ExitCode> {
     use crate::experiments::edge_of_stability as eos;
-    let study = eos::EosStudy { lrs: args.lrs.clone(), max_iters: args.max_iters, every: args.every, seeds: args.seeds };
+    let study =
+        eos::EosStudy { lrs: args.lrs.clone(), max_iters: args.max_iters, every: args.every, seeds: args.seeds };
     study.lab()?; // the arguments' errors before the directory is touched
     crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();

@@ -83,7 +83,8 @@ fn jacobi(a: &[f64], n: usize, want_vectors: bool) -> (Vec<f64>, Option<Vec<f64>
     let mut v: Option<Vec<f64>> = want_vectors.then(|| (0..n * n).map(|k| f64::from(k / n == k % n)).collect());
     let scale: f64 = m.iter().map(|x| x * x).sum::<f64>().max(1e-300);
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| 2.0 * m[i * n + j].powi(2)).sum();
+        let off: f64 =
+            (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| 2.0 * m[i * n + j].powi(2)).sum();
         if off <= 1e-30 * scale {
             break;
         }

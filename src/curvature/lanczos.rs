@@ -74,9 +74,8 @@ pub fn lanczos(hvp: &mut impl FnMut(&[Vec<f64>]) -> Vectors, start: Vectors, o: 
     let (mut alpha, mut beta) = (vec![vec![]; e], vec![vec![]; e]);
     let mut out: Vec<Option<Ritz>> = vec![None; e];
     for step in 1..=max_steps {
-        let current: Vectors = (0..e)
-            .map(|m| if out[m].is_none() { basis[m][step - 1].clone() } else { vec![0.0; dim] })
-            .collect();
+        let current: Vectors =
+            (0..e).map(|m| if out[m].is_none() { basis[m][step - 1].clone() } else { vec![0.0; dim] }).collect();
         let mut w = hvp(&current);
         for m in 0..e {
             if out[m].is_some() {
@@ -136,9 +135,7 @@ pub fn lanczos(hvp: &mut impl FnMut(&[Vec<f64>]) -> Vectors, start: Vectors, o: 
 pub fn random_vectors(dim: usize, rngs: &mut [SeededRng], rademacher: bool) -> Vectors {
     rngs.iter_mut()
         .map(|r| {
-            (0..dim)
-                .map(|_| if rademacher { if r.bernoulli(0.5) { 1.0 } else { -1.0 } } else { r.normal() })
-                .collect()
+            (0..dim).map(|_| if rademacher { if r.bernoulli(0.5) { 1.0 } else { -1.0 } } else { r.normal() }).collect()
         })
         .collect()
 }
@@ -176,7 +173,9 @@ pub fn broadened(runs: &[Vec<(f64, f64)>], bins: usize, sigma_squared: f64, over
     let mut d: Vec<f64> = grid
         .iter()
         .map(|&x| {
-            runs.iter().map(|r| r.iter().map(|&(t, w)| w * norm * (-(t - x).powi(2) / (2.0 * var)).exp()).sum::<f64>()).sum::<f64>()
+            runs.iter()
+                .map(|r| r.iter().map(|&(t, w)| w * norm * (-(t - x).powi(2) / (2.0 * var)).exp()).sum::<f64>())
+                .sum::<f64>()
                 / runs.len() as f64
         })
         .collect();

@@ -117,7 +117,8 @@ impl<T: Real> Graph<T> {
             if let Op::Conv2d { x, geometry, taps, .. } = op
                 && conv2d::is_direct::<T>(geometry) != conv2d::is_direct::<U>(geometry)
             {
-                *taps = if conv2d::is_direct::<U>(geometry) { super::conv2d_direct::tap_offsets(geometry) } else { vec![] };
+                *taps =
+                    if conv2d::is_direct::<U>(geometry) { super::conv2d_direct::tap_offsets(geometry) } else { vec![] };
                 let n = conv2d::saved_len::<U>(self.ensemble, self.shapes[x.0][0], geometry, self.needs_grad[x.0]);
                 saved[i] = vec![U::default(); n];
             }
@@ -198,7 +199,8 @@ impl<T: Real> Graph<T> {
             spec,
         )?;
         let saved = conv2d::saved_len::<T>(self.ensemble, self.shapes[x.0][0], &geometry, self.needs_grad[x.0]);
-        let taps = if conv2d::is_direct::<T>(&geometry) { super::conv2d_direct::tap_offsets(&geometry) } else { vec![] };
+        let taps =
+            if conv2d::is_direct::<T>(&geometry) { super::conv2d_direct::tap_offsets(&geometry) } else { vec![] };
         Ok(self.push(Op::Conv2d { x, w, b, geometry, taps }, shape, saved))
     }
 

@@ -4,7 +4,6 @@
 //! the largest curvature a step of size lr can follow without oscillating away ("edge of
 //! stability"); `--sharpness-every K` records it during training.
 
-
 /// What a run's sharpness column says, against the edge of stability 2/lr.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SharpnessRow {
@@ -143,7 +142,9 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
     let density_seconds = timed(&mut || {
         runs = lanczos::density(&mut |v: &[Vec<f64>]| hvp.apply(v), p, &mut rngs, s.probes, steps).remove(0);
     });
-    let moment = |k: i32| runs.iter().map(|r| r.iter().map(|(t, w)| w * t.powi(k)).sum::<f64>()).sum::<f64>() / runs.len() as f64;
+    let moment = |k: i32| {
+        runs.iter().map(|r| r.iter().map(|(t, w)| w * t.powi(k)).sum::<f64>()).sum::<f64>() / runs.len() as f64
+    };
     let (grid, density) = lanczos::broadened(&runs, 1000, 1e-5, 0.01);
     let mut csv = String::from("eigenvalue,density\n");
     for (x, d) in grid.iter().zip(&density) {
@@ -160,7 +161,11 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
 
     // The full spectrum (small nets): the reference for the three estimates above.
     let mut exact = serde_json::Value::Null;
-    let mut series = vec![("stochastic Lanczos quadrature".to_string(), grid.iter().copied().zip(density.iter().copied()).collect(), false)];
+    let mut series = vec![(
+        "stochastic Lanczos quadrature".to_string(),
+        grid.iter().copied().zip(density.iter().copied()).collect(),
+        false,
+    )];
     if full {
         let started = std::time::Instant::now();
         let h = full_hessian(&mut hvp);
@@ -193,7 +198,12 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
                 x_desc: "eigenvalue".into(),
                 y_desc: "density (log scale)".into(),
                 log_y: true,
-                series: series.into_iter().map(|(l, v, d): (String, Vec<(f64, f64)>, bool)| (l, v.into_iter().map(|(x, y)| (x, y + 1e-7)).collect(), d)).collect(),
+                series: series
+                    .into_iter()
+                    .map(|(l, v, d): (String, Vec<(f64, f64)>, bool)| {
+                        (l, v.into_iter().map(|(x, y)| (x, y + 1e-7)).collect(), d)
+                    })
+                    .collect(),
                 levels: vec![],
             }],
             columns: 1,

@@ -32,7 +32,8 @@ impl EosStudy {
             return Err(Error::Usage("--every, --max-iters and --seeds must be at least 1".into()));
         }
         let name = "digits-eos";
-        let mut doc: toml::Table = crate::experiments::presets::text(name)?.parse().map_err(|e| Error::Usage(format!("{e}")))?;
+        let mut doc: toml::Table =
+            crate::experiments::presets::text(name)?.parse().map_err(|e| Error::Usage(format!("{e}")))?;
         let lrs: Vec<toml::Value> = self.lrs.iter().map(|&l| toml::Value::Float(l)).collect();
         for (k, v) in [
             ("train.max_iters", toml::Value::Integer(self.max_iters as i64)),
@@ -77,7 +78,8 @@ pub struct EosRow {
 pub fn summarise(lr: f64, run: &Run) -> EosRow {
     let edge = 2.0 / lr;
     let med = |v: &[f64]| (!v.is_empty()).then(|| crate::stats::quantile(v, 0.5));
-    let (mut initial, mut first, mut ratio, mut increases, mut loss, mut acc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut initial, mut first, mut ratio, mut increases, mut loss, mut acc) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for s in 0..run.seeds.len() {
         let at: Vec<u32> = run.at[s].clone();
         let sharp = run.column(s, "sharpness");
@@ -164,7 +166,12 @@ pub fn write_outputs(out: &Path, study: &EosStudy, rows: &[EosRow], runs: &[Run]
     let mut panels = vec![];
     for (row, run) in rows.iter().zip(runs) {
         let pts = |col: &str, s: usize| -> Vec<(f64, f64)> {
-            run.at[s].iter().zip(run.column(s, col)).filter(|(_, y)| y.is_finite()).map(|(&i, y)| (i as f64, y as f64)).collect()
+            run.at[s]
+                .iter()
+                .zip(run.column(s, col))
+                .filter(|(_, y)| y.is_finite())
+                .map(|(&i, y)| (i as f64, y as f64))
+                .collect()
         };
         panels.push(XyPanel {
             title: format!("η = {}: training loss", row.lr),

@@ -528,9 +528,9 @@ impl XyPanel {
                         chart.draw_series(LineSeries::new(pts, color.stroke_width(2))).map_err(e2s)?
                     };
                     if !label.is_empty() {
-                        drawn.label(label.as_str()).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                        });
+                        drawn
+                            .label(label.as_str())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
                     }
                 }
                 for (k, (label, l)) in self.levels.iter().enumerate() {
@@ -544,19 +544,23 @@ impl XyPanel {
                     });
                     let drawn = chart.draw_series(dashes).map_err(e2s)?;
                     if !label.is_empty() {
-                        drawn.label(label.as_str()).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 6, y)], color.stroke_width(1))
-                        });
+                        drawn
+                            .label(label.as_str())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 6, y)], color.stroke_width(1)));
                     }
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .label_font(("sans-serif", 12))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .draw()
-                    .map_err(e2s)?;
+                let labelled =
+                    self.series.iter().any(|s| !s.0.is_empty()) || self.levels.iter().any(|l| !l.0.is_empty());
+                if labelled {
+                    chart
+                        .configure_series_labels()
+                        .position(SeriesLabelPosition::UpperRight)
+                        .label_font(("sans-serif", 12))
+                        .background_style(WHITE.mix(0.85))
+                        .border_style(BLACK.mix(0.3))
+                        .draw()
+                        .map_err(e2s)?;
+                }
             }};
         }
         if self.log_y {

@@ -173,7 +173,10 @@ impl TrainOptions {
             return bad("train.max_iters", "must be at least 1".into());
         }
         if self.lambda_min && self.sharpness_every == 0 {
-            return bad("train.lambda_min", "needs train.sharpness_every (the smallest eigenvalue comes with the sharpness)".into());
+            return bad(
+                "train.lambda_min",
+                "needs train.sharpness_every (the smallest eigenvalue comes with the sharpness)".into(),
+            );
         }
         if self.sharpness_every > 0 && self.batch.is_some() {
             return bad(

@@ -68,7 +68,8 @@ impl Sharpness {
             }
         }
         let hvp = &mut self.hvp;
-        let ritz = lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &Options::extremes(self.bottom, TOLERANCE, MAX_STEPS));
+        let ritz =
+            lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &Options::extremes(self.bottom, TOLERANCE, MAX_STEPS));
         self.steps = ritz.iter().map(|r| r.steps).max().unwrap_or(0);
         STEPS.fetch_add(self.steps, std::sync::atomic::Ordering::Relaxed);
         for (m, r) in ritz.iter().enumerate().filter(|(m, _)| active[*m]) {
