@@ -34,21 +34,17 @@ impl EosStudy {
         let name = "digits-eos";
         let mut doc: toml::Table =
             crate::experiments::presets::text(name)?.parse().map_err(|e| Error::Usage(format!("{e}")))?;
-        let lrs: Vec<toml::Value> = self.lrs.iter().map(|&l| toml::Value::Float(l)).collect();
-        for (k, v) in [
-            ("train.max_iters", toml::Value::Integer(self.max_iters as i64)),
-            ("train.sharpness_every", toml::Value::Integer(self.every as i64)),
-            ("train.seeds", toml::Value::Integer(self.seeds as i64)),
-            ("sweep.\"optim.lr\"", toml::Value::Array(lrs)),
-        ] {
-            if k.starts_with("sweep") {
-                let mut sweep = toml::Table::new();
-                sweep.insert("optim.lr".into(), v);
-                doc.insert("sweep".into(), toml::Value::Table(sweep));
-            } else {
-                crate::experiments::lab::set_key(&mut doc, k, v).map_err(Error::Usage)?;
-            }
+        for (k, v) in
+            [("train.max_iters", self.max_iters), ("train.sharpness_every", self.every), ("train.seeds", self.seeds)]
+        {
+            crate::experiments::lab::set_key(&mut doc, k, toml::Value::Integer(v as i64)).map_err(Error::Usage)?;
         }
+        // One cell per learning rate: a sweep over the (dotted) key `optim.lr`.
+        let lrs = self.lrs.iter().map(|&l| toml::Value::Float(l)).collect();
+        doc.insert(
+            "sweep".into(),
+            toml::Value::Table(toml::Table::from_iter([("optim.lr".to_string(), toml::Value::Array(lrs))])),
+        );
         crate::experiments::lab::parse(Path::new("examples/networks/digits-eos.toml"), &doc.to_string())
     }
 }
