@@ -138,7 +138,7 @@ fn the_page_trains_live_and_shows_summary_json() {
 
     // A user: opens the page, picks the `line` preset, sets 8 seeds, presses Run.
     driver.call("POST", "url", Some(json!({"url": server.url()})));
-    driver.wait_for("return document.querySelectorAll('button.preset').length === 5", Duration::from_secs(20));
+    driver.wait_for("return document.querySelectorAll('button.preset').length === 6", Duration::from_secs(20));
     driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'line').click();");
     driver.wait_for(
         "return document.getElementById('toml').value.includes('generator = \"line\"')",
