@@ -96,14 +96,16 @@ pub fn lanczos(hvp: &mut impl FnMut(&[Vec<f64>]) -> Vectors, start: Vectors, o: 
             let (values, ends) = tridiagonal_eigen(&alpha[m], &beta[m], &[0, k - 1]);
             let scale = values.iter().fold(0.0f64, |x, v| x.max(v.abs())).max(1e-300);
             let residual = |i: usize| b * ends[1][i].abs();
-            let watched = (0..o.top.min(k)).chain(k.saturating_sub(o.bottom)..k);
-            let converged = step >= o.min_steps.min(max_steps) && watched.clone().all(|i| residual(i) <= o.tol * scale);
+            // The top ones, then the bottom ones not among them.
+            let watched: Vec<usize> =
+                (0..o.top.min(k)).chain(k.saturating_sub(o.bottom).max(o.top.min(k))..k).collect();
+            let converged = step >= o.min_steps.min(max_steps) && watched.iter().all(|&i| residual(i) <= o.tol * scale);
             if converged || b <= 1e-12 * scale || step == max_steps {
                 let rows: Vec<usize> = (0..k).collect();
                 let s = tridiagonal_eigen(&alpha[m], &beta[m], &rows).1;
-                let vectors = (0..o.top.min(k))
-                    .chain(k.saturating_sub(o.bottom).max(o.top.min(k))..k)
-                    .map(|i| {
+                let vectors = watched
+                    .iter()
+                    .map(|&i| {
                         let mut y = vec![0.0; dim];
                         for (j, qj) in q.iter().enumerate() {
                             axpy(&mut y, s[j][i], qj);

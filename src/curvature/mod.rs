@@ -7,8 +7,8 @@
 //!   (the sharpness, and λmin of an indefinite Hessian), warm-startable, to a residual
 //!   tolerance; stochastic Lanczos quadrature for the spectral density (PyHessian's `density`).
 //! - [`trace`]: Hutchinson's trace estimator (PyHessian's `trace`), with its standard error.
-//! - [`eigen`]: dense symmetric eigenpairs (Jacobi), for the tridiagonal matrices and for the
-//!   full Hessian of small nets ([`full_hessian`]).
+//! - [`eigen`]: symmetric eigenpairs — Lanczos's tridiagonal matrices by implicit QL, dense
+//!   ones by Jacobi (the full Hessian of small nets, [`full_hessian`]).
 
 pub mod eigen;
 pub mod lanczos;
