@@ -107,6 +107,22 @@ pub struct TrainSection {
     pub tensorboard: Option<PathBuf>,
 }
 
+/// `[samples]`: per-sample training dynamics (forgetting, data maps; EL2N and GraNd at chosen
+/// iterations; C-scores). The table's presence turns them on.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesSection {
+    /// EL2N and GraNd of every training sample at these iterations.
+    pub score_at: Option<Vec<usize>>,
+    /// Keep every evaluation of every sample in `sample_evaluations.csv`.
+    pub trace: Option<bool>,
+    /// C-scores: for each ratio, every seed trains on its own random subset of this share of
+    /// the training set; the score is the held-out accuracy, averaged over the ratios.
+    pub cscore_ratios: Option<Vec<f64>>,
+    /// Iterations of each C-score run (default: `train.max_iters`).
+    pub cscore_iters: Option<usize>,
+}
+
 /// One experiment, as written (after a cell's sweep values are set).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +136,7 @@ pub struct LabFile {
     pub optim: OptimSection,
     #[serde(default)]
     pub train: TrainSection,
+    pub samples: Option<SamplesSection>,
 }
 
 /// One cell of a lab file's sweep, resolved and checked.
@@ -534,6 +551,32 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
             return Err(Error::field("train.stop", format!("unknown rule `{other}` (accuracy, loss, none)")));
         }
     };
+    if let Some(sm) = &file.samples {
+        crate::models::per_sample::classification_head(&net).map_err(|m| Error::field("samples", m))?;
+        let mut score_at = sm.score_at.clone().unwrap_or_default();
+        score_at.sort_unstable();
+        score_at.dedup();
+        if !score_at.is_empty() {
+            // Per-sample gradients copy each model's parameters into a batch-1 twin.
+            let twin: Net<f32> = spec::build_fed(&file.network, data, 1, 1, true)?;
+            crate::models::per_sample::PerSampleTwin::new(twin, &net)?;
+        }
+        opts.samples = Some(crate::training::SampleOptions { score_at, trace: sm.trace.unwrap_or(false) });
+        if let Some(ratios) = &sm.cscore_ratios {
+            if ratios.is_empty() {
+                return Err(Error::field("samples.cscore_ratios", "is an empty list"));
+            }
+            if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r < 1.0)) {
+                return Err(Error::field("samples.cscore_ratios", format!("{r} is not a ratio in (0, 1)")));
+            }
+        }
+        if sm.cscore_iters == Some(0) {
+            return Err(Error::field("samples.cscore_iters", "must be at least 1"));
+        }
+        if sm.cscore_iters.is_some() && sm.cscore_ratios.is_none() {
+            return Err(Error::field("samples.cscore_iters", "needs samples.cscore_ratios"));
+        }
+    }
     opts.validate()?;
     Ok(opts)
 }
@@ -582,6 +625,7 @@ pub fn write_outputs(
     out: &Path,
     lab: &Lab,
     runs: &[(usize, Run)],
+    cscores: &[Option<crate::record::samples::CScores>],
     data: &Samples,
     complete: bool,
     shard: Option<(usize, usize)>,
@@ -613,6 +657,7 @@ pub fn write_outputs(
     }
     crate::report::probes::write_outputs(out, &only)?;
     let refs: Vec<&Run> = only.iter().collect();
+    crate::report::samples::write_outputs(out, &refs, cscores, data)?;
     if !refs.is_empty() {
         let mut panels = vec![
             Panel::of_runs(&refs, "loss", "training loss", true, (0.25, 0.75)),
@@ -680,7 +725,26 @@ pub fn run(
         lab.run_cell(cells[i], &cached.1, cached.2.as_ref(), progress)
     })?;
     let runs: Vec<(usize, Run)> = cells.iter().copied().zip(runs).collect();
-    let summary = write_outputs(plan.out, lab, &runs, &cached.1, complete, plan.shard)?;
+    // C-scores, for the cells that ask for them (after their main runs).
+    let mut cscores = vec![];
+    let mut complete = complete;
+    for (k, _) in &runs {
+        let c = &lab.cells[*k];
+        if !complete {
+            cscores.push(None);
+            continue;
+        }
+        let Some(ratios) = c.file.samples.as_ref().and_then(|s| s.cscore_ratios.clone()) else {
+            cscores.push(None);
+            continue;
+        };
+        let iters = c.file.samples.as_ref().and_then(|s| s.cscore_iters).unwrap_or(c.opts.max_iters);
+        let (d, _) = lab.data(*k)?;
+        let est = crate::experiments::cscores::run(&c.name, &c.file.network, &d, &c.opts, &ratios, iters, runner)?;
+        complete &= est.is_some();
+        cscores.push(est);
+    }
+    let summary = write_outputs(plan.out, lab, &runs, &cscores, &cached.1, complete, plan.shard)?;
     if let Some(tb) = &first.file.train.tensorboard {
         let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
         crate::report::tensorboard::write_runs(tb, &only)?;

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod cnn;
+pub mod cscores;
 pub mod curvature;
 pub mod depth;
 pub mod edge_of_stability;

@@ -4,6 +4,7 @@
 //! included, from its description.
 
 pub mod params;
+pub mod per_sample;
 pub mod spec;
 
 use crate::data::{Dataset, Samples};
@@ -105,6 +106,9 @@ pub struct Net<T: Real> {
     /// Parameters in creation order, under their file names (`fc1.weight`, `layers.0.bias`, …).
     pub params: Vec<(String, NodeId, ParamKind)>,
     pub batch: usize,
+    /// The description it was built from (`spec::build`), for twins of other shapes
+    /// (per-sample gradients); `None` for nets built by hand.
+    pub spec: Option<std::sync::Arc<spec::NetworkSpec>>,
 }
 
 impl<T: Real> Net<T> {
@@ -119,6 +123,7 @@ impl<T: Real> Net<T> {
             layers: self.layers.clone(),
             params: self.params.clone(),
             batch: self.batch,
+            spec: self.spec.clone(),
         }
     }
 
@@ -153,12 +158,30 @@ impl<T: Real> Net<T> {
         }
     }
 
-    /// Feeds samples `indices` (exactly one batch) of `data` as the input and every head's target.
+    /// Feeds samples `indices` (exactly one batch) of `data` as the input and every head's target,
+    /// the same to every model (a net built with per-model data gets a copy each).
     pub fn feed(&mut self, data: &Samples, indices: &[usize]) {
+        let lead = self.graph.shape(self.input)[0];
+        for slot in 0..lead {
+            self.feed_slot(data, indices, slot);
+        }
+    }
+
+    /// Feeds model `e` the samples `indices[e]` (one batch each): a net built with per-model
+    /// data (`spec::build_fed`), each model trained on its own subset or sample.
+    pub fn feed_models(&mut self, data: &Samples, indices: &[&[usize]]) {
+        assert_eq!(self.graph.shape(self.input)[0], indices.len(), "a net with per-model data, one list per model");
+        for (slot, ix) in indices.iter().enumerate() {
+            self.feed_slot(data, ix, slot);
+        }
+    }
+
+    /// Writes one batch into slab `slot` of the input and of every head's target.
+    fn feed_slot(&mut self, data: &Samples, indices: &[usize], slot: usize) {
         let batch = self.batch;
         assert_eq!(indices.len(), batch, "one batch of indices");
         let f = data.features();
-        let x = self.graph.value_mut(self.input);
+        let x = &mut self.graph.value_mut(self.input)[slot * f * batch..(slot + 1) * f * batch];
         // Samples are rows of `data.x`, features rows of `x`: a transpose, in tiles of 16
         // samples × 16 features so both sides stay in a few cache lines (a held-out pass over a
         // thousand CNN images scattered one value per line).
@@ -175,7 +198,8 @@ impl<T: Real> Net<T> {
         }
         for h in &self.heads {
             let t = data.target(&h.target_name).expect("targets are checked when the net is built");
-            let out = self.graph.value_mut(h.target);
+            let width = self.graph.shape(h.target)[1];
+            let out = &mut self.graph.value_mut(h.target)[slot * width * batch..(slot + 1) * width * batch];
             if h.one_hot {
                 out.fill(T::default());
                 for (s, &i) in indices.iter().enumerate() {
@@ -189,6 +213,15 @@ impl<T: Real> Net<T> {
                 }
             }
         }
+    }
+
+    /// Model `e`'s slab of head `h`'s targets `[T, B]` (the shared one unless the net has
+    /// per-model data).
+    fn targets_of(&self, h: &Head, e: usize) -> &[T] {
+        let shape = self.graph.shape(h.target);
+        let n = shape[1] * self.batch;
+        let lead = if shape[0] == 1 { 0 } else { e };
+        &self.graph.value(h.target)[lead * n..(lead + 1) * n]
     }
 
     /// Feeds a whole built-in dataset as the batch.
@@ -240,14 +273,14 @@ impl<T: Real> Net<T> {
         let outputs = g.shape(h.score)[1];
         let o = &g.value(h.score)[e * outputs * self.batch..][..valid];
         let (threshold, half) = (T::from_f64(threshold), T::from_f64(0.5));
-        Some(o.iter().zip(&g.value(h.target)[..valid]).map(move |(&o, &t)| (o > threshold) == (t > half)))
+        Some(o.iter().zip(&self.targets_of(h, e)[..valid]).map(move |(&o, &t)| (o > threshold) == (t > half)))
     }
 
     /// Calls `f(sample, correct)` for model `e`'s first `valid` samples under head `h`'s rule.
     #[inline]
     pub fn each_correct(&self, h: &Head, e: usize, valid: usize, mut f: impl FnMut(usize, bool)) {
         let g = &self.graph;
-        let (score, target, b) = (g.value(h.score), g.value(h.target), self.batch);
+        let (score, target, b) = (g.value(h.score), self.targets_of(h, e), self.batch);
         let outputs = g.shape(h.score)[1];
         let t_width = g.shape(h.target)[1];
         let argmax = |v: &[T], width: usize, s: usize| {

@@ -161,16 +161,31 @@ fn act(field: &str, name: &Option<String>) -> Result<Option<Activation>> {
     name.as_deref().map(|n| Activation::parse(n).map_err(|e| Error::field(format!("{field}.act"), e))).transpose()
 }
 
-/// Builds `spec` for `ensemble` models on batches of `batch` samples shaped like `data`'s.
-/// Errors are [`Error::Field`]s naming the key at fault (`network.layers.1`, …).
+/// Builds `spec` for `ensemble` models on batches of `batch` samples shaped like `data`'s, the
+/// data shared by every model. Errors are [`Error::Field`]s naming the key at fault
+/// (`network.layers.1`, …).
 pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch: usize) -> Result<Net<T>> {
+    build_fed(spec, data, ensemble, batch, false)
+}
+
+/// [`build`], and with `per_model_data` every model gets its own input and targets (leading
+/// axis `ensemble`, fed by `Net::feed_models`): models trained on subsets of their own
+/// (C-scores) or one sample each (per-sample gradients).
+pub fn build_fed<T: Real>(
+    spec: &NetworkSpec,
+    data: &Samples,
+    ensemble: usize,
+    batch: usize,
+    per_model_data: bool,
+) -> Result<Net<T>> {
     if spec.layers.is_empty() && spec.heads.is_none() {
         return Err(Error::field("network.layers", "a network needs at least one layer"));
     }
     let mut g = Graph::new(ensemble);
+    let lead = if per_model_data { ensemble } else { 1 };
     let image = data.shape.len() == 3;
     let first_is_dense = matches!(spec.layers.first(), Some(Layer::Dense { .. }) | None);
-    let mut shape = vec![1];
+    let mut shape = vec![lead];
     if image && !first_is_dense {
         shape.extend_from_slice(&data.shape);
     } else {
@@ -291,7 +306,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                     "the output layer must be dense (a conv or pooling output needs a dense layer after it)",
                 ));
             }
-            let (head, out) = output_head(&mut g, &spec.output, "network", "out", cur, data, batch, 1.0)?;
+            let (head, out) = output_head(&mut g, &spec.output, "network", "out", cur, data, (lead, batch), 1.0)?;
             match (out, layers.last_mut()) {
                 // An output activation of an output layer without its own is that layer's
                 // (fc73's `fc2`: σ of the logit), so probes see one output layer.
@@ -332,7 +347,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
                 let b = g.param(&[h.units]);
                 push_params(&mut params, &h.name, w, Some(b));
                 let out = g.dense(cur, w, Some(b))?;
-                let (head, pred) = output_head(&mut g, &h.output, &field, &h.name, out, data, batch, weight)?;
+                let (head, pred) = output_head(&mut g, &h.output, &field, &h.name, out, data, (lead, batch), weight)?;
                 let (post, act) = pred.map_or((out, None), |(p, a)| (p, Some(a)));
                 layers.push(LayerNodes::new(h.name.clone(), out, post, act));
                 heads.push(head);
@@ -345,7 +360,7 @@ pub fn build<T: Real>(spec: &NetworkSpec, data: &Samples, ensemble: usize, batch
         let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
         g.weighted_sum(&terms)?
     };
-    Ok(Net { graph: g, input, heads, loss, hidden, layers, params, batch })
+    Ok(Net { graph: g, input, heads, loss, hidden, layers, params, batch, spec: Some(std::sync::Arc::new(spec.clone())) })
 }
 
 fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {
@@ -365,7 +380,7 @@ fn output_head<T: Real>(
     name: &str,
     logits: NodeId,
     data: &Samples,
-    batch: usize,
+    (lead, batch): (usize, usize),
     weight: f64,
 ) -> Result<(Head, Option<(NodeId, Activation)>)> {
     let f = |key: &str| format!("{field}.{key}");
@@ -411,12 +426,12 @@ fn output_head<T: Real>(
                 return Err(Error::field(f("loss"), "softmax_ce needs an output of at least 2 units (one per class)"));
             }
             classes_fit(classes)?;
-            let target = g.input(&[1, 1, batch])?;
+            let target = g.input(&[lead, 1, batch])?;
             let loss = g.softmax_cross_entropy(logits, target, reduction)?;
             (target, false, logits, loss, Some(Metric::Argmax))
         }
         LossName::SigmoidCe => {
-            let target = g.input(&[1, t.width, batch])?;
+            let target = g.input(&[lead, t.width, batch])?;
             if t.width != k {
                 return Err(Error::field(
                     f("loss"),
@@ -459,13 +474,13 @@ fn output_head<T: Real>(
             let (target, one_hot, score, metric) = match (t.classes, o.tolerance) {
                 (Some(c), None) if k > 1 => {
                     classes_fit(c)?;
-                    (g.input(&[1, k, batch])?, true, pred, Metric::Argmax)
+                    (g.input(&[lead, k, batch])?, true, pred, Metric::Argmax)
                 }
                 (Some(c), None) => {
                     classes_fit(c)?;
                     let sigmoid_out = matches!(out_act, Some(Activation::Sigmoid));
                     let (score, threshold) = if sigmoid_out { (logits, 0.0) } else { (pred, 0.5) };
-                    (g.input(&[1, 1, batch])?, false, score, Metric::Binary { threshold })
+                    (g.input(&[lead, 1, batch])?, false, score, Metric::Binary { threshold })
                 }
                 (_, tol) => {
                     if t.width != k {
@@ -474,7 +489,7 @@ fn output_head<T: Real>(
                             format!("target `{target_name}` has {} value(s) per sample, the output {k}", t.width),
                         ));
                     }
-                    (g.input(&[1, k, batch])?, false, pred, Metric::Within { tolerance: tol.unwrap_or(0.5) })
+                    (g.input(&[lead, k, batch])?, false, pred, Metric::Within { tolerance: tol.unwrap_or(0.5) })
                 }
             };
             let loss = g.squared_error(pred, target, scale, reduction)?;

@@ -4,6 +4,7 @@
 //! and `report/` read it.
 
 pub mod probes;
+pub mod samples;
 
 use serde::Serialize;
 
@@ -40,6 +41,10 @@ pub struct Run {
     pub learned_at: Option<Vec<Vec<Option<u32>>>>,
     /// metrics.csv gets every row rather than the thinned ones (`TrainOptions::all_rows`).
     pub all_rows: bool,
+    /// Per seed: per-sample dynamics (forgetting, data maps, EL2N, GraNd), when asked for.
+    pub samples: Option<Vec<samples::SeedSamples>>,
+    /// Per seed, trained on a subset (C-scores): its subset and its verdicts after training.
+    pub subsets: Option<Vec<samples::SubsetVerdicts>>,
 }
 
 impl Run {

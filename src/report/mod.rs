@@ -4,6 +4,7 @@
 pub mod document;
 pub mod figures;
 pub mod probes;
+pub mod samples;
 pub mod surface;
 pub mod tensorboard;
 

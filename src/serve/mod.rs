@@ -431,7 +431,7 @@ async fn start_run(
             crate::training::train_parallel(&lab.cells[0].name, &build, &data, held.as_ref(), &opts, &mut |_, _| true)
                 .and_then(|r| {
                     let complete = live.control() != Control::Stop;
-                    lab::write_outputs(&dir, &lab, &[(0, r)], &data, complete, None).map(|_| complete)
+                    lab::write_outputs(&dir, &lab, &[(0, r)], &[], &data, complete, None).map(|_| complete)
                 });
         *run.seconds.lock().expect("seconds") = Some(run.started.elapsed().as_secs_f64());
         if result.is_ok() {

@@ -24,7 +24,9 @@ pub mod live;
 pub mod options;
 pub mod parallel;
 pub mod probes;
+pub mod sample_dynamics;
 pub mod sharpness;
+pub mod subset_verdicts;
 
 pub use evaluate::{Evaluation, evaluate};
 pub use options::*;
@@ -50,6 +52,9 @@ pub struct At<'a> {
     /// Per model: still training. At [`Observer::evaluated`] the models that got this row; at
     /// the step hooks, those that go on to the update.
     pub active: &'a [bool],
+    /// The training samples of this iteration's batch, in batch order (all of them, in order,
+    /// with full batches; empty when every model trains on its own subset).
+    pub fed: &'a [usize],
 }
 
 /// A measurement taken during training. Every hook has a default that does nothing; the loop
@@ -102,7 +107,7 @@ pub trait Observer {
 /// The observers a run gets, in hook order (which is also their columns' order). One line each.
 pub fn observers<'a>(
     net: &Net<f32>,
-    data: &Samples,
+    data: &'a Samples,
     held_out: Option<&'a Samples>,
     opts: &'a TrainOptions,
 ) -> Vec<Box<dyn Observer + 'a>> {
@@ -127,6 +132,12 @@ pub fn observers<'a>(
     }
     if let Some(dir) = &opts.save_params {
         o.push(Box::new(checkpoints::Checkpoints { dir, every: opts.save_every }));
+    }
+    if let Some(s) = &opts.samples {
+        o.push(Box::new(sample_dynamics::SampleDynamics::new(net, data, s, full_batch)));
+    }
+    if let Some(sub) = opts.subset {
+        o.push(Box::new(subset_verdicts::SubsetVerdictsObserver::new(data, sub)));
     }
     o
 }
@@ -223,6 +234,8 @@ pub fn train_observed(
         probes: None,
         learned_at: None,
         all_rows: opts.all_rows,
+        samples: None,
+        subsets: None,
     };
     for o in observers.iter_mut() {
         o.start(net, &mut run)?;
@@ -243,6 +256,12 @@ pub fn train_observed(
     let mut order: Vec<usize> = (0..data.n).collect();
     let mut shuffler = SeededRng::new(opts.order_seed);
     let mut cursor = data.n; // a new epoch starts at once
+    // Training on subsets (C-scores): each model its own samples and minibatch order.
+    let mut subsets: Vec<(Vec<usize>, SeededRng)> = match opts.subset {
+        Some(sub) => init.seeds.iter().map(|&seed| sub.draw(seed, data.n)).collect(),
+        None => vec![],
+    };
+    let epoch = if subsets.is_empty() { data.n } else { subsets[0].0.len() };
     let mut fed = false;
     let mut active_count = e_count;
     // Whether the latest row is kept, or replaced by the next one (see `kept_rows`).
@@ -252,7 +271,25 @@ pub fn train_observed(
             break;
         }
         let record = (it - 1) % every == 0;
-        let mut at = At { it, evaluated: record, row: (it - 1) / every, replaced: false, active: &active };
+        // This iteration's batch: the whole set, or the next minibatch of the epoch's order.
+        if !full_batch {
+            if cursor + batch > epoch {
+                if subsets.is_empty() {
+                    shuffler.shuffle(&mut order);
+                } else {
+                    subsets.iter_mut().for_each(|(s, rng)| rng.shuffle(s));
+                }
+                cursor = 0;
+            }
+            cursor += batch;
+        }
+        let fed_now: &[usize] = match (full_batch, subsets.is_empty()) {
+            (true, _) => &order,
+            (false, true) => &order[cursor - batch..cursor],
+            (false, false) => &[],
+        };
+        let mut at =
+            At { it, evaluated: record, row: (it - 1) / every, replaced: false, active: &active, fed: fed_now };
         if record {
             for o in observers.iter_mut() {
                 fed &= !o.before_forward(net, &at);
@@ -267,12 +304,12 @@ pub fn train_observed(
             if record {
                 train_eval = evaluate(net, data);
             }
-            if cursor + batch > data.n {
-                shuffler.shuffle(&mut order);
-                cursor = 0;
+            if subsets.is_empty() {
+                net.feed(data, fed_now);
+            } else {
+                let each: Vec<&[usize]> = subsets.iter().map(|(s, _)| &s[cursor - batch..cursor]).collect();
+                net.feed_models(data, &each);
             }
-            net.feed(data, &order[cursor..cursor + batch]);
-            cursor += batch;
         }
         // Stopped seeds are skipped where the engine can (its per-model path); their values
         // and gradients are then stale, and nothing below reads them.
@@ -376,7 +413,7 @@ pub fn train_observed(
                 active_count -= 1;
             }
         }
-        let at = At { it, evaluated: record, row: (it - 1) / every, replaced: false, active: &active };
+        let at = At { it, evaluated: record, row: (it - 1) / every, replaced: false, active: &active, fed: fed_now };
         for o in observers.iter_mut() {
             o.before_step(net, &at, &mut run)?;
         }

@@ -87,6 +87,57 @@ pub struct TrainOptions {
     /// run; every part then has its own thread, so all seeds move at once. Changes no number.
     #[serde(skip)]
     pub live: Option<std::sync::Arc<super::live::Live>>,
+    /// Per-sample dynamics (forgetting, data maps, EL2N and GraNd), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SampleOptions>,
+    /// Each model trains on its own random subset of the training set (C-scores); the net
+    /// must be built with per-model data (`spec::build_fed`) on batches of
+    /// `subset_batch(…)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset: Option<Subset>,
+}
+
+/// What `sample_dynamics` measures besides forgetting and the data map, which it always does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SampleOptions {
+    /// EL2N and GraNd of every training sample at these iterations (the parameters after
+    /// `it − 1` updates), for every seed.
+    pub score_at: Vec<usize>,
+    /// Keep every evaluation of every sample (`sample_evaluations.csv`), for checking the
+    /// measures against an independent computation.
+    pub trace: bool,
+}
+
+/// A model's own training subset: `⌊n·ratio⌋` samples drawn without replacement from the
+/// model's seed (so a seed has the same subset in any ensemble), as Jiang et al.'s estimator
+/// draws them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Subset {
+    pub ratio: f64,
+}
+
+impl Subset {
+    /// Salt of the subset streams, so they differ from the weights' streams of the same seed.
+    const SALT: u64 = 0x5ca1_ab1e_c5c0_4e55;
+
+    pub fn size(&self, n: usize) -> usize {
+        ((n as f64 * self.ratio) as usize).max(1)
+    }
+
+    /// Seed `seed`'s subset (sorted) and the stream that shuffles its minibatches.
+    pub fn draw(&self, seed: u64, n: usize) -> (Vec<usize>, crate::init::SeededRng) {
+        let mut rng = crate::init::SeededRng::new(seed ^ Self::SALT);
+        let mut all: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut all);
+        let mut chosen = all[..self.size(n)].to_vec();
+        chosen.sort_unstable();
+        (chosen, rng)
+    }
+
+    /// The minibatch a net for this subset is built with.
+    pub fn batch(&self, n: usize, batch: Option<usize>) -> usize {
+        batch.unwrap_or(usize::MAX).min(self.size(n))
+    }
 }
 
 /// The report's learning rate, initial weight std and bias, and iteration cap.
@@ -131,6 +182,8 @@ impl TrainOptions {
             save_every: None,
             all_rows: false,
             live: None,
+            samples: None,
+            subset: None,
         }
     }
 
@@ -210,6 +263,19 @@ impl TrainOptions {
         }
         if self.save_every.is_some() && self.save_params.is_none() {
             return bad("train.save_every", "needs train.save_params".into());
+        }
+        if let Some(s) = &self.samples
+            && let Some(&bad_it) = s.score_at.iter().find(|&&it| it == 0 || it > self.max_iters)
+        {
+            return bad(
+                "samples.score_at",
+                format!("iteration {bad_it} is outside 1..={} (train.max_iters)", self.max_iters),
+            );
+        }
+        if let Some(Subset { ratio }) = self.subset
+            && !(ratio > 0.0 && ratio < 1.0)
+        {
+            return bad("samples.cscore_ratios", format!("{ratio} is not a ratio in (0, 1)"));
         }
         if let StopRule::Loss { target } = self.stop
             && !target.is_finite()

@@ -135,6 +135,12 @@ pub fn train_parallel(
                 if let (Some(a), Some(b)) = (&mut m.learned_at, r.learned_at) {
                     a.extend(b);
                 }
+                if let (Some(a), Some(b)) = (&mut m.samples, r.samples) {
+                    a.extend(b);
+                }
+                if let (Some(a), Some(b)) = (&mut m.subsets, r.subsets) {
+                    a.extend(b);
+                }
             }
         }
     }
