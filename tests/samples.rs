@@ -236,7 +236,7 @@ fn cscore_estimator_is_the_reference_one() {
 
 #[test]
 fn cscore_runs_train_each_seed_on_its_own_subset_as_it_would_alone() {
-    let text = format!("{FC73}\n[samples]\ncscore_ratios = [0.25, 0.75]\ncscore_iters = 300\n");
+    let text = format!("{FC73}\n[samples]\ncscore_ratios = [0.25, 0.75]\ncscore_epochs = 300\n");
     let lab = parse(&text);
     let (data, _) = lab.data(0).unwrap();
     let c = &lab.cells[0];
@@ -280,8 +280,8 @@ fn bad_samples_keys_are_named_errors() {
     assert!(e.contains("samples.cscore_ratios") && e.contains("1.2"), "{e}");
     let e = err("[samples]\ncscore_ratios = [0.0]", FC73);
     assert!(e.contains("samples.cscore_ratios"), "{e}");
-    let e = err("[samples]\ncscore_iters = 10", FC73);
-    assert!(e.contains("samples.cscore_iters") && e.contains("needs"), "{e}");
+    let e = err("[samples]\ncscore_epochs = 10", FC73);
+    assert!(e.contains("samples.cscore_epochs") && e.contains("needs"), "{e}");
     let e = err("[samples]\nscore_every = 3", FC73);
     assert!(e.contains("score_every"), "{e}");
     // A regression head has no per-sample measures.

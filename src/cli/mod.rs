@@ -156,6 +156,13 @@ pub enum StudyKind {
     /// 100%, clean held-out accuracy and learning curves per noise level.
     #[command(after_help = EXIT_CODES)]
     Memorisation(NoiseArgs),
+    /// Which samples are hard, forgotten, memorised: forgetting events (Toneva et al. 2019),
+    /// data maps (Swayamdipta et al. 2020), EL2N and GraNd (Paul et al. 2021), C-scores (Jiang
+    /// et al. 2021) and the learning order on random, line, detection and the digits, on the
+    /// same seeds: their Spearman agreement, which finds flipped labels best, and held-out
+    /// accuracy on the digits with the easiest k% removed by each.
+    #[command(after_help = EXIT_CODES)]
+    Samples(SamplesArgs),
     /// How much of the spread of iterations-to-100% comes from the 64-sample data draw and how
     /// much from the initial weights: D data seeds × S initial seeds per task, a two-way
     /// decomposition of the variance of log(iterations) with bootstrap intervals.
@@ -181,6 +188,32 @@ pub struct NoiseArgs {
     #[arg(long, default_value_t = 0)]
     pub data_seed: u64,
     /// Output directory: summary.json, noise.md, <task>/ with metrics and curves per level.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SamplesArgs {
+    /// Seeds per task (and per C-score ratio, and per pruning run).
+    #[arg(long, default_value_t = crate::training::DEFAULT_SEEDS)]
+    pub seeds: usize,
+    /// Share of training labels set to another class in the label-noise arm.
+    #[arg(long, default_value_t = 0.2)]
+    pub noise: f64,
+    /// Shares of the digits removed in the pruning arm, comma-separated (0 is the baseline).
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.2,0.3,0.4,0.5")]
+    pub prune: Vec<f64>,
+    /// C-score subset ratios, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")]
+    pub ratios: Vec<f64>,
+    /// Tasks, comma-separated: random, line, detection, digits (pruning needs digits).
+    #[arg(long, value_delimiter = ',', default_value = "random,line,detection,digits")]
+    pub tasks: Vec<String>,
+    /// Output directory: summary.json, samples.md, pruning.svg/png, and per task (and its
+    /// noisy twin) the run's outputs with sample_measures.csv/json, data maps and extremes.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Write into --out even if it already holds files.
@@ -556,6 +589,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),
         Command::Study { which: StudyKind::EdgeOfStability(args) } => train::edge_of_stability(&args),
         Command::Study { which: StudyKind::Memorisation(args) } => train::memorisation(&args),
+        Command::Study { which: StudyKind::Samples(args) } => train::samples(&args),
         Command::Study { which: StudyKind::DataVsInit(args) } => train::data_vs_init(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),
         Command::Landscape(args) => landscape(&args),

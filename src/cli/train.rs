@@ -236,6 +236,25 @@ pub fn explosion(args: &StudyArgs) -> Result<ExitCode> {
     finish(&args.out, started, complete)
 }
 
+pub fn samples(args: &super::SamplesArgs) -> Result<ExitCode> {
+    use crate::experiments::samples_study as study;
+    let cfg = study::SamplesStudy {
+        seeds: args.seeds,
+        noise: args.noise,
+        prune: args.prune.clone(),
+        ratios: args.ratios.clone(),
+        tasks: args.tasks.clone(),
+    };
+    cfg.validate()?;
+    validate_options(&TrainOptions::new(args.seeds))?;
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let r = study::run(&cfg, &args.out, &mut progress_runner)?;
+    study::write_outputs(&args.out, &r)?;
+    println!("{}", study::markdown(&r));
+    finish(&args.out, started, r.complete)
+}
+
 pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     use crate::experiments::depth;
     if args.max_depth == 0 || args.width == 0 {

@@ -1,7 +1,7 @@
 //! C-scores (Jiang et al. 2021, `pluskid/structural-regularity`): a sample's expected accuracy
 //! when it is held out. For each ratio r, every seed of the ensemble trains on its own random
 //! ⌊n·r⌋ training samples (`TrainOptions::subset`, per-model data) for a fixed number of
-//! iterations; then, per sample, `C_r = Σ(correct ∧ held out) / max(Σ held out, 1e-10)` over
+//! epochs of its subset (as the reference trains each subset for a fixed number of epochs); then, per sample, `C_r = Σ(correct ∧ held out) / max(Σ held out, 1e-10)` over
 //! the seeds, and the C-score is the mean of `C_r` over the ratios — the reference estimator
 //! (`estimate_cscores` in its `mnist.py`).
 
@@ -22,6 +22,19 @@ pub fn estimate(runs: &[SubsetVerdicts], n: usize) -> (Vec<f64>, usize) {
         least = least.min(held);
     }
     (c, least)
+}
+
+/// Iterations of `epochs` passes over a ⌊n·ratio⌋ subset in minibatches of `batch` (the whole
+/// subset when `None`; a last partial minibatch is left out, as the training loop does).
+pub fn iterations(n: usize, batch: Option<usize>, ratio: f64, epochs: usize) -> usize {
+    let sub = Subset { ratio };
+    epochs * (sub.size(n) / sub.batch(n, batch)).max(1)
+}
+
+/// Epochs of the main training (`max_iters` minibatches of `batch` over `n` samples), the
+/// C-score runs' default.
+pub fn default_epochs(n: usize, batch: Option<usize>, max_iters: usize) -> usize {
+    (max_iters * batch.unwrap_or(n).min(n)).div_ceil(n).max(1)
 }
 
 /// The training options of one ratio's runs: the experiment's, on subsets, for `iters`
@@ -53,13 +66,14 @@ pub fn run(
     data: &Samples,
     base: &TrainOptions,
     ratios: &[f64],
-    iters: usize,
+    epochs: usize,
     runner: &mut crate::experiments::Runner,
 ) -> Result<Option<CScores>> {
     let names: Vec<String> = ratios.iter().map(|r| format!("{setting}/cscore-{r}")).collect();
-    let (runs, complete) = runner(&names, iters, base.seeds, &mut |k, progress| {
+    let most = ratios.iter().map(|&r| iterations(data.n, base.batch, r, epochs)).max().unwrap_or(1);
+    let (runs, complete) = runner(&names, most, base.seeds, &mut |k, progress| {
         let ratio = ratios[k];
-        let opts = options(base, ratio, iters);
+        let opts = options(base, ratio, iterations(data.n, base.batch, ratio, epochs));
         opts.validate()?;
         let batch = Subset { ratio }.batch(data.n, base.batch);
         let build = |e: usize| spec::build_fed(network, data, e, batch, true);
@@ -77,5 +91,5 @@ pub fn run(
         min_held_out.push(least);
     }
     let cscore = (0..data.n).map(|s| per_ratio.iter().map(|c| c[s]).sum::<f64>() / ratios.len() as f64).collect();
-    Ok(Some(CScores { ratios: ratios.to_vec(), seeds: base.seeds, iterations: iters, per_ratio, cscore, min_held_out }))
+    Ok(Some(CScores { ratios: ratios.to_vec(), seeds: base.seeds, epochs, per_ratio, cscore, min_held_out }))
 }

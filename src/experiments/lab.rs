@@ -119,8 +119,8 @@ pub struct SamplesSection {
     /// C-scores: for each ratio, every seed trains on its own random subset of this share of
     /// the training set; the score is the held-out accuracy, averaged over the ratios.
     pub cscore_ratios: Option<Vec<f64>>,
-    /// Iterations of each C-score run (default: `train.max_iters`).
-    pub cscore_iters: Option<usize>,
+    /// Epochs of each C-score run over its subset (default: as many as the main training's).
+    pub cscore_epochs: Option<usize>,
 }
 
 /// One experiment, as written (after a cell's sweep values are set).
@@ -570,11 +570,11 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
                 return Err(Error::field("samples.cscore_ratios", format!("{r} is not a ratio in (0, 1)")));
             }
         }
-        if sm.cscore_iters == Some(0) {
-            return Err(Error::field("samples.cscore_iters", "must be at least 1"));
+        if sm.cscore_epochs == Some(0) {
+            return Err(Error::field("samples.cscore_epochs", "must be at least 1"));
         }
-        if sm.cscore_iters.is_some() && sm.cscore_ratios.is_none() {
-            return Err(Error::field("samples.cscore_iters", "needs samples.cscore_ratios"));
+        if sm.cscore_epochs.is_some() && sm.cscore_ratios.is_none() {
+            return Err(Error::field("samples.cscore_epochs", "needs samples.cscore_ratios"));
         }
     }
     opts.validate()?;
@@ -738,9 +738,11 @@ pub fn run(
             cscores.push(None);
             continue;
         };
-        let iters = c.file.samples.as_ref().and_then(|s| s.cscore_iters).unwrap_or(c.opts.max_iters);
         let (d, _) = lab.data(*k)?;
-        let est = crate::experiments::cscores::run(&c.name, &c.file.network, &d, &c.opts, &ratios, iters, runner)?;
+        let epochs = c.file.samples.as_ref().and_then(|s| s.cscore_epochs).unwrap_or_else(|| {
+            crate::experiments::cscores::default_epochs(d.n, c.opts.batch, c.opts.max_iters)
+        });
+        let est = crate::experiments::cscores::run(&c.name, &c.file.network, &d, &c.opts, &ratios, epochs, runner)?;
         complete &= est.is_some();
         cscores.push(est);
     }

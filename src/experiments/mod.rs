@@ -21,6 +21,7 @@ pub mod memorisation;
 pub mod net_landscape;
 pub mod presets;
 pub mod reproduce;
+pub mod samples_study;
 pub mod sweep;
 
 /// Runs named settings one after another with progress and interruption, `(names, max_iters,

@@ -76,7 +76,8 @@ pub struct SubsetVerdicts {
 pub struct CScores {
     pub ratios: Vec<f64>,
     pub seeds: usize,
-    pub iterations: usize,
+    /// Epochs of each subset's training.
+    pub epochs: usize,
     /// Per ratio, per sample: `C_r`.
     #[serde(skip)]
     pub per_ratio: Vec<Vec<f64>>,
