@@ -65,8 +65,7 @@ fn check_against_trace(run: &Run, n: usize) -> usize {
     for r in seeds {
         assert!(!r.trace.is_empty());
         for s in 0..n {
-            let evals: Vec<(bool, f64)> =
-                r.trace.iter().filter(|t| t.1 as usize == s).map(|t| (t.2, t.3)).collect();
+            let evals: Vec<(bool, f64)> = r.trace.iter().filter(|t| t.1 as usize == s).map(|t| (t.2, t.3)).collect();
             let (count, conf, var, corr) = reference(&evals);
             assert_eq!(r.evaluations[s] as usize, evals.len(), "sample {s}");
             assert_eq!(r.forgetting(s), count, "sample {s}");
@@ -97,7 +96,9 @@ fn full_batch_measures_equal_the_reference_definitions_over_the_trace() {
 
 #[test]
 fn minibatch_measures_count_presentations() {
-    let text = FC73.replace("seed = 0\n[network]", "seed = 0\nbatch = 16\n[network]").replace("max_iters = 600", "max_iters = 200");
+    let text = FC73
+        .replace("seed = 0\n[network]", "seed = 0\nbatch = 16\n[network]")
+        .replace("max_iters = 600", "max_iters = 200");
     let lab = parse(&format!("{text}\n[samples]\ntrace = true\n"));
     let run = run(&lab);
     check_against_trace(&run, 64);
@@ -223,7 +224,10 @@ fn softmax_el2n_is_the_distance_to_the_one_hot_row() {
 #[test]
 fn cscore_estimator_is_the_reference_one() {
     // 3 seeds, 4 samples: held out by seeds {1,2}, {0}, {}, {0,1,2}.
-    let v = |trained: [bool; 4], correct: [bool; 4]| SubsetVerdicts { trained_on: trained.to_vec(), correct: correct.to_vec() };
+    let v = |trained: [bool; 4], correct: [bool; 4]| SubsetVerdicts {
+        trained_on: trained.to_vec(),
+        correct: correct.to_vec(),
+    };
     let runs = [
         v([true, false, true, false], [true, true, true, false]),
         v([false, true, true, false], [true, false, false, true]),
@@ -240,13 +244,18 @@ fn cscore_runs_train_each_seed_on_its_own_subset_as_it_would_alone() {
     let lab = parse(&text);
     let (data, _) = lab.data(0).unwrap();
     let c = &lab.cells[0];
-    let mut runner = |names: &[String], _: usize, _: usize, f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>| {
-        let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<gradlab::Result<Vec<_>>>()?;
-        Ok((runs, true))
-    };
-    let est = gradlab::experiments::cscores::run("base", &c.file.network, &data, &c.opts, &[0.25, 0.75], 300, &mut runner)
-        .unwrap()
-        .unwrap();
+    let mut runner =
+        |names: &[String],
+         _: usize,
+         _: usize,
+         f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>| {
+            let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<gradlab::Result<Vec<_>>>()?;
+            Ok((runs, true))
+        };
+    let est =
+        gradlab::experiments::cscores::run("base", &c.file.network, &data, &c.opts, &[0.25, 0.75], 300, &mut runner)
+            .unwrap()
+            .unwrap();
     assert_eq!(est.per_ratio.len(), 2);
     assert!(est.cscore.iter().all(|v| (0.0..=1.0).contains(v)));
     // Seed 2's subset and verdicts at ratio 0.75 equal a one-seed run's.
@@ -254,7 +263,8 @@ fn cscore_runs_train_each_seed_on_its_own_subset_as_it_would_alone() {
     let build = |e: usize| spec::build_fed(&c.file.network, &data, e, 48, true);
     let all = gradlab::training::train_parallel("x", &build, &data, None, &opts, &mut |_, _| true).unwrap();
     let solo_opts = gradlab::training::TrainOptions { seeds: 1, first_seed: 2, ..opts.clone() };
-    let solo = gradlab::training::train("x", &mut build(1).unwrap(), &data, None, &solo_opts, &mut |_, _| true).unwrap();
+    let solo =
+        gradlab::training::train("x", &mut build(1).unwrap(), &data, None, &solo_opts, &mut |_, _| true).unwrap();
     let (a, b) = (&all.subsets.as_ref().unwrap()[2], &solo.subsets.as_ref().unwrap()[0]);
     assert_eq!(a.trained_on.iter().filter(|&&t| t).count(), 48, "⌊64·0.75⌋ samples");
     assert_eq!((&a.trained_on, &a.correct), (&b.trained_on, &b.correct));

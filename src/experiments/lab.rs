@@ -739,9 +739,12 @@ pub fn run(
             continue;
         };
         let (d, _) = lab.data(*k)?;
-        let epochs = c.file.samples.as_ref().and_then(|s| s.cscore_epochs).unwrap_or_else(|| {
-            crate::experiments::cscores::default_epochs(d.n, c.opts.batch, c.opts.max_iters)
-        });
+        let epochs = c
+            .file
+            .samples
+            .as_ref()
+            .and_then(|s| s.cscore_epochs)
+            .unwrap_or_else(|| crate::experiments::cscores::default_epochs(d.n, c.opts.batch, c.opts.max_iters));
         let est = crate::experiments::cscores::run(&c.name, &c.file.network, &d, &c.opts, &ratios, epochs, runner)?;
         complete &= est.is_some();
         cscores.push(est);

@@ -197,11 +197,13 @@ pub fn run(study: &SamplesStudy, out: &Path, runner: &mut Runner) -> Result<Samp
         // Label noise: every measure but the C-score (its runs would double the cost).
         let noisy_lab = task_lab(task, study.seeds, None)?;
         let (noisy, flipped) = flip_labels(&data, study.noise, 1);
-        let Some((noisy_run, _)) = measure(&noisy_lab, &noisy, held.as_ref(), &out.join(format!("{task}-noise")), runner)?
+        let Some((noisy_run, _)) =
+            measure(&noisy_lab, &noisy, held.as_ref(), &out.join(format!("{task}-noise")), runner)?
         else {
             return Ok(result);
         };
-        let noise_precision = pooled(&noisy_run, None).iter().map(|m| (m.name.clone(), precision_at(m, &flipped))).collect();
+        let noise_precision =
+            pooled(&noisy_run, None).iter().map(|m| (m.name.clone(), precision_at(m, &flipped))).collect();
         result.tasks.push(TaskResult { task: task.clone(), samples: data.n, summary: sum, noise_precision });
         if task == "digits" {
             digits_measures = Some((task_lab(task, study.seeds, None)?, data, held, pooled(&run, cs.as_ref())));
@@ -257,7 +259,11 @@ fn prune(
 ) -> Result<Option<Vec<PruneRow>>> {
     let chosen: Vec<&Measure> = measures
         .iter()
-        .filter(|m| ["forgetting", "confidence", "cscore"].contains(&m.name.as_str()) || m.name.starts_with("el2n") || m.name.starts_with("grand"))
+        .filter(|m| {
+            ["forgetting", "confidence", "cscore"].contains(&m.name.as_str())
+                || m.name.starts_with("el2n")
+                || m.name.starts_with("grand")
+        })
         .collect();
     let mut rng = SeededRng::new(0x5EED_0F_u64);
     let mut plan: Vec<(String, f64, Vec<bool>)> = vec![("none".into(), 0.0, vec![false; data.n])];
@@ -337,7 +343,12 @@ pub fn markdown(r: &SamplesResult) -> String {
             k
         };
         let base = r.pruning.iter().find(|p| p.measure == "none").map_or(f64::NAN, |p| p.held_out_accuracy);
-        s.push_str(&format!("All samples: {:.1}%.\n\n| removed | {} |\n|---|{}\n", 100.0 * base, measures.join(" | "), "---|".repeat(measures.len())));
+        s.push_str(&format!(
+            "All samples: {:.1}%.\n\n| removed | {} |\n|---|{}\n",
+            100.0 * base,
+            measures.join(" | "),
+            "---|".repeat(measures.len())
+        ));
         for k in &ks {
             let cells: Vec<String> = measures
                 .iter()
@@ -380,7 +391,14 @@ pub fn write_outputs(out: &Path, r: &SamplesResult) -> Result<()> {
             series,
             levels: vec![],
         };
-        render(&out.join("pruning"), &XyPanels { title: "Pruning by each measure (Toneva et al. Fig. 5)".into(), panels: vec![panel], columns: 1 })?;
+        render(
+            &out.join("pruning"),
+            &XyPanels {
+                title: "Pruning by each measure (Toneva et al. Fig. 5)".into(),
+                panels: vec![panel],
+                columns: 1,
+            },
+        )?;
     }
     Ok(())
 }

@@ -112,7 +112,9 @@ impl PerSampleTwin {
             if per_model(of, *a) != per_model(&twin, *b) {
                 return Err(Error::field(
                     "samples.score_at",
-                    format!("per-sample gradients need parameters that do not depend on the batch; `{name}` does (per-sample biases)"),
+                    format!(
+                        "per-sample gradients need parameters that do not depend on the batch; `{name}` does (per-sample biases)"
+                    ),
                 ));
             }
         }

@@ -360,7 +360,17 @@ pub fn build_fed<T: Real>(
         let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
         g.weighted_sum(&terms)?
     };
-    Ok(Net { graph: g, input, heads, loss, hidden, layers, params, batch, spec: Some(std::sync::Arc::new(spec.clone())) })
+    Ok(Net {
+        graph: g,
+        input,
+        heads,
+        loss,
+        hidden,
+        layers,
+        params,
+        batch,
+        spec: Some(std::sync::Arc::new(spec.clone())),
+    })
 }
 
 fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {

@@ -87,4 +87,3 @@ pub struct CScores {
     /// Per ratio: how many seeds held each sample out, at the least.
     pub min_held_out: Vec<usize>,
 }
-

@@ -34,7 +34,8 @@ pub fn pooled(run: &Run, cscores: Option<&CScores>) -> Vec<Measure> {
     let mean = |f: &dyn Fn(&SeedSamples, usize) -> f64| -> Vec<f64> {
         (0..n).map(|s| seeds.iter().map(|r| f(r, s)).sum::<f64>() / seeds.len() as f64).collect()
     };
-    let m = |name: &str, values: Vec<f64>, larger_is_harder: bool| Measure { name: name.into(), values, larger_is_harder };
+    let m =
+        |name: &str, values: Vec<f64>, larger_is_harder: bool| Measure { name: name.into(), values, larger_is_harder };
     let mut out = vec![];
     if let Some(learned) = &run.learned_at {
         let cap = run.at.iter().filter_map(|a| a.last()).max().copied().unwrap_or(0) as f64 + 1.0;
@@ -224,15 +225,24 @@ pub fn write_outputs(dir: &Path, runs: &[&Run], cscores: &[Option<CScores>], dat
         render(&dir.join(format!("forgetting-{name}")), &ForgettingHistogram { run })?;
         if image_side(data).is_some() {
             for m in &measures {
-                let title = format!("{}: {} — per class, the {} samples | the {}", run.setting, m.name, EXTREME_EASY, EXTREME_HARD);
-                render(&dir.join(format!("extremes-{name}-{}", m.name)), &Extremes { measure: m, data, labels: &y, title })?;
+                let title = format!(
+                    "{}: {} — per class, the {} samples | the {}",
+                    run.setting, m.name, EXTREME_EASY, EXTREME_HARD
+                );
+                render(
+                    &dir.join(format!("extremes-{name}-{}", m.name)),
+                    &Extremes { measure: m, data, labels: &y, title },
+                )?;
             }
         }
     }
     write_atomic(&dir.join("sample_measures.csv"), csv.as_bytes())?;
     crate::report::write_json(&dir.join("sample_measures.json"), &summaries)?;
     if !trace.is_empty() {
-        write_atomic(&dir.join("sample_evaluations.csv"), format!("setting,seed,iteration,sample,correct,p_true\n{trace}").as_bytes())?;
+        write_atomic(
+            &dir.join("sample_evaluations.csv"),
+            format!("setting,seed,iteration,sample,correct,p_true\n{trace}").as_bytes(),
+        )?;
     }
     Ok(())
 }
@@ -311,7 +321,11 @@ impl Figure for DataMap {
             .map_err(e2s)?;
         for (text, x, y) in [("easy-to-learn", 0.25, 0.93), ("ambiguous", 0.85, 0.5), ("hard-to-learn", 0.25, 0.07)] {
             chart
-                .draw_series(std::iter::once(Text::new(text, (vmax * x, y), ("sans-serif", 15).into_font().color(&BLACK))))
+                .draw_series(std::iter::once(Text::new(
+                    text,
+                    (vmax * x, y),
+                    ("sans-serif", 15).into_font().color(&BLACK),
+                )))
                 .map_err(e2s)?;
         }
         let legend = legend.titled("correctness", ("sans-serif", 13)).map_err(e2s)?;
@@ -425,7 +439,9 @@ impl Figure for Extremes<'_> {
             let mut idx: Vec<usize> = (0..self.data.n).filter(|&s| self.labels[s] == c as f64).collect();
             let v = &self.measure.values;
             // Easiest first.
-            idx.sort_by(|&a, &b| if self.measure.larger_is_harder { v[a].total_cmp(&v[b]) } else { v[b].total_cmp(&v[a]) });
+            idx.sort_by(
+                |&a, &b| if self.measure.larger_is_harder { v[a].total_cmp(&v[b]) } else { v[b].total_cmp(&v[a]) },
+            );
             let k = 8.min(idx.len() / 2);
             let chosen: Vec<Option<usize>> = idx[..k]
                 .iter()
@@ -444,7 +460,10 @@ impl Figure for Extremes<'_> {
                     for x in 0..side {
                         let t = ((img[y * side + x] - lo) / span).clamp(0.0, 1.0) as f64;
                         let g = (255.0 * (1.0 - t)) as u8;
-                        let (a, b) = ((2 + x as i32 * px, 2 + y as i32 * px), (2 + (x as i32 + 1) * px, 2 + (y as i32 + 1) * px));
+                        let (a, b) = (
+                            (2 + x as i32 * px, 2 + y as i32 * px),
+                            (2 + (x as i32 + 1) * px, 2 + (y as i32 + 1) * px),
+                        );
                         cell.draw(&Rectangle::new([a, b], RGBColor(g, g, g).filled())).map_err(e2s)?;
                     }
                 }

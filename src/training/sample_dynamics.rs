@@ -141,8 +141,11 @@ impl Observer for SampleDynamics<'_> {
             self.scored += 1;
         }
         for (r, m2) in self.seeds.iter_mut().zip(&self.m2) {
-            r.variability =
-                m2.iter().zip(&r.evaluations).map(|(m, &k)| if k == 0 { f64::NAN } else { (m / k as f64).sqrt() }).collect();
+            r.variability = m2
+                .iter()
+                .zip(&r.evaluations)
+                .map(|(m, &k)| if k == 0 { f64::NAN } else { (m / k as f64).sqrt() })
+                .collect();
             for (c, &k) in r.confidence.iter_mut().zip(&r.evaluations) {
                 if k == 0 {
                     *c = f64::NAN;

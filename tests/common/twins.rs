@@ -129,7 +129,17 @@ pub fn cnn<T: Real>(cfg: &CnnTwin, ensemble: usize, batch: usize) -> Result<Net<
         loss_column: "cls_loss".into(),
         accuracy_column: "cls_accuracy".into(),
     };
-    let mut net = Net { graph: g, input: x, heads: vec![cls], loss: ce, hidden, layers: vec![], params: vec![], batch, spec: None };
+    let mut net = Net {
+        graph: g,
+        input: x,
+        heads: vec![cls],
+        loss: ce,
+        hidden,
+        layers: vec![],
+        params: vec![],
+        batch,
+        spec: None,
+    };
     net.layers = vec![
         LayerNodes::new("conv1", c1, a1, Some(cfg.act)),
         LayerNodes::new("conv2", c2, a2, Some(cfg.act)),

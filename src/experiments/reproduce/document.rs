@@ -33,6 +33,8 @@ pub struct Results {
     pub planes: Vec<crate::experiments::net_landscape::SettingPlane>,
     /// Sharpness of Table 1's four settings, and of Sigmoid+CE at larger learning rates.
     pub sharpness: (Vec<crate::experiments::curvature::SharpnessRow>, Vec<crate::experiments::curvature::SharpnessRow>),
+    /// Per-sample measures side by side (`study samples` on random and the digits).
+    pub samples: crate::experiments::samples_study::SamplesResult,
 }
 
 fn it(v: Option<f64>, cap: usize) -> String {
@@ -70,6 +72,7 @@ pub fn document(r: &Results) -> (Document, serde_json::Value) {
     task3(&mut d, r);
     task4(&mut d, r);
     easy_first(&mut d, r);
+    per_sample(&mut d, r);
     let generalisation = generalisation(&mut d, r);
     differences(&mut d, r);
     (d, results_json(r, &generalisation))
@@ -413,6 +416,77 @@ fn easy_first(d: &mut Document, r: &Results) {
     d.p("The share of the spread of iterations that comes from the data draw against the initial weights is measured by `gradlab study data-vs-init` (minutes; not part of this report).");
 }
 
+/// Which samples are hard, by each measure the field uses, on the same seeds.
+fn per_sample(d: &mut Document, r: &Results) {
+    let s = &r.samples;
+    d.h(1, "Which samples are hard? The field's per-sample measures side by side");
+    d.p(format!(
+        "The learning order is one answer to \"which samples are easy\"; the field has several more, each published with its own code and run one model at a time. On the same {} seeds per task gradlab records forgetting events (Toneva et al. 2019), the data map's confidence, variability and correctness (Swayamdipta et al. 2020), EL2N and GraNd early in training (Paul et al. 2021) and C-scores from subsets of {} ratios (Jiang et al. 2021). ρ is Spearman's over the training samples, signed so that + means two measures call the same samples hard.",
+        s.config.seeds,
+        s.config.ratios.len()
+    ));
+    let mut bullets = vec![];
+    for t in &s.tasks {
+        let rhos: Vec<f64> = t.summary.spearman.iter().map(|x| x.2).filter(|v| v.is_finite()).collect();
+        let mut sorted = rhos.clone();
+        sorted.sort_by(f64::total_cmp);
+        let med = if sorted.is_empty() { f64::NAN } else { crate::stats::quantile(&sorted, 0.5) };
+        let c = t.summary.spearman.iter().filter(|x| x.0 == "forgetting" && x.1 == "cscore").map(|x| x.2).next();
+        let best = t.noise_precision.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+        bullets.push(format!(
+            "{} ({} samples): median ρ over the {} pairs of measures {:+.2} (from {:+.2} to {:+.2}){}; {} samples unforgettable in every seed. With {:.0}% of the labels set to another class, {} finds them best: {:.0}% of its hardest {:.0}% are flipped (chance {:.0}%).",
+            t.task,
+            t.samples,
+            rhos.len(),
+            med,
+            sorted.first().copied().unwrap_or(f64::NAN),
+            sorted.last().copied().unwrap_or(f64::NAN),
+            c.map_or(String::new(), |c| format!("; forgetting against C-score {c:+.2}")),
+            t.summary.unforgettable,
+            100.0 * s.config.noise,
+            best.map_or("—".to_string(), |b| b.0.clone()),
+            100.0 * best.map_or(f64::NAN, |b| b.1),
+            100.0 * s.config.noise,
+            100.0 * s.config.noise
+        ));
+    }
+    d.bullets(bullets);
+    if !s.pruning.is_empty() {
+        let base = s.pruning.iter().find(|p| p.measure == "none").map_or(f64::NAN, |p| p.held_out_accuracy);
+        let most = s.pruning.iter().map(|p| p.removed).fold(0.0, f64::max);
+        let at_most: Vec<&crate::experiments::samples_study::PruneRow> =
+            s.pruning.iter().filter(|p| p.removed == most && p.measure != "none").collect();
+        let random = at_most.iter().find(|p| p.measure == "random").map_or(f64::NAN, |p| p.held_out_accuracy);
+        let best = at_most
+            .iter()
+            .filter(|p| p.measure != "random")
+            .max_by(|a, b| a.held_out_accuracy.total_cmp(&b.held_out_accuracy));
+        d.p(format!(
+            "Pruning (Toneva et al. Fig. 5): trained again on the digits without the {:.0}% easiest samples, the MLP keeps {} held-out accuracy by {} against {} with {:.0}% removed at random ({} with every sample).{}",
+            100.0 * most,
+            pct(best.map(|b| b.held_out_accuracy)),
+            best.map_or("—".to_string(), |b| b.measure.clone()),
+            pct(Some(random)),
+            100.0 * most,
+            pct(Some(base)),
+            match best {
+                Some(b) if b.held_out_accuracy >= random => " Removing what the measures call easy costs less than removing at random: the easy samples are the redundant ones.",
+                Some(_) => " Removing what the measures call easy costs more than removing at random here.",
+                None => "",
+            }
+        ));
+        d.figure("samples/pruning", "Held-out accuracy of the digits MLP trained without the k% easiest samples by each measure, or k% at random (median over seeds).");
+    }
+    if s.tasks.iter().any(|t| t.task == "digits") {
+        d.figure("samples/digits/data-map-base", "The digits' data map: per sample the mean over seeds of the true-class probability (confidence) against its standard deviation over training (variability), coloured by the share of evaluations right.");
+        d.figure(
+            "samples/digits/extremes-base-cscore",
+            "Per class, the 8 digits with the highest C-score (left) and the 8 with the lowest (right).",
+        );
+    }
+    d.p("`gradlab study samples` adds the report's CNN tasks (line, detection); every run's per-sample CSV, data maps and extremes are in `samples/`.");
+}
+
 /// One row of the generalisation table: task, setting, median training and held-out accuracy.
 type Generalisation = (&'static str, String, f64, Option<f64>);
 
@@ -558,6 +632,7 @@ fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::V
         "label_noise": r.noise,
         "sharpness": {"table1": &r.sharpness.0, "large_steps": &r.sharpness.1},
         "landscapes": &r.planes,
+        "per_sample": &r.samples,
         "generalisation": generalisation.iter().map(|g| Gen { task: g.0, setting: &g.1, train_accuracy: g.2, held_out_accuracy: g.3 }).collect::<Vec<_>>(),
     });
     json

@@ -48,8 +48,10 @@ pub trait Steps {
 }
 
 /// Steps in a full run: Task 1, Table 1's five settings, three large-step runs, four CNN runs,
-/// eight explosion runs (the baselines are reused), two label-noise runs, Task 4, the report.
-pub const STEPS: u64 = 1 + 5 + 3 + 4 + 8 + 2 + 1 + 1;
+/// eight explosion runs (the baselines are reused), two label-noise runs, the per-sample
+/// measures (random and digits: a run, its C-score ratios and a noisy run each; then the
+/// pruning runs), Task 4, the report.
+pub const STEPS: u64 = 1 + 5 + 3 + 4 + 8 + 2 + 2 * (1 + 9 + 1) + (1 + 2 * 6) + 1 + 1;
 
 /// Runs every study into `plan.out` and writes `report.html`, `report.md` and `results.json`;
 /// `false` if interrupted (finished studies are written, the report is not).
@@ -292,6 +294,41 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         )?;
     }
 
+    // Per-sample measures side by side (issue 22's study): which samples are hard, forgotten,
+    // memorised, by each measure of the field, on the same seeds.
+    let samples_study = {
+        use crate::experiments::samples_study as ss;
+        let mut cfg = ss::SamplesStudy::new(seeds);
+        if plan.quick {
+            cfg.tasks = vec!["random".into(), "digits".into()];
+            cfg.ratios = vec![0.3, 0.6, 0.9];
+            cfg.prune = vec![0.0, 0.3];
+        } else {
+            // The CNN tasks' C-scores and noisy runs, and the finer pruning grid, would double
+            // reproduce's time; `gradlab study samples` runs them.
+            cfg.tasks = vec!["random".into(), "digits".into()];
+            cfg.prune = vec![0.0, 0.2, 0.4];
+        }
+        let dir = out("samples")?;
+        let r = ss::run(&cfg, &dir, &mut |names, _, seeds, run| {
+            let mut runs = vec![];
+            for (k, name) in names.iter().enumerate() {
+                let name = format!("per-sample measures: {name}");
+                p.step(&name);
+                runs.push(run(k, &mut *p.training(&name, seeds))?);
+                if p.interrupted() {
+                    return Ok((runs, false));
+                }
+            }
+            Ok((runs, true))
+        })?;
+        if !r.complete {
+            return Ok(false);
+        }
+        ss::write_outputs(&dir, &r)?;
+        r
+    };
+
     // Task 4 landscape
     p.step("Task 4: leaky-ReLU landscape");
     let c4 = LandscapeConfig {
@@ -330,6 +367,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         noise: noise_rows,
         sharpness: (eos_table1, eos),
         planes,
+        samples: samples_study,
     };
     let (doc, json) = document(&results);
     report::write_json(&plan.out.join("results.json"), &json)?;
