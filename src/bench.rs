@@ -11,6 +11,7 @@ use crate::init::WeightInit;
 use crate::models::Init;
 use crate::models::Net;
 use crate::optim::{OptimConfig, Optimizer};
+use crate::record::Run;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ pub struct BenchArgs {
     /// Only the curvature figures (Lanczos during training, the digits CNN).
     #[arg(long)]
     pub curvature_only: bool,
+    /// Only the per-sample figures (tracking overhead, EL2N/GraNd, C-scores of the digits).
+    #[arg(long)]
+    pub samples_only: bool,
 }
 
 /// Calls `f` in batches until `budget` has passed; returns seconds per call (best batch).
@@ -159,6 +163,79 @@ fn sharpness_run(every: usize) -> Result<(f64, f64)> {
     Ok((s, if every > 0 { steps as f64 / (1000 / every) as f64 } else { 0.0 }))
 }
 
+/// A preset with `[samples]` (the given keys; `None`: no table) and these `[train]` keys
+/// (`key = value` lines), as a checked lab.
+fn samples_lab(preset: &str, samples: Option<&str>, train: &str) -> Result<crate::experiments::lab::Lab> {
+    let bad = |e: String| crate::Error::Usage(format!("bench preset {preset}: {e}"));
+    let mut doc: toml::Table = crate::experiments::presets::text(preset)?.parse().map_err(|e| bad(format!("{e}")))?;
+    doc.remove("sweep");
+    let extra: toml::Table = train.parse().map_err(|e| bad(format!("{e}")))?;
+    for (k, v) in extra {
+        crate::experiments::lab::set_key(&mut doc, &format!("train.{k}"), v).map_err(bad)?;
+    }
+    if let Some(keys) = samples {
+        let t: toml::Table = keys.parse().map_err(|e| bad(format!("{e}")))?;
+        doc.insert("samples".into(), toml::Value::Table(t));
+    }
+    let text = toml::to_string(&doc).map_err(|e| bad(e.to_string()))?;
+    crate::experiments::lab::parse(std::path::Path::new(preset), &text)
+}
+
+/// Seconds to train a lab's one cell (every seed), both cores.
+fn lab_seconds(lab: &crate::experiments::lab::Lab) -> Result<(f64, Run)> {
+    let (data, held) = lab.data(0)?;
+    let t = Instant::now();
+    let run = lab.run_cell(0, &data, held.as_ref(), &mut |_, _| true)?;
+    Ok((t.elapsed().as_secs_f64(), run))
+}
+
+/// Issue 22's figures: what per-sample tracking adds to a run, and the digits' C-scores.
+fn per_sample() -> Result<()> {
+    println!("
+per-sample measures (issue 22), whole runs on both cores, best of 3, alternating:");
+    println!("{:<52} {:>9} {:>9} {:>7}", "run", "plain", "tracked", "ratio");
+    let cases = [
+        ("fc73 relu+ce, 32 seeds × 3000 it., full batch", "fc73", "seeds = 32\nmax_iters = 3000\nstop = \"none\"\nprobe_every = 0"),
+        ("line relu, 8 seeds × 300 it., full batch", "line", "seeds = 8\nmax_iters = 300\nstop = \"none\"\nprobe_every = 0"),
+        ("digits MLP, 32 seeds × 440 it., minibatches of 64", "digits-mlp", "seeds = 32\nmax_iters = 440\nstop = \"none\"\nprobe_every = 0"),
+    ];
+    for (name, preset, train) in cases {
+        let (plain, tracked) = (samples_lab(preset, None, train)?, samples_lab(preset, Some(""), train)?);
+        let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            a = a.min(lab_seconds(&plain)?.0);
+            b = b.min(lab_seconds(&tracked)?.0);
+        }
+        println!("{name:<52} {a:>7.3} s {b:>7.3} s {:>7.3}", b / a);
+    }
+    println!("target (issue 22): forgetting and data-map tracking cost at most 15% of the run (ratio ≤ 1.15)");
+    // EL2N and GraNd of every digit under every seed: one pass of the batch-1 twin.
+    let base = "seeds = 32\nmax_iters = 22\nstop = \"none\"\nprobe_every = 0";
+    let (plain, _) = lab_seconds(&samples_lab("digits-mlp", None, base)?)?;
+    let (scored, _) = lab_seconds(&samples_lab("digits-mlp", Some("score_at = [22]"), base)?)?;
+    println!(
+        "EL2N + GraNd of the 1 437 digits × 32 seeds (46 k per-sample gradients): {:.3} s ({:.1} µs each)",
+        scored - plain,
+        (scored - plain) / (1437.0 * 32.0) * 1e6
+    );
+    let lab = samples_lab("digits-mlp", None, "seeds = 32\nprobe_every = 0")?;
+    let (data, _) = lab.data(0)?;
+    let c = &lab.cells[0];
+    let ratios: Vec<f64> = (1..=9).map(|k| k as f64 / 10.0).collect();
+    let epochs = 20;
+    let t = Instant::now();
+    let mut runner = |names: &[String], _: usize, _: usize, f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>| {
+        let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<Result<Vec<_>>>()?;
+        Ok((runs, true))
+    };
+    crate::experiments::cscores::run("bench", &c.file.network, &data, &c.opts, &ratios, epochs, &mut runner)?;
+    println!(
+        "C-scores of the 1 437 digits, 9 ratios × 32 seeds of the digits MLP, {epochs} epochs each: {:.2} s (target ≤ 60 s)",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Issue 23's figures: exact Hessian-vector products and Lanczos during training and on the
 /// digits CNN.
 fn curvature(budget: Duration) -> Result<()> {
@@ -211,6 +288,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let budget = Duration::from_millis(if args.quick { 100 } else { 500 });
     if args.curvature_only {
         return curvature(budget);
+    }
+    if args.samples_only {
+        return per_sample();
     }
     let peak = sgemm_gflops(512, budget);
     println!("baseline: sgemm 512×512×512, one thread: {peak:.1} GFLOP/s\n");
@@ -272,6 +352,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
     }
     println!("target (issue 11): probes at the default interval cost at most 10% (ratio ≤ 1.10)");
+    per_sample()?;
     curvature(budget)?;
     println!(
         "\nwhole-network loss landscapes (filter-normalised plane through a seed's initial parameters, both cores):"

@@ -17,7 +17,7 @@
 use super::{At, Observer, SampleOptions};
 use crate::data::Samples;
 use crate::models::Net;
-use crate::models::per_sample::{PerSampleTwin, SampleScore, classification_head};
+use crate::models::per_sample::{PerSampleTwin, classification_head};
 use crate::record::Run;
 use crate::record::samples::{ScoredAt, SeedSamples};
 
@@ -35,7 +35,9 @@ pub struct SampleDynamics<'a> {
     last_right: Vec<Vec<bool>>,
     /// Per model and sample: Welford's sum of squared deviations of the true-class probability.
     m2: Vec<Vec<f64>>,
-    scratch: Vec<SampleScore>,
+    /// One evaluation's true-class probabilities and verdicts.
+    p: Vec<f32>,
+    right: Vec<bool>,
     twin: Option<PerSampleTwin>,
     /// The `score_at` iterations done so far.
     scored: usize,
@@ -53,7 +55,8 @@ impl<'a> SampleDynamics<'a> {
             seeds: vec![],
             last_right: vec![],
             m2: vec![],
-            scratch: vec![SampleScore::default(); net.batch],
+            p: vec![0.0; net.batch],
+            right: vec![false; net.batch],
             twin: None,
             scored: 0,
         }
@@ -61,22 +64,47 @@ impl<'a> SampleDynamics<'a> {
 
     /// Model `e`'s scores of the batch just evaluated (samples `fed`) enter its record.
     fn record(&mut self, net: &Net<f32>, e: usize, fed: &[usize], it: usize) {
-        net.sample_scores(&net.heads[self.head], e, &mut self.scratch[..fed.len()]);
+        let k = fed.len();
+        let (p, right) = (&mut self.p[..k], &mut self.right[..k]);
+        net.true_class_probs(&net.heads[self.head], e, p, right);
         let (r, last, m2) = (&mut self.seeds[e], &mut self.last_right[e], &mut self.m2[e]);
-        for (&s, sc) in fed.iter().zip(&self.scratch) {
-            if last[s] && !sc.correct {
-                r.forgetting_events[s] += 1;
+        if self.opts.trace {
+            r.trace.extend(fed.iter().zip(p.iter().zip(right.iter())).map(|(&s, (&p, &ok))| (it as u32, s as u32, ok, p as f64)));
+        }
+        if self.full_batch {
+            // Every sample, in order, each evaluated as often: one reciprocal, and loops over
+            // slices that vectorise.
+            let count = r.evaluations[0] + 1;
+            let inv = 1.0 / count as f64;
+            // Every slice cut to k up front, so the loop has no bounds checks left.
+            let (fe, ever, corr) = (&mut r.forgetting_events[..k], &mut r.ever_correct[..k], &mut r.correct[..k]);
+            let (conf, m2, last, p, right) = (&mut r.confidence[..k], &mut m2[..k], &mut last[..k], &p[..k], &right[..k]);
+            for s in 0..k {
+                let ok = right[s];
+                fe[s] += u32::from(last[s] & !ok);
+                last[s] = ok;
+                ever[s] |= ok;
+                corr[s] += u32::from(ok);
+                // Welford's update of the mean and the sum of squared deviations.
+                let x = p[s] as f64;
+                let d = x - conf[s];
+                conf[s] += d * inv;
+                m2[s] += d * (x - conf[s]);
             }
-            last[s] = sc.correct;
-            r.ever_correct[s] |= sc.correct;
-            r.correct[s] += u32::from(sc.correct);
+            r.evaluations[..k].fill(count);
+            return;
+        }
+        for (j, &s) in fed.iter().enumerate() {
+            let ok = right[j];
+            r.forgetting_events[s] += u32::from(last[s] & !ok);
+            last[s] = ok;
+            r.ever_correct[s] |= ok;
+            r.correct[s] += u32::from(ok);
             r.evaluations[s] += 1;
-            let d = sc.p_true - r.confidence[s];
+            let x = p[j] as f64;
+            let d = x - r.confidence[s];
             r.confidence[s] += d / r.evaluations[s] as f64;
-            m2[s] += d * (sc.p_true - r.confidence[s]);
-            if self.opts.trace {
-                r.trace.push((it as u32, s as u32, sc.correct, sc.p_true));
-            }
+            m2[s] += d * (x - r.confidence[s]);
         }
     }
 
