@@ -355,6 +355,8 @@ impl StudyArgs {
             lambda_min: false,
             clip_norm: None,
             all_rows: false,
+            samples: false,
+            score_at: vec![],
         }
     }
 }
@@ -448,6 +450,15 @@ pub struct CommonArgs {
     /// torch.nn.utils.clip_grad_norm_); off by default.
     #[arg(long, value_name = "MAX")]
     pub clip_norm: Option<f64>,
+    /// Per-sample measures: forgetting events and the data map (confidence, variability,
+    /// correctness) of every training sample, per seed: sample_measures.csv/json, data-map,
+    /// forgetting and extremes figures (as `[samples]` in a network file).
+    #[arg(long)]
+    pub samples: bool,
+    /// With --samples: also EL2N and GraNd of every training sample at these iterations,
+    /// comma-separated (the parameters after it − 1 updates).
+    #[arg(long, value_name = "IT,...", value_delimiter = ',', requires = "samples")]
+    pub score_at: Vec<usize>,
     /// Write every evaluated row of every seed to metrics.csv. By default it keeps the first 64
     /// rows, then 16 per doubling of the iteration, and each seed's last; curves.csv has the
     /// exact quantiles over seeds at every kept iteration (at every one with this flag).

@@ -72,6 +72,12 @@ pub fn train_options(c: &CommonArgs, default_lr: f64) -> TrainOptions {
         lambda_min: c.lambda_min,
         held_out_every: (c.held_out_every > 0).then_some(c.held_out_every),
         all_rows: c.all_rows,
+        samples: c.samples.then(|| {
+            let mut score_at = c.score_at.clone();
+            score_at.sort_unstable();
+            score_at.dedup();
+            crate::training::SampleOptions { score_at, trace: false }
+        }),
         ..TrainOptions::new(c.seeds())
     }
 }

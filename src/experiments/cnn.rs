@@ -235,6 +235,7 @@ pub fn write_outputs(
     report::figures::render(&dir.join("dead"), &dead)?;
     crate::report::probes::write_outputs(dir, runs)?;
     crate::experiments::memorisation::write_outputs(dir, runs, data)?;
+    crate::report::samples::write_outputs(dir, &refs, &[], &data.samples())?;
     Ok(summaries)
 }
 

@@ -145,6 +145,7 @@ pub fn write_outputs(
             scope.spawn(|| report::figures::render(&dir.join("curves"), &CurvePanels::loss_and_accuracy(title, &refs)));
         let probes = scope.spawn(|| crate::report::probes::write_outputs(dir, runs));
         crate::experiments::memorisation::write_outputs(dir, runs, data)?;
+        crate::report::samples::write_outputs(dir, &refs, &[], &data.samples())?;
         for job in [tables, curves, probes] {
             job.join().expect("an output writer panicked")?;
         }
