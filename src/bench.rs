@@ -191,13 +191,27 @@ fn lab_seconds(lab: &crate::experiments::lab::Lab) -> Result<(f64, Run)> {
 
 /// Issue 22's figures: what per-sample tracking adds to a run, and the digits' C-scores.
 fn per_sample() -> Result<()> {
-    println!("
-per-sample measures (issue 22), whole runs on both cores, best of 3, alternating:");
+    println!(
+        "
+per-sample measures (issue 22), whole runs on both cores, best of 3, alternating:"
+    );
     println!("{:<52} {:>9} {:>9} {:>7}", "run", "plain", "tracked", "ratio");
     let cases = [
-        ("fc73 relu+ce, 32 seeds × 3000 it., full batch", "fc73", "seeds = 32\nmax_iters = 3000\nstop = \"none\"\nprobe_every = 0"),
-        ("line relu, 8 seeds × 300 it., full batch", "line", "seeds = 8\nmax_iters = 300\nstop = \"none\"\nprobe_every = 0"),
-        ("digits MLP, 32 seeds × 440 it., minibatches of 64", "digits-mlp", "seeds = 32\nmax_iters = 440\nstop = \"none\"\nprobe_every = 0"),
+        (
+            "fc73 relu+ce, 32 seeds × 3000 it., full batch",
+            "fc73",
+            "seeds = 32\nmax_iters = 3000\nstop = \"none\"\nprobe_every = 0",
+        ),
+        (
+            "line relu, 8 seeds × 300 it., full batch",
+            "line",
+            "seeds = 8\nmax_iters = 300\nstop = \"none\"\nprobe_every = 0",
+        ),
+        (
+            "digits MLP, 32 seeds × 440 it., minibatches of 64",
+            "digits-mlp",
+            "seeds = 32\nmax_iters = 440\nstop = \"none\"\nprobe_every = 0",
+        ),
     ];
     for (name, preset, train) in cases {
         let (plain, tracked) = (samples_lab(preset, None, train)?, samples_lab(preset, Some(""), train)?);
@@ -224,10 +238,14 @@ per-sample measures (issue 22), whole runs on both cores, best of 3, alternating
     let ratios: Vec<f64> = (1..=9).map(|k| k as f64 / 10.0).collect();
     let epochs = 20;
     let t = Instant::now();
-    let mut runner = |names: &[String], _: usize, _: usize, f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>| {
-        let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<Result<Vec<_>>>()?;
-        Ok((runs, true))
-    };
+    let mut runner =
+        |names: &[String],
+         _: usize,
+         _: usize,
+         f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>| {
+            let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<Result<Vec<_>>>()?;
+            Ok((runs, true))
+        };
     crate::experiments::cscores::run("bench", &c.file.network, &data, &c.opts, &ratios, epochs, &mut runner)?;
     println!(
         "C-scores of the 1 437 digits, 9 ratios × 32 seeds of the digits MLP, {epochs} epochs each: {:.2} s (target ≤ 60 s)",

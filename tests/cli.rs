@@ -470,3 +470,40 @@ fn more_bad_inputs_get_named_errors_and_exit_codes() {
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn study_samples_writes_its_measures_and_names_bad_tasks() {
+    let out = tmp("study-samples");
+    let o = gradlab(&[
+        "study",
+        "samples",
+        "--tasks",
+        "random",
+        "--seeds",
+        "3",
+        "--ratios",
+        "0.5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], true);
+    let task = &summary["tasks"][0];
+    assert_eq!(task["task"], "random");
+    let precision = task["noise_precision"].as_array().unwrap();
+    assert!(precision.iter().all(|p| (0.0..=1.0).contains(&p[1].as_f64().unwrap())));
+    for f in
+        ["samples.md", "random/sample_measures.csv", "random/data-map-base.png", "random-noise/sample_measures.json"]
+    {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("random/sample_measures.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4 * 64, "3 seeds and the mean, 64 samples each");
+    assert!(csv.lines().next().unwrap().ends_with("learned_at,cscore"));
+    let o = gradlab(&["study", "samples", "--tasks", "randm", "--out", tmp("study-samples-bad").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("did you mean `random`"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&out);
+}

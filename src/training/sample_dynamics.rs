@@ -69,7 +69,9 @@ impl<'a> SampleDynamics<'a> {
         net.true_class_probs(&net.heads[self.head], e, p, right);
         let (r, last, m2) = (&mut self.seeds[e], &mut self.last_right[e], &mut self.m2[e]);
         if self.opts.trace {
-            r.trace.extend(fed.iter().zip(p.iter().zip(right.iter())).map(|(&s, (&p, &ok))| (it as u32, s as u32, ok, p as f64)));
+            r.trace.extend(
+                fed.iter().zip(p.iter().zip(right.iter())).map(|(&s, (&p, &ok))| (it as u32, s as u32, ok, p as f64)),
+            );
         }
         if self.full_batch {
             // Every sample, in order, each evaluated as often: one reciprocal, and loops over
@@ -78,7 +80,8 @@ impl<'a> SampleDynamics<'a> {
             let inv = 1.0 / count as f64;
             // Every slice cut to k up front, so the loop has no bounds checks left.
             let (fe, ever, corr) = (&mut r.forgetting_events[..k], &mut r.ever_correct[..k], &mut r.correct[..k]);
-            let (conf, m2, last, p, right) = (&mut r.confidence[..k], &mut m2[..k], &mut last[..k], &p[..k], &right[..k]);
+            let (conf, m2, last, p, right) =
+                (&mut r.confidence[..k], &mut m2[..k], &mut last[..k], &p[..k], &right[..k]);
             for s in 0..k {
                 let ok = right[s];
                 fe[s] += u32::from(last[s] & !ok);

@@ -53,6 +53,27 @@ pub trait Steps {
 /// pruning runs), Task 4, the report.
 pub const STEPS: u64 = 1 + 5 + 3 + 4 + 8 + 2 + 2 * (1 + 9 + 1) + (1 + 2 * 6) + 1 + 1;
 
+/// A `Runner` over reproduce's steps: each setting a step named `<label>: <name>`, trained
+/// with the step's progress, stopping at an interruption.
+fn run_steps(
+    p: &dyn Steps,
+    label: &str,
+    names: &[String],
+    seeds: usize,
+    run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+) -> Result<(Vec<Run>, bool)> {
+    let mut runs = vec![];
+    for (k, name) in names.iter().enumerate() {
+        let name = format!("{label}: {name}");
+        p.step(&name);
+        runs.push(run(k, &mut *p.training(&name, seeds))?);
+        if p.interrupted() {
+            return Ok((runs, false));
+        }
+    }
+    Ok((runs, true))
+}
+
 /// Runs every study into `plan.out` and writes `report.html`, `report.md` and `results.json`;
 /// `false` if interrupted (finished studies are written, the report is not).
 pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
@@ -218,16 +239,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
             .collect();
         let sub = out(dir)?;
         let (all, complete) = cnn::run_plan(plan, &datasets, &opts_for, reuse, &sub, &mut |names, _, seeds, run| {
-            let mut runs = vec![];
-            for (k, name) in names.iter().enumerate() {
-                let name = format!("{label}: {name}");
-                p.step(&name);
-                runs.push(run(k, &mut *p.training(&name, seeds))?);
-                if p.interrupted() {
-                    return Ok((runs, false));
-                }
-            }
-            Ok((runs, true))
+            run_steps(p, label, names, seeds, run)
         })?;
         for c in &all {
             let relu_only: Vec<&Run> = c.runs.iter().take(1).collect();
@@ -310,18 +322,8 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
             cfg.prune = vec![0.0, 0.2, 0.4];
         }
         let dir = out("samples")?;
-        let r = ss::run(&cfg, &dir, &mut |names, _, seeds, run| {
-            let mut runs = vec![];
-            for (k, name) in names.iter().enumerate() {
-                let name = format!("per-sample measures: {name}");
-                p.step(&name);
-                runs.push(run(k, &mut *p.training(&name, seeds))?);
-                if p.interrupted() {
-                    return Ok((runs, false));
-                }
-            }
-            Ok((runs, true))
-        })?;
+        let r =
+            ss::run(&cfg, &dir, &mut |names, _, seeds, run| run_steps(p, "per-sample measures", names, seeds, run))?;
         if !r.complete {
             return Ok(false);
         }
