@@ -307,3 +307,24 @@ fn bad_samples_keys_are_named_errors() {
     // Without score_at they are fine.
     assert!(err("[samples]", &per_sample).is_empty());
 }
+
+#[test]
+fn tensorboard_gets_the_per_sample_scalars() {
+    let run = run(&parse(&format!("{FC73}\n[samples]\nscore_at = [5]\n")));
+    let dir = std::env::temp_dir().join(format!("gradlab-samples-tb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    gradlab::report::tensorboard::write_runs(&dir, std::slice::from_ref(&run)).unwrap();
+    let r = &run.samples.as_ref().unwrap()[2];
+    let seed_dir = dir.join(&run.setting).join("seed-2");
+    let file = std::fs::read_dir(&seed_dir).unwrap().next().unwrap().unwrap().path();
+    let scalars = gradlab::report::tensorboard::read_scalars(&std::fs::read(file).unwrap()).unwrap();
+    let get = |tag: &str| scalars.iter().find(|s| s.1 == tag).unwrap_or_else(|| panic!("no {tag}")).clone();
+    let unforgettable = (0..64).filter(|&s| r.ever_correct[s] && r.forgetting_events[s] == 0).count();
+    assert_eq!(get("samples/unforgettable").2, unforgettable as f32);
+    assert_eq!(get("samples/unforgettable").0, *run.at[2].last().unwrap() as i64);
+    let el2n = get("samples/el2n");
+    assert_eq!(el2n.0, 5);
+    let want = r.scored[0].el2n.iter().map(|&v| v as f32 as f64).sum::<f64>() as f32 / 64.0;
+    assert!((el2n.2 - want).abs() < 1e-6);
+    let _ = std::fs::remove_dir_all(&dir);
+}

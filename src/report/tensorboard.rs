@@ -162,7 +162,10 @@ impl Default for EventFile {
 /// Every run's metrics as TensorBoard scalars: one run directory per setting and seed
 /// (`<dir>/<setting>/seed-<s>`), one tag per metric column, step = iteration; with probes, also
 /// `probe/<layer>/<quantity>` scalars and `hist/<layer>/<kind>` histograms (at the first probe
-/// and the last), for TensorBoard's Histograms and Distributions dashboards.
+/// and the last), for TensorBoard's Histograms and Distributions dashboards; with per-sample
+/// measures, `samples/<measure>` scalars (the mean over samples; unforgettable as a count) at
+/// the last iteration, EL2N and GraNd at their iterations, and `samples_hist/<measure>`
+/// histograms over the training samples.
 pub fn write_runs(dir: &Path, runs: &[crate::record::Run]) -> Result<()> {
     for run in runs {
         for (s, (seed, rows)) in run.seeds.iter().zip(&run.rows).enumerate() {
@@ -190,6 +193,46 @@ pub fn write_runs(dir: &Path, runs: &[crate::record::Run]) -> Result<()> {
                 f.histograms(first_it, &hist(&p.hist_keys, &p.first[s]));
                 if p.last_iteration[s] as i64 > first_it {
                     f.histograms(p.last_iteration[s] as i64, &hist(&p.hist_keys, &p.last[s]));
+                }
+            }
+            if let Some(r) = run.samples.as_ref().map(|v| &v[s]) {
+                let last = run.at[s].last().copied().unwrap_or(1) as i64;
+                let n = r.evaluations.len();
+                let forgetting: Vec<f32> = (0..n).map(|k| r.forgetting(k) as f32).collect();
+                let confidence: Vec<f32> = r.confidence.iter().map(|&v| v as f32).collect();
+                let variability: Vec<f32> = r.variability.iter().map(|&v| v as f32).collect();
+                let correctness: Vec<f32> = (0..n).map(|k| r.correctness(k) as f32).collect();
+                let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() as f32 / n.max(1) as f32;
+                let unforgettable = (0..n).filter(|&k| r.ever_correct[k] && r.forgetting_events[k] == 0).count();
+                f.scalars(
+                    last,
+                    &[
+                        ("samples/unforgettable", unforgettable as f32),
+                        ("samples/forgetting", mean(&forgetting)),
+                        ("samples/confidence", mean(&confidence)),
+                        ("samples/variability", mean(&variability)),
+                        ("samples/correctness", mean(&correctness)),
+                    ],
+                );
+                f.histograms(
+                    last,
+                    &[
+                        ("samples_hist/forgetting".to_string(), forgetting.as_slice()),
+                        ("samples_hist/confidence".to_string(), confidence.as_slice()),
+                        ("samples_hist/variability".to_string(), variability.as_slice()),
+                    ],
+                );
+                for sc in &r.scored {
+                    let (el2n, grand): (Vec<f32>, Vec<f32>) =
+                        sc.el2n.iter().zip(&sc.grand).map(|(&a, &b)| (a as f32, b as f32)).unzip();
+                    f.scalars(sc.iteration as i64, &[("samples/el2n", mean(&el2n)), ("samples/grand", mean(&grand))]);
+                    f.histograms(
+                        sc.iteration as i64,
+                        &[
+                            ("samples_hist/el2n".to_string(), el2n.as_slice()),
+                            ("samples_hist/grand".to_string(), grand.as_slice()),
+                        ],
+                    );
                 }
             }
             f.write(&dir.join(&run.setting).join(format!("seed-{seed}")))?;
