@@ -328,3 +328,34 @@ fn tensorboard_gets_the_per_sample_scalars() {
     assert!((el2n.2 - want).abs() < 1e-6);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn grand_of_a_cnn_equals_a_solo_batch_one_gradient() {
+    // The line CNN: the twin's per-model convolutions against a one-model, batch-1 net on
+    // shared data (another kernel path), from each seed's initial parameters.
+    let text = presets_text("line").replace("seeds = 32", "seeds = 3").replace("max_iters = 10000", "max_iters = 3");
+    let lab = parse(&format!("{text}\n[samples]\nscore_at = [1]\n"));
+    let run = run(&lab);
+    let (data, _) = lab.data(0).unwrap();
+    let c = &lab.cells[0];
+    for e in [0usize, 2] {
+        let mut net: Net<f32> = spec::build(&c.file.network, &data, 1, 1).unwrap();
+        net.init(&gradlab::models::Init::seeds(e as u64, 1, c.opts.init.weights, c.opts.init.bias));
+        for s in [0usize, 17, 63] {
+            net.feed(&data, &[s]);
+            net.graph.forward();
+            net.graph.backward(net.loss);
+            let sq: f64 = net
+                .params
+                .iter()
+                .map(|(_, id, _)| net.graph.grad(*id).iter().map(|&g| (g as f64).powi(2)).sum::<f64>())
+                .sum();
+            let g = run.samples.as_ref().unwrap()[e].scored[0].grand[s];
+            assert!((g - sq.sqrt()).abs() <= 1e-4 * sq.sqrt(), "seed {e} sample {s}: {g} vs {}", sq.sqrt());
+        }
+    }
+}
+
+fn presets_text(name: &str) -> String {
+    gradlab::experiments::presets::text(name).unwrap().to_string()
+}
