@@ -134,23 +134,26 @@ pub fn without(data: &Samples, drop: &[bool]) -> Samples {
     }
 }
 
+/// The samples ordered by `measure`, hardest first (or easiest first); ties keep sample order.
+fn ranked(measure: &Measure, hardest_first: bool) -> Vec<usize> {
+    let v = &measure.values;
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    let descending = measure.larger_is_harder == hardest_first;
+    idx.sort_by(|&a, &b| if descending { v[b].total_cmp(&v[a]) } else { v[a].total_cmp(&v[b]) });
+    idx
+}
+
 /// Of each measure's `k` hardest samples, the share that are flipped.
 pub fn precision_at(measure: &Measure, flipped: &[bool]) -> f64 {
     let k = flipped.iter().filter(|&&f| f).count();
-    let mut idx: Vec<usize> = (0..flipped.len()).collect();
-    let v = &measure.values;
-    idx.sort_by(|&a, &b| if measure.larger_is_harder { v[b].total_cmp(&v[a]) } else { v[a].total_cmp(&v[b]) });
-    idx[..k].iter().filter(|&&s| flipped[s]).count() as f64 / k.max(1) as f64
+    ranked(measure, true)[..k].iter().filter(|&&s| flipped[s]).count() as f64 / k.max(1) as f64
 }
 
 /// The `share` easiest samples by `measure`, as a mask.
 pub fn easiest(measure: &Measure, share: f64) -> Vec<bool> {
     let n = measure.values.len();
-    let mut idx: Vec<usize> = (0..n).collect();
-    let v = &measure.values;
-    idx.sort_by(|&a, &b| if measure.larger_is_harder { v[a].total_cmp(&v[b]) } else { v[b].total_cmp(&v[a]) });
     let mut drop = vec![false; n];
-    idx[..(share * n as f64).round() as usize].iter().for_each(|&s| drop[s] = true);
+    ranked(measure, false)[..(share * n as f64).round() as usize].iter().for_each(|&s| drop[s] = true);
     drop
 }
 
@@ -401,4 +404,23 @@ pub fn write_outputs(out: &Path, r: &SamplesResult) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_and_pruning_read_each_measure_in_its_direction() {
+        let m = |values: Vec<f64>, larger_is_harder| Measure { name: "m".into(), values, larger_is_harder };
+        let flipped = [false, true, false, true];
+        // Larger is harder: the two largest (samples 1 and 3) are both flipped.
+        assert_eq!(precision_at(&m(vec![0.1, 0.9, 0.2, 0.8], true), &flipped), 1.0);
+        // Smaller is harder (confidence): the two smallest are samples 0 and 2, neither flipped.
+        assert_eq!(precision_at(&m(vec![0.1, 0.9, 0.2, 0.8], false), &flipped), 0.0);
+        assert_eq!(easiest(&m(vec![0.1, 0.9, 0.2, 0.8], true), 0.5), vec![true, false, true, false]);
+        assert_eq!(easiest(&m(vec![0.1, 0.9, 0.2, 0.8], false), 0.5), vec![false, true, false, true]);
+        // Ties keep sample order.
+        assert_eq!(easiest(&m(vec![0.0, 0.0, 0.0, 1.0], true), 0.25), vec![true, false, false, false]);
+    }
 }
