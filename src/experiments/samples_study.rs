@@ -232,7 +232,7 @@ fn measure(
     let c = &l.cells[0];
     let name = dir.file_name().map_or("run".into(), |n| n.to_string_lossy().to_string());
     let (mut runs, complete) =
-        runner(&[name.clone()], c.opts.max_iters, c.opts.seeds, &mut |_, p| l.run_cell(0, data, held, p))?;
+        runner(std::slice::from_ref(&name), c.opts.max_iters, c.opts.seeds, &mut |_, p| l.run_cell(0, data, held, p))?;
     if !complete {
         return Ok(None);
     }
@@ -268,7 +268,7 @@ fn prune(
                 || m.name.starts_with("grand")
         })
         .collect();
-    let mut rng = SeededRng::new(0x5EED_0F_u64);
+    let mut rng = SeededRng::new(0x005E_ED0F_u64);
     let mut plan: Vec<(String, f64, Vec<bool>)> = vec![("none".into(), 0.0, vec![false; data.n])];
     for &k in study.prune.iter().filter(|&&k| k > 0.0) {
         for m in &chosen {

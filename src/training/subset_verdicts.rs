@@ -45,8 +45,8 @@ impl Observer for SubsetVerdictsObserver<'_> {
             net.graph.forward();
             for (e, v) in out.iter_mut().enumerate().take(e_count) {
                 net.sample_scores(&net.heads[head], e, &mut scores);
-                for s in 0..valid {
-                    v.correct[start + s] = scores[s].correct;
+                for (c, sc) in v.correct[start..start + valid].iter_mut().zip(&scores) {
+                    *c = sc.correct;
                 }
             }
         }
