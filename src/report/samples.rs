@@ -385,6 +385,7 @@ impl Figure for ForgettingHistogram<'_> {
         chart
             .configure_mesh()
             .x_desc("forgetting events")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("share of (seed, sample) pairs")
             .label_style(("sans-serif", 12))
             .light_line_style(WHITE.mix(0.0))
