@@ -566,8 +566,8 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
             if ratios.is_empty() {
                 return Err(Error::field("samples.cscore_ratios", "is an empty list"));
             }
-            if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r < 1.0)) {
-                return Err(Error::field("samples.cscore_ratios", format!("{r} is not a ratio in (0, 1)")));
+            for &r in ratios {
+                crate::experiments::cscores::options(&opts, r, 1).validate()?;
             }
         }
         if sm.cscore_epochs == Some(0) {
@@ -591,6 +591,28 @@ impl Lab {
     pub fn build(&self, k: usize, data: &Samples, e: usize) -> Result<Net<f32>> {
         let c = &self.cells[k];
         spec::build(&c.file.network, data, e, c.opts.batch.unwrap_or(data.n)).map_err(|err| err.in_file(&self.path))
+    }
+
+    /// Cell `k`'s C-scores on `data` when its `[samples]` asks for them (`cscore_ratios`;
+    /// `cscore_epochs`, by default as many epochs as the main training), trained through
+    /// `runner` as settings `<label>/cscore-<ratio>`. Returns the estimate (`None` when not asked or interrupted) and whether every
+    /// run finished.
+    pub fn cscores(
+        &self,
+        k: usize,
+        data: &Samples,
+        label: &str,
+        runner: &mut crate::experiments::Runner,
+    ) -> Result<(Option<crate::record::samples::CScores>, bool)> {
+        let c = &self.cells[k];
+        let Some(s) = &c.file.samples else { return Ok((None, true)) };
+        let Some(ratios) = &s.cscore_ratios else { return Ok((None, true)) };
+        let epochs = s
+            .cscore_epochs
+            .unwrap_or_else(|| crate::experiments::cscores::default_epochs(data.n, c.opts.batch, c.opts.max_iters));
+        let est = crate::experiments::cscores::run(label, &c.file.network, data, &c.opts, ratios, epochs, runner)?;
+        let done = est.is_some();
+        Ok((est, done))
     }
 
     /// Trains one cell on its data.
@@ -729,24 +751,13 @@ pub fn run(
     let mut cscores = vec![];
     let mut complete = complete;
     for (k, _) in &runs {
-        let c = &lab.cells[*k];
-        if !complete {
-            cscores.push(None);
-            continue;
+        let asks = lab.cells[*k].file.samples.as_ref().is_some_and(|s| s.cscore_ratios.is_some());
+        let mut est = None;
+        if complete && asks {
+            let (d, _) = lab.data(*k)?;
+            let (e, done) = lab.cscores(*k, &d, &lab.cells[*k].name, runner)?;
+            (est, complete) = (e, done);
         }
-        let Some(ratios) = c.file.samples.as_ref().and_then(|s| s.cscore_ratios.clone()) else {
-            cscores.push(None);
-            continue;
-        };
-        let (d, _) = lab.data(*k)?;
-        let epochs = c
-            .file
-            .samples
-            .as_ref()
-            .and_then(|s| s.cscore_epochs)
-            .unwrap_or_else(|| crate::experiments::cscores::default_epochs(d.n, c.opts.batch, c.opts.max_iters));
-        let est = crate::experiments::cscores::run(&c.name, &c.file.network, &d, &c.opts, &ratios, epochs, runner)?;
-        complete &= est.is_some();
         cscores.push(est);
     }
     let summary = write_outputs(plan.out, lab, &runs, &cscores, &cached.1, complete, plan.shard)?;

@@ -237,16 +237,10 @@ fn measure(
         return Ok(None);
     }
     let run = runs.remove(0);
-    let cs = match c.file.samples.as_ref().and_then(|s| s.cscore_ratios.clone()) {
-        Some(ratios) => {
-            let epochs = c.file.samples.as_ref().and_then(|s| s.cscore_epochs).unwrap_or(1);
-            match crate::experiments::cscores::run(&name, &c.file.network, data, &c.opts, &ratios, epochs, runner)? {
-                Some(cs) => Some(cs),
-                None => return Ok(None),
-            }
-        }
-        None => None,
-    };
+    let (cs, done) = l.cscores(0, data, &name, runner)?;
+    if !done {
+        return Ok(None);
+    }
     lab::write_outputs(dir, l, &[(0, run.clone())], std::slice::from_ref(&cs), data, true, None)?;
     Ok(Some((run, cs)))
 }

@@ -283,15 +283,7 @@ impl<T: Real> Net<T> {
         let (score, target, b) = (g.value(h.score), self.targets_of(h, e), self.batch);
         let outputs = g.shape(h.score)[1];
         let t_width = g.shape(h.target)[1];
-        let argmax = |v: &[T], width: usize, s: usize| {
-            let mut best = 0;
-            for c in 1..width {
-                if v[c * b + s] > v[best * b + s] {
-                    best = c;
-                }
-            }
-            best
-        };
+        let argmax = |v: &[T], width: usize, s: usize| argmax_column(v, width, b, s);
         let o = &score[e * outputs * b..(e + 1) * outputs * b];
         // One loop per rule (the rule is fixed for the whole batch): this runs for every model
         // at every recorded iteration, so the per-sample match showed in Table 1's profile.
@@ -326,6 +318,19 @@ impl<T: Real> Net<T> {
             *total = t.chunks_exact(b).map(|row| row[..valid].iter().map(|v| v.to_f64()).sum::<f64>()).sum();
         }
     }
+}
+
+/// The first highest of column `s` of a `[width, b]` block: a class prediction, or the class
+/// of a one-hot target row.
+#[inline]
+pub fn argmax_column<T: PartialOrd>(v: &[T], width: usize, b: usize, s: usize) -> usize {
+    let mut best = 0;
+    for c in 1..width {
+        if v[c * b + s] > v[best * b + s] {
+            best = c;
+        }
+    }
+    best
 }
 
 /// Per model: the fraction of units (each channel and position of a `[E, C, S..., B]`

@@ -1,7 +1,7 @@
 //! Per-sample scores of every model of an ensemble: how right each training sample is
-//! ([`Net::sample_scores`]: the verdict, the probability of the true class, EL2N) and how hard it
-//! pulls on the parameters ([`PerSampleTwin`]: the norm of each sample's own loss gradient,
-//! GraNd).
+//! ([`Net::true_class_probs`]: the verdict and the probability of the true class; [`Net::el2n`])
+//! and how hard it pulls on the parameters ([`PerSampleTwin`]: the norm of each sample's own
+//! loss gradient, GraNd).
 //!
 //! Definitions (Paul et al. 2021, `mansheej/data_diet`; Swayamdipta et al. 2020,
 //! `allenai/cartography`): for a softmax (argmax) head the probabilities are `softmax(score)`,
@@ -11,20 +11,10 @@
 //! true-class probability `q` or `1 − q`. GraNd is `‖∇θ ℓ(x, y)‖₂` over every parameter, `ℓ` the
 //! net's per-sample loss (each head's term times its weight, before the batch reduction).
 
-use super::{Head, Metric, Net};
+use super::{Head, Metric, Net, argmax_column};
 use crate::data::Samples;
 use crate::engine::Real;
 use crate::error::{Error, Result};
-
-/// One sample's scores under one model.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SampleScore {
-    pub correct: bool,
-    /// The probability the head gives the sample's true class.
-    pub p_true: f64,
-    /// `‖p − onehot(y)‖₂`.
-    pub el2n: f64,
-}
 
 /// The head the per-sample measures are about: the only head with a class rule (binary or
 /// argmax). A named error for nets with none (regression) or several.
@@ -41,66 +31,11 @@ pub fn classification_head<T: Real>(net: &Net<T>) -> std::result::Result<usize, 
     }
 }
 
-impl<T: Real> Net<T> {
-    /// Model `e`'s scores of the first `out.len()` samples of the batch under head `h`
-    /// (after a forward pass).
-    pub fn sample_scores(&self, h: &Head, e: usize, out: &mut [SampleScore]) {
-        let g = &self.graph;
-        let (b, k) = (self.batch, g.shape(h.score)[1]);
-        let score = &g.value(h.score)[e * k * b..(e + 1) * k * b];
-        let target = self.targets_of(h, e);
-        let t_width = g.shape(h.target)[1];
-        match h.metric {
-            Some(Metric::Argmax) => {
-                let mut p = vec![0f64; k];
-                for (s, o) in out.iter_mut().enumerate() {
-                    let class = if t_width == 1 {
-                        target[s].to_f64() as usize
-                    } else {
-                        (1..t_width).fold(0, |best, c| if target[c * b + s] > target[best * b + s] { c } else { best })
-                    };
-                    // The prediction as `each_correct` makes it: the first highest score.
-                    let pred = (1..k).fold(0, |best, c| if score[c * b + s] > score[best * b + s] { c } else { best });
-                    let top = score[pred * b + s].to_f64();
-                    let mut total = 0.0;
-                    for (c, pc) in p.iter_mut().enumerate() {
-                        *pc = (score[c * b + s].to_f64() - top).exp();
-                        total += *pc;
-                    }
-                    let mut sq = 0.0;
-                    for (c, pc) in p.iter_mut().enumerate() {
-                        *pc /= total;
-                        let d = *pc - if c == class { 1.0 } else { 0.0 };
-                        sq += d * d;
-                    }
-                    *o = SampleScore { correct: pred == class, p_true: p[class], el2n: sq.sqrt() };
-                }
-            }
-            Some(Metric::Binary { threshold }) => {
-                // In f32 with the engine's branch-free exp (probabilities of f32 logits; the C
-                // library's exp was half of what tracking cost an fc73 run).
-                let (t, half) = (T::from_f64(threshold), T::from_f64(0.5));
-                let logit = threshold == 0.0;
-                for ((o, &v), &y) in out.iter_mut().zip(score).zip(target) {
-                    let right = y > half;
-                    let correct = (v > t) == right;
-                    let x = v.to_f64() as f32;
-                    // A logit (judged at 0) gives σ; an output judged at ½ is its own probability.
-                    let q = if logit { 1.0 / (1.0 + crate::engine::fastmath::exp_f32(-x)) } else { x.clamp(0.0, 1.0) };
-                    let p_true = if right { q } else { 1.0 - q } as f64;
-                    *o = SampleScore { correct, p_true, el2n: std::f64::consts::SQRT_2 * (1.0 - p_true) };
-                }
-            }
-            _ => panic!("sample scores need a classification head (see classification_head)"),
-        }
-    }
-}
-
 impl Net<f32> {
-    /// Model `e`'s verdict and true-class probability (in f32) for the first `p.len()` samples
-    /// of the batch under head `h`: what [`Net::sample_scores`] gives, without EL2N, as slices,
-    /// so that tracking every evaluation stays cheap (it runs for every model at every
-    /// evaluation: in f64 and as records it was half of an fc73 run).
+    /// Model `e`'s verdict and true-class probability (in f32, with the engine's branch-free
+    /// exp) for the first `p.len()` samples of the batch under head `h`, as slices, so that
+    /// tracking every evaluation stays cheap (it runs for every model at every evaluation: in
+    /// f64, with the C library's exp and as records, it was half of an fc73 run).
     pub fn true_class_probs(&self, h: &Head, e: usize, p: &mut [f32], right: &mut [bool]) {
         let g = &self.graph;
         let (b, k) = (self.batch, g.shape(h.score)[1]);
@@ -131,12 +66,9 @@ impl Net<f32> {
             Some(Metric::Argmax) => {
                 let t_width = g.shape(h.target)[1];
                 for (s, (p, r)) in p.iter_mut().zip(right.iter_mut()).enumerate() {
-                    let class = if t_width == 1 {
-                        target[s] as usize
-                    } else {
-                        (1..t_width).fold(0, |best, c| if target[c * b + s] > target[best * b + s] { c } else { best })
-                    };
-                    let pred = (1..k).fold(0, |best, c| if score[c * b + s] > score[best * b + s] { c } else { best });
+                    let class = if t_width == 1 { target[s] as usize } else { argmax_column(target, t_width, b, s) };
+                    // The prediction as `each_correct` makes it: the first highest score.
+                    let pred = argmax_column(score, k, b, s);
                     let top = score[pred * b + s];
                     let total: f32 = (0..k).map(|c| exp(score[c * b + s] - top)).sum();
                     *p = exp(score[class * b + s] - top) / total;
@@ -144,6 +76,42 @@ impl Net<f32> {
                 }
             }
             _ => panic!("sample scores need a classification head (see classification_head)"),
+        }
+    }
+
+    /// Model `e`'s EL2N for the first `out.len()` samples of the batch under head `h`: for a
+    /// binary head from the true-class probability (√2·(1 − p)), for a softmax head from every
+    /// class's probability, in f64.
+    pub fn el2n(&self, h: &Head, e: usize, out: &mut [f64]) {
+        if let Some(Metric::Binary { .. }) = h.metric {
+            let (mut p, mut right) = (vec![0f32; out.len()], vec![false; out.len()]);
+            self.true_class_probs(h, e, &mut p, &mut right);
+            for (o, &p) in out.iter_mut().zip(&p) {
+                *o = std::f64::consts::SQRT_2 * (1.0 - p as f64);
+            }
+            return;
+        }
+        assert!(matches!(h.metric, Some(Metric::Argmax)), "EL2N needs a classification head (see classification_head)");
+        let g = &self.graph;
+        let (b, k) = (self.batch, g.shape(h.score)[1]);
+        let score = &g.value(h.score)[e * k * b..(e + 1) * k * b];
+        let target = self.targets_of(h, e);
+        let t_width = g.shape(h.target)[1];
+        let mut p = vec![0f64; k];
+        for (s, o) in out.iter_mut().enumerate() {
+            let class = if t_width == 1 { target[s] as usize } else { argmax_column(target, t_width, b, s) };
+            let top = score[argmax_column(score, k, b, s) * b + s] as f64;
+            let mut total = 0.0;
+            for (c, pc) in p.iter_mut().enumerate() {
+                *pc = (score[c * b + s] as f64 - top).exp();
+                total += *pc;
+            }
+            let mut sq = 0.0;
+            for (c, pc) in p.iter().enumerate() {
+                let d = pc / total - if c == class { 1.0 } else { 0.0 };
+                sq += d * d;
+            }
+            *o = sq.sqrt();
         }
     }
 }
@@ -176,16 +144,16 @@ impl PerSampleTwin {
         Ok(PerSampleTwin { net: twin })
     }
 
-    /// For every model `e` of `net` and every sample of `data`: `(scores, GraNd)` in
+    /// For every model `e` of `net` and every sample of `data`: `(EL2N, GraNd)` in
     /// `out[e][sample]`. `net` must be the twin's network (same parameters in the same order).
     /// Every model's parameters are read as they are (a stopped model's are its last).
-    pub fn scores(&mut self, net: &Net<f32>, data: &Samples, head: usize) -> Vec<Vec<(SampleScore, f64)>> {
+    pub fn scores(&mut self, net: &Net<f32>, data: &Samples, head: usize) -> Vec<Vec<(f64, f64)>> {
         let e_count = net.graph.ensemble();
         let slots = self.net.graph.ensemble();
         let pairs = e_count * data.n;
-        let mut out = vec![vec![(SampleScore::default(), 0.0); data.n]; e_count];
+        let mut out = vec![vec![(0.0, 0.0); data.n]; e_count];
         let mut indices = vec![[0usize; 1]; slots];
-        let mut one = [SampleScore::default()];
+        let mut one = [0.0];
         for start in (0..pairs).step_by(slots) {
             let used = slots.min(pairs - start);
             // Slot c holds pair start + c = (model, sample); unused slots repeat the last pair.
@@ -212,7 +180,7 @@ impl PerSampleTwin {
             let h = &self.net.heads[head];
             for c in 0..used {
                 let (e, s) = pair(c);
-                self.net.sample_scores(h, c, &mut one);
+                self.net.el2n(h, c, &mut one);
                 let mut sq = 0f64;
                 for (_, tid, _) in &self.net.params {
                     let g = self.net.graph.grad(*tid);

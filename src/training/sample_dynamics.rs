@@ -125,7 +125,7 @@ impl<'a> SampleDynamics<'a> {
         for (r, scores) in self.seeds.iter_mut().zip(per_model) {
             r.scored.push(ScoredAt {
                 iteration: it as u32,
-                el2n: scores.iter().map(|(s, _)| s.el2n).collect(),
+                el2n: scores.iter().map(|&(el2n, _)| el2n).collect(),
                 grand: scores.iter().map(|&(_, g)| g).collect(),
             });
         }

@@ -5,7 +5,7 @@
 use super::Observer;
 use crate::data::Samples;
 use crate::models::Net;
-use crate::models::per_sample::{SampleScore, classification_head};
+use crate::models::per_sample::classification_head;
 use crate::record::Run;
 use crate::record::samples::SubsetVerdicts;
 
@@ -34,7 +34,7 @@ impl Observer for SubsetVerdictsObserver<'_> {
                 SubsetVerdicts { trained_on, correct: vec![false; n] }
             })
             .collect();
-        let mut scores = vec![SampleScore::default(); batch];
+        let (mut p, mut right) = (vec![0f32; batch], vec![false; batch]);
         let mut indices = vec![0usize; batch];
         for start in (0..n).step_by(batch) {
             let valid = batch.min(n - start);
@@ -44,10 +44,8 @@ impl Observer for SubsetVerdictsObserver<'_> {
             net.feed(self.data, &indices);
             net.graph.forward();
             for (e, v) in out.iter_mut().enumerate().take(e_count) {
-                net.sample_scores(&net.heads[head], e, &mut scores);
-                for (c, sc) in v.correct[start..start + valid].iter_mut().zip(&scores) {
-                    *c = sc.correct;
-                }
+                net.true_class_probs(&net.heads[head], e, &mut p, &mut right);
+                v.correct[start..start + valid].copy_from_slice(&right[..valid]);
             }
         }
         run.subsets = Some(out);
