@@ -8,20 +8,22 @@
 //! - [`optim`]: optimisers (SGD, momentum, Nesterov, Adam, AdamW, RMSprop) with state shaped
 //!   like the parameters. [`init`]: seeded RNG and weight schemes as data.
 //! - [`models`]: networks built on the engine from their description (`spec`); heads, layers,
-//!   parameters in and out.
+//!   parameters in and out; per-sample scores and the batch-1 twin for per-sample gradients.
 //! - [`curvature`]: exact Hessian-vector products of every model (forward-over-reverse), Lanczos
 //!   for both ends of the spectrum, Hutchinson's trace, the spectral density (SLQ).
 //! - [`data`]: `.npy` loading with validation, the general dataset (`Samples`), and generators
 //!   for the three datasets.
 //! - [`training`]: the one training configuration and loop, and its observers (probes,
-//!   sharpness, learning order, held-out curves, the live view, kept rows, checkpoints), each in
-//!   its own file. [`record`]: what a run leaves behind (`Run`, `RunSummary`).
+//!   sharpness, learning order, per-sample dynamics, held-out curves, the live view, kept rows,
+//!   checkpoints, C-score subsets), each in its own file. [`record`]: what a run leaves behind
+//!   (`Run`, `RunSummary`, per-sample records).
 //! - [`experiments`]: the one experiment description (network files, `lab`; the report's nets as
 //!   `presets`), and one module per study (landscapes of a neuron and of whole networks, Table 1,
-//!   CNNs, exploding gradients, leaky vs ReLU, depth, memorisation, curvature, the reproduction).
+//!   CNNs, exploding gradients, leaky vs ReLU, depth, memorisation, per-sample measures and
+//!   C-scores, curvature, the reproduction).
 //! - [`stats`]: censored quantiles across seeds, Mann–Whitney U, rank statistics, two-way shares.
-//! - [`report`]: CSV/JSON, figures, the probes' files, the report document (HTML, Markdown),
-//!   TensorBoard. [`atomic`]: every file written whole.
+//! - [`report`]: CSV/JSON, figures, the probes' and per-sample files, the report document
+//!   (HTML, Markdown), TensorBoard. [`atomic`]: every file written whole.
 //! - [`serve`]: `gradlab serve`, the live lab in a browser (HTTP, event stream, the page).
 //! - [`cli`]: the command line: flags parsed, studies called.
 //! - [`error`]: the one user-facing error type. [`names`]: "did you mean …?".

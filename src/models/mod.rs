@@ -1,7 +1,8 @@
 //! Networks built on the engine. Each is a [`Net`]: the tape plus the nodes a trainer needs
 //! (input, heads with their targets, losses and accuracy rules, hidden activations) and its
 //! parameters under PyTorch-style names. [`spec`] builds every network, the report's presets
-//! included, from its description.
+//! included, from its description, with the data shared by every model or (`spec::build_fed`)
+//! one batch per model; [`per_sample`] scores each sample under each model.
 
 pub mod params;
 pub mod per_sample;

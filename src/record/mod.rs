@@ -1,5 +1,6 @@
 //! The run record: what one setting's training leaves behind (per seed: rows of metrics,
-//! stopping and divergence iterations, held-out accuracy, probes, the learning order) and its
+//! stopping and divergence iterations, held-out accuracy, probes, the learning order, the
+//! per-sample measures and C-score subsets) and its
 //! summary for `summary.json`. A leaf: the training loop and its observers write it, studies
 //! and `report/` read it.
 

@@ -7,8 +7,9 @@
 //! the loss and accuracy columns of each evaluated row. Everything that measures is an
 //! [`Observer`] in its own file, owning its state, its columns and what it leaves in the run
 //! record: [`kept_rows`] (row thinning), [`dead_units`], [`held_out`] (curves and final
-//! accuracy), [`learning_order`], [`probes`], [`sharpness`], [`live`] (a watched run) and
-//! [`checkpoints`] (saved parameters). [`observers`] lists which a run gets. A new measurement is
+//! accuracy), [`learning_order`], [`sample_dynamics`] (per-sample measures), [`probes`],
+//! [`sharpness`], [`live`] (a watched run), [`checkpoints`] (saved parameters) and
+//! [`subset_verdicts`] (C-score runs, where every model trains on its own subset). [`observers`] lists which a run gets. A new measurement is
 //! a new file with an `impl Observer` and one line there.
 //!
 //! Around it: [`options`] (the one configuration, its defaults and validator), [`evaluate`]
