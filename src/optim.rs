@@ -5,7 +5,11 @@
 //! - `adam` / `adamw`: `torch.optim.Adam` / `AdamW` (decoupled decay `p ← p·(1 − lr·wd)`);
 //! - `rmsprop`: `torch.optim.RMSprop` (not centred), optionally with momentum.
 //!
-//! `weight_decay` of SGD, Adam and RMSprop is L2 added to the gradient, as in PyTorch.
+//! `weight_decay` of SGD, Adam and RMSprop is L2 added to the gradient of every parameter, as
+//! in PyTorch. `l1` and `l2` are penalties in the loss on the weights alone (not biases, as
+//! TensorFlow Playground's regularisation): `l1·Σ|w| + l2·½Σw²`, whose gradient
+//! `l1·sign(w) + l2·w` joins the data's before clipping and the rule (the nets name their weights
+//! with [`Optimizer::penalise`]).
 //! `clip_norm` scales each model's gradients by `min(1, max/(‖g‖ + 1e-6))` first
 //! (`torch.nn.utils.clip_grad_norm_`, the norm over all of that model's parameters).
 //! A model that has stopped (`active[e] == false`) is not touched at all.
@@ -72,6 +76,9 @@ pub struct OptimConfig {
     pub weight_decay: f64,
     /// Clip each model's global gradient norm to this before the step.
     pub clip_norm: Option<f64>,
+    /// Penalty rates on the weights: `l1·Σ|w| + l2·½Σw²` in the loss.
+    pub l1: f64,
+    pub l2: f64,
 }
 
 impl OptimConfig {
@@ -90,7 +97,14 @@ impl OptimConfig {
             alpha: 0.99,
             weight_decay: if name == OptimKind::AdamW { 0.01 } else { 0.0 },
             clip_norm: None,
+            l1: 0.0,
+            l2: 0.0,
         }
+    }
+
+    /// Whether the loss has a penalty on the weights.
+    pub fn penalised(&self) -> bool {
+        self.l1 != 0.0 || self.l2 != 0.0
     }
 
     /// Plain gradient descent at `lr`: the report's optimiser.
@@ -115,8 +129,10 @@ impl OptimConfig {
         if !pos(self.eps) {
             return Err(("eps", format!("must be a positive number, got {}", self.eps)));
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(("weight_decay", format!("must be a finite number ≥ 0, got {}", self.weight_decay)));
+        for (field, v) in [("weight_decay", self.weight_decay), ("l1", self.l1), ("l2", self.l2)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err((field, format!("must be a finite number ≥ 0, got {v}")));
+            }
         }
         if let Some(c) = self.clip_norm
             && !pos(c)
@@ -124,6 +140,19 @@ impl OptimConfig {
             return Err(("clip_norm", format!("must be a positive number, got {c}")));
         }
         Ok(())
+    }
+}
+
+/// `sign(w)` with `sign(0) = 0` (the subgradient L1 takes at zero, as `torch.sign`).
+#[inline]
+fn sign<T: Real>(w: T) -> T {
+    let zero = T::default();
+    if w > zero {
+        T::from_f64(1.0)
+    } else if w < zero {
+        T::from_f64(-1.0)
+    } else {
+        zero
     }
 }
 
@@ -140,6 +169,9 @@ pub struct Optimizer<T: Real> {
     clip: Vec<T>,
     /// One model's largest parameter tensor: the clipped / decayed gradient.
     scratch: Vec<T>,
+    /// Per parameter: whether the `l1` / `l2` penalty applies (the weights); `None` until the
+    /// net says which ([`Optimizer::penalise`]).
+    penalised: Option<Vec<bool>>,
 }
 
 impl<T: Real> Optimizer<T> {
@@ -164,7 +196,21 @@ impl<T: Real> Optimizer<T> {
             steps: vec![0; e],
             clip: vec![T::from_f64(1.0); e],
             scratch: vec![T::default(); largest],
+            penalised: None,
         }
+    }
+
+    /// The parameters the `l1` / `l2` penalty applies to (a net's weights).
+    pub fn penalise(mut self, weights: &[NodeId]) -> Optimizer<T> {
+        self.penalised = Some(self.params.iter().map(|p| weights.contains(p)).collect());
+        self
+    }
+
+    /// Parameter `k`'s gradient with its penalty: `g + l1·sign(w) + l2·w` when penalised.
+    #[inline]
+    fn penalty(&self, k: usize) -> Option<(T, T)> {
+        let on = self.penalised.as_ref().is_some_and(|p| p[k]);
+        on.then(|| (T::from_f64(self.config.l1), T::from_f64(self.config.l2)))
     }
 
     /// Updates applied to model `e` so far.
@@ -177,15 +223,23 @@ impl<T: Real> Optimizer<T> {
         let e_count = graph.ensemble();
         assert_eq!(active.len(), e_count, "one flag per model");
         let c = self.config;
+        assert!(!c.penalised() || self.penalised.is_some(), "a penalty needs the net's weights (Optimizer::penalise)");
         if let Some(max) = c.clip_norm {
-            for (e, coef) in self.clip.iter_mut().enumerate() {
+            for e in 0..e_count {
                 let mut total = 0.0f64;
-                for &p in &self.params {
+                for (k, &p) in self.params.iter().enumerate() {
                     let g = graph.grad(p);
                     let n = g.len() / e_count;
-                    total += g[e * n..(e + 1) * n].iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>();
+                    let gs = &g[e * n..(e + 1) * n];
+                    total += match self.penalty(k) {
+                        None => gs.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>(),
+                        Some((l1, l2)) => {
+                            let ws = &graph.value(p)[e * n..(e + 1) * n];
+                            gs.iter().zip(ws).map(|(&g, &w)| (g + l1 * sign(w) + l2 * w).to_f64().powi(2)).sum()
+                        }
+                    };
                 }
-                *coef = T::from_f64((max / (total.sqrt() + 1e-6)).min(1.0));
+                self.clip[e] = T::from_f64((max / (total.sqrt() + 1e-6)).min(1.0));
             }
         }
         for (e, &go) in active.iter().enumerate() {
@@ -195,7 +249,7 @@ impl<T: Real> Optimizer<T> {
         }
         let (lr, wd, mom) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
         let l2 = c.weight_decay != 0.0 && c.name != OptimKind::AdamW;
-        if c.name == OptimKind::Sgd && c.momentum == 0.0 && c.clip_norm.is_none() && !l2 {
+        if c.name == OptimKind::Sgd && c.momentum == 0.0 && c.clip_norm.is_none() && !l2 && !c.penalised() {
             // Plain gradient descent, the report's: no state, one pass per tensor (the small
             // tensors of fc73 make per-model set-up visible in a step of ~1 µs).
             for &p in &self.params {
@@ -212,16 +266,21 @@ impl<T: Real> Optimizer<T> {
             return;
         }
         for (k, &p) in self.params.iter().enumerate() {
+            let penalty = self.penalty(k);
             let (values, grads) = graph.param_and_grad_mut(p);
             let n = values.len() / e_count;
             for e in (0..e_count).filter(|&e| active[e]) {
                 let (ps, gs) = (&mut values[e * n..(e + 1) * n], &grads[e * n..(e + 1) * n]);
                 // The gradient the rule sees: clipped, plus L2 decay of the parameters before
                 // the update; the raw gradient itself when neither applies (the common case).
-                let g: &[T] = if c.clip_norm.is_some() || l2 {
+                let g: &[T] = if c.clip_norm.is_some() || l2 || penalty.is_some() {
                     let scratch = &mut self.scratch[..n];
                     let s = self.clip[e];
                     for ((d, &gi), &pi) in scratch.iter_mut().zip(gs).zip(ps.iter()) {
+                        let gi = match penalty {
+                            Some((l1, l2)) => gi + l1 * sign(pi) + l2 * pi,
+                            None => gi,
+                        };
                         let gi = if c.clip_norm.is_some() { gi * s } else { gi };
                         *d = if l2 { gi + wd * pi } else { gi };
                     }
@@ -320,6 +379,9 @@ mod tests {
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
         for t in 1..=steps {
             let mut g = grad(&p);
+            for (gi, &pi) in g.iter_mut().zip(&p) {
+                *gi += c.l1 * if pi > 0.0 { 1.0 } else if pi < 0.0 { -1.0 } else { 0.0 } + c.l2 * pi;
+            }
             if let Some(max) = c.clip_norm {
                 let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
                 let coef = (max / (norm + 1e-6)).min(1.0);
@@ -378,11 +440,14 @@ mod tests {
             OptimConfig { momentum: 0.5, ..OptimConfig::new(OptimKind::RmsProp, 0.01) },
             OptimConfig { clip_norm: Some(0.1), ..OptimConfig::new(OptimKind::Adam, 0.05) },
             OptimConfig { clip_norm: Some(0.05), ..OptimConfig::sgd(0.5) },
+            OptimConfig { l2: 0.2, ..OptimConfig::sgd(0.3) },
+            OptimConfig { l1: 0.05, ..OptimConfig::sgd(0.3) },
+            OptimConfig { l1: 0.01, l2: 0.1, clip_norm: Some(0.2), ..OptimConfig::new(OptimKind::Adam, 0.05) },
         ];
         let p0 = [[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]];
         for c in configs {
             let (mut g, p, loss) = problem(p0);
-            let mut opt = Optimizer::new(c, &g);
+            let mut opt = Optimizer::new(c, &g).penalise(&[p]);
             for step in 0..25 {
                 g.forward();
                 g.backward(loss);
@@ -398,6 +463,24 @@ mod tests {
             }
             assert_eq!((opt.steps(0), opt.steps(1)), (25, 10));
         }
+    }
+
+    #[test]
+    fn the_penalty_spares_what_is_not_a_weight() {
+        let (mut g, p, loss) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
+        let (mut h, q, loss_h) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
+        let mut spared = Optimizer::new(OptimConfig { l1: 0.1, l2: 0.5, ..OptimConfig::sgd(0.3) }, &g).penalise(&[]);
+        let mut plain = Optimizer::new(OptimConfig::sgd(0.3), &h);
+        for _ in 0..5 {
+            g.forward();
+            g.backward(loss);
+            spared.step(&mut g, &[true, true]);
+            h.forward();
+            h.backward(loss_h);
+            plain.step(&mut h, &[true, true]);
+        }
+        assert_eq!(g.value(p), h.value(q));
+        assert_eq!(OptimConfig { l1: -0.1, ..OptimConfig::sgd(0.1) }.validate().unwrap_err().0, "l1");
     }
 
     #[test]

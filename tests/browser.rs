@@ -111,8 +111,8 @@ fn base64(s: &str) -> Vec<u8> {
     out
 }
 
-#[test]
-fn the_page_trains_live_and_shows_summary_json() {
+/// chromedriver and chromium, or `None` (the test then passes, unless they are required).
+fn browser() -> Option<(PathBuf, PathBuf)> {
     let (Some(chromedriver), Some(chromium)) =
         (find(&["chromedriver"]), find(&["chromium", "chromium-browser", "google-chrome"]))
     else {
@@ -121,8 +121,106 @@ fn the_page_trains_live_and_shows_summary_json() {
             "GRADLAB_BROWSER_TEST=require but chromedriver or chromium is missing"
         );
         eprintln!("skipped: chromedriver or chromium not found (apt-get install chromium chromium-driver)");
-        return;
+        return None;
     };
+    Some((chromedriver, chromium))
+}
+
+/// A Playground user: picks the spiral, watches the boundary move, shares the link; the link
+/// opens the same experiment.
+#[test]
+fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
+    let Some((chromedriver, chromium)) = browser() else { return };
+    let runs = std::env::temp_dir().join(format!("gradlab-browser-spiral-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let server = gradlab::serve::start(gradlab::serve::ServeConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        runs: runs.clone(),
+        data: vec![],
+    })
+    .unwrap();
+    let driver = Driver::start(&chromedriver, &chromium);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    driver.call("POST", "url", Some(json!({"url": server.url()})));
+    driver.wait_for("return document.querySelectorAll('button.preset').length > 6", Duration::from_secs(20));
+    driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'playground-spiral').click();");
+    driver.wait_for(
+        "return document.getElementById('toml').value.includes('generator = \"spiral\"')",
+        Duration::from_secs(10),
+    );
+    // Edited as a user would: 8 seeds, noise 0.1, and the features x₁² and x₂² added.
+    driver.script("const s = document.getElementById('f-seeds'); s.value = '8'; s.dispatchEvent(new Event('change'));");
+    driver.script(
+        "const t = document.getElementById('toml'); \
+         t.value = t.value.replace('noise = 0.0', 'noise = 0.1').replace('features = [\"x1\", \"x2\"]', 'features = [\"x1\", \"x2\", \"x1^2\", \"x2^2\"]'); \
+         t.dispatchEvent(new Event('input')); t.dispatchEvent(new Event('change'));",
+    );
+    let toml = driver.script("return document.getElementById('toml').value").as_str().unwrap().to_string();
+    assert!(toml.contains("seeds = 8") && toml.contains("noise = 0.1") && toml.contains("\"x1^2\""), "{toml}");
+    let href = driver.script("return location.href").as_str().unwrap().to_string();
+    assert!(href.contains("#preset=playground-spiral") && href.contains("toml="), "{href}");
+    assert_eq!(driver.script("return document.getElementById('f-pace').value").as_str(), Some("500"));
+
+    driver.script("document.getElementById('run').click();");
+    driver.wait_for("return typeof run !== 'undefined' && run && run.boundary && run.points", Duration::from_secs(30));
+    let first = driver.script("return [run.boundary.iteration, run.boundary.seed0.join(',')]");
+    assert_eq!(driver.script("return run.points.train.length").as_u64(), Some(250));
+    assert_eq!(driver.script("return run.boundary.seed0.length").as_u64(), Some(48 * 48));
+    assert_eq!(driver.script("return document.getElementById('boundary-card').hidden"), json!(false));
+    // The boundary moves while it trains: a later iteration with other values.
+    let later = format!(
+        "return run.boundary.iteration > {} + 200 && run.boundary.seed0.join(',') !== {}",
+        first[0],
+        serde_json::to_string(&first[1]).unwrap()
+    );
+    driver.wait_for(&later, Duration::from_secs(30));
+    assert_eq!(driver.script("return run.status").as_str(), Some("running"), "seen while training");
+    driver.script("const b = document.getElementById('b-test'); b.click();");
+    driver.script("document.getElementById('boundary-card').scrollIntoView()");
+    // The median map is drawn: its centre pixel is not blank.
+    let pixel = driver.script(
+        "const c = document.getElementById('b-median'); const d = c.getContext('2d').getImageData(c.width / 2, c.height / 4, 1, 1).data; return [...d]",
+    );
+    assert_eq!(pixel[3].as_u64(), Some(255), "{pixel}");
+    driver.screenshot(&shots.join("spiral-laptop.png"));
+    driver.wait_for("return document.body.dataset.state === 'done'", Duration::from_secs(60));
+    let units = driver.script("return run.boundary.units.length").as_u64();
+    assert_eq!(units, Some(6), "4 + 2 hidden units drawn one by one");
+    let id = driver.script("return run.id").as_str().unwrap().to_string();
+    let written = std::fs::read_to_string(runs.join(&id).join("experiment.toml")).unwrap();
+    assert_eq!(written, toml, "the run trained the text on screen");
+
+    // The link opens the same experiment.
+    driver.call("POST", "url", Some(json!({"url": "about:blank"})));
+    driver.call("POST", "url", Some(json!({"url": href})));
+    driver.wait_for("return document.querySelectorAll('button.preset').length > 6", Duration::from_secs(20));
+    driver.wait_for("return document.getElementById('toml').value.length > 0", Duration::from_secs(10));
+    let reopened = driver.script("return document.getElementById('toml').value").as_str().unwrap().to_string();
+    assert_eq!(reopened, toml);
+    assert_eq!(driver.script("return document.getElementById('f-seeds').value").as_str(), Some("8"));
+    let on = driver.script("return document.querySelector('button.preset.on').textContent");
+    assert_eq!(on.as_str(), Some("playground-spiral"));
+
+    driver.script("document.getElementById('run').click();");
+    driver.wait_for("return run && run.boundary", Duration::from_secs(30));
+    driver.call("POST", "window/rect", Some(json!({"width": 390, "height": 844})));
+    std::thread::sleep(Duration::from_millis(300));
+    driver.script("document.getElementById('boundary-card').scrollIntoView()");
+    std::thread::sleep(Duration::from_millis(300));
+    driver.screenshot(&shots.join("spiral-phone.png"));
+    let wide = driver.script("return document.documentElement.scrollWidth <= window.innerWidth + 1");
+    assert_eq!(wide, json!(true), "the page fits a phone");
+    driver.wait_for("return document.body.dataset.state === 'done'", Duration::from_secs(60));
+    drop(driver);
+    server.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+}
+
+#[test]
+fn the_page_trains_live_and_shows_summary_json() {
+    let Some((chromedriver, chromium)) = browser() else { return };
     let runs = std::env::temp_dir().join(format!("gradlab-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     let server = gradlab::serve::start(gradlab::serve::ServeConfig {
@@ -138,7 +236,11 @@ fn the_page_trains_live_and_shows_summary_json() {
 
     // A user: opens the page, picks the `line` preset, sets 8 seeds, presses Run.
     driver.call("POST", "url", Some(json!({"url": server.url()})));
-    driver.wait_for("return document.querySelectorAll('button.preset').length === 6", Duration::from_secs(20));
+    let presets = gradlab::experiments::presets::PRESETS.len();
+    driver.wait_for(
+        &format!("return document.querySelectorAll('button.preset').length === {presets}"),
+        Duration::from_secs(20),
+    );
     driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'line').click();");
     driver.wait_for(
         "return document.getElementById('toml').value.includes('generator = \"line\"')",

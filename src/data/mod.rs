@@ -1,10 +1,12 @@
 //! Datasets: the three kinds of the report, loaded from `.npy` files laid out like
 //! `../shared/datasets/cis680-hw1/` (validated) or drawn from the built-in generators; the
-//! compiled-in digits (`digits`).
+//! compiled-in digits (`digits`); TensorFlow Playground's 2D sets and input features
+//! (`playground`).
 
 pub mod digits;
 pub mod generators;
 pub mod npy;
+pub mod playground;
 pub mod samples;
 
 pub use samples::{Samples, Target};

@@ -38,11 +38,20 @@ pub struct DataSection {
     pub scale: Option<f64>,
     /// Minibatch size; the whole training set by default.
     pub batch: Option<usize>,
-    /// A built-in dataset: `random`, `line` or `detection` (drawn), or `digits` (the compiled-in
-    /// 8×8 digits, training and held-out split).
+    /// A built-in dataset: `random`, `line` or `detection` (drawn), `digits` (the compiled-in
+    /// 8×8 digits, training and held-out split), or one of TensorFlow Playground's 2D sets
+    /// (`circle`, `xor`, `gauss`, `spiral`; regression `plane`, `multi_gaussian`).
     pub generator: Option<String>,
-    /// Samples drawn (64, like the course files).
+    /// Samples drawn (64, like the course files; the Playground's 500, or 1 200 to regress, of
+    /// which `train_ratio` train and the rest are held out).
     pub n: Option<usize>,
+    /// Playground sets: its noise slider over 100 (0 to 0.5; 0 by default).
+    pub noise: Option<f64>,
+    /// Playground sets: the share of the `n` points that trains (0.5 by default, as there).
+    pub train_ratio: Option<f64>,
+    /// Data of two features `(x₁, x₂)`: the inputs the network sees, from the Playground's
+    /// `x1`, `x2`, `x1^2`, `x2^2`, `x1*x2`, `sin(x1)`, `sin(x2)` (in the order given).
+    pub features: Option<Vec<String>>,
     pub seed: Option<u64>,
     /// Held-out samples drawn from the same generator (640; 0 for none).
     pub held_out_n: Option<usize>,
@@ -75,6 +84,10 @@ pub struct OptimSection {
     pub alpha: Option<f64>,
     pub weight_decay: Option<f64>,
     pub clip_norm: Option<f64>,
+    /// Penalties in the loss on the weights (not biases): `l1·Σ|w| + l2·½Σw²`, as TensorFlow
+    /// Playground's L1 / L2 regularisation with its rate.
+    pub l1: Option<f64>,
+    pub l2: Option<f64>,
 }
 
 /// `[train]`.
@@ -283,17 +296,22 @@ pub fn set_key(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::res
 /// Most samples a generator is asked for.
 pub const MAX_GENERATED: usize = 1_000_000;
 
+/// Every built-in generator's name.
+pub fn generator_names() -> Vec<&'static str> {
+    let mut names = vec!["random", "line", "detection", "digits"];
+    names.extend(data::playground::Playground::NAMES);
+    names
+}
+
 fn dataset_kind(name: &str) -> Result<DatasetKind> {
     match name {
         "random" => Ok(DatasetKind::Random),
         "line" => Ok(DatasetKind::Line),
         "detection" => Ok(DatasetKind::Detection),
         other => {
-            let hint = crate::names::did_you_mean(other, &["random", "line", "detection", "digits"]);
-            Err(Error::field(
-                "data.generator",
-                format!("unknown generator `{other}`{hint} (random, line, detection, digits)"),
-            ))
+            let names = generator_names();
+            let hint = crate::names::did_you_mean(other, &names);
+            Err(Error::field("data.generator", format!("unknown generator `{other}`{hint} ({})", names.join(", "))))
         }
     }
 }
@@ -308,6 +326,46 @@ fn drawn_keys(d: &DataSection) -> [(&'static str, bool); 4] {
     ]
 }
 
+/// The `[data]` keys of the Playground's sets alone, and whether each is given.
+fn playground_keys(d: &DataSection) -> [(&'static str, bool); 2] {
+    [("noise", d.noise.is_some()), ("train_ratio", d.train_ratio.is_some())]
+}
+
+/// The training samples and, if any, the held-out ones, with `[data] features` applied.
+pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
+    let (train, held) = load_raw(d)?;
+    let Some(names) = &d.features else { return Ok((train, held)) };
+    let features = input_features(names)?;
+    if train.shape != [2] {
+        return Err(Error::field(
+            "data.features",
+            format!("apply to data of two features (x₁, x₂); these samples are shaped {:?}", train.shape),
+        ));
+    }
+    let apply = |mut s: Samples| {
+        s.x = data::playground::transform(&s.x, &features);
+        s.shape = vec![features.len()];
+        s
+    };
+    Ok((apply(train), held.map(apply)))
+}
+
+/// `[data] features` read: known names, none twice, at least one.
+pub fn input_features(names: &[String]) -> Result<Vec<data::playground::Feature>> {
+    if names.is_empty() {
+        return Err(Error::field("data.features", "is an empty list"));
+    }
+    let mut out = vec![];
+    for (i, n) in names.iter().enumerate() {
+        let f = data::playground::Feature::parse(n).map_err(|e| Error::field(format!("data.features.{i}"), e))?;
+        if out.contains(&f) {
+            return Err(Error::field(format!("data.features.{i}"), format!("`{n}` is listed twice")));
+        }
+        out.push(f);
+    }
+    Ok(out)
+}
+
 /// The first given key among `keys` as an error `data.<key>: msg`.
 fn refuse(keys: &[(&str, bool)], msg: &str) -> Result<()> {
     match keys.iter().find(|(_, given)| *given) {
@@ -316,8 +374,8 @@ fn refuse(keys: &[(&str, bool)], msg: &str) -> Result<()> {
     }
 }
 
-/// The training samples and, if any, the held-out ones.
-pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
+/// The samples as drawn or read, before `[data] features` (the page draws 2D data so).
+pub fn load_raw(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     let files = d.x.is_some() || d.y.is_some();
     match (&d.generator, files) {
         (Some(_), true) => return Err(Error::field("data", "give either files (`x`, `y`) or a `generator`, not both")),
@@ -338,6 +396,10 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
             ("held_out_targets", d.held_out_targets.is_some()),
         ];
         refuse(&file_keys, "applies to file data, not a generator")?;
+        if let Some(kind) = data::playground::Playground::parse(g) {
+            return playground(d, kind, scale);
+        }
+        refuse(&playground_keys(d), "applies to the Playground's sets (circle, xor, gauss, spiral, plane, multi_gaussian)")?;
         if g == "digits" {
             refuse(&drawn_keys(d), "does not apply to the built-in digits")?;
             let (train, held) = data::digits::load(scale)?;
@@ -383,6 +445,7 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
         return Ok((scaled(train.samples()), held.map(|h| scaled(h.samples()))));
     }
     refuse(&drawn_keys(d), "applies to a `generator`, not file data")?;
+    refuse(&playground_keys(d), "applies to a `generator`, not file data")?;
     let (Some(x), Some(y)) = (&d.x, &d.y) else {
         return Err(Error::field(
             if d.x.is_none() { "data.x" } else { "data.y" },
@@ -427,6 +490,34 @@ pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
         }
         _ => return Err(Error::field("data.held_out_x", "`held_out_x` and `held_out_y` go together")),
     };
+    Ok((train, held))
+}
+
+/// One of the Playground's sets, split into training and held-out samples as it does.
+fn playground(d: &DataSection, kind: data::playground::Playground, scale: f64) -> Result<(Samples, Option<Samples>)> {
+    refuse(
+        &[("held_out_n", d.held_out_n.is_some()), ("course_dir", d.course_dir.is_some())],
+        "does not apply to the Playground's sets (`train_ratio` splits `n` into training and held out)",
+    )?;
+    let n = d.n.unwrap_or(kind.default_n());
+    if !(2..=MAX_GENERATED).contains(&n) {
+        return Err(Error::field("data.n", format!("must be between 2 and {MAX_GENERATED}, got {n}")));
+    }
+    let noise = d.noise.unwrap_or(0.0);
+    if !(noise.is_finite() && (0.0..=1.0).contains(&noise)) {
+        return Err(Error::field("data.noise", format!("must be in [0, 1] (the Playground's slider goes to 0.5), got {noise}")));
+    }
+    let ratio = d.train_ratio.unwrap_or(0.5);
+    if !(ratio.is_finite() && ratio > 0.0 && ratio <= 1.0) || (n as f64 * ratio).floor() < 1.0 {
+        return Err(Error::field(
+            "data.train_ratio",
+            format!("must be in (0, 1] and leave at least one training sample of {n}, got {ratio}"),
+        ));
+    }
+    let (mut train, mut held) = data::playground::generate(kind, n, noise, ratio, d.seed.unwrap_or(0));
+    for s in std::iter::once(&mut train).chain(held.as_mut()) {
+        s.x.iter_mut().for_each(|v| *v *= scale as f32);
+    }
     Ok((train, held))
 }
 
@@ -487,6 +578,8 @@ fn optim_config(s: &OptimSection) -> Result<OptimConfig> {
         return Err(Error::field("optim.momentum", "Nesterov momentum needs momentum > 0"));
     }
     c.clip_norm = s.clip_norm;
+    c.l1 = s.l1.unwrap_or(0.0);
+    c.l2 = s.l2.unwrap_or(0.0);
     Ok(c)
 }
 

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cnn;
 pub mod cscores;
+pub mod decision_boundary;
 pub mod curvature;
 pub mod depth;
 pub mod edge_of_stability;

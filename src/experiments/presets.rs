@@ -20,6 +20,12 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("digits-mlp", include_str!("../../examples/networks/digits-mlp.toml")),
     ("digits-cnn", include_str!("../../examples/networks/digits-cnn.toml")),
     ("digits-eos", include_str!("../../examples/networks/digits-eos.toml")),
+    ("playground-circle", include_str!("../../examples/networks/playground-circle.toml")),
+    ("playground-xor", include_str!("../../examples/networks/playground-xor.toml")),
+    ("playground-gauss", include_str!("../../examples/networks/playground-gauss.toml")),
+    ("playground-spiral", include_str!("../../examples/networks/playground-spiral.toml")),
+    ("playground-plane", include_str!("../../examples/networks/playground-plane.toml")),
+    ("playground-multi_gaussian", include_str!("../../examples/networks/playground-multi_gaussian.toml")),
 ];
 
 /// A preset's text.

@@ -128,6 +128,11 @@ impl<T: Real> Net<T> {
         }
     }
 
+    /// The weight tensors (not biases): what `[optim] l1` / `l2` penalise.
+    pub fn weights(&self) -> Vec<NodeId> {
+        self.params.iter().filter(|p| p.2 == ParamKind::Weight).map(|p| p.1).collect()
+    }
+
     /// A parameter by its name.
     pub fn param(&self, name: &str) -> NodeId {
         self.params.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("no parameter `{name}`")).1

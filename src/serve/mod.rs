@@ -134,6 +134,98 @@ struct LiveRun {
     preview: Value,
     /// After training: the loss over the plane of the first seed's path (see [`path_plane`]).
     landscape: Mutex<Value>,
+    /// 2D data: the decision boundary, recomputed when the seeds' parameters change.
+    boundary: Option<BoundaryView>,
+}
+
+/// What the page's boundary view needs of a run on 2D data.
+struct BoundaryView {
+    plane: crate::experiments::decision_boundary::Plane,
+    /// The training samples as the network sees them (for the grid's targets).
+    train: crate::data::Samples,
+    /// The raw points, for the start event.
+    points: Value,
+    spec: crate::models::spec::NetworkSpec,
+    /// A net over the grid for every seed, built on first use; the last boundary and the
+    /// parameter version it was computed from.
+    net: Mutex<Option<crate::models::Net<f32>>>,
+    last: Mutex<(u64, Value)>,
+}
+
+/// Grid side of the boundary the page draws (the Playground's heatmap is 100 × 100 cells of
+/// which it draws every point; 48 is smooth at its size and light to send 5 times a second).
+const BOUNDARY_GRID: usize = 48;
+
+/// The page's view of 2D data: its plane, points (`[x₁, x₂, value]`, value in the boundary's
+/// scale: ±1 for two classes, the class for more, the target for regression), and the net's input.
+fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<BoundaryView> {
+    let d = &lab.cells[0].file.data;
+    let (raw, raw_held) = lab::load_raw(d).ok()?;
+    let features = d.features.as_ref().and_then(|f| lab::input_features(f).ok());
+    let plane = crate::experiments::decision_boundary::Plane::of(&raw, features)?;
+    let target = lab.cells[0].file.network.output.target.clone().unwrap_or_else(|| "y".into());
+    let t = raw.target(&target).or_else(|| raw.targets.first())?;
+    let value = |s: &crate::data::Samples| -> Vec<[f32; 3]> {
+        let t = s.target(&t.name).expect("the same targets");
+        (0..s.n)
+            .map(|i| {
+                let y = t.values[i * t.width];
+                let v = match t.classes {
+                    Some(2) => 2.0 * y - 1.0,
+                    Some(_) => y,
+                    None => y.clamp(-1.0, 1.0),
+                };
+                [s.x[2 * i], s.x[2 * i + 1], v]
+            })
+            .collect()
+    };
+    let points = json!({
+        "extent": plane.extent,
+        "classes": t.classes.filter(|&c| c > 2),
+        "train": value(&raw),
+        "test": raw_held.as_ref().map(value),
+    });
+    let spec = lab.cells[0].file.network.clone();
+    Some(BoundaryView { plane, train: data.clone(), points, spec, net: Mutex::new(None), last: Mutex::new((0, Value::Null)) })
+}
+
+/// The run's boundary at its latest parameters (recomputed only when they changed).
+fn boundary(run: &LiveRun) -> Value {
+    use crate::experiments::decision_boundary as db;
+    let Some(view) = &run.boundary else { return Value::Null };
+    let (version, params, at) = {
+        let s = run.live.state.lock().expect("state");
+        if s.params_version == view.last.lock().expect("boundary").0 {
+            return view.last.lock().expect("boundary").1.clone();
+        }
+        // Every seed once captured (a seed not yet seen holds seed 0's place: the first capture
+        // of a part comes at its first evaluation).
+        if s.params.iter().any(|p| p.is_none()) {
+            return Value::Null;
+        }
+        let params: Vec<crate::models::params::Point> = s.params.iter().map(|p| p.as_ref().expect("all").1.clone()).collect();
+        (s.params_version, params, s.params[0].as_ref().map_or(0, |p| p.0))
+    };
+    let mut net = view.net.lock().expect("boundary net");
+    if net.is_none() {
+        *net = db::grid_net(&view.spec, &view.train, params.len(), BOUNDARY_GRID).ok();
+    }
+    let Some(net) = net.as_mut() else { return Value::Null };
+    let refs: Vec<&crate::models::params::Point> = params.iter().collect();
+    let b = db::compute(net, &view.plane, &view.train, &refs);
+    let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect() };
+    let out = json!({
+        "iteration": at,
+        "n": b.n,
+        "extent": b.extent,
+        "classes": b.classes,
+        "seed0": round(&b.seed0),
+        "median": round(&b.median),
+        "agreement": round(&b.agreement),
+        "units": b.units.iter().map(|(l, u, m)| json!({"layer": l, "unit": u, "values": round(m)})).collect::<Vec<_>>(),
+    });
+    *view.last.lock().expect("boundary") = (version, out.clone());
+    out
 }
 
 struct App {
@@ -284,6 +376,8 @@ fn one_cell(text: &str) -> String {
 #[derive(serde::Deserialize)]
 struct Experiment {
     toml: String,
+    /// At most this many iterations a second (the page's speed; absent: full speed).
+    pace: Option<f64>,
 }
 
 /// The experiment as `gradlab run` reads it, plus the server's own limits. Paths are checked
@@ -409,7 +503,10 @@ async fn start_run(
     std::fs::create_dir_all(&dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     crate::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let live = Arc::new(Live::new(c.opts.first_seed, c.opts.seeds));
+    let boundary = boundary_view(&lab, &data);
+    let live = Live::new(c.opts.first_seed, c.opts.seeds);
+    let live = Arc::new(if boundary.is_some() { live.keeping_parameters() } else { live });
+    live.set_pace(e.pace);
     let run = Arc::new(LiveRun {
         id: id.clone(),
         toml: e.toml.clone(),
@@ -420,8 +517,10 @@ async fn start_run(
         error: Mutex::new(None),
         started: Instant::now(),
         seconds: Mutex::new(None),
-        preview: preview(&data),
+        // 2D data is drawn as points over its boundary, not as images.
+        preview: if boundary.is_some() { Value::Null } else { preview(&data) },
         landscape: Mutex::new(Value::Null),
+        boundary,
     });
     app.runs.lock().expect("runs lock").insert(id.clone(), run.clone());
     std::thread::spawn(move || {
@@ -604,6 +703,8 @@ async fn run_info(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> 
 struct ControlRequest {
     action: String,
     steps: Option<usize>,
+    /// `pace`: iterations a second (absent: full speed).
+    per_second: Option<f64>,
 }
 
 async fn control(
@@ -617,7 +718,11 @@ async fn control(
         "pause" => Control::Pause,
         "step" => Control::Step(c.steps.unwrap_or(1).clamp(1, MAX_ITERS)),
         "stop" => Control::Stop,
-        other => return Err(bad(format!("unknown action `{other}` (run, pause, step, stop)"))),
+        "pace" => {
+            run.live.set_pace(c.per_second);
+            return Ok(axum::Json(json!({ "ok": true })));
+        }
+        other => return Err(bad(format!("unknown action `{other}` (run, pause, step, stop, pace)"))),
     };
     run.live.set(c);
     Ok(axum::Json(json!({ "ok": true })))
@@ -627,6 +732,7 @@ async fn control(
 /// with the rows a thinned run replaced sent again), probes' medians per layer, correctness.
 fn delta(run: &LiveRun, sent: &mut [usize]) -> Value {
     let status = status_of(run); // before the state lock: it takes that lock itself
+    let boundary = boundary(run); // so does this
     let s = run.live.state.lock().expect("state");
     let mut rows = vec![];
     for (seed, seed_rows) in s.rows.iter().enumerate() {
@@ -668,6 +774,7 @@ fn delta(run: &LiveRun, sent: &mut [usize]) -> Value {
         "correct": s.correct,
         "elapsed": run.seconds.lock().expect("seconds").unwrap_or_else(|| run.started.elapsed().as_secs_f64()),
         "landscape": run.landscape.lock().expect("landscape").clone(),
+        "boundary": boundary,
         "error": run.error.lock().expect("error").clone(),
     })
 }
@@ -677,7 +784,8 @@ async fn events(
     UrlPath(id): UrlPath<String>,
 ) -> Api<Sse<impl futures_util::Stream<Item = std::result::Result<Event, std::convert::Infallible>>>> {
     let run = find(&app, &id).ok_or_else(|| not_found("run training in this server with that id"))?;
-    let first = json!({ "preview": run.preview, "toml": run.toml });
+    let points = run.boundary.as_ref().map_or(Value::Null, |b| b.points.clone());
+    let first = json!({ "preview": run.preview, "toml": run.toml, "points": points });
     let start = (run, vec![0usize; 0], u64::MAX, false, Some(first));
     let stream = futures_util::stream::unfold(start, |(run, mut sent, mut seen, finished, first)| async move {
         if finished {

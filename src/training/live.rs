@@ -37,6 +37,11 @@ pub struct LiveState {
     /// The first seed's parameters at iteration 1, powers of two, every 100 and where it
     /// stopped: its path, for the landscape in the path's own plane.
     pub trajectory: Vec<(u32, crate::models::params::Point)>,
+    /// Per seed, when the watcher keeps them ([`Live::keeping_parameters`]): its parameters at
+    /// its latest capture (every ~100 ms of training and at its end), for decision boundaries.
+    pub params: Vec<Option<(u32, crate::models::params::Point)>>,
+    /// Bumped on every capture of `params`.
+    pub params_version: u64,
     /// Iteration reached (the furthest part).
     pub iteration: usize,
     /// Bumped on every change, so a watcher sends only when something happened.
@@ -49,6 +54,10 @@ pub struct Live {
     control: Mutex<Control>,
     wake: Condvar,
     pub state: Mutex<LiveState>,
+    keep_params: bool,
+    /// At most this many iterations per second, counted from the first iteration (`None`: as
+    /// fast as it goes): a run of a small net watched as it learns. Waiting changes no number.
+    pace: Mutex<Option<(f64, Option<(std::time::Instant, usize)>)>>,
 }
 
 impl Live {
@@ -60,8 +69,47 @@ impl Live {
             state: Mutex::new(LiveState {
                 rows: vec![vec![]; seeds],
                 probes: vec![vec![]; seeds],
+                params: vec![None; seeds],
                 ..Default::default()
             }),
+            keep_params: false,
+            pace: Mutex::new(None),
+        }
+    }
+
+    /// Training goes at most `per_second` iterations a second from now on (`None`: full speed).
+    pub fn set_pace(&self, per_second: Option<f64>) {
+        *self.pace.lock().expect("pace lock") = per_second.filter(|p| p.is_finite() && *p > 0.0).map(|p| (p, None));
+    }
+
+    /// Sleeps until iteration `it` is due under the pace.
+    fn wait_for_pace(&self, it: usize) {
+        let due = {
+            let mut pace = self.pace.lock().expect("pace lock");
+            let Some((rate, origin)) = pace.as_mut() else { return };
+            let (t0, it0) = *origin.get_or_insert((std::time::Instant::now(), it));
+            t0 + std::time::Duration::from_secs_f64(it.saturating_sub(it0) as f64 / *rate)
+        };
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep((due - now).min(std::time::Duration::from_secs(1)));
+        }
+    }
+
+    /// Also keep every seed's current parameters (`LiveState::params`).
+    pub fn keeping_parameters(mut self) -> Live {
+        self.keep_params = true;
+        self
+    }
+
+    /// Seed `seed`'s parameters at `it`.
+    pub fn parameters(&self, seed: u64, it: usize, p: crate::models::params::Point) {
+        let i = self.index(seed);
+        let mut s = self.state.lock().expect("state lock");
+        if let Some(slot) = s.params.get_mut(i) {
+            *slot = Some((it as u32, p));
+            s.params_version += 1;
+            s.version += 1;
         }
     }
 
@@ -73,6 +121,10 @@ impl Live {
             other => other,
         };
         *self.control.lock().expect("control lock") = c;
+        // After a pause the pace counts from where training resumes.
+        if let Some((_, origin)) = self.pace.lock().expect("pace lock").as_mut() {
+            *origin = None;
+        }
         self.wake.notify_all();
     }
 
@@ -92,6 +144,7 @@ impl Live {
     /// Called by the training before iteration `it`: blocks while paused or beyond a step's
     /// end; `false` to stop.
     pub fn gate(&self, it: usize) -> bool {
+        self.wait_for_pace(it);
         let mut c = self.control.lock().expect("control lock");
         loop {
             match *c {
@@ -166,11 +219,24 @@ pub struct Watched<'a> {
     probe_every: usize,
     /// The index of the tracked seed in this part, if it is here.
     tracked: Option<usize>,
+    /// When this part last captured its seeds' parameters.
+    captured: Option<std::time::Instant>,
 }
+
+/// How often a part captures its seeds' parameters for the page: fast enough to watch a
+/// boundary move, rare enough to cost nothing.
+const CAPTURE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl<'a> Watched<'a> {
     pub fn new(live: &'a std::sync::Arc<Live>, probe_every: usize) -> Watched<'a> {
-        Watched { live, probe_every, tracked: None }
+        Watched { live, probe_every, tracked: None, captured: None }
+    }
+
+    fn capture_all(&mut self, net: &Net<f32>, run: &Run, it: impl Fn(usize) -> usize, active: &[bool]) {
+        for (m, &seed) in run.seeds.iter().enumerate().filter(|(m, _)| active[*m]) {
+            self.live.parameters(seed, it(m), crate::models::params::of_model(net, m));
+        }
+        self.captured = Some(std::time::Instant::now());
     }
 }
 
@@ -194,10 +260,13 @@ impl Observer for Watched<'_> {
         }
     }
 
-    fn evaluated(&mut self, _: &Net<f32>, at: &At, run: &mut Run, _: &mut bool) {
+    fn evaluated(&mut self, net: &Net<f32>, at: &At, run: &mut Run, _: &mut bool) {
         let n = run.columns.len();
         for (e, row) in run.rows.iter().enumerate().filter(|(e, _)| at.active[*e]) {
             self.live.row(&run.columns, run.seeds[e], at.it, &row[row.len() - n..], at.replaced);
+        }
+        if self.live.keep_params && self.captured.is_none_or(|t| t.elapsed() >= CAPTURE_EVERY) {
+            self.capture_all(net, run, |_| at.it, at.active);
         }
     }
 
@@ -220,6 +289,10 @@ impl Observer for Watched<'_> {
             // Where the tracked seed stopped (its parameters are frozen there).
             let end = run.at[m].last().copied().unwrap_or(0) as usize;
             self.live.capture(end, crate::models::params::of_model(net, m));
+        }
+        if self.live.keep_params {
+            let ends: Vec<usize> = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).collect();
+            self.capture_all(net, run, |m| ends[m], &vec![true; run.seeds.len()]);
         }
         Ok(())
     }

@@ -246,7 +246,7 @@ pub fn train_observed(
     let scored = full_batch && net.heads.iter().any(|h| h.metric.is_some());
     let verdicts = scored && observers.iter().any(|o| o.wants_verdicts());
     let mut right = vec![true; if verdicts { data.n } else { 0 }];
-    let mut optimizer = Optimizer::new(opts.optim, &net.graph);
+    let mut optimizer = Optimizer::new(opts.optim, &net.graph).penalise(&net.weights());
     let mut active = vec![true; e_count];
     // The training-set metrics of the current row: from the training forward itself (full
     // batch) or from a separate pass over the whole set (minibatches).

@@ -83,6 +83,23 @@ function tomlFromForm(id) {
     if (v) t = setKey(t, sec, key, quoted ? '"' + v + '"' : v);
   }
   $('toml').value = t;
+  saveHash();
+}
+
+// ---------- the experiment in the URL: a link reproduces it ----------
+// `#preset=<name>&toml=<text>`: the text as edited (a preset's name alone when unedited).
+function hashState() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  return { preset: h.get('preset'), toml: h.get('toml'), pace: h.get('pace') };
+}
+let currentPreset = null;
+function saveHash() {
+  const h = new URLSearchParams();
+  if (currentPreset) h.set('preset', currentPreset);
+  const p = presets.find((x) => x.name === currentPreset);
+  if (!p || p.toml !== $('toml').value) h.set('toml', $('toml').value);
+  if ($('f-pace').value) h.set('pace', $('f-pace').value);
+  history.replaceState(null, '', location.pathname + location.search + '#' + h.toString());
 }
 
 // ---------- state of the run on screen ----------
@@ -111,7 +128,8 @@ async function startRun() {
   showError('');
   $('summary').hidden = true;
   try {
-    const { id } = await post('/runs', { toml: $('toml').value });
+    const pace = $('f-pace').value ? Number($('f-pace').value) : null;
+    const { id } = await post('/runs', { toml: $('toml').value, pace });
     if (run && run.es) run.es.close();
     run = { id, columns: [], seeds: [], probes: [], correct: [], preview: null, status: 'running', iteration: 0, t0: performance.now() };
     buttons('running');
@@ -129,7 +147,10 @@ function listen(id) {
   es.addEventListener('start', (ev) => {
     const d = JSON.parse(ev.data);
     run.preview = d.preview;
+    run.points = d.points;
+    $('boundary-card').hidden = !d.points;
     drawSamples();
+    drawBoundary();
   });
   const apply = (ev) => {
     const d = JSON.parse(ev.data);
@@ -140,6 +161,7 @@ function listen(id) {
     run.elapsed = d.elapsed;
     run.probes = d.probes;
     if (d.landscape) run.landscape = d.landscape;
+    if (d.boundary) run.boundary = d.boundary;
     run.correct = d.correct;
     for (const r of d.rows) {
       const [seed, it, index, ...values] = r;
@@ -440,6 +462,7 @@ function draw() {
   flowChart($('c-flow'), run.probes);
   pathPlane($('c-land'), run.landscape);
   drawSamples();
+  drawBoundary();
   const over = ['done', 'stopped', 'failed'].includes(run.status);
   const running = run.seeds.filter((r) => r && r.length && r[r.length - 1][0] >= run.iteration).length;
   setStatus(
@@ -475,6 +498,99 @@ function drawSamples() {
   }
   [...box.children].forEach((c, i) => {
     c.className = run.correct.length > i ? (run.correct[i] ? 'ok' : 'bad') : '';
+  });
+}
+
+// ---------- decision boundary (2D data), as TensorFlow Playground draws it ----------
+const NEG = [245, 147, 34], POS = [8, 119, 189], CLASSES = ['#1f6feb', '#d1242f', '#2da44e', '#8250df', '#bf8700', '#0a7a8a', '#e16f24', '#6e7781', '#bc4c00', '#116329'];
+function diverging(v) {
+  const t = Math.max(-1, Math.min(1, v));
+  const end = t < 0 ? NEG : POS, a = Math.abs(t);
+  return end.map((c) => Math.round(255 + (c - 255) * a));
+}
+function hex(c) {
+  const n = parseInt(c.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+// One map: values row-major from the top-left; `pale` (0..1 per cell) fades towards white.
+function boundaryImage(values, n, classes, discrete, pale) {
+  const img = new ImageData(n, n);
+  values.forEach((v, k) => {
+    let c;
+    if (classes) c = hex(CLASSES[v % CLASSES.length]).map((x) => Math.round(255 + (x - 255) * 0.55));
+    else c = diverging(discrete ? Math.sign(v) * 0.6 : v);
+    if (pale) {
+      const a = pale[k];
+      c = c.map((x) => Math.round(255 + (x - 255) * a));
+    }
+    img.data.set([...c, 255], 4 * k);
+  });
+  const off = document.createElement('canvas');
+  off.width = off.height = n;
+  off.getContext('2d').putImageData(img, 0, 0);
+  return off;
+}
+function drawPlane(canvas, values, pale) {
+  const [g, w, h] = sizeCanvas(canvas);
+  g.clearRect(0, 0, w, h);
+  const b = run.boundary, pts = run.points;
+  const side = Math.min(w, h);
+  if (!b) {
+    g.fillStyle = '#98a2b3';
+    g.font = '12px system-ui';
+    g.fillText('appears at the first evaluation', 10, side / 2);
+  } else {
+    g.imageSmoothingEnabled = !$('b-discrete').checked;
+    g.drawImage(boundaryImage(values, b.n, b.classes, $('b-discrete').checked, pale), 0, 0, side, side);
+  }
+  if (!pts) return;
+  const [x0, x1, y0, y1] = pts.extent;
+  const X = (x) => ((x - x0) / (x1 - x0)) * side, Y = (y) => (1 - (y - y0) / (y1 - y0)) * side;
+  const dot = (p, ring) => {
+    const c = pts.classes ? hex(CLASSES[p[2] % CLASSES.length]) : diverging(p[2] === 0 ? 0 : Math.sign(p[2]) * Math.max(0.5, Math.abs(p[2])));
+    g.fillStyle = `rgb(${c.join(',')})`;
+    g.strokeStyle = ring ? '#000' : '#fff';
+    g.lineWidth = 1;
+    g.beginPath(); g.arc(X(p[0]), Y(p[1]), side < 260 ? 2.5 : 3.2, 0, 7); g.fill(); g.stroke();
+  };
+  pts.train.forEach((p) => dot(p, false));
+  if ($('b-test').checked && pts.test) pts.test.forEach((p) => dot(p, true));
+  g.strokeStyle = '#d9dee7';
+  g.strokeRect(0.5, 0.5, side - 1, side - 1);
+  g.fillStyle = '#667085';
+  g.font = '10px system-ui';
+  g.fillText(tick(x0), 3, side - 4);
+  g.fillText(tick(x1), side - 18, side - 4);
+  g.fillText(tick(y1), 3, 11);
+}
+function drawBoundary() {
+  if (!run || !run.points) return;
+  const b = run.boundary;
+  drawPlane($('b-seed0'), b ? b.seed0 : [], null);
+  // The median, fading where the seeds split: agreement ½ is white, 1 full colour.
+  const pale = b ? b.agreement.map((a) => Math.max(0, Math.min(1, 2 * a - 1))) : null;
+  drawPlane($('b-median'), b ? b.median : [], pale);
+  $('b-cap0').textContent = b ? `seed 0 at iteration ${b.iteration}` : 'seed 0';
+  $('b-capm').textContent = b ? `median over ${run.nSeeds ?? ''} seeds (pale where they disagree)` + (b.classes ? ': the most common class' : '') : 'median over seeds';
+  const box = $('b-units');
+  const units = b ? b.units : [];
+  if (box.childElementCount !== units.length) {
+    box.textContent = '';
+    for (const u of units) {
+      const f = document.createElement('figure');
+      const c = document.createElement('canvas');
+      const cap = document.createElement('figcaption');
+      cap.textContent = `${u.layer} #${u.unit}`;
+      f.append(c, cap);
+      box.appendChild(f);
+    }
+  }
+  units.forEach((u, i) => {
+    const c = box.children[i].querySelector('canvas');
+    const [g, w, h] = sizeCanvas(c);
+    const n = Math.round(Math.sqrt(u.values.length));
+    g.imageSmoothingEnabled = true;
+    g.drawImage(boundaryImage(u.values, n, null, false, null), 0, 0, w, h);
   });
 }
 
@@ -635,8 +751,12 @@ async function loadPreset(name) {
   const p = presets.find((x) => x.name === name);
   if (!p) return;
   $('toml').value = p.toml;
+  currentPreset = name;
+  // The Playground's sets train in a blink; watch them learn, as there.
+  $('f-pace').value = name.startsWith('playground-') ? '500' : '';
   formFromToml();
   document.querySelectorAll('button.preset').forEach((b) => b.classList.toggle('on', b.textContent === name));
+  saveHash();
 }
 async function init() {
   presets = await api('/presets');
@@ -647,7 +767,15 @@ async function init() {
     b.addEventListener('click', () => loadPreset(p.name));
     $('presets').appendChild(b);
   }
-  await loadPreset(qs.get('preset') || 'fc73');
+  // The URL's experiment first (a shared link), then ?preset=, then fc73.
+  const fromHash = hashState();
+  await loadPreset(fromHash.preset || qs.get('preset') || 'fc73');
+  if (fromHash.toml) {
+    $('toml').value = fromHash.toml;
+    formFromToml();
+  }
+  if (fromHash.pace != null) $('f-pace').value = fromHash.pace;
+  saveHash();
   for (const [id, key] of [['seeds', 'f-seeds'], ['iters', 'f-iters']]) {
     if (qs.get(id)) {
       $(key).value = qs.get(id);
@@ -655,7 +783,16 @@ async function init() {
     }
   }
   for (const [id] of [...fields, ['f-act']]) $(id).addEventListener('change', () => tomlFromForm(id));
-  $('toml').addEventListener('change', formFromToml);
+  $('toml').addEventListener('change', () => { formFromToml(); saveHash(); });
+  $('toml').addEventListener('input', saveHash);
+  for (const id of ['b-test', 'b-discrete']) $(id).addEventListener('change', drawBoundary);
+  $('f-pace').addEventListener('change', () => {
+    saveHash();
+    if (run && ['running', 'paused'].includes(run.status)) {
+      const v = $('f-pace').value;
+      post('/runs/' + run.id + '/control', { action: 'pace', per_second: v ? Number(v) : null }).catch((e) => showError(e.message));
+    }
+  });
   $('run').addEventListener('click', startRun);
   $('pause').addEventListener('click', () => run && post('/runs/' + run.id + '/control', { action: run.status === 'paused' ? 'run' : 'pause' }).catch((e) => showError(e.message)));
   $('step').addEventListener('click', () => run && post('/runs/' + run.id + '/control', { action: 'step', steps: 1 }).catch((e) => showError(e.message)));
