@@ -773,6 +773,7 @@ pub fn write_outputs(
     crate::report::probes::write_outputs(out, &only)?;
     let refs: Vec<&Run> = only.iter().collect();
     crate::report::samples::write_outputs(out, &refs, cscores, data)?;
+    crate::report::confusion::write_outputs(out, &refs)?;
     if !refs.is_empty() {
         let mut panels = vec![
             Panel::of_runs(&refs, "loss", "training loss", true, (0.25, 0.75)),

@@ -46,6 +46,31 @@ pub struct Run {
     pub samples: Option<Vec<samples::SeedSamples>>,
     /// Per seed, trained on a subset (C-scores): its subset and its verdicts after training.
     pub subsets: Option<Vec<samples::SubsetVerdicts>>,
+    /// Multi-class heads: every seed's confusion matrix after training.
+    pub confusion: Option<Confusion>,
+}
+
+/// Confusion matrices of one head after training.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Confusion {
+    /// The head's target (`y`).
+    pub head: String,
+    /// `held_out` or `training`: the samples counted.
+    pub set: String,
+    pub classes: usize,
+    /// Per seed: counts `[true][predicted]`, row-major; `None` for a diverged seed.
+    pub per_seed: Vec<Option<Vec<u64>>>,
+}
+
+impl Confusion {
+    /// Every finite seed's counts added up.
+    pub fn pooled(&self) -> Vec<u64> {
+        let mut out = vec![0; self.classes * self.classes];
+        for c in self.per_seed.iter().flatten() {
+            out.iter_mut().zip(c).for_each(|(o, v)| *o += v);
+        }
+        out
+    }
 }
 
 impl Run {

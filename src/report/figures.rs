@@ -112,7 +112,7 @@ pub fn band(curves: &[Vec<f32>], at: &[Vec<u32>], max_points: usize, quantiles: 
     b
 }
 
-fn e2s<E: std::fmt::Debug>(e: E) -> String {
+pub(crate) fn e2s<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 

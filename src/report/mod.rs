@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod figures;
+pub mod confusion;
 pub mod probes;
 pub mod samples;
 pub mod surface;

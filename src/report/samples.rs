@@ -10,7 +10,7 @@ use crate::data::Samples;
 use crate::error::Result;
 use crate::record::Run;
 use crate::record::samples::{CScores, SeedSamples};
-use crate::report::figures::{COLORS, Figure, render};
+use crate::report::figures::{COLORS, Figure, e2s, render};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -284,9 +284,6 @@ fn correctness_color(k: f64) -> RGBColor {
     }
 }
 
-fn e2s<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
-}
 
 impl Figure for DataMap {
     fn size(&self) -> (u32, u32) {

@@ -1,7 +1,7 @@
 //! Figures of a quantity over the (w, b) grid: a heatmap with contour lines and a 3D surface,
 //! each with a colour bar (viridis), and panels of several side by side.
 
-use super::figures::{Figure, tick, tick_within};
+use super::figures::{Figure, e2s, tick, tick_within};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
@@ -109,9 +109,6 @@ pub fn contour_segments(p: &GridPanel, level: f64) -> Vec<[(f64, f64); 2]> {
     segs
 }
 
-fn e2s<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
-}
 
 fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let (lo, hi) = p.range;

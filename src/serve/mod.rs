@@ -136,6 +136,8 @@ struct LiveRun {
     landscape: Mutex<Value>,
     /// 2D data: the decision boundary, recomputed when the seeds' parameters change.
     boundary: Option<BoundaryView>,
+    /// After training, multi-class heads: the confusion matrix pooled over seeds.
+    confusion: Mutex<Value>,
 }
 
 /// What the page's boundary view needs of a run on 2D data.
@@ -521,6 +523,7 @@ async fn start_run(
         preview: if boundary.is_some() { Value::Null } else { preview(&data) },
         landscape: Mutex::new(Value::Null),
         boundary,
+        confusion: Mutex::new(Value::Null),
     });
     app.runs.lock().expect("runs lock").insert(id.clone(), run.clone());
     std::thread::spawn(move || {
@@ -529,6 +532,11 @@ async fn start_run(
         let result =
             crate::training::train_parallel(&lab.cells[0].name, &build, &data, held.as_ref(), &opts, &mut |_, _| true)
                 .and_then(|r| {
+                    if let Some(c) = &r.confusion {
+                        *run.confusion.lock().expect("confusion") = json!({
+                            "classes": c.classes, "set": c.set, "seeds": c.per_seed.iter().flatten().count(), "counts": c.pooled(),
+                        });
+                    }
                     let complete = live.control() != Control::Stop;
                     lab::write_outputs(&dir, &lab, &[(0, r)], &[], &data, complete, None).map(|_| complete)
                 });
@@ -775,6 +783,7 @@ fn delta(run: &LiveRun, sent: &mut [usize]) -> Value {
         "elapsed": run.seconds.lock().expect("seconds").unwrap_or_else(|| run.started.elapsed().as_secs_f64()),
         "landscape": run.landscape.lock().expect("landscape").clone(),
         "boundary": boundary,
+        "confusion": run.confusion.lock().expect("confusion").clone(),
         "error": run.error.lock().expect("error").clone(),
     })
 }

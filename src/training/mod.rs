@@ -16,6 +16,7 @@
 //! (loss and accuracy on a whole dataset) and [`parallel`] (seeds split over threads).
 
 pub mod checkpoints;
+pub mod confusion;
 pub mod dead_units;
 pub mod evaluate;
 pub mod held_out;
@@ -140,6 +141,9 @@ pub fn observers<'a>(
     if let Some(sub) = opts.subset {
         o.push(Box::new(subset_verdicts::SubsetVerdictsObserver::new(data, sub)));
     }
+    if let Some(c) = confusion::ConfusionObserver::new(net, data, held_out) {
+        o.push(Box::new(c));
+    }
     o
 }
 
@@ -237,6 +241,7 @@ pub fn train_observed(
         all_rows: opts.all_rows,
         samples: None,
         subsets: None,
+        confusion: None,
     };
     for o in observers.iter_mut() {
         o.start(net, &mut run)?;

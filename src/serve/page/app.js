@@ -131,6 +131,7 @@ async function startRun() {
     const pace = $('f-pace').value ? Number($('f-pace').value) : null;
     const { id } = await post('/runs', { toml: $('toml').value, pace });
     if (run && run.es) run.es.close();
+    $('confusion-fig').hidden = true;
     run = { id, columns: [], seeds: [], probes: [], correct: [], preview: null, status: 'running', iteration: 0, t0: performance.now() };
     buttons('running');
     listen(id);
@@ -162,6 +163,7 @@ function listen(id) {
     run.probes = d.probes;
     if (d.landscape) run.landscape = d.landscape;
     if (d.boundary) run.boundary = d.boundary;
+    if (d.confusion) drawConfusion(d.confusion);
     run.correct = d.correct;
     for (const r of d.rows) {
       const [seed, it, index, ...values] = r;
@@ -499,6 +501,29 @@ function drawSamples() {
   [...box.children].forEach((c, i) => {
     c.className = run.correct.length > i ? (run.correct[i] ? 'ok' : 'bad') : '';
   });
+}
+
+// ---------- confusion matrix (multi-class heads, after training) ----------
+function drawConfusion(c) {
+  const k = c.classes, t = $('confusion');
+  t.textContent = '';
+  const head = t.insertRow();
+  head.insertCell().textContent = 'true \\ predicted';
+  for (let p = 0; p < k; p++) head.insertCell().textContent = p;
+  for (let r = 0; r < k; r++) {
+    const row = t.insertRow();
+    row.insertCell().textContent = r;
+    const counts = c.counts.slice(r * k, (r + 1) * k), total = counts.reduce((a, b) => a + b, 0) || 1;
+    counts.forEach((n, p) => {
+      const cell = row.insertCell();
+      cell.textContent = n || '';
+      const share = Math.sqrt(n / total), base = p === r ? [31, 119, 180] : [214, 39, 40];
+      cell.style.background = `rgb(${base.map((x) => Math.round(255 - (255 - x) * share)).join(',')})`;
+      if (share > 0.7) cell.style.color = '#fff';
+    });
+  }
+  $('confusion-cap').textContent = `${c.set === 'held_out' ? 'held-out' : 'training'} confusion matrix after training, pooled over ${c.seeds} seeds (rows: true class); confusion.csv has each seed's`;
+  $('confusion-fig').hidden = false;
 }
 
 // ---------- decision boundary (2D data), as TensorFlow Playground draws it ----------
