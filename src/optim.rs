@@ -380,7 +380,14 @@ mod tests {
         for t in 1..=steps {
             let mut g = grad(&p);
             for (gi, &pi) in g.iter_mut().zip(&p) {
-                *gi += c.l1 * if pi > 0.0 { 1.0 } else if pi < 0.0 { -1.0 } else { 0.0 } + c.l2 * pi;
+                *gi +=
+                    c.l1 * if pi > 0.0 {
+                        1.0
+                    } else if pi < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    } + c.l2 * pi;
             }
             if let Some(max) = c.clip_norm {
                 let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();

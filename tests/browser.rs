@@ -145,7 +145,9 @@ fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
     std::fs::create_dir_all(&shots).unwrap();
     driver.call("POST", "url", Some(json!({"url": server.url()})));
     driver.wait_for("return document.querySelectorAll('button.preset').length > 6", Duration::from_secs(20));
-    driver.script("[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'playground-spiral').click();");
+    driver.script(
+        "[...document.querySelectorAll('button.preset')].find(b => b.textContent === 'playground-spiral').click();",
+    );
     driver.wait_for(
         "return document.getElementById('toml').value.includes('generator = \"spiral\"')",
         Duration::from_secs(10),

@@ -106,7 +106,8 @@ fn an_l2_penalty_shrinks_the_weights_and_spares_the_biases() {
 
 #[test]
 fn the_confusion_matrix_agrees_with_held_out_accuracy() {
-    let lab = preset("digits-mlp", |t| t.replace("seeds = 8", "seeds = 3").replace("max_iters = 1500", "max_iters = 200"));
+    let lab =
+        preset("digits-mlp", |t| t.replace("seeds = 8", "seeds = 3").replace("max_iters = 1500", "max_iters = 200"));
     let r = run(&lab);
     let c = r.confusion.as_ref().expect("a softmax head has a confusion matrix");
     assert_eq!((c.classes, c.set.as_str(), c.per_seed.len()), (10, "held_out", 3));
@@ -126,6 +127,8 @@ fn the_confusion_matrix_agrees_with_held_out_accuracy() {
         }
     }
     // A binary head has none.
-    let binary = preset("playground-circle", |t| t.replace("seeds = 16", "seeds = 1").replace("max_iters = 2500", "max_iters = 5"));
+    let binary = preset("playground-circle", |t| {
+        t.replace("seeds = 16", "seeds = 1").replace("max_iters = 2500", "max_iters = 5")
+    });
     assert!(run(&binary).confusion.is_none());
 }

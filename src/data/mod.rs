@@ -1,10 +1,14 @@
 //! Datasets: the three kinds of the report, loaded from `.npy` files laid out like
 //! `../shared/datasets/cis680-hw1/` (validated) or drawn from the built-in generators; the
 //! compiled-in digits (`digits`); TensorFlow Playground's 2D sets and input features
-//! (`playground`).
+//! (`playground`); MNIST and Fashion-MNIST by name (`mnist`: fetched once into the cache by
+//! `download`, read from `idx`).
 
 pub mod digits;
+pub mod download;
 pub mod generators;
+pub mod idx;
+pub mod mnist;
 pub mod npy;
 pub mod playground;
 pub mod samples;

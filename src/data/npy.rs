@@ -217,3 +217,109 @@ mod tests {
         assert!(err(&bad_header).contains("header"), "{}", err(&bad_header));
     }
 }
+
+/// An array named by a data key: `file.npy`; `archive.npz:name` (the array `name` of a NumPy
+/// `.npz` archive, as `np.load(archive)[name]`); `table.csv` (every column) or
+/// `table.csv:a,b` (the columns named in its header row), numbers only. CSV values that are
+/// all whole numbers are read as integers (class labels), as an integer `.npy` would be.
+pub fn read_array(spec: &Path) -> Result<NpyArray> {
+    let text = spec.to_string_lossy();
+    if let Some((file, name)) = split_spec(&text, ".npz:") {
+        return read_npz(Path::new(file), name);
+    }
+    if text.ends_with(".npz") {
+        return Err(Error::data(spec, "an .npz archive needs the array's name: `archive.npz:name`"));
+    }
+    if let Some((file, cols)) = split_spec(&text, ".csv:") {
+        return read_csv(Path::new(file), Some(cols));
+    }
+    if text.ends_with(".csv") {
+        return read_csv(spec, None);
+    }
+    read_npy(spec)
+}
+
+/// `("dir/a.npz", "x")` from `"dir/a.npz:x"`.
+fn split_spec<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
+    let at = text.rfind(marker)?;
+    Some((&text[..at + marker.len() - 1], &text[at + marker.len()..]))
+}
+
+fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| Error::data(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let names: Vec<String> = zip.file_names().filter_map(|n| n.strip_suffix(".npy")).map(String::from).collect();
+    let mut entry = match zip.by_name(&format!("{name}.npy")) {
+        Ok(e) => e,
+        Err(_) => {
+            let mut names = names;
+            names.sort();
+            return Err(Error::data(path, format!("the archive has no array `{name}` (it has {})", names.join(", "))));
+        }
+    };
+    let mut bytes = vec![];
+    std::io::Read::read_to_end(&mut entry, &mut bytes)
+        .map_err(|e| Error::data(path, format!("array `{name}`: {e}")))?;
+    parse_npy(&bytes).map_err(|m| Error::data(path, format!("array `{name}`: {m}")))
+}
+
+fn read_csv(path: &Path, columns: Option<&str>) -> Result<NpyArray> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
+    let split = |l: &str| l.split(',').map(|c| c.trim().trim_matches('"').to_string()).collect::<Vec<_>>();
+    // A first row that is not all numbers is the header.
+    let header = match lines.peek() {
+        Some((_, l)) if split(l).iter().any(|c| c.parse::<f64>().is_err()) => {
+            Some(split(lines.next().expect("peeked").1))
+        }
+        _ => None,
+    };
+    let picked: Option<Vec<usize>> = match columns {
+        None => None,
+        Some(cols) => {
+            let Some(h) = &header else {
+                return Err(Error::data(path, format!("columns `{cols}` are named but the file has no header row")));
+            };
+            let mut ix = vec![];
+            for c in cols.split(',').map(str::trim) {
+                match h.iter().position(|n| n == c) {
+                    Some(i) => ix.push(i),
+                    None => {
+                        return Err(Error::data(path, format!("no column `{c}` (the header has {})", h.join(", "))));
+                    }
+                }
+            }
+            Some(ix)
+        }
+    };
+    let (mut data, mut rows, mut width) = (vec![], 0usize, None);
+    for (line_no, line) in lines {
+        let cells = split(line);
+        if let Some(w) = width
+            && cells.len() != w
+        {
+            return Err(Error::data(
+                path,
+                format!("line {}: {} values, the rows before have {w}", line_no + 1, cells.len()),
+            ));
+        }
+        width = Some(cells.len());
+        let take: Vec<usize> = picked.clone().unwrap_or_else(|| (0..cells.len()).collect());
+        for i in take {
+            let cell =
+                cells.get(i).ok_or_else(|| Error::data(path, format!("line {}: no column {}", line_no + 1, i + 1)))?;
+            let v: f64 = cell.parse().map_err(|_| {
+                Error::data(path, format!("line {}, column {}: `{cell}` is not a number", line_no + 1, i + 1))
+            })?;
+            data.push(v);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::data(path, "no data rows"));
+    }
+    let cols = data.len() / rows;
+    let integer = data.iter().all(|v| v.fract() == 0.0);
+    Ok(NpyArray { shape: vec![rows, cols], data, integer })
+}

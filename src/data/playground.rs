@@ -262,10 +262,7 @@ impl Feature {
 
 /// Rows of `[x₁, x₂]` (row-major `[n, 2]`) as rows of `features`.
 pub fn transform(points: &[f32], features: &[Feature]) -> Vec<f32> {
-    points
-        .chunks_exact(2)
-        .flat_map(|p| features.iter().map(move |f| f.of(p[0] as f64, p[1] as f64) as f32))
-        .collect()
+    points.chunks_exact(2).flat_map(|p| features.iter().map(move |f| f.of(p[0] as f64, p[1] as f64) as f32)).collect()
 }
 
 /// Samples of `[x₁, x₂]` with the Playground's targets.
@@ -273,11 +270,21 @@ fn samples(points: &[[f64; 3]], regression: bool, source: String) -> Samples {
     let x: Vec<f32> = points.iter().flat_map(|p| [p[0] as f32, p[1] as f32]).collect();
     let mut targets = vec![];
     if regression {
-        targets.push(Target { name: "y".into(), values: points.iter().map(|p| p[2] as f32).collect(), width: 1, classes: None });
+        targets.push(Target {
+            name: "y".into(),
+            values: points.iter().map(|p| p[2] as f32).collect(),
+            width: 1,
+            classes: None,
+        });
     } else {
         let classes = points.iter().map(|p| if p[2] > 0.0 { 1.0 } else { 0.0 }).collect();
         targets.push(Target { name: "y".into(), values: classes, width: 1, classes: Some(2) });
-        targets.push(Target { name: "label".into(), values: points.iter().map(|p| p[2] as f32).collect(), width: 1, classes: None });
+        targets.push(Target {
+            name: "label".into(),
+            values: points.iter().map(|p| p[2] as f32).collect(),
+            width: 1,
+            classes: None,
+        });
     }
     Samples { x, shape: vec![2], n: points.len(), targets, source }
 }

@@ -67,7 +67,7 @@ impl super::Dataset {
 /// Reads the inputs `x` (`[N, F]`, `[N, H, W]` or `[N, C, H, W]`) multiplied by `scale`, and
 /// each named target (`[N]` or `[N, T]`); integer targets are class labels.
 pub fn load_files(x: &Path, targets: &[(String, &Path)], scale: f64) -> Result<Samples> {
-    load_with(&npy::read_npy, x, targets, scale)
+    load_with(&npy::read_array, x, targets, scale)
 }
 
 /// [`load_files`] with another reader of `.npy` arrays (the compiled-in digits).

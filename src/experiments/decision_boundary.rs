@@ -9,8 +9,8 @@ use crate::data::Samples;
 use crate::data::playground::{self, Feature};
 use crate::error::Result;
 use crate::models::params::Point;
-use crate::models::{Metric, Net};
 use crate::models::spec::NetworkSpec;
+use crate::models::{Metric, Net};
 
 /// The plane of 2D data: where the grid lies and what the network sees of a point.
 #[derive(Clone, Debug)]
@@ -206,7 +206,8 @@ mod tests {
         assert_eq!(plane.extent, [-6.0, 6.0, -6.0, 6.0]);
         let mut net = grid_net(&spec, &train, 3, 10).unwrap();
         // Seeds: x₁ > 0 is class 1; x₂ > 0; x₁ > 0 again, steeper.
-        let p: Vec<Point> = vec![vec![vec![1.0, 0.0], vec![0.0]], vec![vec![0.0, 1.0], vec![0.0]], vec![vec![3.0, 0.0], vec![0.0]]];
+        let p: Vec<Point> =
+            vec![vec![vec![1.0, 0.0], vec![0.0]], vec![vec![0.0, 1.0], vec![0.0]], vec![vec![3.0, 0.0], vec![0.0]]];
         let b = compute(&mut net, &plane, &train, &p.iter().collect::<Vec<_>>());
         assert_eq!((b.n, b.seed0.len(), b.classes), (10, 100, None));
         for j in 0..10 {

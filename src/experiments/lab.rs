@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// Inputs `[N, F]`, `[N, H, W]` or `[N, C, H, W]`, any common dtype.
+    /// Inputs `[N, F]`, `[N, H, W]` or `[N, C, H, W]`, any common dtype: `file.npy`,
+    /// `archive.npz:name`, `table.csv` or `table.csv:col,col` (named header columns).
     pub x: Option<PathBuf>,
     /// The target `y`: integer classes `[N]`, or real values `[N]` / `[N, T]`.
     pub y: Option<PathBuf>,
@@ -39,8 +40,9 @@ pub struct DataSection {
     /// Minibatch size; the whole training set by default.
     pub batch: Option<usize>,
     /// A built-in dataset: `random`, `line` or `detection` (drawn), `digits` (the compiled-in
-    /// 8×8 digits, training and held-out split), or one of TensorFlow Playground's 2D sets
-    /// (`circle`, `xor`, `gauss`, `spiral`; regression `plane`, `multi_gaussian`).
+    /// 8×8 digits, training and held-out split), one of TensorFlow Playground's 2D sets
+    /// (`circle`, `xor`, `gauss`, `spiral`; regression `plane`, `multi_gaussian`), or `mnist` /
+    /// `fashion_mnist` (downloaded once into the cache; `n` / `held_out_n` take the first ones).
     pub generator: Option<String>,
     /// Samples drawn (64, like the course files; the Playground's 500, or 1 200 to regress, of
     /// which `train_ratio` train and the rest are held out).
@@ -300,6 +302,7 @@ pub const MAX_GENERATED: usize = 1_000_000;
 pub fn generator_names() -> Vec<&'static str> {
     let mut names = vec!["random", "line", "detection", "digits"];
     names.extend(data::playground::Playground::NAMES);
+    names.extend(data::mnist::NAMES);
     names
 }
 
@@ -399,7 +402,24 @@ pub fn load_raw(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
         if let Some(kind) = data::playground::Playground::parse(g) {
             return playground(d, kind, scale);
         }
-        refuse(&playground_keys(d), "applies to the Playground's sets (circle, xor, gauss, spiral, plane, multi_gaussian)")?;
+        refuse(
+            &playground_keys(d),
+            "applies to the Playground's sets (circle, xor, gauss, spiral, plane, multi_gaussian)",
+        )?;
+        if let Some(set) = data::mnist::by_name(g) {
+            refuse(
+                &[("seed", d.seed.is_some()), ("course_dir", d.course_dir.is_some())],
+                "does not apply to a downloaded set (`n` and `held_out_n` take the first samples)",
+            )?;
+            for (key, v) in [("data.n", d.n), ("data.held_out_n", d.held_out_n)] {
+                if v == Some(0) {
+                    return Err(Error::field(key, "must be at least 1"));
+                }
+            }
+            let cache = data::download::cache_dir()?;
+            let (train, held) = data::mnist::load(&set, &cache, scale, d.n, d.held_out_n)?;
+            return Ok((train, Some(held)));
+        }
         if g == "digits" {
             refuse(&drawn_keys(d), "does not apply to the built-in digits")?;
             let (train, held) = data::digits::load(scale)?;
@@ -505,7 +525,10 @@ fn playground(d: &DataSection, kind: data::playground::Playground, scale: f64) -
     }
     let noise = d.noise.unwrap_or(0.0);
     if !(noise.is_finite() && (0.0..=1.0).contains(&noise)) {
-        return Err(Error::field("data.noise", format!("must be in [0, 1] (the Playground's slider goes to 0.5), got {noise}")));
+        return Err(Error::field(
+            "data.noise",
+            format!("must be in [0, 1] (the Playground's slider goes to 0.5), got {noise}"),
+        ));
     }
     let ratio = d.train_ratio.unwrap_or(0.5);
     if !(ratio.is_finite() && ratio > 0.0 && ratio <= 1.0) || (n as f64 * ratio).floor() < 1.0 {

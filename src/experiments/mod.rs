@@ -8,8 +8,8 @@
 pub mod check;
 pub mod cnn;
 pub mod cscores;
-pub mod decision_boundary;
 pub mod curvature;
+pub mod decision_boundary;
 pub mod depth;
 pub mod edge_of_stability;
 pub mod explosion;

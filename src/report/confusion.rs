@@ -10,7 +10,6 @@ use plotters::prelude::*;
 use std::fmt::Write;
 use std::path::Path;
 
-
 /// Writes the files for the runs that have a confusion matrix (one run: `confusion.*`; several
 /// cells: the CSV has their setting in a column, the figure is the first's).
 pub fn write_outputs(dir: &Path, runs: &[&Run]) -> Result<()> {
@@ -39,7 +38,8 @@ pub fn write_outputs(dir: &Path, runs: &[&Run]) -> Result<()> {
         return Ok(());
     }
     let set = if c.set == "held_out" { "held-out" } else { "training" };
-    let title = format!("{}: {set} confusion of `{}`, pooled over {seeds} seeds (rows: true class)", first.setting, c.head);
+    let title =
+        format!("{}: {set} confusion of `{}`, pooled over {seeds} seeds (rows: true class)", first.setting, c.head);
     render(&dir.join("confusion"), &Matrix { title, classes: c.classes, counts: c.pooled() })
 }
 
@@ -81,13 +81,18 @@ impl Figure for Matrix {
                     let size = (cell as f64 * 0.3).clamp(8.0, 14.0);
                     let font = ("sans-serif", size).into_font().color(&ink);
                     let tw = text.len() as i32 * (size * 0.6) as i32;
-                    root.draw(&Text::new(text, (x + (cell - tw) / 2, y + cell / 2 - size as i32 / 2), font)).map_err(e2s)?;
+                    root.draw(&Text::new(text, (x + (cell - tw) / 2, y + cell / 2 - size as i32 / 2), font))
+                        .map_err(e2s)?;
                 }
             }
             root.draw(&Text::new(t.to_string(), (x0 - 20, y0 + t as i32 * cell + cell / 2 - 6), label.clone()))
                 .map_err(e2s)?;
-            root.draw(&Text::new(t.to_string(), (x0 + t as i32 * cell + cell / 2 - 4, y0 + k as i32 * cell + 6), label.clone()))
-                .map_err(e2s)?;
+            root.draw(&Text::new(
+                t.to_string(),
+                (x0 + t as i32 * cell + cell / 2 - 4, y0 + k as i32 * cell + 6),
+                label.clone(),
+            ))
+            .map_err(e2s)?;
         }
         root.draw(&Text::new("true", (10, y0 + side / 2), label.clone())).map_err(e2s)?;
         root.draw(&Text::new("predicted", (x0 + side / 2 - 28, y0 + side + 26), label)).map_err(e2s)?;

@@ -1,9 +1,9 @@
 //! Everything that leaves the process: JSON, CSV, figures, tables (each file written whole,
 //! `crate::atomic`).
 
+pub mod confusion;
 pub mod document;
 pub mod figures;
-pub mod confusion;
 pub mod probes;
 pub mod samples;
 pub mod surface;

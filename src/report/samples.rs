@@ -284,7 +284,6 @@ fn correctness_color(k: f64) -> RGBColor {
     }
 }
 
-
 impl Figure for DataMap {
     fn size(&self) -> (u32, u32) {
         (760, 560)

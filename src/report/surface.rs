@@ -109,7 +109,6 @@ pub fn contour_segments(p: &GridPanel, level: f64) -> Vec<[(f64, f64); 2]> {
     segs
 }
 
-
 fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &GridPanel, font: u32) -> Result<(), String> {
     let (lo, hi) = p.range;
     let mut chart = ChartBuilder::on(area)

@@ -188,7 +188,14 @@ fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<Boundary
         "test": raw_held.as_ref().map(value),
     });
     let spec = lab.cells[0].file.network.clone();
-    Some(BoundaryView { plane, train: data.clone(), points, spec, net: Mutex::new(None), last: Mutex::new((0, Value::Null)) })
+    Some(BoundaryView {
+        plane,
+        train: data.clone(),
+        points,
+        spec,
+        net: Mutex::new(None),
+        last: Mutex::new((0, Value::Null)),
+    })
 }
 
 /// The run's boundary at its latest parameters (recomputed only when they changed).
@@ -205,7 +212,8 @@ fn boundary(run: &LiveRun) -> Value {
         if s.params.iter().any(|p| p.is_none()) {
             return Value::Null;
         }
-        let params: Vec<crate::models::params::Point> = s.params.iter().map(|p| p.as_ref().expect("all").1.clone()).collect();
+        let params: Vec<crate::models::params::Point> =
+            s.params.iter().map(|p| p.as_ref().expect("all").1.clone()).collect();
         (s.params_version, params, s.params[0].as_ref().map_or(0, |p| p.0))
     };
     let mut net = view.net.lock().expect("boundary net");

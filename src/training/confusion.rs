@@ -66,12 +66,8 @@ impl Observer for ConfusionObserver<'_> {
         let (k, classes) = head(net).expect("checked in new");
         let counts = confusion(net, self.data, k, classes);
         let per_seed = counts.into_iter().zip(&run.diverged_at).map(|(c, d)| d.is_none().then_some(c)).collect();
-        run.confusion = Some(Confusion {
-            head: net.heads[k].target_name.clone(),
-            set: self.set.to_string(),
-            classes,
-            per_seed,
-        });
+        run.confusion =
+            Some(Confusion { head: net.heads[k].target_name.clone(), set: self.set.to_string(), classes, per_seed });
         Ok(())
     }
 }
