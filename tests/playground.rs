@@ -107,7 +107,7 @@ fn an_l2_penalty_shrinks_the_weights_and_spares_the_biases() {
 #[test]
 fn the_confusion_matrix_agrees_with_held_out_accuracy() {
     let lab =
-        preset("digits-mlp", |t| t.replace("seeds = 8", "seeds = 3").replace("max_iters = 1500", "max_iters = 200"));
+        preset("digits-mlp", |t| t.replace("seeds = 8", "seeds = 3").replace("max_iters = 2000", "max_iters = 200"));
     let r = run(&lab);
     let c = r.confusion.as_ref().expect("a softmax head has a confusion matrix");
     assert_eq!((c.classes, c.set.as_str(), c.per_seed.len()), (10, "held_out", 3));

@@ -107,7 +107,9 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     assert_eq!(status, 200);
     let presets = json(&presets);
     let names: Vec<&str> = presets.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fc73", "line", "detect", "digits-mlp", "digits-cnn", "digits-eos"]);
+    let compiled: Vec<&str> = gradlab::experiments::presets::PRESETS.iter().map(|p| p.0).collect();
+    assert_eq!(names, compiled);
+    assert!(names.contains(&"playground-spiral") && names.contains(&"digits-cnn"));
     // Each preset is one cell: a [sweep] survives only as comments.
     for p in presets.as_array().unwrap() {
         let t = p["toml"].as_str().unwrap();
@@ -182,6 +184,71 @@ fn a_run_streams_live_and_writes_exactly_what_gradlab_run_writes() {
     assert_eq!(listed["status"], "done");
     assert!(listed["title"].as_str().unwrap().ends_with("[relu, sgd, lr 0.1]"), "{listed}");
     assert_eq!(listed["summary"]["converged"], direct["cells"][0]["converged"]);
+    s.stop();
+    std::fs::remove_dir_all(&runs).unwrap();
+}
+
+/// 2D data: the boundary streamed at the end is every seed's output over the grid at its final
+/// parameters (checked against the CLI's saved parameters of the same experiment); a softmax
+/// head's confusion matrix is the run's confusion.csv, pooled.
+#[test]
+fn the_boundary_and_the_confusion_matrix_are_the_runs_own() {
+    use gradlab::experiments::decision_boundary as db;
+    let runs = tmp("boundary");
+    let s = server(&runs, vec![], "127.0.0.1");
+    let addr = local(&s);
+    let text = gradlab::experiments::presets::text("playground-gauss").unwrap();
+    let toml = text.replace("seeds = 16", "seeds = 3").replace("max_iters = 2500", "max_iters = 300");
+    let id = start_run(addr, &toml);
+    let evs = events(addr, &id);
+    let points = &evs[0].1["points"];
+    assert_eq!(points["train"].as_array().unwrap().len(), 250);
+    assert_eq!(points["test"].as_array().unwrap().len(), 250);
+    assert_eq!(points["extent"], serde_json::json!([-6.0, 6.0, -6.0, 6.0]));
+    let (_, last) = evs.last().unwrap();
+    let b = &last["boundary"];
+    assert_eq!(b["iteration"], 300);
+    let n = b["n"].as_u64().unwrap() as usize;
+    let served: Vec<f64> = b["seed0"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(served.len(), n * n);
+    assert_eq!(b["units"].as_array().unwrap().len(), 6);
+
+    // The same experiment from the command line, parameters saved: seed 0's boundary.
+    let saved = runs.join("params");
+    let file = runs.join("gauss.toml");
+    std::fs::write(&file, format!("{toml}\n").replace("[train]\n", &format!("[train]\nsave_params = \"{}\"\n", saved.display()))).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["run", file.to_str().unwrap(), "--out", runs.join("cli").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lab = gradlab::experiments::lab::parse(&file, &std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (data, _) = lab.data(0).unwrap();
+    let mut one = lab.build(0, &data, 1).unwrap();
+    gradlab::models::params::load_all(&mut one, &saved.join("seed-0.safetensors")).unwrap();
+    let theta = gradlab::models::params::of_model(&one, 0);
+    let plane = db::Plane::of(&data, None).unwrap();
+    let mut grid = db::grid_net(&lab.cells[0].file.network, &data, 1, n).unwrap();
+    let mine = db::compute(&mut grid, &plane, &data, &[&theta]);
+    for (a, b) in served.iter().zip(&mine.seed0) {
+        assert!((a - *b as f64).abs() <= 6e-4, "{a} vs {b}");
+    }
+    // The Gauss clusters are learned: the boundary separates them (corners of opposite sign).
+    assert!(mine.seed0[0] * mine.seed0[n * n - 1] < 0.0 || mine.seed0[n - 1] * mine.seed0[n * (n - 1)] < 0.0);
+
+    let digits = gradlab::experiments::presets::text("digits-mlp").unwrap();
+    let digits = digits.replace("seeds = 8", "seeds = 2").replace("max_iters = 2000", "max_iters = 100");
+    let id = start_run(addr, &digits);
+    let evs = events(addr, &id);
+    let (_, last) = evs.last().unwrap();
+    assert!(evs[0].1["points"].is_null(), "64 features: no plane");
+    let c = &last["confusion"];
+    assert_eq!((c["classes"].as_u64(), c["set"].as_str(), c["seeds"].as_u64()), (Some(10), Some("held_out"), Some(2)));
+    let csv = std::fs::read_to_string(runs.join(&id).join("confusion.csv")).unwrap();
+    let pooled: Vec<u64> = csv.lines().filter(|l| l.contains(",pooled,")).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let counts: Vec<u64> = c["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(counts, pooled);
+    assert_eq!(counts.iter().sum::<u64>(), 2 * 360);
     s.stop();
     std::fs::remove_dir_all(&runs).unwrap();
 }

@@ -221,6 +221,8 @@ pub struct Watched<'a> {
     tracked: Option<usize>,
     /// When this part last captured its seeds' parameters.
     captured: Option<std::time::Instant>,
+    /// The last iteration this part was let through.
+    last_it: usize,
 }
 
 /// How often a part captures its seeds' parameters for the page: fast enough to watch a
@@ -229,7 +231,7 @@ const CAPTURE_EVERY: std::time::Duration = std::time::Duration::from_millis(100)
 
 impl<'a> Watched<'a> {
     pub fn new(live: &'a std::sync::Arc<Live>, probe_every: usize) -> Watched<'a> {
-        Watched { live, probe_every, tracked: None, captured: None }
+        Watched { live, probe_every, tracked: None, captured: None, last_it: 0 }
     }
 
     fn capture_all(&mut self, net: &Net<f32>, run: &Run, it: impl Fn(usize) -> usize, active: &[bool]) {
@@ -247,6 +249,7 @@ impl Observer for Watched<'_> {
     }
 
     fn proceed(&mut self, it: usize) -> bool {
+        self.last_it = it;
         self.live.gate(it)
     }
 
@@ -291,7 +294,10 @@ impl Observer for Watched<'_> {
             self.live.capture(end, crate::models::params::of_model(net, m));
         }
         if self.live.keep_params {
-            let ends: Vec<usize> = run.at.iter().map(|a| a.last().copied().unwrap_or(0) as usize).collect();
+            // Where each seed's parameters stopped: its stopping or diverging iteration, else the
+            // last one trained.
+            let ends: Vec<usize> =
+                (0..run.seeds.len()).map(|m| run.iterations[m].or(run.diverged_at[m]).unwrap_or(self.last_it)).collect();
             self.capture_all(net, run, |m| ends[m], &vec![true; run.seeds.len()]);
         }
         Ok(())
