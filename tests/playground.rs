@@ -132,3 +132,43 @@ fn the_confusion_matrix_agrees_with_held_out_accuracy() {
     });
     assert!(run(&binary).confusion.is_none());
 }
+
+#[test]
+fn a_run_on_2d_data_draws_its_boundary_and_a_multi_class_run_its_confusion() {
+    let dir = std::env::temp_dir().join(format!("gradlab-pg-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let circle = write(
+        "circle.toml",
+        gradlab::experiments::presets::text("playground-circle")
+            .unwrap()
+            .replace("seeds = 16", "seeds = 2")
+            .replace("max_iters = 2500", "max_iters = 50"),
+    );
+    let digits = write(
+        "digits.toml",
+        gradlab::experiments::presets::text("digits-mlp")
+            .unwrap()
+            .replace("seeds = 8", "seeds = 2")
+            .replace("max_iters = 2000", "max_iters = 50"),
+    );
+    for (file, out, has, lacks) in [
+        (&circle, "c", "decision_boundary.png", "confusion.png"),
+        (&digits, "d", "confusion.png", "decision_boundary.png"),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+            .args(["run", file.to_str().unwrap(), "--out", dir.join(out).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(dir.join(out).join(has).is_file(), "{out}: {has}");
+        assert!(dir.join(out).join(has.replace(".png", ".svg")).is_file());
+        assert!(!dir.join(out).join(lacks).exists(), "{out}: {lacks}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -205,9 +205,12 @@ fn the_boundary_and_the_confusion_matrix_are_the_runs_own() {
     assert_eq!(points["train"].as_array().unwrap().len(), 250);
     assert_eq!(points["test"].as_array().unwrap().len(), 250);
     assert_eq!(points["extent"], serde_json::json!([-6.0, 6.0, -6.0, 6.0]));
-    let (_, last) = evs.last().unwrap();
-    let b = &last["boundary"];
+    // Sent when it changed: the last one sent is the end's.
+    let sent: Vec<&serde_json::Value> = evs.iter().map(|(_, e)| &e["boundary"]).filter(|b| !b.is_null()).collect();
+    let b = *sent.last().unwrap();
     assert_eq!(b["iteration"], 300);
+    let iterations: Vec<u64> = sent.iter().map(|b| b["iteration"].as_u64().unwrap()).collect();
+    assert!(iterations.windows(2).all(|w| w[0] <= w[1]), "{iterations:?}");
     let n = b["n"].as_u64().unwrap() as usize;
     let served: Vec<f64> = b["seed0"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(served.len(), n * n);
@@ -216,7 +219,11 @@ fn the_boundary_and_the_confusion_matrix_are_the_runs_own() {
     // The same experiment from the command line, parameters saved: seed 0's boundary.
     let saved = runs.join("params");
     let file = runs.join("gauss.toml");
-    std::fs::write(&file, format!("{toml}\n").replace("[train]\n", &format!("[train]\nsave_params = \"{}\"\n", saved.display()))).unwrap();
+    std::fs::write(
+        &file,
+        format!("{toml}\n").replace("[train]\n", &format!("[train]\nsave_params = \"{}\"\n", saved.display())),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
         .args(["run", file.to_str().unwrap(), "--out", runs.join("cli").to_str().unwrap()])
         .output()
@@ -245,7 +252,11 @@ fn the_boundary_and_the_confusion_matrix_are_the_runs_own() {
     let c = &last["confusion"];
     assert_eq!((c["classes"].as_u64(), c["set"].as_str(), c["seeds"].as_u64()), (Some(10), Some("held_out"), Some(2)));
     let csv = std::fs::read_to_string(runs.join(&id).join("confusion.csv")).unwrap();
-    let pooled: Vec<u64> = csv.lines().filter(|l| l.contains(",pooled,")).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let pooled: Vec<u64> = csv
+        .lines()
+        .filter(|l| l.contains(",pooled,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
     let counts: Vec<u64> = c["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(counts, pooled);
     assert_eq!(counts.iter().sum::<u64>(), 2 * 360);

@@ -128,10 +128,14 @@ pub fn compute(net: &mut Net<f32>, plane: &Plane, train: &Samples, params: &[&Po
                 let d = v[b + s] - v[s];
                 if h.one_hot { d.clamp(-1.0, 1.0) } else { (d / 2.0).tanh() }
             }
-            // A logit: 2σ(z) − 1 = tanh(z/2).
-            (Some(Metric::Binary { threshold }), _) if threshold == 0.0 => (v[s] / 2.0).tanh(),
-            // A probability-like output against labels 0/1.
-            (Some(Metric::Binary { .. }), _) => (2.0 * v[s] - 1.0).clamp(-1.0, 1.0),
+            // A logit: 2σ(z) − 1 = tanh(z/2); else a probability-like output against labels 0/1.
+            (Some(Metric::Binary { threshold }), _) => {
+                if threshold == 0.0 {
+                    (v[s] / 2.0).tanh()
+                } else {
+                    (2.0 * v[s] - 1.0).clamp(-1.0, 1.0)
+                }
+            }
             // Real targets (the Playground's ±1 labels, regression).
             _ => v[s].clamp(-1.0, 1.0),
         }

@@ -693,6 +693,8 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
             return Err(Error::field("samples.cscore_epochs", "needs samples.cscore_ratios"));
         }
     }
+    // 2D data: the decision boundary figure needs every seed's final parameters.
+    opts.keep_final_params = file.data.features.is_some() || data.shape == [2];
     opts.validate()?;
     Ok(opts)
 }
@@ -797,6 +799,9 @@ pub fn write_outputs(
     let refs: Vec<&Run> = only.iter().collect();
     crate::report::samples::write_outputs(out, &refs, cscores, data)?;
     crate::report::confusion::write_outputs(out, &refs)?;
+    if let Some((k, r)) = runs.first() {
+        write_boundary(out, lab, *k, r, data)?;
+    }
     if !refs.is_empty() {
         let mut panels = vec![
             Panel::of_runs(&refs, "loss", "training loss", true, (0.25, 0.75)),
@@ -815,6 +820,38 @@ pub fn write_outputs(
 /// Work a sweep may ask for without saying so, in fc73 model-iterations (one ≈ 1.5 µs here):
 /// about 4 hours of this machine.
 pub const WORK_BOUND: f64 = 1e10;
+
+/// 2D data: `decision_boundary.png`/`.svg`, seed 0's and the median over seeds after training.
+fn write_boundary(out: &Path, lab: &Lab, k: usize, run: &Run, data: &Samples) -> Result<()> {
+    use crate::experiments::decision_boundary as db;
+    let Some(params) = &run.final_params else { return Ok(()) };
+    let d = &lab.cells[k].file.data;
+    let (raw, _) = load_raw(d)?;
+    let features = d.features.as_ref().map(|f| input_features(f)).transpose()?;
+    let Some(plane) = db::Plane::of(&raw, features) else { return Ok(()) };
+    const GRID: usize = 80;
+    let mut net = db::grid_net(&lab.cells[k].file.network, data, params.len(), GRID)?;
+    let refs: Vec<&crate::models::params::Point> = params.iter().collect();
+    let b = db::compute(&mut net, &plane, data, &refs);
+    let target = lab.cells[k].file.network.output.target.clone().unwrap_or_else(|| "y".into());
+    let t = raw.target(&target).or_else(|| raw.targets.first()).expect("a target");
+    let points: Vec<[f32; 3]> = (0..raw.n)
+        .map(|i| {
+            let y = t.values[i * t.width];
+            let v = match t.classes {
+                Some(2) => 2.0 * y - 1.0,
+                Some(_) => y,
+                None => y.clamp(-1.0, 1.0),
+            };
+            [raw.x[2 * i], raw.x[2 * i + 1], v]
+        })
+        .collect();
+    let title = format!("{}: decision boundary after training", lab.path.display());
+    crate::report::figures::render(
+        &out.join("decision_boundary"),
+        &crate::report::boundary::BoundaryFigure { title, boundary: &b, points: &points, seeds: params.len() },
+    )
+}
 
 /// How to run a checked file: which cells, where to, and whether to go beyond [`WORK_BOUND`].
 pub struct Plan<'a> {

@@ -48,6 +48,8 @@ pub struct Run {
     pub subsets: Option<Vec<samples::SubsetVerdicts>>,
     /// Multi-class heads: every seed's confusion matrix after training.
     pub confusion: Option<Confusion>,
+    /// Every seed's parameters after training, when kept (`TrainOptions::keep_final_params`).
+    pub final_params: Option<Vec<crate::models::params::Point>>,
 }
 
 /// Confusion matrices of one head after training.

@@ -1,6 +1,7 @@
 //! Everything that leaves the process: JSON, CSV, figures, tables (each file written whole,
 //! `crate::atomic`).
 
+pub mod boundary;
 pub mod confusion;
 pub mod document;
 pub mod figures;

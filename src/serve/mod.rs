@@ -198,19 +198,21 @@ fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<Boundary
     })
 }
 
-/// The run's boundary at its latest parameters (recomputed only when they changed).
-fn boundary(run: &LiveRun) -> Value {
+/// The run's boundary at its latest parameters (recomputed only when they changed), with the
+/// parameter version it is of (0: none yet).
+fn boundary(run: &LiveRun) -> (u64, Value) {
     use crate::experiments::decision_boundary as db;
-    let Some(view) = &run.boundary else { return Value::Null };
+    let Some(view) = &run.boundary else { return (0, Value::Null) };
     let (version, params, at) = {
         let s = run.live.state.lock().expect("state");
-        if s.params_version == view.last.lock().expect("boundary").0 {
-            return view.last.lock().expect("boundary").1.clone();
+        let last = view.last.lock().expect("boundary");
+        if s.params_version == last.0 {
+            return last.clone();
         }
-        // Every seed once captured (a seed not yet seen holds seed 0's place: the first capture
-        // of a part comes at its first evaluation).
+        drop(last);
+        // Every seed once captured (the first capture of a part comes at its first evaluation).
         if s.params.iter().any(|p| p.is_none()) {
-            return Value::Null;
+            return (0, Value::Null);
         }
         let params: Vec<crate::models::params::Point> =
             s.params.iter().map(|p| p.as_ref().expect("all").1.clone()).collect();
@@ -220,7 +222,7 @@ fn boundary(run: &LiveRun) -> Value {
     if net.is_none() {
         *net = db::grid_net(&view.spec, &view.train, params.len(), BOUNDARY_GRID).ok();
     }
-    let Some(net) = net.as_mut() else { return Value::Null };
+    let Some(net) = net.as_mut() else { return (0, Value::Null) };
     let refs: Vec<&crate::models::params::Point> = params.iter().collect();
     let b = db::compute(net, &view.plane, &view.train, &refs);
     let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect() };
@@ -235,7 +237,7 @@ fn boundary(run: &LiveRun) -> Value {
         "units": b.units.iter().map(|(l, u, m)| json!({"layer": l, "unit": u, "values": round(m)})).collect::<Vec<_>>(),
     });
     *view.last.lock().expect("boundary") = (version, out.clone());
-    out
+    (version, out)
 }
 
 struct App {
@@ -746,9 +748,16 @@ async fn control(
 
 /// The run's state since the watcher's cursor: new rows per seed (`[seed, iteration, values…]`,
 /// with the rows a thinned run replaced sent again), probes' medians per layer, correctness.
-fn delta(run: &LiveRun, sent: &mut [usize]) -> Value {
+fn delta(run: &LiveRun, sent: &mut [usize], boundary_sent: &mut u64) -> Value {
     let status = status_of(run); // before the state lock: it takes that lock itself
-    let boundary = boundary(run); // so does this
+    // So does this; a watcher gets the boundary only when it changed since it last got it.
+    let (version, b) = boundary(run);
+    let boundary = if version != *boundary_sent {
+        *boundary_sent = version;
+        b
+    } else {
+        Value::Null
+    };
     let s = run.live.state.lock().expect("state");
     let mut rows = vec![];
     for (seed, seed_rows) in s.rows.iter().enumerate() {
@@ -803,13 +812,14 @@ async fn events(
     let run = find(&app, &id).ok_or_else(|| not_found("run training in this server with that id"))?;
     let points = run.boundary.as_ref().map_or(Value::Null, |b| b.points.clone());
     let first = json!({ "preview": run.preview, "toml": run.toml, "points": points });
-    let start = (run, vec![0usize; 0], u64::MAX, false, Some(first));
+    // Per watcher: rows sent per seed and the boundary version sent.
+    let start = (run, (vec![0usize; 0], 0u64), u64::MAX, false, Some(first));
     let stream = futures_util::stream::unfold(start, |(run, mut sent, mut seen, finished, first)| async move {
         if finished {
             return None;
         }
         if let Some(f) = first {
-            sent = vec![0; run.seeds];
+            sent.0 = vec![0; run.seeds];
             let ev = Event::default().event("start").data(f.to_string());
             return Some((Ok(ev), (run, sent, seen, false, None)));
         }
@@ -819,7 +829,7 @@ async fn events(
             let over = matches!(status, Status::Done | Status::Stopped | Status::Failed);
             if version != seen || over {
                 seen = version;
-                let d = delta(&run, &mut sent);
+                let d = delta(&run, &mut sent.0, &mut sent.1);
                 let name = if over { "end" } else { "update" };
                 let ev = Event::default().event(name).data(d.to_string());
                 return Some((Ok(ev), (run, sent, seen, over, None)));

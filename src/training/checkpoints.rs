@@ -1,6 +1,7 @@
 //! Saved parameters (`save_params`): each seed's final parameters as `seed-<s>.safetensors`, and
 //! with `save_every` K also the initial ones (`seed-<s>-iter-0`) and every K updates
-//! (`seed-<s>-iter-<K·j>`, the parameters after K·j updates) for the seeds still training.
+//! (`seed-<s>-iter-<K·j>`, the parameters after K·j updates) for the seeds still training;
+//! or every seed's final parameters kept in the run record (`FinalParams`: decision boundaries).
 
 use super::{At, Observer};
 use crate::models::{Net, params};
@@ -38,6 +39,16 @@ impl Observer for Checkpoints<'_> {
         for (e, seed) in run.seeds.iter().enumerate() {
             params::save(net, e, &self.dir.join(format!("seed-{seed}.safetensors")))?;
         }
+        Ok(())
+    }
+}
+
+/// Every seed's final parameters into the run record (`Run::final_params`).
+pub struct FinalParams;
+
+impl Observer for FinalParams {
+    fn end(&mut self, net: &mut Net<f32>, run: &mut Run) -> crate::Result<()> {
+        run.final_params = Some((0..run.seeds.len()).map(|m| params::of_model(net, m)).collect());
         Ok(())
     }
 }

@@ -296,8 +296,9 @@ impl Observer for Watched<'_> {
         if self.live.keep_params {
             // Where each seed's parameters stopped: its stopping or diverging iteration, else the
             // last one trained.
-            let ends: Vec<usize> =
-                (0..run.seeds.len()).map(|m| run.iterations[m].or(run.diverged_at[m]).unwrap_or(self.last_it)).collect();
+            let ends: Vec<usize> = (0..run.seeds.len())
+                .map(|m| run.iterations[m].or(run.diverged_at[m]).unwrap_or(self.last_it))
+                .collect();
             self.capture_all(net, run, |m| ends[m], &vec![true; run.seeds.len()]);
         }
         Ok(())

@@ -141,6 +141,9 @@ pub fn observers<'a>(
     if let Some(sub) = opts.subset {
         o.push(Box::new(subset_verdicts::SubsetVerdictsObserver::new(data, sub)));
     }
+    if opts.keep_final_params {
+        o.push(Box::new(checkpoints::FinalParams));
+    }
     if let Some(c) = confusion::ConfusionObserver::new(net, data, held_out) {
         o.push(Box::new(c));
     }
@@ -242,6 +245,7 @@ pub fn train_observed(
         samples: None,
         subsets: None,
         confusion: None,
+        final_params: None,
     };
     for o in observers.iter_mut() {
         o.start(net, &mut run)?;

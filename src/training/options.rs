@@ -95,6 +95,9 @@ pub struct TrainOptions {
     /// `subset_batch(…)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subset: Option<Subset>,
+    /// Keep every seed's final parameters in the run record (for decision boundaries).
+    #[serde(skip)]
+    pub keep_final_params: bool,
 }
 
 /// What `sample_dynamics` measures besides forgetting and the data map, which it always does.
@@ -184,6 +187,7 @@ impl TrainOptions {
             live: None,
             samples: None,
             subset: None,
+            keep_final_params: false,
         }
     }
 

@@ -141,6 +141,9 @@ pub fn train_parallel(
                 if let (Some(a), Some(b)) = (&mut m.subsets, r.subsets) {
                     a.extend(b);
                 }
+                if let (Some(a), Some(b)) = (&mut m.final_params, r.final_params) {
+                    a.extend(b);
+                }
                 if let (Some(a), Some(b)) = (&mut m.confusion, r.confusion) {
                     a.per_seed.extend(b.per_seed);
                 }
