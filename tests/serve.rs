@@ -234,7 +234,7 @@ fn the_boundary_and_the_confusion_matrix_are_the_runs_own() {
     let mut one = lab.build(0, &data, 1).unwrap();
     gradlab::models::params::load_all(&mut one, &saved.join("seed-0.safetensors")).unwrap();
     let theta = gradlab::models::params::of_model(&one, 0);
-    let plane = db::Plane::of(&data, None).unwrap();
+    let plane = db::Plane::of(&data, None, true).unwrap();
     let mut grid = db::grid_net(&lab.cells[0].file.network, &data, 1, n).unwrap();
     let mine = db::compute(&mut grid, &plane, &data, &[&theta]);
     for (a, b) in served.iter().zip(&mine.seed0) {

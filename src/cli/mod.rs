@@ -50,7 +50,11 @@ pub enum Command {
     /// layers, heads, initialisation, optimiser and training, and sweeps any of its keys
     /// (examples/networks/*.toml); the older form (`task = "fc"|"line"|"detect"|"landscape"`)
     /// sweeps activation × loss × lr × init std × reduction. Each cell is one ensemble of
-    /// seeds; `--shard i/n` for job arrays.
+    /// seeds; `--shard i/n` for job arrays. Data: `.npy`, `archive.npz:array` or `table.csv[:cols]`
+    /// files, or `[data] generator =` random | line | detection | digits (compiled in) | circle |
+    /// xor | gauss | spiral | plane | multi_gaussian (TensorFlow Playground's, with `noise`,
+    /// `train_ratio`, `features`) | mnist | fashion_mnist (downloaded once into $GRADLAB_CACHE
+    /// or ~/.cache/gradlab, SHA-256 checked).
     #[command(after_help = EXIT_CODES)]
     Run(sweep::RunArgs),
     /// The curvature of a network file's training loss at saved parameters (or its

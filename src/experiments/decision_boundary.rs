@@ -22,11 +22,15 @@ pub struct Plane {
 }
 
 impl Plane {
-    /// The plane of raw 2D training samples: the Playground's [−6, 6]² when they lie in it,
-    /// else their bounding box with a 10% margin.
-    pub fn of(raw: &Samples, features: Option<Vec<Feature>>) -> Option<Plane> {
+    /// The plane of raw 2D training samples: the Playground's [−6, 6]² for its sets
+    /// (`playground`), else the samples' bounding box with a 10% margin.
+    pub fn of(raw: &Samples, features: Option<Vec<Feature>>, playground: bool) -> Option<Plane> {
         if raw.shape != [2] {
             return None;
+        }
+        let d = playground::DOMAIN;
+        if playground {
+            return Some(Plane { extent: [-d, d, -d, d], features });
         }
         let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
         for p in raw.x.chunks_exact(2) {
@@ -35,14 +39,16 @@ impl Plane {
                 hi[k] = hi[k].max(p[k] as f64);
             }
         }
-        let d = playground::DOMAIN;
-        let extent = if lo.iter().chain(&hi).all(|v| v.abs() <= d) {
-            [-d, d, -d, d]
-        } else {
-            let pad = |k: usize| ((hi[k] - lo[k]) * 0.1).max(1e-3);
-            [lo[0] - pad(0), hi[0] + pad(0), lo[1] - pad(1), hi[1] + pad(1)]
-        };
-        Some(Plane { extent, features })
+        let pad = |k: usize| ((hi[k] - lo[k]) * 0.1).max(1e-3);
+        Some(Plane { extent: [lo[0] - pad(0), hi[0] + pad(0), lo[1] - pad(1), hi[1] + pad(1)], features })
+    }
+
+    /// The plane of an experiment's `[data]`: its raw samples, its features, and whether it
+    /// is one of the Playground's sets.
+    pub fn of_data(d: &crate::experiments::lab::DataSection, raw: &Samples) -> Option<Plane> {
+        let features = d.features.as_ref().and_then(|f| crate::experiments::lab::input_features(f).ok());
+        let playground = d.generator.as_deref().and_then(playground::Playground::parse).is_some();
+        Plane::of(raw, features, playground)
     }
 
     /// The centre of cell `(i, j)` of an `n × n` grid (row `j` from the top: largest x₂ first).
@@ -206,7 +212,7 @@ mod tests {
                loss = "sigmoid_ce""#,
         )
         .unwrap();
-        let plane = Plane::of(&train, None).unwrap();
+        let plane = Plane::of(&train, None, true).unwrap();
         assert_eq!(plane.extent, [-6.0, 6.0, -6.0, 6.0]);
         let mut net = grid_net(&spec, &train, 3, 10).unwrap();
         // Seeds: x₁ > 0 is class 1; x₂ > 0; x₁ > 0 again, steeper.
@@ -227,6 +233,10 @@ mod tests {
             }
         }
         assert!(b.units.is_empty(), "no hidden layer");
+        // Other data: its bounding box with a 10% margin.
+        let small = Samples { x: vec![0.0, 0.0, 1.0, 2.0], n: 2, ..train.clone() };
+        let box_ = Plane::of(&small, None, false).unwrap().extent;
+        assert!((box_[0] + 0.1).abs() < 1e-9 && (box_[1] - 1.1).abs() < 1e-9 && (box_[3] - 2.2).abs() < 1e-9);
         // Top-left is (−5.4, 5.4): x₁ < 0 → class 0 side for seed 0.
         assert!(b.seed0[0] < 0.0 && b.seed0[9] > 0.0);
     }
@@ -243,7 +253,7 @@ mod tests {
                output_act = "tanh""#,
         )
         .unwrap();
-        let plane = Plane::of(&train, Some(features)).unwrap();
+        let plane = Plane::of(&train, Some(features), true).unwrap();
         let mut net = grid_net(&spec, &sq, 1, 8).unwrap();
         // hidden h = x₁² + x₂² − 6.25; out = tanh(−h): +1 inside the circle of radius 2.5.
         let p: Vec<Point> = vec![vec![vec![1.0, 1.0], vec![-6.25], vec![-1.0], vec![0.0]]];

@@ -827,8 +827,7 @@ fn write_boundary(out: &Path, lab: &Lab, k: usize, run: &Run, data: &Samples) ->
     let Some(params) = &run.final_params else { return Ok(()) };
     let d = &lab.cells[k].file.data;
     let (raw, _) = load_raw(d)?;
-    let features = d.features.as_ref().map(|f| input_features(f)).transpose()?;
-    let Some(plane) = db::Plane::of(&raw, features) else { return Ok(()) };
+    let Some(plane) = db::Plane::of_data(d, &raw) else { return Ok(()) };
     const GRID: usize = 80;
     let mut net = db::grid_net(&lab.cells[k].file.network, data, params.len(), GRID)?;
     let refs: Vec<&crate::models::params::Point> = params.iter().collect();

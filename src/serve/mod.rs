@@ -163,8 +163,7 @@ const BOUNDARY_GRID: usize = 48;
 fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<BoundaryView> {
     let d = &lab.cells[0].file.data;
     let (raw, raw_held) = lab::load_raw(d).ok()?;
-    let features = d.features.as_ref().and_then(|f| lab::input_features(f).ok());
-    let plane = crate::experiments::decision_boundary::Plane::of(&raw, features)?;
+    let plane = crate::experiments::decision_boundary::Plane::of_data(d, &raw)?;
     let target = lab.cells[0].file.network.output.target.clone().unwrap_or_else(|| "y".into());
     let t = raw.target(&target).or_else(|| raw.targets.first())?;
     let value = |s: &crate::data::Samples| -> Vec<[f32; 3]> {
