@@ -126,12 +126,11 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((chromedriver, chromium))
 }
 
-/// A Playground user: picks the spiral, watches the boundary move, shares the link; the link
-/// opens the same experiment.
-#[test]
-fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
-    let Some((chromedriver, chromium)) = browser() else { return };
-    let runs = std::env::temp_dir().join(format!("gradlab-browser-spiral-{}", std::process::id()));
+/// A server on an ephemeral port with its runs directory, a browser on it, and where
+/// screenshots go; `None` when there is no browser (and it is not required).
+fn setup(name: &str) -> Option<(gradlab::serve::Server, Driver, PathBuf, PathBuf)> {
+    let (chromedriver, chromium) = browser()?;
+    let runs = std::env::temp_dir().join(format!("gradlab-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     let server = gradlab::serve::start(gradlab::serve::ServeConfig {
         host: "127.0.0.1".parse().unwrap(),
@@ -143,6 +142,14 @@ fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
     let driver = Driver::start(&chromedriver, &chromium);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
     std::fs::create_dir_all(&shots).unwrap();
+    Some((server, driver, runs, shots))
+}
+
+/// A Playground user: picks the spiral, watches the boundary move, shares the link; the link
+/// opens the same experiment.
+#[test]
+fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
+    let Some((server, driver, runs, shots)) = setup("spiral") else { return };
     driver.call("POST", "url", Some(json!({"url": server.url()})));
     driver.wait_for("return document.querySelectorAll('button.preset').length > 6", Duration::from_secs(20));
     driver.script(
@@ -222,19 +229,7 @@ fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
 
 #[test]
 fn the_page_trains_live_and_shows_summary_json() {
-    let Some((chromedriver, chromium)) = browser() else { return };
-    let runs = std::env::temp_dir().join(format!("gradlab-browser-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
-    let server = gradlab::serve::start(gradlab::serve::ServeConfig {
-        host: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        runs: runs.clone(),
-        data: vec![],
-    })
-    .unwrap();
-    let driver = Driver::start(&chromedriver, &chromium);
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let Some((server, driver, runs, shots)) = setup("line") else { return };
 
     // A user: opens the page, picks the `line` preset, sets 8 seeds, presses Run.
     driver.call("POST", "url", Some(json!({"url": server.url()})));

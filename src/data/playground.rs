@@ -62,8 +62,8 @@ impl Playground {
             Playground::Xor => xor(n, noise, random),
             Playground::Gauss => two_gauss(n, noise, random),
             Playground::Spiral => spiral(n, noise, random),
-            Playground::Plane => plane(n, noise, random),
-            Playground::MultiGaussian => multi_gaussian(n, noise, random),
+            Playground::Plane => regression(n, noise, random, plane_label),
+            Playground::MultiGaussian => regression(n, noise, random, multi_gaussian_label),
         }
     }
 }
@@ -157,10 +157,9 @@ fn spiral(n: usize, noise: f64, random: &mut dyn FnMut() -> f64) -> Vec<[f64; 3]
     points
 }
 
-fn plane(n: usize, noise: f64, random: &mut dyn FnMut() -> f64) -> Vec<[f64; 3]> {
+/// Points uniform in [−6, 6]², each labelled at its noisy twin (the regression sets).
+fn regression(n: usize, noise: f64, random: &mut dyn FnMut() -> f64, label: fn(f64, f64) -> f64) -> Vec<[f64; 3]> {
     let radius = 6.0;
-    // d3.scale.linear().domain([-10, 10]).range([-1, 1]) of x + y.
-    let label = |x: f64, y: f64| (x + y) / 10.0;
     (0..n)
         .map(|_| {
             let x = uniform(random, -radius, radius);
@@ -170,6 +169,11 @@ fn plane(n: usize, noise: f64, random: &mut dyn FnMut() -> f64) -> Vec<[f64; 3]>
             [x, y, label(x + noise_x, y + noise_y)]
         })
         .collect()
+}
+
+/// d3.scale.linear().domain([-10, 10]).range([-1, 1]) of x + y.
+fn plane_label(x: f64, y: f64) -> f64 {
+    (x + y) / 10.0
 }
 
 /// The six bumps of "reg-gauss": centre and sign.
@@ -188,19 +192,6 @@ fn multi_gaussian_label(x: f64, y: f64) -> f64 {
         }
     }
     label
-}
-
-fn multi_gaussian(n: usize, noise: f64, random: &mut dyn FnMut() -> f64) -> Vec<[f64; 3]> {
-    let radius = 6.0;
-    (0..n)
-        .map(|_| {
-            let x = uniform(random, -radius, radius);
-            let y = uniform(random, -radius, radius);
-            let noise_x = uniform(random, -radius, radius) * noise;
-            let noise_y = uniform(random, -radius, radius) * noise;
-            [x, y, multi_gaussian_label(x + noise_x, y + noise_y)]
-        })
-        .collect()
 }
 
 /// The Playground's `shuffle`: Fisher–Yates from the end, `⌊random · counter⌋`.
@@ -362,7 +353,7 @@ mod tests {
         assert_eq!((p[0][0], p[0][1]), (0.0, 0.0));
 
         // plane: (x + y)/10 at the noisy point.
-        let p = plane(1, 0.5, &mut script(&[0.75, 0.25, 1.0, 0.5]));
+        let p = regression(1, 0.5, &mut script(&[0.75, 0.25, 1.0, 0.5]), plane_label);
         // x = 3, y = −3; noise x = 6·0.5 = 3 → (6 − 3)/10
         assert!((p[0][0] - 3.0).abs() < 1e-12 && (p[0][1] + 3.0).abs() < 1e-12 && (p[0][2] - 0.3).abs() < 1e-12);
 
@@ -370,7 +361,7 @@ mod tests {
         assert_eq!(multi_gaussian_label(0.0, 2.5), -1.0);
         assert!((multi_gaussian_label(4.0, -1.5) + 0.5).abs() < 1e-12);
         assert_eq!(multi_gaussian_label(2.0, 0.0), 0.0);
-        let p = multi_gaussian(1, 0.0, &mut script(&[1.0 / 6.0, 17.0 / 24.0, 0.5, 0.5]));
+        let p = regression(1, 0.0, &mut script(&[1.0 / 6.0, 17.0 / 24.0, 0.5, 0.5]), multi_gaussian_label);
         assert!((p[0][0] + 4.0).abs() < 1e-12 && (p[0][2] - 1.0).abs() < 1e-9, "{p:?}");
     }
 

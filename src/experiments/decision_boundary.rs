@@ -79,6 +79,25 @@ impl Plane {
     }
 }
 
+/// The samples of 2D data as `[x₁, x₂, value]` on the boundary's scale (±1 for two classes,
+/// the class for more, the target clamped to [−1, 1] for real values) by target `target` (or
+/// the first), with the number of classes when more than two.
+pub fn points(raw: &Samples, target: &str) -> (Vec<[f32; 3]>, Option<usize>) {
+    let Some(t) = raw.target(target).or_else(|| raw.targets.first()) else { return (vec![], None) };
+    let values = (0..raw.n)
+        .map(|i| {
+            let y = t.values[i * t.width];
+            let v = match t.classes {
+                Some(2) => 2.0 * y - 1.0,
+                Some(_) => y,
+                None => y.clamp(-1.0, 1.0),
+            };
+            [raw.x[2 * i], raw.x[2 * i + 1], v]
+        })
+        .collect();
+    (values, t.classes.filter(|&c| c > 2))
+}
+
 /// One network's boundary over an `n × n` grid, row-major from the top-left.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Boundary {

@@ -833,18 +833,7 @@ fn write_boundary(out: &Path, lab: &Lab, k: usize, run: &Run, data: &Samples) ->
     let refs: Vec<&crate::models::params::Point> = params.iter().collect();
     let b = db::compute(&mut net, &plane, data, &refs);
     let target = lab.cells[k].file.network.output.target.clone().unwrap_or_else(|| "y".into());
-    let t = raw.target(&target).or_else(|| raw.targets.first()).expect("a target");
-    let points: Vec<[f32; 3]> = (0..raw.n)
-        .map(|i| {
-            let y = t.values[i * t.width];
-            let v = match t.classes {
-                Some(2) => 2.0 * y - 1.0,
-                Some(_) => y,
-                None => y.clamp(-1.0, 1.0),
-            };
-            [raw.x[2 * i], raw.x[2 * i + 1], v]
-        })
-        .collect();
+    let (points, _) = db::points(&raw, &target);
     let title = format!("{}: decision boundary after training", lab.path.display());
     crate::report::figures::render(
         &out.join("decision_boundary"),

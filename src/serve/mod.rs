@@ -165,26 +165,13 @@ fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<Boundary
     let (raw, raw_held) = lab::load_raw(d).ok()?;
     let plane = crate::experiments::decision_boundary::Plane::of_data(d, &raw)?;
     let target = lab.cells[0].file.network.output.target.clone().unwrap_or_else(|| "y".into());
-    let t = raw.target(&target).or_else(|| raw.targets.first())?;
-    let value = |s: &crate::data::Samples| -> Vec<[f32; 3]> {
-        let t = s.target(&t.name).expect("the same targets");
-        (0..s.n)
-            .map(|i| {
-                let y = t.values[i * t.width];
-                let v = match t.classes {
-                    Some(2) => 2.0 * y - 1.0,
-                    Some(_) => y,
-                    None => y.clamp(-1.0, 1.0),
-                };
-                [s.x[2 * i], s.x[2 * i + 1], v]
-            })
-            .collect()
-    };
+    let (train, classes) = crate::experiments::decision_boundary::points(&raw, &target);
+    let test = raw_held.as_ref().map(|h| crate::experiments::decision_boundary::points(h, &target).0);
     let points = json!({
         "extent": plane.extent,
-        "classes": t.classes.filter(|&c| c > 2),
-        "train": value(&raw),
-        "test": raw_held.as_ref().map(value),
+        "classes": classes,
+        "train": train,
+        "test": test,
     });
     let spec = lab.cells[0].file.network.clone();
     Some(BoundaryView {

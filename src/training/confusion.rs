@@ -37,27 +37,19 @@ pub fn confusion(net: &mut Net<f32>, data: &Samples, k: usize, classes: usize) -
     let (batch, e_count) = (net.batch, net.graph.ensemble());
     let mut counts = vec![vec![0u64; classes * classes]; e_count];
     let target = data.target(&net.heads[k].target_name).expect("targets are checked when the net is built");
-    let mut indices = vec![0usize; batch];
-    for start in (0..data.n).step_by(batch) {
-        let valid = batch.min(data.n - start);
-        for (s, i) in indices.iter_mut().enumerate() {
-            *i = start + if s < valid { s } else { 0 };
-        }
-        net.feed(data, &indices);
-        net.graph.forward();
+    super::evaluate::each_batch(net, data, |net, indices, valid| {
         let score = net.graph.value(net.heads[k].score);
         let per = classes * batch;
         for (e, c) in counts.iter_mut().enumerate() {
             let v = &score[e * per..(e + 1) * per];
-            for s in 0..valid {
-                let truth = target.values[indices[s]] as usize;
-                let pred = crate::models::argmax_column(v, classes, batch, s);
+            for (s, &i) in indices[..valid].iter().enumerate() {
+                let truth = target.values[i] as usize;
                 if truth < classes {
-                    c[truth * classes + pred] += 1;
+                    c[truth * classes + crate::models::argmax_column(v, classes, batch, s)] += 1;
                 }
             }
         }
-    }
+    });
     counts
 }
 

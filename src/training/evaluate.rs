@@ -37,12 +37,11 @@ impl Evaluation {
     }
 }
 
-/// Evaluates every model on `data` in batches of the net's batch size (the last one padded
-/// and only its real samples counted). Leaves the net's input holding the last batch.
-pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
-    let (batch, e_count, heads) = (net.batch, net.graph.ensemble(), net.heads.len());
-    let mut ev = Evaluation::zeros(e_count, heads);
-    let (mut counts, mut sums) = (vec![0usize; e_count], vec![0.0f64; e_count]);
+/// Feeds `data` through every model in batches of the net's batch size (the last one padded
+/// with sample 0) and calls `f(net, indices, valid)` after each forward pass: the batch's sample
+/// indices and how many of them are real. Leaves the net's input holding the last batch.
+pub fn each_batch(net: &mut Net<f32>, data: &Samples, mut f: impl FnMut(&Net<f32>, &[usize], usize)) {
+    let batch = net.batch;
     let mut indices = vec![0usize; batch];
     for start in (0..data.n).step_by(batch) {
         let valid = batch.min(data.n - start);
@@ -51,6 +50,17 @@ pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
         }
         net.feed(data, &indices);
         net.graph.forward();
+        f(net, &indices, valid);
+    }
+}
+
+/// Evaluates every model on `data` in batches of the net's batch size (the last one padded
+/// and only its real samples counted). Leaves the net's input holding the last batch.
+pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
+    let (e_count, heads) = (net.graph.ensemble(), net.heads.len());
+    let mut ev = Evaluation::zeros(e_count, heads);
+    let (mut counts, mut sums) = (vec![0usize; e_count], vec![0.0f64; e_count]);
+    each_batch(net, data, |net, _, valid| {
         for (k, h) in net.heads.iter().enumerate() {
             net.correct(h, valid, &mut counts);
             net.loss_sum(h, valid, &mut sums);
@@ -59,7 +69,7 @@ pub fn evaluate(net: &mut Net<f32>, data: &Samples) -> Evaluation {
                 ev.head_loss[k][e] += sums[e];
             }
         }
-    }
+    });
     for (k, h) in net.heads.iter().enumerate() {
         for e in 0..e_count {
             ev.head_accuracy[k][e] /= data.n as f64;
