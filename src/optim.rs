@@ -13,6 +13,12 @@
 //! `clip_norm` scales each model's gradients by `min(1, max/(‖g‖ + 1e-6))` first
 //! (`torch.nn.utils.clip_grad_norm_`, the norm over all of that model's parameters).
 //! A model that has stopped (`active[e] == false`) is not touched at all.
+//!
+//! `schedule` sets the learning rate of update `t` (1, 2, …; each model counts its own), as
+//! PyTorch's schedulers stepped once per update: `step` (`StepLR`: lr·γ^⌊(t−1)/step_size⌋),
+//! `exponential` (`ExponentialLR`: lr·γ^(t−1)), `cosine` (`CosineAnnealingLR`: η_min + (lr −
+//! η_min)·(1 + cos(π·min(t−1, T)/T))/2). `warmup = w` first raises it linearly, lr·t/w for
+//! t ≤ w, and the schedule then counts from t − w.
 
 use crate::engine::{Graph, NodeId, Real};
 use serde::Serialize;
@@ -77,8 +83,40 @@ pub struct OptimConfig {
     /// Clip each model's global gradient norm to this before the step.
     pub clip_norm: Option<f64>,
     /// Penalty rates on the weights: `l1·Σ|w| + l2·½Σw²` in the loss.
+    #[serde(skip_serializing_if = "is_zero")]
     pub l1: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub l2: f64,
+    /// The learning rate over updates (constant by default).
+    #[serde(skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
+    /// Updates of linear warm-up before the schedule.
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub warmup: usize,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
+}
+
+/// A learning-rate schedule (see the module's documentation for the formulas).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    Step { step_size: usize, gamma: f64 },
+    Exponential { gamma: f64 },
+    Cosine { t_max: usize, eta_min: f64 },
+}
+
+impl Schedule {
+    pub fn is_constant(&self) -> bool {
+        *self == Schedule::Constant
+    }
 }
 
 impl OptimConfig {
@@ -99,6 +137,31 @@ impl OptimConfig {
             clip_norm: None,
             l1: 0.0,
             l2: 0.0,
+            schedule: Schedule::Constant,
+            warmup: 0,
+        }
+    }
+
+    /// Whether the learning rate changes over updates.
+    pub fn scheduled(&self) -> bool {
+        !self.schedule.is_constant() || self.warmup > 0
+    }
+
+    /// The learning rate of update `t` (1, 2, …).
+    pub fn lr_at(&self, t: u64) -> f64 {
+        let w = self.warmup as u64;
+        if t <= w {
+            return self.lr * t as f64 / w as f64;
+        }
+        let k = (t - w).saturating_sub(1); // updates of the schedule before this one
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Step { step_size, gamma } => self.lr * gamma.powi((k / step_size as u64) as i32),
+            Schedule::Exponential { gamma } => self.lr * gamma.powf(k as f64),
+            Schedule::Cosine { t_max, eta_min } => {
+                let x = k.min(t_max as u64) as f64 / t_max as f64;
+                eta_min + (self.lr - eta_min) * (1.0 + (std::f64::consts::PI * x).cos()) / 2.0
+            }
         }
     }
 
@@ -138,6 +201,17 @@ impl OptimConfig {
             && !pos(c)
         {
             return Err(("clip_norm", format!("must be a positive number, got {c}")));
+        }
+        match self.schedule {
+            Schedule::Step { step_size: 0, .. } => return Err(("step_size", "must be at least 1".into())),
+            Schedule::Cosine { t_max: 0, .. } => return Err(("t_max", "must be at least 1".into())),
+            Schedule::Step { gamma, .. } | Schedule::Exponential { gamma } if !pos(gamma) => {
+                return Err(("gamma", format!("must be a positive number, got {gamma}")));
+            }
+            Schedule::Cosine { eta_min, .. } if !(eta_min.is_finite() && eta_min >= 0.0 && eta_min < self.lr) => {
+                return Err(("eta_min", format!("must be in [0, lr = {}), got {eta_min}", self.lr)));
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -247,7 +321,10 @@ impl<T: Real> Optimizer<T> {
                 self.steps[e] += 1;
             }
         }
-        let (lr, wd, mom) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
+        let (wd, mom) = (T::from_f64(c.weight_decay), T::from_f64(c.momentum));
+        // Each model's learning rate for this update (its own count: all active models share it
+        // unless some were added later, which does not happen).
+        let lr_of = |steps: u64| if c.scheduled() { c.lr_at(steps) } else { c.lr };
         let l2 = c.weight_decay != 0.0 && c.name != OptimKind::AdamW;
         if c.name == OptimKind::Sgd && c.momentum == 0.0 && c.clip_norm.is_none() && !l2 && !c.penalised() {
             // Plain gradient descent, the report's: no state, one pass per tensor (the small
@@ -255,9 +332,14 @@ impl<T: Real> Optimizer<T> {
             for &p in &self.params {
                 let (values, grads) = graph.param_and_grad_mut(p);
                 let n = values.len() / e_count;
-                for ((ps, gs), _) in
-                    values.chunks_exact_mut(n).zip(grads.chunks_exact(n)).zip(active).filter(|(_, a)| **a)
+                for (e, ((ps, gs), _)) in values
+                    .chunks_exact_mut(n)
+                    .zip(grads.chunks_exact(n))
+                    .zip(active)
+                    .enumerate()
+                    .filter(|(_, (_, a))| **a)
                 {
+                    let lr = T::from_f64(lr_of(self.steps[e]));
                     for (p, &g) in ps.iter_mut().zip(gs) {
                         *p -= lr * g;
                     }
@@ -289,6 +371,8 @@ impl<T: Real> Optimizer<T> {
                     gs
                 };
                 let first_step = self.steps[e] == 1;
+                let lr_e = lr_of(self.steps[e]);
+                let lr = T::from_f64(lr_e);
                 let m = self.first[k].get_mut(e * n..(e + 1) * n);
                 let v = self.second[k].get_mut(e * n..(e + 1) * n);
                 match c.name {
@@ -312,14 +396,14 @@ impl<T: Real> Optimizer<T> {
                         let t = self.steps[e] as f64;
                         let bc1 = 1.0 - c.beta1.powf(t);
                         let bc2_sqrt = T::from_f64((1.0 - c.beta2.powf(t)).sqrt());
-                        let step_size = T::from_f64(c.lr / bc1);
+                        let step_size = T::from_f64(lr_e / bc1);
                         let (w1, b2, w2, eps) = (
                             T::from_f64(1.0 - c.beta1),
                             T::from_f64(c.beta2),
                             T::from_f64(1.0 - c.beta2),
                             T::from_f64(c.eps),
                         );
-                        let decay = T::from_f64(1.0 - c.lr * c.weight_decay);
+                        let decay = T::from_f64(1.0 - lr_e * c.weight_decay);
                         let decoupled = c.name == OptimKind::AdamW;
                         for (((p, mi), vi), &g) in ps.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                             if decoupled {
@@ -394,6 +478,8 @@ mod tests {
                 let coef = (max / (norm + 1e-6)).min(1.0);
                 g.iter_mut().for_each(|x| *x *= coef);
             }
+            let lr = c.lr_at(t as u64);
+            let c = &OptimConfig { lr, schedule: Schedule::Constant, warmup: 0, ..*c };
             for i in 0..n {
                 let decoupled = c.name == OptimKind::AdamW;
                 if decoupled {
@@ -450,6 +536,17 @@ mod tests {
             OptimConfig { l2: 0.2, ..OptimConfig::sgd(0.3) },
             OptimConfig { l1: 0.05, ..OptimConfig::sgd(0.3) },
             OptimConfig { l1: 0.01, l2: 0.1, clip_norm: Some(0.2), ..OptimConfig::new(OptimKind::Adam, 0.05) },
+            OptimConfig { schedule: Schedule::Step { step_size: 4, gamma: 0.5 }, ..OptimConfig::sgd(0.3) },
+            OptimConfig {
+                schedule: Schedule::Exponential { gamma: 0.9 },
+                warmup: 3,
+                ..OptimConfig::new(OptimKind::Momentum, 0.1)
+            },
+            OptimConfig {
+                schedule: Schedule::Cosine { t_max: 20, eta_min: 0.001 },
+                warmup: 5,
+                ..OptimConfig::new(OptimKind::AdamW, 0.05)
+            },
         ];
         let p0 = [[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]];
         for c in configs {
@@ -470,6 +567,36 @@ mod tests {
             }
             assert_eq!((opt.steps(0), opt.steps(1)), (25, 10));
         }
+    }
+
+    #[test]
+    fn schedules_are_pytorchs_stepped_once_per_update() {
+        let lr = 0.8;
+        let at = |schedule, warmup, t| OptimConfig { schedule, warmup, ..OptimConfig::sgd(lr) }.lr_at(t);
+        let step = Schedule::Step { step_size: 2, gamma: 0.5 };
+        let got: Vec<f64> = (1..=5).map(|t| at(step, 0, t)).collect();
+        assert_eq!(got, [0.8, 0.8, 0.4, 0.4, 0.2]);
+        let exp = Schedule::Exponential { gamma: 0.5 };
+        let got: Vec<f64> = (1..=5).map(|t| at(exp, 2, t)).collect();
+        assert_eq!(got, [0.4, 0.8, 0.8, 0.4, 0.2], "warm-up lr·t/w, then the schedule from its start");
+        let cos = Schedule::Cosine { t_max: 4, eta_min: 0.0 };
+        let got: Vec<f64> = (1..=6).map(|t| at(cos, 0, t)).collect();
+        let want = [
+            0.8,
+            0.8 * (1.0 + (std::f64::consts::PI / 4.0).cos()) / 2.0,
+            0.4,
+            0.8 * (1.0 + (0.75 * std::f64::consts::PI).cos()) / 2.0,
+            0.0,
+            0.0,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+        assert_eq!(at(Schedule::Constant, 0, 1000), lr);
+        let bad = |schedule| OptimConfig { schedule, ..OptimConfig::sgd(0.1) }.validate().unwrap_err().0;
+        assert_eq!(bad(Schedule::Step { step_size: 0, gamma: 0.1 }), "step_size");
+        assert_eq!(bad(Schedule::Exponential { gamma: 0.0 }), "gamma");
+        assert_eq!(bad(Schedule::Cosine { t_max: 10, eta_min: 0.2 }), "eta_min");
     }
 
     #[test]

@@ -315,6 +315,12 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         ("[data]\ngenerator = \"xor\"\nfeatures = [\"x1\", \"x1\"]\n".to_string() + dense, "data.features.1", "listed twice"),
         ("[data]\ngenerator = \"digits\"\nfeatures = [\"x1\"]\n".to_string() + dense, "data.features", "two features"),
         (data("y9.npy") + dense + "[optim]\nl2 = -0.1\n", "optim.l2", "≥ 0"),
+        (data("y9.npy") + dense + "[optim]\nschedule = \"cosin\"\n", "optim.schedule", "did you mean `cosine`"),
+        (data("y9.npy") + dense + "[optim]\nschedule = \"step\"\n", "optim.step_size", "is missing (schedule = \"step\" needs it)"),
+        (data("y9.npy") + dense + "[optim]\nschedule = \"exponential\"\n", "optim.gamma", "is missing"),
+        (data("y9.npy") + dense + "[optim]\ngamma = 0.5\n", "optim.gamma", "does not apply to schedule = \"constant\""),
+        (data("y9.npy") + dense + "[optim]\nschedule = \"step\"\nstep_size = 0\n", "optim.step_size", "at least 1"),
+        (data("y9.npy") + dense + "[optim]\nlr = 0.1\nschedule = \"cosine\"\neta_min = 0.5\n", "optim.eta_min", "must be in [0, lr"),
         ("[data]\ngenerator = \"random\"\nn = 100000000\n".to_string() + dense, "data.n", "beyond the supported"),
         ("[data]\ngenerator = \"digits\"\nn = 100\n".to_string() + dense, "data.n", "does not apply to the built-in digits"),
         ("[data]\ngenerator = \"random\"\n[network]\nlayers = [{ type = \"dense\", units = 4, name = \"fc1\" }, { type = \"dense\", units = 1, name = \"fc1\" }]\nloss = \"sigmoid_ce\"\n".into(), "network.layers.1.name", "used twice"),
@@ -333,6 +339,46 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         assert!(!e.contains("panicked"), "case {k}: {e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A schedule changes only the rate of each update: γ = 1 trains bit for bit like no schedule,
+/// and the `lr` column is the rate each row's update used.
+#[test]
+fn a_schedule_sets_each_updates_rate_and_nothing_else() {
+    let base = |optim: &str| {
+        format!(
+            "[data]\ngenerator = \"digits\"\nscale = 0.0625\nbatch = 64\n[network]\nlayers = [{{ type = \"dense\", units = 16, act = \"relu\" }}, {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\"\n[optim]\nname = \"adam\"\nlr = 0.01\n{optim}\n[train]\nseeds = 3\nmax_iters = 120\neval_every = 10\nstop = \"none\"\n"
+        )
+    };
+    let run = |text: String| {
+        let lab = lab::parse(Path::new("s.toml"), &text).unwrap();
+        run_lab(&lab)
+    };
+    let plain = run(base(""));
+    let flat = run(base("schedule = \"step\"\nstep_size = 7\ngamma = 1.0"));
+    assert!(flat.columns.iter().any(|c| c == "lr") && !plain.columns.iter().any(|c| c == "lr"));
+    for e in 0..3 {
+        let strip = |r: &Run| -> Vec<f32> {
+            r.rows[e]
+                .chunks_exact(r.columns.len())
+                .flat_map(|row| {
+                    row.iter().enumerate().filter(|(k, _)| r.columns[*k] != "lr").map(|(_, v)| *v).collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        assert_eq!(strip(&plain), strip(&flat), "seed {e}");
+    }
+    let warm = run(base("schedule = \"cosine\"\nwarmup = 20\neta_min = 0.001"));
+    let c = warm.columns.iter().position(|c| c == "lr").unwrap();
+    let cfg = gradlab::optim::OptimConfig {
+        schedule: gradlab::optim::Schedule::Cosine { t_max: 100, eta_min: 0.001 },
+        warmup: 20,
+        ..gradlab::optim::OptimConfig::new(gradlab::optim::OptimKind::Adam, 0.01)
+    };
+    for (row, &it) in warm.rows[0].chunks_exact(warm.columns.len()).zip(&warm.at[0]) {
+        assert_eq!(row[c], cfg.lr_at(it as u64) as f32, "iteration {it}");
+    }
+    assert!(warm.rows[0][c] < 0.001, "warm-up starts at lr/20");
 }
 
 #[test]

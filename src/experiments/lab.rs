@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::init::WeightInit;
 use crate::models::Net;
 use crate::models::spec::{self, NetworkSpec};
-use crate::optim::{OptimConfig, OptimKind};
+use crate::optim::{OptimConfig, OptimKind, Schedule};
 use crate::record::Run;
 use crate::training::{InitOptions, REPORT_BIAS, REPORT_INIT_STD, StopRule, TrainOptions, train_parallel};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,15 @@ pub struct OptimSection {
     /// Playground's L1 / L2 regularisation with its rate.
     pub l1: Option<f64>,
     pub l2: Option<f64>,
+    /// `constant` (default) | `step` (`step_size`, `gamma` 0.1) | `exponential` (`gamma`) |
+    /// `cosine` (`t_max`: by default the updates after warm-up, `eta_min` 0), per update.
+    pub schedule: Option<String>,
+    pub step_size: Option<usize>,
+    pub gamma: Option<f64>,
+    pub t_max: Option<usize>,
+    pub eta_min: Option<f64>,
+    /// Updates of linear warm-up (lr·t/w) before the schedule.
+    pub warmup: Option<usize>,
 }
 
 /// `[train]`.
@@ -565,7 +574,7 @@ fn init_options(s: &InitSection) -> Result<InitOptions> {
     Ok(InitOptions { weights, bias: s.bias.unwrap_or(REPORT_BIAS) })
 }
 
-fn optim_config(s: &OptimSection) -> Result<OptimConfig> {
+fn optim_config(s: &OptimSection, max_iters: usize) -> Result<OptimConfig> {
     let kind = OptimKind::parse(s.name.as_deref().unwrap_or("sgd")).map_err(|e| Error::field("optim.name", e))?;
     let mut c = OptimConfig::new(kind, s.lr.unwrap_or(kind.default_lr()));
     let adam = matches!(kind, OptimKind::Adam | OptimKind::AdamW);
@@ -603,7 +612,47 @@ fn optim_config(s: &OptimSection) -> Result<OptimConfig> {
     c.clip_norm = s.clip_norm;
     c.l1 = s.l1.unwrap_or(0.0);
     c.l2 = s.l2.unwrap_or(0.0);
+    c.warmup = s.warmup.unwrap_or(0);
+    c.schedule = schedule(s, max_iters.saturating_sub(c.warmup).max(1))?;
     Ok(c)
+}
+
+/// `[optim] schedule` and the keys that belong to it.
+fn schedule(s: &OptimSection, updates: usize) -> Result<Schedule> {
+    let name = s.schedule.as_deref().unwrap_or("constant");
+    let given = [
+        ("step_size", s.step_size.is_some()),
+        ("gamma", s.gamma.is_some()),
+        ("t_max", s.t_max.is_some()),
+        ("eta_min", s.eta_min.is_some()),
+    ];
+    let keys: &[&str] = match name {
+        "constant" => &[],
+        "step" => &["step_size", "gamma"],
+        "exponential" => &["gamma"],
+        "cosine" => &["t_max", "eta_min"],
+        other => {
+            const NAMES: &[&str] = &["constant", "step", "exponential", "cosine"];
+            let hint = crate::names::did_you_mean(other, NAMES);
+            return Err(Error::field(
+                "optim.schedule",
+                format!("unknown schedule `{other}`{hint} ({})", NAMES.join(", ")),
+            ));
+        }
+    };
+    if let Some((k, _)) = given.iter().find(|(k, g)| *g && !keys.contains(k)) {
+        return Err(Error::field(format!("optim.{k}"), format!("does not apply to schedule = \"{name}\"")));
+    }
+    let missing = |k: &str| Error::field(format!("optim.{k}"), format!("is missing (schedule = \"{name}\" needs it)"));
+    Ok(match name {
+        "step" => Schedule::Step {
+            step_size: s.step_size.ok_or_else(|| missing("step_size"))?,
+            gamma: s.gamma.unwrap_or(0.1),
+        },
+        "exponential" => Schedule::Exponential { gamma: s.gamma.ok_or_else(|| missing("gamma"))? },
+        "cosine" => Schedule::Cosine { t_max: s.t_max.unwrap_or(updates), eta_min: s.eta_min.unwrap_or(0.0) },
+        _ => Schedule::Constant,
+    })
 }
 
 /// The training options of one cell, checked against its data and network.
@@ -613,7 +662,7 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         first_seed: t.first_seed.unwrap_or(0),
         max_iters: t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS),
         init: init_options(&file.init)?,
-        optim: optim_config(&file.optim)?,
+        optim: optim_config(&file.optim, t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS))?,
         batch: file.data.batch,
         order_seed: t.order_seed.unwrap_or(0),
         eval_every: t.eval_every,

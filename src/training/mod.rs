@@ -22,6 +22,7 @@ pub mod evaluate;
 pub mod held_out;
 pub mod kept_rows;
 pub mod learning_order;
+pub mod learning_rate;
 pub mod live;
 pub mod options;
 pub mod parallel;
@@ -117,6 +118,9 @@ pub fn observers<'a>(
     let scored = full_batch && net.heads.iter().any(|h| h.metric.is_some());
     let mut o: Vec<Box<dyn Observer + 'a>> = vec![Box::new(kept_rows::KeptRows { all: opts.all_rows })];
     o.push(Box::new(dead_units::DeadUnits::default()));
+    if opts.optim.scheduled() {
+        o.push(Box::new(learning_rate::LearningRate(opts.optim)));
+    }
     if let Some(h) = held_out {
         o.push(Box::new(held_out::HeldOut::new(h, opts.held_out_every)));
     }
