@@ -87,6 +87,11 @@ pub struct OptimConfig {
     pub l1: f64,
     #[serde(skip_serializing_if = "is_zero")]
     pub l2: f64,
+    /// The same on the biases (every parameter that is not a weight).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub l1_bias: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub l2_bias: f64,
     /// The learning rate over updates (constant by default).
     #[serde(skip_serializing_if = "Schedule::is_constant")]
     pub schedule: Schedule,
@@ -137,6 +142,8 @@ impl OptimConfig {
             clip_norm: None,
             l1: 0.0,
             l2: 0.0,
+            l1_bias: 0.0,
+            l2_bias: 0.0,
             schedule: Schedule::Constant,
             warmup: 0,
         }
@@ -165,9 +172,9 @@ impl OptimConfig {
         }
     }
 
-    /// Whether the loss has a penalty on the weights.
+    /// Whether the loss has a penalty on the weights or the biases.
     pub fn penalised(&self) -> bool {
-        self.l1 != 0.0 || self.l2 != 0.0
+        self.l1 != 0.0 || self.l2 != 0.0 || self.l1_bias != 0.0 || self.l2_bias != 0.0
     }
 
     /// Plain gradient descent at `lr`: the report's optimiser.
@@ -192,7 +199,13 @@ impl OptimConfig {
         if !pos(self.eps) {
             return Err(("eps", format!("must be a positive number, got {}", self.eps)));
         }
-        for (field, v) in [("weight_decay", self.weight_decay), ("l1", self.l1), ("l2", self.l2)] {
+        for (field, v) in [
+            ("weight_decay", self.weight_decay),
+            ("l1", self.l1),
+            ("l2", self.l2),
+            ("l1_bias", self.l1_bias),
+            ("l2_bias", self.l2_bias),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err((field, format!("must be a finite number ≥ 0, got {v}")));
             }
@@ -243,8 +256,8 @@ pub struct Optimizer<T: Real> {
     clip: Vec<T>,
     /// One model's largest parameter tensor: the clipped / decayed gradient.
     scratch: Vec<T>,
-    /// Per parameter: whether the `l1` / `l2` penalty applies (the weights); `None` until the
-    /// net says which ([`Optimizer::penalise`]).
+    /// Per parameter: whether it is a weight (`l1`, `l2`) or not (`l1_bias`, `l2_bias`);
+    /// `None` until the net says which ([`Optimizer::penalise`]).
     penalised: Option<Vec<bool>>,
 }
 
@@ -274,17 +287,19 @@ impl<T: Real> Optimizer<T> {
         }
     }
 
-    /// The parameters the `l1` / `l2` penalty applies to (a net's weights).
+    /// A net's weights (`l1`, `l2` apply to them; `l1_bias`, `l2_bias` to the other parameters).
     pub fn penalise(mut self, weights: &[NodeId]) -> Optimizer<T> {
         self.penalised = Some(self.params.iter().map(|p| weights.contains(p)).collect());
         self
     }
 
-    /// Parameter `k`'s gradient with its penalty: `g + l1·sign(w) + l2·w` when penalised.
+    /// Parameter `k`'s penalty rates `(l1, l2)` (its gradient gains `l1·sign(w) + l2·w`), if any.
     #[inline]
     fn penalty(&self, k: usize) -> Option<(T, T)> {
-        let on = self.penalised.as_ref().is_some_and(|p| p[k]);
-        on.then(|| (T::from_f64(self.config.l1), T::from_f64(self.config.l2)))
+        let c = &self.config;
+        let weight = self.penalised.as_ref()?[k];
+        let (l1, l2) = if weight { (c.l1, c.l2) } else { (c.l1_bias, c.l2_bias) };
+        (l1 != 0.0 || l2 != 0.0).then(|| (T::from_f64(l1), T::from_f64(l2)))
     }
 
     /// Updates applied to model `e` so far.
@@ -615,6 +630,22 @@ mod tests {
         }
         assert_eq!(g.value(p), h.value(q));
         assert_eq!(OptimConfig { l1: -0.1, ..OptimConfig::sgd(0.1) }.validate().unwrap_err().0, "l1");
+        // The bias rates reach what is not a weight: l2_bias = λ on a parameter not named a weight
+        // is plain l2 = λ on one that is.
+        let (mut g, p, loss) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
+        let (mut h, q, loss_h) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
+        let mut bias =
+            Optimizer::new(OptimConfig { l2_bias: 0.4, l1_bias: 0.02, ..OptimConfig::sgd(0.3) }, &g).penalise(&[]);
+        let mut weight = Optimizer::new(OptimConfig { l2: 0.4, l1: 0.02, ..OptimConfig::sgd(0.3) }, &h).penalise(&[q]);
+        for _ in 0..5 {
+            g.forward();
+            g.backward(loss);
+            bias.step(&mut g, &[true, true]);
+            h.forward();
+            h.backward(loss_h);
+            weight.step(&mut h, &[true, true]);
+        }
+        assert_eq!(g.value(p), h.value(q));
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct OptimSection {
     /// Playground's L1 / L2 regularisation with its rate.
     pub l1: Option<f64>,
     pub l2: Option<f64>,
+    /// The same penalties on the biases (0 by default).
+    pub l1_bias: Option<f64>,
+    pub l2_bias: Option<f64>,
     /// `constant` (default) | `step` (`step_size`, `gamma` 0.1) | `exponential` (`gamma`) |
     /// `cosine` (`t_max`: by default the updates after warm-up, `eta_min` 0), per update.
     pub schedule: Option<String>,
@@ -612,6 +615,8 @@ fn optim_config(s: &OptimSection, max_iters: usize) -> Result<OptimConfig> {
     c.clip_norm = s.clip_norm;
     c.l1 = s.l1.unwrap_or(0.0);
     c.l2 = s.l2.unwrap_or(0.0);
+    c.l1_bias = s.l1_bias.unwrap_or(0.0);
+    c.l2_bias = s.l2_bias.unwrap_or(0.0);
     c.warmup = s.warmup.unwrap_or(0);
     c.schedule = schedule(s, max_iters.saturating_sub(c.warmup).max(1))?;
     Ok(c)
