@@ -400,6 +400,29 @@ fn networks_from_descriptions_pass_the_gradient_check() {
             assert!(c.ok && c.max_rel_error < 1e-6, "{weights}: {c:?}");
         }
     }
+    // Layer normalisation after a convolution and after a dense layer (γ from 1, β from 0: the
+    // file's path, so `gradlab check` covers it), parameters named as PyTorch's LayerNorm.
+    let normed = NetworkSpec {
+        layers: vec![
+            conv(3, 3, 1, "identity"),
+            Layer::Layernorm { eps: 1e-5, act: Some("relu".into()), name: Some("ln1".into()) },
+            Layer::Dense { units: 6, act: None, bias: Default::default(), name: None },
+            Layer::Layernorm { eps: 1e-5, act: Some("tanh".into()), name: None },
+            Layer::Dense { units: 10, act: None, bias: Default::default(), name: None },
+        ],
+        output: OutputSpec { loss: Some("softmax_ce".into()), ..Default::default() },
+        heads: None,
+    };
+    let init = gradlab::models::Init::seeds(2, 1, WeightInit::HeNormal, 0.05);
+    let checks = fd_check(&normed, &data, &init, None, 8, 40).unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert!(
+        names.contains(&"ln1.weight") && names.contains(&"ln1.bias") && names.contains(&"layers.3.weight"),
+        "{names:?}"
+    );
+    for c in &checks {
+        assert!(c.ok && c.max_rel_error < 1e-6, "layernorm: {c:?}");
+    }
     // An L2 head on one-hot targets with a sigmoid output, and two heads with weights.
     let l2 = NetworkSpec {
         layers: vec![
@@ -412,5 +435,62 @@ fn networks_from_descriptions_pass_the_gradient_check() {
     let init = gradlab::models::Init::seeds(1, 1, WeightInit::Normal { std: 0.5 }, 0.0);
     for c in fd_check(&l2, &data, &init, None, 12, 50).unwrap() {
         assert!(c.ok, "l2 one-hot: {c:?}");
+    }
+}
+
+/// Layer normalisation after a dense and after a conv layer: gradients of the layers below (so
+/// of its input), of γ and β, against central differences; and its output normalised.
+#[test]
+fn layer_norm_after_dense_and_conv_layers() {
+    use gradlab::engine::conv2d::Conv2dSpec;
+    for conv in [false, true] {
+        let e = 2;
+        let mut g = Graph::<f64>::new(e);
+        let (x, w, feat) = if conv {
+            let x = g.input(&[1, 2, 5, 5, 3]).unwrap();
+            let w = g.param(&[3, 2, 3, 3]);
+            (x, w, vec![3, 3, 3])
+        } else {
+            let x = g.input(&[1, 5, 3]).unwrap();
+            (x, g.param(&[4, 5]), vec![4])
+        };
+        let y = if conv { g.conv2d(x, w, None, Conv2dSpec::default()).unwrap() } else { g.dense(x, w, None).unwrap() };
+        let gamma = g.param(&feat);
+        let beta = g.param(&feat);
+        let n = g.layer_norm(y, gamma, beta, 1e-5).unwrap();
+        let a = g.activation(n, Activation::Tanh);
+        let f: usize = feat.iter().product();
+        let head = g.param(&[1, f]);
+        let out = g.dense(a, head, None).unwrap();
+        let t = targets(&mut g, &[1, 1, 3], 4, false);
+        let loss = g.squared_error(out, t, 1.0, Reduction::Mean).unwrap();
+        let mut rng = SeededRng::new(9);
+        for v in g.value_mut(x) {
+            *v = rng.uniform() * 2.0 - 1.0;
+        }
+        randomise(&mut g, &[w, head, beta], 3, 1.0);
+        for v in g.value_mut(gamma) {
+            *v = 0.5 + rng.uniform();
+        }
+        let what = if conv { "conv→layernorm→tanh→dense" } else { "dense→layernorm→tanh→dense" };
+        check(&mut g, loss, &[w, gamma, beta, head], what);
+        // With γ = 1, β = 0 every sample of every model has mean 0 and variance σ²/(σ² + ε),
+        // σ² its input's (biased) variance over the features.
+        g.value_mut(gamma).fill(1.0);
+        g.value_mut(beta).fill(0.0);
+        g.forward();
+        let moments = |v: &[f64], m: usize, s: usize| {
+            let xs: Vec<f64> = (0..f).map(|k| v[m * f * 3 + k * 3 + s]).collect();
+            let mean = xs.iter().sum::<f64>() / f as f64;
+            (mean, xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / f as f64)
+        };
+        for m in 0..e {
+            for s in 0..3 {
+                let (mean, var) = moments(g.value(n), m, s);
+                let (_, var_in) = moments(g.value(y), m, s);
+                let want = var_in / (var_in + 1e-5);
+                assert!(mean.abs() < 1e-12 && (var - want).abs() < 1e-12, "{what}: mean {mean}, var {var} vs {want}");
+            }
+        }
     }
 }

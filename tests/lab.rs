@@ -381,6 +381,32 @@ fn a_schedule_sets_each_updates_rate_and_nothing_else() {
     assert!(warm.rows[0][c] < 0.001, "warm-up starts at lr/20");
 }
 
+/// Layer normalisation in a file: γ starts at 1 and β at 0 under PyTorch's names, the net
+/// learns the digits, and a seed in an ensemble is bit for bit that seed alone.
+#[test]
+fn a_layernorm_net_learns_and_an_ensemble_member_is_its_solo_run() {
+    let text = |seeds: usize, first: usize| {
+        format!(
+            "[data]\ngenerator = \"digits\"\nscale = 0.0625\nbatch = 64\n[network]\nlayers = [{{ type = \"dense\", units = 32 }}, {{ type = \"layernorm\", act = \"relu\", name = \"ln\" }}, {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\"\n[init]\nweights = \"he_uniform\"\nbias = 0.1\n[optim]\nname = \"adam\"\nlr = 0.005\n[train]\nseeds = {seeds}\nfirst_seed = {first}\nmax_iters = 300\nstop = \"none\"\n"
+        )
+    };
+    let lab3 = lab::parse(Path::new("ln.toml"), &text(3, 0)).unwrap();
+    let (data, _) = lab3.data(0).unwrap();
+    let mut net = lab3.build(0, &data, 1).unwrap();
+    net.init(&gradlab::models::Init::seeds(0, 1, lab3.cells[0].opts.init.weights, 0.1));
+    let ln_w = net.param("ln.weight");
+    let ln_b = net.param("ln.bias");
+    assert!(net.graph.value(ln_w).iter().all(|&v| v == 1.0) && net.graph.value(ln_b).iter().all(|&v| v == 0.0));
+    assert!(net.graph.value(net.param("layers.0.bias")).iter().all(|&v| v == 0.1));
+    let three = run_lab(&lab3);
+    for e in 0..3 {
+        let acc = *three.column(e, "accuracy").last().unwrap();
+        assert!(acc > 0.95, "seed {e}: training accuracy {acc}");
+    }
+    let alone = run_lab(&lab::parse(Path::new("ln.toml"), &text(1, 2)).unwrap());
+    assert_eq!(alone.rows[0], three.rows[2], "seed 2 alone and in an ensemble of 3");
+}
+
 #[test]
 fn check_passes_on_every_preset_and_example() {
     for name in ["fc73", "line", "detect", "digits-mlp", "digits-cnn"] {

@@ -69,6 +69,8 @@ pub enum Op {
     SquaredError { pred: NodeId, targets: NodeId, scale: f64, reduction: Reduction },
     /// `Σ cᵢ·xᵢ` of equally shaped nodes (e.g. total = CE + 0.01·regression).
     WeightedSum { terms: Vec<(NodeId, f64)> },
+    /// Layer normalisation of `x` `[E, F..., B]` over its features, with per-feature `γ`, `β`.
+    LayerNorm { x: NodeId, gamma: NodeId, beta: NodeId, eps: f64 },
 }
 
 pub struct Graph<T: Real> {
@@ -153,6 +155,7 @@ impl<T: Real> Graph<T> {
             | Op::SoftmaxCrossEntropy { logits: p, .. }
             | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
+            Op::LayerNorm { x, gamma, beta, .. } => [x, gamma, beta].iter().any(|p| self.needs_grad[p.0]),
         };
         self.fused = None; // the network changed: plan again
         self.ops.push(op);
@@ -214,6 +217,28 @@ impl<T: Real> Graph<T> {
         let (geometry, shape) = pool::geometry(kind, &self.shapes[x.0], kernel, stride)?;
         let saved = pool::saved_len(&geometry, self.shapes[x.0][0]);
         Ok(self.push(Op::Pool { x, geometry }, shape, saved))
+    }
+
+    /// Layer normalisation of a computed `x` `[E, F..., B]`; `gamma` and `beta` are `[E, F...]`.
+    pub fn layer_norm(&mut self, x: NodeId, gamma: NodeId, beta: NodeId, eps: f64) -> Result<NodeId> {
+        let s = self.shapes[x.0].clone();
+        let e = self.ensemble;
+        if s[0] != e || s.len() < 3 {
+            return Err(Error::Shape {
+                op: "layer_norm",
+                msg: format!("needs a computed input [E, F..., B], got {s:?}"),
+            });
+        }
+        for p in [gamma, beta] {
+            if self.shapes[p.0][..] != s[..s.len() - 1] {
+                return Err(Error::Shape {
+                    op: "layer_norm",
+                    msg: format!("scale and shift must be {:?}, got {:?}", &s[..s.len() - 1], self.shapes[p.0]),
+                });
+            }
+        }
+        let n = super::norm::saved_len(e, s[1..s.len() - 1].iter().product(), s[s.len() - 1]);
+        Ok(self.push(Op::LayerNorm { x, gamma, beta, eps }, s, n))
     }
 
     pub fn softmax_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
@@ -377,6 +402,9 @@ impl<T: Real> Graph<T> {
                 Op::SquaredError { pred, targets, scale, reduction } => {
                     loss::squared_error_forward(v(*pred), v(*targets), *scale, *reduction, out, saved)
                 }
+                Op::LayerNorm { x, gamma, beta, eps } => {
+                    super::norm::forward(e, v(*x), v(*gamma), v(*beta), *eps, out, saved)
+                }
                 Op::WeightedSum { terms } => {
                     out.fill(T::default());
                     for (t, c) in terms {
@@ -463,6 +491,14 @@ impl<T: Real> Graph<T> {
                 | Op::SquaredError { pred: p, .. } => {
                     let first = std::mem::take(&mut stale[p.0]);
                     loss::backward(gy, &saved[i], &mut before[p.0], first);
+                }
+                Op::LayerNorm { x, gamma, beta, .. } => {
+                    for id in [*x, *gamma, *beta] {
+                        clear(&mut before[id.0], &mut stale[id.0]);
+                    }
+                    let [gx, gg, gb] =
+                        before.get_disjoint_mut([x.0, gamma.0, beta.0]).expect("layer inputs are distinct nodes");
+                    super::norm::backward(*ensemble, v(*gamma), gy, &saved[i], gx, gg, gb)
                 }
                 Op::WeightedSum { terms } => {
                     for (t, _) in terms {

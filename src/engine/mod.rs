@@ -37,6 +37,7 @@ pub mod graph;
 pub mod helper;
 pub mod loss;
 pub mod loss_simd;
+pub mod norm;
 pub mod pool;
 pub mod real;
 pub mod scalar;

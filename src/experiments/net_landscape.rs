@@ -36,8 +36,8 @@ pub fn filter_normalized(net: &Net<f32>, theta: &Point, seed: u64, biases: bool)
             let mut d: Vec<f32> = t.iter().map(|_| rng.normal() as f32).collect();
             let rows = match kind {
                 ParamKind::Weight => shape.first().copied().unwrap_or(1).max(1),
-                ParamKind::Bias if biases => 1,
-                ParamKind::Bias => {
+                ParamKind::Bias | ParamKind::NormScale | ParamKind::NormShift if biases => 1,
+                ParamKind::Bias | ParamKind::NormScale | ParamKind::NormShift => {
                     d.iter_mut().for_each(|v| *v = 0.0);
                     return d;
                 }

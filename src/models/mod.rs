@@ -33,6 +33,10 @@ pub enum ParamKind {
     Weight,
     /// Constant initialised.
     Bias,
+    /// A normalisation's scale γ: starts at 1.
+    NormScale,
+    /// A normalisation's shift β: starts at 0.
+    NormShift,
 }
 
 /// How a head's predictions are scored against its targets.
@@ -158,9 +162,13 @@ impl<T: Real> Net<T> {
             }
         }
         for &(_, id, kind) in &self.params {
-            if kind == ParamKind::Bias {
-                self.graph.value_mut(id).fill(T::from_f64(init.bias));
-            }
+            let constant = match kind {
+                ParamKind::Weight => continue,
+                ParamKind::Bias => init.bias,
+                ParamKind::NormScale => 1.0,
+                ParamKind::NormShift => 0.0,
+            };
+            self.graph.value_mut(id).fill(T::from_f64(constant));
         }
     }
 

@@ -66,6 +66,15 @@ pub enum Layer {
         stride: Option<usize>,
         name: Option<String>,
     },
+    /// Layer normalisation of the previous layer's output over all its features (dense units, or
+    /// a conv output's channels × height × width), `torch.nn.LayerNorm` with its per-feature
+    /// scale (`weight`, from 1) and shift (`bias`, from 0); then `act` if given.
+    Layernorm {
+        #[serde(default = "default_eps")]
+        eps: f64,
+        act: Option<String>,
+        name: Option<String>,
+    },
     /// Adds the output of layer `from` (an earlier index) to the previous layer's output, then
     /// applies `act` if given: `y = act(x + layers[from])`.
     Residual {
@@ -84,6 +93,7 @@ impl Layer {
             | Layer::Conv2d { name, .. }
             | Layer::Maxpool { name, .. }
             | Layer::Avgpool { name, .. }
+            | Layer::Layernorm { name, .. }
             | Layer::Residual { name, .. } => name.as_deref(),
         }
     }
@@ -91,6 +101,11 @@ impl Layer {
 
 fn one() -> usize {
     1
+}
+
+/// PyTorch's `LayerNorm` ε.
+fn default_eps() -> f64 {
+    1e-5
 }
 
 /// One output of a multi-head network: a dense layer on the trunk's output.
@@ -268,6 +283,20 @@ pub fn build_fed<T: Real>(
                 }
                 let kind = if matches!(layer, Layer::Maxpool { .. }) { PoolKind::Max } else { PoolKind::Avg };
                 (g.pool(cur, kind, *kernel, stride.unwrap_or(*kernel)).map_err(shape_err)?, None)
+            }
+            Layer::Layernorm { eps, act: name, .. } => {
+                if i == 0 {
+                    return Err(bad("layernorm normalises a layer's output: put a layer before it".into()));
+                }
+                if !(eps.is_finite() && *eps > 0.0) {
+                    return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
+                }
+                let features = s[1..s.len() - 1].to_vec();
+                let gamma = g.param(&features);
+                let beta = g.param(&features);
+                params.push((format!("{prefix}.weight"), gamma, ParamKind::NormScale));
+                params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
+                (g.layer_norm(cur, gamma, beta, *eps).map_err(shape_err)?, act(&field, name)?)
             }
             Layer::Residual { from, act: name, .. } => {
                 let Some(&earlier) = outputs.get(*from) else {
@@ -544,6 +573,9 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             Layer::Maxpool { kernel, .. } => format!("maxpool {kernel}"),
             Layer::Avgpool { kernel, .. } => format!("avgpool {kernel}"),
             Layer::Residual { from, .. } => format!("residual + layer {from}"),
+            Layer::Layernorm { eps, act, .. } => {
+                format!("layernorm ε {eps}{}", act.as_ref().map(|a| format!(" {a}")).unwrap_or_default())
+            }
         };
         let shape = net
             .layers

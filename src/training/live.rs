@@ -57,8 +57,12 @@ pub struct Live {
     keep_params: bool,
     /// At most this many iterations per second, counted from the first iteration (`None`: as
     /// fast as it goes): a run of a small net watched as it learns. Waiting changes no number.
-    pace: Mutex<Option<(f64, Option<(std::time::Instant, usize)>)>>,
+    pace: Mutex<Option<Pace>>,
 }
+
+/// Iterations a second, and when and at which iteration the count started (set by the first
+/// iteration after the pace was set or training resumed).
+type Pace = (f64, Option<(std::time::Instant, usize)>);
 
 impl Live {
     pub fn new(first_seed: u64, seeds: usize) -> Live {
