@@ -316,6 +316,9 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         ("[data]\ngenerator = \"digits\"\nfeatures = [\"x1\"]\n".to_string() + dense, "data.features", "two features"),
         (data("y9.npy") + dense + "[optim]\nl2 = -0.1\n", "optim.l2", "≥ 0"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"cosin\"\n", "optim.schedule", "did you mean `cosine`"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 5 }, { type = \"dropout\", rate = 1.0 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.1.rate", "must be in [0, 1)"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }, { type = \"dropout\", rate = 0.5 }]\nloss = \"softmax_ce\"\n", "network.layers.1", "cannot be the output"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"layernorm\" }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.0", "put a layer before it"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"step\"\n", "optim.step_size", "is missing (schedule = \"step\" needs it)"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"exponential\"\n", "optim.gamma", "is missing"),
         (data("y9.npy") + dense + "[optim]\ngamma = 0.5\n", "optim.gamma", "does not apply to schedule = \"constant\""),
@@ -405,6 +408,47 @@ fn a_layernorm_net_learns_and_an_ensemble_member_is_its_solo_run() {
     }
     let alone = run_lab(&lab::parse(Path::new("ln.toml"), &text(1, 2)).unwrap());
     assert_eq!(alone.rows[0], three.rows[2], "seed 2 alone and in an ensemble of 3");
+}
+
+/// Dropout in a file: masks from each seed's own stream (a seed in an ensemble is bit for bit
+/// that seed alone, and two runs are the same), rate 0 trains exactly like no dropout layer, a
+/// positive rate changes training, and evaluation (held-out) passes values through.
+#[test]
+fn dropout_masks_are_each_seeds_own_and_evaluation_passes_through() {
+    let text = |seeds: usize, first: usize, dropout: &str| {
+        format!(
+            "[data]\ngenerator = \"digits\"\nscale = 0.0625\nbatch = 64\n[network]\nlayers = [{{ type = \"dense\", units = 32, act = \"relu\" }},{dropout} {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\"\n[init]\nweights = \"he_uniform\"\n[optim]\nname = \"adam\"\nlr = 0.005\n[train]\nseeds = {seeds}\nfirst_seed = {first}\nmax_iters = 150\neval_every = 10\nstop = \"none\"\n"
+        )
+    };
+    let half = " { type = \"dropout\", rate = 0.5 },";
+    let parse = |t: String| lab::parse(Path::new("d.toml"), &t).unwrap();
+    let three = run_lab(&parse(text(3, 0, half)));
+    let again = run_lab(&parse(text(3, 0, half)));
+    assert_eq!(three.rows, again.rows, "masks are reproducible");
+    let alone = run_lab(&parse(text(1, 1, half)));
+    assert_eq!(alone.rows[0], three.rows[1], "seed 1 alone and in an ensemble of 3");
+    let plain = run_lab(&parse(text(3, 0, "")));
+    let zero = run_lab(&parse(text(3, 0, " { type = \"dropout\", rate = 0.0 },")));
+    assert_eq!(plain.rows, zero.rows, "rate 0 is no dropout");
+    assert_ne!(plain.rows, three.rows, "rate 0.5 changes training");
+    // Evaluation passes values through: the trained dropout net evaluates like the same
+    // parameters in a net without the dropout layer.
+    let lab_d = parse(text(1, 0, half));
+    let (data, held) = lab_d.data(0).unwrap();
+    let held = held.unwrap();
+    let mut net = lab_d.build(0, &data, 1).unwrap();
+    let mut opts = lab_d.cells[0].opts.clone();
+    opts.held_out_every = None;
+    let r = train("d", &mut net, &data, Some(&held), &opts, &mut |_, _| true).unwrap();
+    let lab_p = parse(text(1, 0, ""));
+    let mut twin = lab_p.build(0, &data, 1).unwrap();
+    for ((_, a, _), (_, b, _)) in net.params.iter().zip(&twin.params.clone()) {
+        let v = net.graph.value(*a).to_vec();
+        twin.graph.value_mut(*b).copy_from_slice(&v);
+    }
+    let (ev_d, ev_p) = (evaluate(&mut net, &held), evaluate(&mut twin, &held));
+    assert_eq!(ev_d.loss, ev_p.loss);
+    assert_eq!(r.held_out_accuracy.unwrap(), ev_p.accuracy, "the run's held-out accuracy is evaluation mode's");
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub enum Op {
     WeightedSum { terms: Vec<(NodeId, f64)> },
     /// Layer normalisation of `x` `[E, F..., B]` over its features, with per-feature `γ`, `β`.
     LayerNorm { x: NodeId, gamma: NodeId, beta: NodeId, eps: f64 },
+    /// `x` times a drawn mask while training, `x` otherwise; the mask is the node's scratch.
+    Dropout { x: NodeId, rate: f64 },
 }
 
 pub struct Graph<T: Real> {
@@ -89,6 +91,8 @@ pub struct Graph<T: Real> {
     /// The per-model fast path for a one-hidden-layer network (`fused_mlp`), planned at the
     /// first forward: `None` until then, `Some(None)` when the tape runs everything.
     fused: Option<Option<fused_mlp::Plan>>,
+    /// Whether dropout applies its masks (the training forward and backward only).
+    training: bool,
 }
 
 impl<T: Real> Graph<T> {
@@ -105,6 +109,7 @@ impl<T: Real> Graph<T> {
             needs_grad: vec![],
             stale: vec![],
             fused: None,
+            training: false,
         }
     }
 
@@ -135,6 +140,7 @@ impl<T: Real> Graph<T> {
             needs_grad: self.needs_grad.clone(),
             stale: vec![false; self.ops.len()],
             fused: None,
+            training: false,
         }
     }
 
@@ -156,6 +162,7 @@ impl<T: Real> Graph<T> {
             | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
             Op::LayerNorm { x, gamma, beta, .. } => [x, gamma, beta].iter().any(|p| self.needs_grad[p.0]),
+            Op::Dropout { x, .. } => self.needs_grad[x.0],
         };
         self.fused = None; // the network changed: plan again
         self.ops.push(op);
@@ -239,6 +246,35 @@ impl<T: Real> Graph<T> {
         }
         let n = super::norm::saved_len(e, s[1..s.len() - 1].iter().product(), s[s.len() - 1]);
         Ok(self.push(Op::LayerNorm { x, gamma, beta, eps }, s, n))
+    }
+
+    /// Dropout of `x` at `rate` (in [0, 1)); the output is per model, `[E, ...]`.
+    pub fn dropout(&mut self, x: NodeId, rate: f64) -> Result<NodeId> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Shape { op: "dropout", msg: format!("rate must be in [0, 1), got {rate}") });
+        }
+        let mut shape = self.shapes[x.0].clone();
+        shape[0] = self.ensemble;
+        let n: usize = shape.iter().product();
+        Ok(self.push(Op::Dropout { x, rate }, shape, n))
+    }
+
+    /// Whether dropout applies its masks: on for a training forward and backward, off (the
+    /// default) for evaluation, per-sample twins, landscapes and curvature.
+    pub fn set_training(&mut self, on: bool) {
+        self.training = on;
+    }
+
+    /// Every dropout node with its rate and its mask `[E, ...]` to fill before a training forward.
+    pub fn dropout_masks(&mut self) -> Vec<(f64, &mut [T])> {
+        let Graph { ops, saved, .. } = self;
+        ops.iter()
+            .zip(saved.iter_mut())
+            .filter_map(|(op, s)| match op {
+                Op::Dropout { rate, .. } => Some((*rate, &mut s[..])),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn softmax_cross_entropy(&mut self, logits: NodeId, targets: NodeId, reduction: Reduction) -> Result<NodeId> {
@@ -405,6 +441,7 @@ impl<T: Real> Graph<T> {
                 Op::LayerNorm { x, gamma, beta, eps } => {
                     super::norm::forward(e, v(*x), v(*gamma), v(*beta), *eps, out, saved)
                 }
+                Op::Dropout { x, .. } => super::dropout::forward(e, self.training, v(*x), saved, out),
                 Op::WeightedSum { terms } => {
                     out.fill(T::default());
                     for (t, c) in terms {
@@ -434,7 +471,7 @@ impl<T: Real> Graph<T> {
             self.fused = Some(Some(plan));
             return;
         }
-        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad, stale, .. } = self;
+        let Graph { ensemble, ops, shapes, values, grads, saved, needs_grad, stale, training, .. } = self;
         stale.iter_mut().for_each(|s| *s = true);
         grads[loss.0].fill(T::from_f64(1.0));
         stale[loss.0] = false;
@@ -491,6 +528,10 @@ impl<T: Real> Graph<T> {
                 | Op::SquaredError { pred: p, .. } => {
                     let first = std::mem::take(&mut stale[p.0]);
                     loss::backward(gy, &saved[i], &mut before[p.0], first);
+                }
+                Op::Dropout { x, .. } => {
+                    clear(&mut before[x.0], &mut stale[x.0]);
+                    super::dropout::backward(*training, gy, &saved[i], &mut before[x.0])
                 }
                 Op::LayerNorm { x, gamma, beta, .. } => {
                     for id in [*x, *gamma, *beta] {

@@ -28,6 +28,7 @@ pub mod conv2d_direct;
 pub mod conv2d_simd;
 pub mod denormals;
 pub mod dense;
+pub mod dropout;
 pub mod elementwise;
 pub mod fastmath;
 pub mod fused_mlp;

@@ -75,6 +75,13 @@ pub enum Layer {
         act: Option<String>,
         name: Option<String>,
     },
+    /// Dropout while training (`torch.nn.Dropout(rate)`: zeroed with probability `rate`, the
+    /// rest scaled by 1/(1 − rate)); the identity in evaluation. Each model draws its masks from
+    /// its own seed's stream.
+    Dropout {
+        rate: f64,
+        name: Option<String>,
+    },
     /// Adds the output of layer `from` (an earlier index) to the previous layer's output, then
     /// applies `act` if given: `y = act(x + layers[from])`.
     Residual {
@@ -94,6 +101,7 @@ impl Layer {
             | Layer::Maxpool { name, .. }
             | Layer::Avgpool { name, .. }
             | Layer::Layernorm { name, .. }
+            | Layer::Dropout { name, .. }
             | Layer::Residual { name, .. } => name.as_deref(),
         }
     }
@@ -298,6 +306,12 @@ pub fn build_fed<T: Real>(
                 params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
                 (g.layer_norm(cur, gamma, beta, *eps).map_err(shape_err)?, act(&field, name)?)
             }
+            Layer::Dropout { rate, .. } => {
+                if !(rate.is_finite() && (0.0..1.0).contains(rate)) {
+                    return Err(Error::field(format!("{field}.rate"), format!("must be in [0, 1), got {rate}")));
+                }
+                (g.dropout(cur, *rate).map_err(shape_err)?, None)
+            }
             Layer::Residual { from, act: name, .. } => {
                 let Some(&earlier) = outputs.get(*from) else {
                     return Err(bad(format!("`from = {from}` must name an earlier layer (0..{i})")));
@@ -324,6 +338,15 @@ pub fn build_fed<T: Real>(
         };
         outputs.push(cur);
         layers.push(LayerNodes::new(prefix, node, cur, a));
+    }
+    if spec.heads.is_none()
+        && let Some(l @ (Layer::Dropout { .. } | Layer::Layernorm { .. })) = spec.layers.last()
+    {
+        let kind = if matches!(l, Layer::Dropout { .. }) { "dropout" } else { "layernorm" };
+        return Err(Error::field(
+            format!("network.layers.{last}"),
+            format!("a {kind} cannot be the output; put a dense layer after it"),
+        ));
     }
     let mut heads = vec![];
     match &spec.heads {
@@ -576,6 +599,7 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             Layer::Layernorm { eps, act, .. } => {
                 format!("layernorm ε {eps}{}", act.as_ref().map(|a| format!(" {a}")).unwrap_or_default())
             }
+            Layer::Dropout { rate, .. } => format!("dropout {rate}"),
         };
         let shape = net
             .layers

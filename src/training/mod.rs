@@ -154,6 +154,22 @@ pub fn observers<'a>(
     o
 }
 
+/// Salt of the dropout streams (a seed's initialisation stream is the seed itself).
+const DROPOUT_SALT: u64 = 0xd509_0d7a_11e5_5eed;
+
+/// Fills every dropout mask of the active models from their streams (one uniform draw per
+/// entry, node by node) and turns training mode on for the next forward and backward.
+fn draw_masks(net: &mut Net<f32>, streams: &mut [SeededRng], active: &[bool]) {
+    let e_count = net.graph.ensemble();
+    for (rate, mask) in net.graph.dropout_masks() {
+        let n = mask.len() / e_count;
+        for (e, rng) in streams.iter_mut().enumerate().filter(|(e, _)| active[*e]) {
+            crate::engine::dropout::draw(&mut mask[e * n..(e + 1) * n], rate, || rng.uniform());
+        }
+    }
+    net.graph.set_training(true);
+}
+
 /// Per active model: max |p| over all parameters, or `None` if any parameter is not finite
 /// (stopped models: `Some(0.0)`, unread). For the gradients (`grads`) only finiteness is used:
 /// a tensor that is finite as a whole (one vectorised pass over every model) gives `Some(0.0)`
@@ -260,6 +276,13 @@ pub fn train_observed(
     let verdicts = scored && observers.iter().any(|o| o.wants_verdicts());
     let mut right = vec![true; if verdicts { data.n } else { 0 }];
     let mut optimizer = Optimizer::new(opts.optim, &net.graph).penalise(&net.weights());
+    // Dropout: each model's masks from its own stream (its seed and a salt), so a seed draws
+    // the same masks in any ensemble.
+    let mut dropout_streams: Vec<SeededRng> = if net.graph.dropout_masks().is_empty() {
+        vec![]
+    } else {
+        init.seeds.iter().map(|&s| SeededRng::new(s ^ DROPOUT_SALT)).collect()
+    };
     let mut active = vec![true; e_count];
     // The training-set metrics of the current row: from the training forward itself (full
     // batch) or from a separate pass over the whole set (minibatches).
@@ -324,6 +347,9 @@ pub fn train_observed(
                 let each: Vec<&[usize]> = subsets.iter().map(|(s, _)| &s[cursor - batch..cursor]).collect();
                 net.feed_models(data, &each);
             }
+        }
+        if !dropout_streams.is_empty() {
+            draw_masks(net, &mut dropout_streams, at.active);
         }
         // Stopped seeds are skipped where the engine can (its per-model path); their values
         // and gradients are then stale, and nothing below reads them.
@@ -416,9 +442,11 @@ pub fn train_observed(
         }
         let go_on = progress(it, run.converged());
         if active_count == 0 || !go_on {
+            net.graph.set_training(false);
             break;
         }
         net.graph.backward_models(net.loss, Some(&active));
+        net.graph.set_training(false); // evaluation from here on: dropout passes values through
         max_abs_params(net, &mut maxw, true, &active);
         for e in 0..e_count {
             if active[e] && maxw[e].is_none() {
