@@ -40,7 +40,27 @@ CASES = {
         optim='name = "adamw"\nlr = 0.005\nweight_decay = 0.01',
         tx=lambda: optax.adamw(0.005, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01),
     ),
+    # Layer normalisation, an L2 penalty on the weights (not on γ, β or biases) and a cosine
+    # schedule with warm-up (issue 26): the penalty is added to the loss here, the schedule is
+    # optax's learning-rate function of the update count.
+    "ln-l2-cosine": dict(
+        layers=[("dense", 32, None), ("layernorm", 0, "relu"), ("dense", 10, None)],
+        optim='name = "momentum"\nlr = 0.1\nmomentum = 0.9\nl2 = 0.001\nschedule = "cosine"\nwarmup = 10\neta_min = 0.001',
+        l2=(0.001, ["layers.0.weight", "layers.2.weight"]),
+        tx=lambda iters: optax.sgd(cosine_with_warmup(0.1, 10, iters - 10, 0.001), momentum=0.9),
+    ),
 }
+
+
+def cosine_with_warmup(lr, warmup, t_max, eta_min):
+    """The rate of update `count + 1` (optax counts from 0): lr·t/w during the warm-up, then
+    PyTorch's CosineAnnealingLR from its start."""
+    def rate(count):
+        t = count + 1
+        k = jnp.minimum(jnp.maximum(t - warmup - 1, 0), t_max)
+        cosine = eta_min + (lr - eta_min) * (1 + jnp.cos(jnp.pi * k / t_max)) / 2
+        return jnp.where(t <= warmup, lr * t / warmup, cosine)
+    return rate
 
 
 def network_toml(layers):
@@ -53,6 +73,8 @@ def network_toml(layers):
             rows.append(f'{{ type = "conv2d", channels = {n}, kernel = 3, padding = 1{a} }}')
         elif kind == "conv2":
             rows.append(f'{{ type = "conv2d", channels = {n}, kernel = 3{a} }}')
+        elif kind == "layernorm":
+            rows.append(f'{{ type = "layernorm"{a} }}')
         else:
             rows.append(f'{{ type = "maxpool", kernel = {n} }}')
     return "layers = [\n  " + ",\n  ".join(rows) + ",\n]"
@@ -72,6 +94,10 @@ def forward(params, layers, x, taps=None):
             x = jax.lax.conv_general_dilated(x, params[f"layers.{i}.weight"], (1, 1), [(pad, pad), (pad, pad)],
                                              dimension_numbers=("NCHW", "OIHW", "NCHW"))
             x = x + params[f"layers.{i}.bias"][None, :, None, None]
+        elif kind == "layernorm":
+            mean = x.mean(axis=1, keepdims=True)
+            var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+            x = (x - mean) / jnp.sqrt(var + 1e-5) * params[f"layers.{i}.weight"] + params[f"layers.{i}.bias"]
         else:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, n, n), (1, 1, n, n), "VALID")
         if taps is not None:
@@ -117,6 +143,7 @@ def main():
             save_params = "{d}/params"
             save_every = {args.iters - 1}
             probe_every = 100
+            all_rows = true
             """)
         os.makedirs(d, exist_ok=True)
         with open(f"{d}/net.toml", "w") as f:
@@ -130,11 +157,16 @@ def main():
         inputs = x if any(k.startswith("conv") for k, _, _ in layers) else x.reshape(len(x), -1)
 
         def trajectory(params, inputs):
+            rate, names = case.get("l2", (0.0, []))
+
             def loss_fn(p):
-                return optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs), y).mean()
-            tx = case["tx"]()
+                data = optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs), y).mean()
+                penalty = sum(0.5 * rate * jnp.sum(p[k] ** 2) for k in names)
+                return data + penalty, data  # gradlab's loss column is the data loss
+            tx = case["tx"](args.iters) if "l2" in case else case["tx"]()
             state = tx.init(params)
-            step = jax.jit(lambda p, s: (lambda l, gr: (l, *tx.update(gr, s, p)))(*jax.value_and_grad(loss_fn)(p)))
+            step = jax.jit(lambda p, s: (lambda la, gr: (la[1], *tx.update(gr, s, p)))(
+                *jax.value_and_grad(loss_fn, has_aux=True)(p)))
             out = []
             for _ in range(args.iters):
                 l, updates, state = step(params, state)
