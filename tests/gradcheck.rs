@@ -514,8 +514,8 @@ fn dropout_with_a_fixed_mask_and_out_of_training() {
         *v = rng.uniform() * 2.0 - 1.0;
     }
     randomise(&mut g, &[w1, w2], 2, 1.0);
-    for (rate, mask) in g.dropout_masks() {
-        gradlab::engine::dropout::draw(mask, rate, || rng.uniform());
+    for (noise, mask) in g.noise_buffers() {
+        gradlab::engine::noise::draw(mask, noise, || rng.uniform());
     }
     g.set_training(true);
     check(&mut g, loss, &[w1, w2], "dense→dropout→tanh→dense (training)");
@@ -532,7 +532,12 @@ fn dropout_with_a_fixed_mask_and_out_of_training() {
     assert_eq!(g.value(h), g.value(d), "the identity out of training");
     // The rate: 0.3 of 100 000 draws zeroed, within 1%.
     let mut m = vec![0.0f64; 100_000];
-    gradlab::engine::dropout::draw(&mut m, 0.3, || rng.uniform());
+    gradlab::engine::noise::draw(&mut m, gradlab::engine::noise::Noise::Dropout { rate: 0.3 }, || rng.uniform());
     let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
     assert!((dropped - 0.3).abs() < 0.01 && m.iter().all(|&v| v == 0.0 || v == 1.0 / 0.7), "{dropped}");
+    // Gaussian noise: mean 0 and standard deviation σ over 100 000 draws.
+    gradlab::engine::noise::draw(&mut m, gradlab::engine::noise::Noise::Gaussian { std: 0.25 }, || rng.uniform());
+    let mean = m.iter().sum::<f64>() / m.len() as f64;
+    let sd = (m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m.len() as f64).sqrt();
+    assert!(mean.abs() < 0.005 && (sd - 0.25).abs() < 0.005, "mean {mean}, sd {sd}");
 }

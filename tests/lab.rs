@@ -319,6 +319,7 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 5 }, { type = \"dropout\", rate = 1.0 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.1.rate", "must be in [0, 1)"),
         (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }, { type = \"dropout\", rate = 0.5 }]\nloss = \"softmax_ce\"\n", "network.layers.1", "cannot be the output"),
         (data("y9.npy") + "[network]\nlayers = [{ type = \"layernorm\" }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.0", "put a layer before it"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"gaussian_noise\", std = -1 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.0.std", "≥ 0"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"step\"\n", "optim.step_size", "is missing (schedule = \"step\" needs it)"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"exponential\"\n", "optim.gamma", "is missing"),
         (data("y9.npy") + dense + "[optim]\ngamma = 0.5\n", "optim.gamma", "does not apply to schedule = \"constant\""),
@@ -431,6 +432,12 @@ fn dropout_masks_are_each_seeds_own_and_evaluation_passes_through() {
     let zero = run_lab(&parse(text(3, 0, " { type = \"dropout\", rate = 0.0 },")));
     assert_eq!(plain.rows, zero.rows, "rate 0 is no dropout");
     assert_ne!(plain.rows, three.rows, "rate 0.5 changes training");
+    // Gaussian noise after the first layer: the same guarantees; σ = 0 is no noise.
+    let noisy = " { type = \"gaussian_noise\", std = 0.3 },";
+    let three_n = run_lab(&parse(text(3, 0, noisy)));
+    assert_eq!(run_lab(&parse(text(1, 2, noisy))).rows[0], three_n.rows[2], "noise: seed 2 alone and in 3");
+    assert_ne!(three_n.rows, plain.rows);
+    assert_eq!(run_lab(&parse(text(3, 0, " { type = \"gaussian_noise\", std = 0.0 },"))).rows, plain.rows);
     // Evaluation passes values through: the trained dropout net evaluates like the same
     // parameters in a net without the dropout layer.
     let lab_d = parse(text(1, 0, half));

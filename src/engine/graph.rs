@@ -71,8 +71,9 @@ pub enum Op {
     WeightedSum { terms: Vec<(NodeId, f64)> },
     /// Layer normalisation of `x` `[E, F..., B]` over its features, with per-feature `γ`, `β`.
     LayerNorm { x: NodeId, gamma: NodeId, beta: NodeId, eps: f64 },
-    /// `x` times a drawn mask while training, `x` otherwise; the mask is the node's scratch.
-    Dropout { x: NodeId, rate: f64 },
+    /// `x` with drawn noise while training (dropout's mask, or added Gaussian noise), `x`
+    /// otherwise; the noise is the node's scratch.
+    Noise { x: NodeId, noise: super::noise::Noise },
 }
 
 pub struct Graph<T: Real> {
@@ -162,7 +163,7 @@ impl<T: Real> Graph<T> {
             | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
             Op::LayerNorm { x, gamma, beta, .. } => [x, gamma, beta].iter().any(|p| self.needs_grad[p.0]),
-            Op::Dropout { x, .. } => self.needs_grad[x.0],
+            Op::Noise { x, .. } => self.needs_grad[x.0],
         };
         self.fused = None; // the network changed: plan again
         self.ops.push(op);
@@ -253,10 +254,22 @@ impl<T: Real> Graph<T> {
         if !(0.0..1.0).contains(&rate) {
             return Err(Error::Shape { op: "dropout", msg: format!("rate must be in [0, 1), got {rate}") });
         }
+        Ok(self.noise(x, super::noise::Noise::Dropout { rate }))
+    }
+
+    /// `x + std·z` while training (`std` ≥ 0); the output is per model, `[E, ...]`.
+    pub fn gaussian_noise(&mut self, x: NodeId, std: f64) -> Result<NodeId> {
+        if !(std.is_finite() && std >= 0.0) {
+            return Err(Error::Shape { op: "gaussian_noise", msg: format!("std must be ≥ 0, got {std}") });
+        }
+        Ok(self.noise(x, super::noise::Noise::Gaussian { std }))
+    }
+
+    fn noise(&mut self, x: NodeId, noise: super::noise::Noise) -> NodeId {
         let mut shape = self.shapes[x.0].clone();
         shape[0] = self.ensemble;
         let n: usize = shape.iter().product();
-        Ok(self.push(Op::Dropout { x, rate }, shape, n))
+        self.push(Op::Noise { x, noise }, shape, n)
     }
 
     /// Whether dropout applies its masks: on for a training forward and backward, off (the
@@ -265,13 +278,13 @@ impl<T: Real> Graph<T> {
         self.training = on;
     }
 
-    /// Every dropout node with its rate and its mask `[E, ...]` to fill before a training forward.
-    pub fn dropout_masks(&mut self) -> Vec<(f64, &mut [T])> {
+    /// Every noise node with its kind and its buffer `[E, ...]` to fill before a training forward.
+    pub fn noise_buffers(&mut self) -> Vec<(super::noise::Noise, &mut [T])> {
         let Graph { ops, saved, .. } = self;
         ops.iter()
             .zip(saved.iter_mut())
             .filter_map(|(op, s)| match op {
-                Op::Dropout { rate, .. } => Some((*rate, &mut s[..])),
+                Op::Noise { noise, .. } => Some((*noise, &mut s[..])),
                 _ => None,
             })
             .collect()
@@ -441,7 +454,7 @@ impl<T: Real> Graph<T> {
                 Op::LayerNorm { x, gamma, beta, eps } => {
                     super::norm::forward(e, v(*x), v(*gamma), v(*beta), *eps, out, saved)
                 }
-                Op::Dropout { x, .. } => super::dropout::forward(e, self.training, v(*x), saved, out),
+                Op::Noise { x, noise } => super::noise::forward(e, *noise, self.training, v(*x), saved, out),
                 Op::WeightedSum { terms } => {
                     out.fill(T::default());
                     for (t, c) in terms {
@@ -529,9 +542,9 @@ impl<T: Real> Graph<T> {
                     let first = std::mem::take(&mut stale[p.0]);
                     loss::backward(gy, &saved[i], &mut before[p.0], first);
                 }
-                Op::Dropout { x, .. } => {
+                Op::Noise { x, noise } => {
                     clear(&mut before[x.0], &mut stale[x.0]);
-                    super::dropout::backward(*training, gy, &saved[i], &mut before[x.0])
+                    super::noise::backward(*noise, *training, gy, &saved[i], &mut before[x.0])
                 }
                 Op::LayerNorm { x, gamma, beta, .. } => {
                     for id in [*x, *gamma, *beta] {

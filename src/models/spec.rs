@@ -82,6 +82,12 @@ pub enum Layer {
         rate: f64,
         name: Option<String>,
     },
+    /// Gaussian noise added while training, `x + std·z` (first: input noise); the identity in
+    /// evaluation. Each model draws from its own seed's stream.
+    GaussianNoise {
+        std: f64,
+        name: Option<String>,
+    },
     /// Adds the output of layer `from` (an earlier index) to the previous layer's output, then
     /// applies `act` if given: `y = act(x + layers[from])`.
     Residual {
@@ -102,6 +108,7 @@ impl Layer {
             | Layer::Avgpool { name, .. }
             | Layer::Layernorm { name, .. }
             | Layer::Dropout { name, .. }
+            | Layer::GaussianNoise { name, .. }
             | Layer::Residual { name, .. } => name.as_deref(),
         }
     }
@@ -312,6 +319,15 @@ pub fn build_fed<T: Real>(
                 }
                 (g.dropout(cur, *rate).map_err(shape_err)?, None)
             }
+            Layer::GaussianNoise { std, .. } => {
+                if !(std.is_finite() && *std >= 0.0) {
+                    return Err(Error::field(
+                        format!("{field}.std"),
+                        format!("must be a finite number ≥ 0, got {std}"),
+                    ));
+                }
+                (g.gaussian_noise(cur, *std).map_err(shape_err)?, None)
+            }
             Layer::Residual { from, act: name, .. } => {
                 let Some(&earlier) = outputs.get(*from) else {
                     return Err(bad(format!("`from = {from}` must name an earlier layer (0..{i})")));
@@ -340,9 +356,14 @@ pub fn build_fed<T: Real>(
         layers.push(LayerNodes::new(prefix, node, cur, a));
     }
     if spec.heads.is_none()
-        && let Some(l @ (Layer::Dropout { .. } | Layer::Layernorm { .. })) = spec.layers.last()
+        && let Some(l @ (Layer::Dropout { .. } | Layer::GaussianNoise { .. } | Layer::Layernorm { .. })) =
+            spec.layers.last()
     {
-        let kind = if matches!(l, Layer::Dropout { .. }) { "dropout" } else { "layernorm" };
+        let kind = match l {
+            Layer::Dropout { .. } => "dropout",
+            Layer::GaussianNoise { .. } => "gaussian_noise",
+            _ => "layernorm",
+        };
         return Err(Error::field(
             format!("network.layers.{last}"),
             format!("a {kind} cannot be the output; put a dense layer after it"),
@@ -600,6 +621,7 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
                 format!("layernorm ε {eps}{}", act.as_ref().map(|a| format!(" {a}")).unwrap_or_default())
             }
             Layer::Dropout { rate, .. } => format!("dropout {rate}"),
+            Layer::GaussianNoise { std, .. } => format!("gaussian noise σ {std}"),
         };
         let shape = net
             .layers

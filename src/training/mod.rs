@@ -154,17 +154,17 @@ pub fn observers<'a>(
     o
 }
 
-/// Salt of the dropout streams (a seed's initialisation stream is the seed itself).
-const DROPOUT_SALT: u64 = 0xd509_0d7a_11e5_5eed;
+/// Salt of the noise streams (a seed's initialisation stream is the seed itself).
+const NOISE_SALT: u64 = 0xd509_0d7a_11e5_5eed;
 
-/// Fills every dropout mask of the active models from their streams (one uniform draw per
-/// entry, node by node) and turns training mode on for the next forward and backward.
-fn draw_masks(net: &mut Net<f32>, streams: &mut [SeededRng], active: &[bool]) {
+/// Fills every noise buffer (dropout masks, Gaussian noise) of the active models from their
+/// streams, node by node, and turns training mode on for the next forward and backward.
+fn draw_noise(net: &mut Net<f32>, streams: &mut [SeededRng], active: &[bool]) {
     let e_count = net.graph.ensemble();
-    for (rate, mask) in net.graph.dropout_masks() {
-        let n = mask.len() / e_count;
+    for (noise, buf) in net.graph.noise_buffers() {
+        let n = buf.len() / e_count;
         for (e, rng) in streams.iter_mut().enumerate().filter(|(e, _)| active[*e]) {
-            crate::engine::dropout::draw(&mut mask[e * n..(e + 1) * n], rate, || rng.uniform());
+            crate::engine::noise::draw(&mut buf[e * n..(e + 1) * n], noise, || rng.uniform());
         }
     }
     net.graph.set_training(true);
@@ -276,12 +276,12 @@ pub fn train_observed(
     let verdicts = scored && observers.iter().any(|o| o.wants_verdicts());
     let mut right = vec![true; if verdicts { data.n } else { 0 }];
     let mut optimizer = Optimizer::new(opts.optim, &net.graph).penalise(&net.weights());
-    // Dropout: each model's masks from its own stream (its seed and a salt), so a seed draws
-    // the same masks in any ensemble.
-    let mut dropout_streams: Vec<SeededRng> = if net.graph.dropout_masks().is_empty() {
+    // Dropout and Gaussian noise: each model's noise from its own stream (its seed and a salt),
+    // so a seed draws the same noise in any ensemble.
+    let mut noise_streams: Vec<SeededRng> = if net.graph.noise_buffers().is_empty() {
         vec![]
     } else {
-        init.seeds.iter().map(|&s| SeededRng::new(s ^ DROPOUT_SALT)).collect()
+        init.seeds.iter().map(|&s| SeededRng::new(s ^ NOISE_SALT)).collect()
     };
     let mut active = vec![true; e_count];
     // The training-set metrics of the current row: from the training forward itself (full
@@ -348,8 +348,8 @@ pub fn train_observed(
                 net.feed_models(data, &each);
             }
         }
-        if !dropout_streams.is_empty() {
-            draw_masks(net, &mut dropout_streams, at.active);
+        if !noise_streams.is_empty() {
+            draw_noise(net, &mut noise_streams, at.active);
         }
         // Stopped seeds are skipped where the engine can (its per-model path); their values
         // and gradients are then stale, and nothing below reads them.
