@@ -26,6 +26,9 @@ pub struct BenchArgs {
     /// Ensemble sizes for the CNN step, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub cnn_ensembles: Vec<usize>,
+    /// Only the cost of normalisation and noise layers (layernorm, dropout) in a training step.
+    #[arg(long)]
+    pub layers_only: bool,
     /// Only the curvature figures (Lanczos during training, the digits CNN).
     #[arg(long)]
     pub curvature_only: bool,
@@ -310,6 +313,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.samples_only {
         return per_sample();
     }
+    if args.layers_only {
+        return layer_costs(budget);
+    }
     let peak = sgemm_gflops(512, budget);
     println!("baseline: sgemm 512×512×512, one thread: {peak:.1} GFLOP/s\n");
     println!("fc73 training step (batch 64, forward + backward + SGD), one thread:");
@@ -370,6 +376,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{name:<40} {:>8.3} s {:>8.3} s {:>8.3}", off, on, on / off);
     }
     println!("target (issue 11): probes at the default interval cost at most 10% (ratio ≤ 1.10)");
+    layer_costs(budget)?;
     per_sample()?;
     curvature(budget)?;
     println!(
@@ -406,6 +413,74 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "\nlandscape: sigmoid neuron, 1000×1000 grid, all seven quantities: {:.3} s (target < 1 s)",
         t.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The first `n` samples of `data`, as a dataset of their own.
+fn first(data: &Samples, n: usize) -> Samples {
+    let f = data.features();
+    Samples {
+        x: data.x[..n * f].to_vec(),
+        n,
+        targets: data
+            .targets
+            .iter()
+            .map(|t| crate::data::Target { values: t.values[..n * t.width].to_vec(), ..t.clone() })
+            .collect(),
+        ..data.clone()
+    }
+}
+
+/// Issue 26's layers: a training step of the digits MLP and CNN (one model, batch 64) with
+/// layer normalisation or dropout inserted, against the same net without (dropout in training
+/// mode, masks as drawn).
+fn layer_costs(budget: Duration) -> Result<()> {
+    let lab = crate::experiments::presets::lab("digits-mlp")?;
+    let (data, _) = lab.data(0)?;
+    let batch = first(&data, 64);
+    println!(
+        "
+normalisation and noise layers: training step on 64 digits, one model, one thread, against the same net without:"
+    );
+    println!("{:<44} {:>10} {:>10} {:>8}", "net", "without", "with", "ratio");
+    let mlp = |extra: &str| {
+        format!(
+            "layers = [{{ type = \"dense\", units = 64, act = \"relu\" }},{extra} {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\""
+        )
+    };
+    let cnn = |extra: &str| {
+        format!(
+            "layers = [{{ type = \"conv2d\", channels = 16, kernel = 3, padding = 1, act = \"relu\" }},{extra} {{ type = \"maxpool\", kernel = 2 }}, {{ type = \"conv2d\", channels = 32, kernel = 3, act = \"relu\" }}, {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\""
+        )
+    };
+    let ln = " { type = \"layernorm\" },";
+    let drop = " { type = \"dropout\", rate = 0.5 },";
+    for (name, without, with, training) in [
+        ("MLP 64 relu + layernorm", mlp(""), mlp(ln), false),
+        ("MLP 64 relu + dropout 0.5", mlp(""), mlp(drop), true),
+        ("CNN (digits-cnn) + layernorm after conv1", cnn(""), cnn(ln), false),
+    ] {
+        let time = |text: &str, training: bool| -> Result<f64> {
+            let spec: crate::models::spec::NetworkSpec =
+                toml::from_str(text).map_err(|e| crate::error::Error::Usage(format!("bench net: {e}")))?;
+            let mut net = crate::models::spec::build::<f32>(&spec, &batch, 1, 64)?;
+            if training {
+                for (noise, buf) in net.graph.noise_buffers() {
+                    let mut rng = crate::init::SeededRng::new(1);
+                    crate::engine::noise::draw(buf, noise, || rng.uniform());
+                }
+                net.graph.set_training(true);
+            }
+            Ok(step_seconds(net, &batch, OptimConfig::sgd(0.05), budget))
+        };
+        let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..2 {
+            a = a.min(time(&without, false)?);
+            b = b.min(time(&with, training)?);
+        }
+        println!("{name:<44} {:>7.1} µs {:>7.1} µs {:>8.3}", a * 1e6, b * 1e6, b / a);
+    }
+    println!("target (issue 26, for BatchNorm): ≤ 1.3× the net without");
     Ok(())
 }
 
