@@ -126,10 +126,16 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((chromedriver, chromium))
 }
 
-/// A server on an ephemeral port with its runs directory, a browser on it, and where
-/// screenshots go; `None` when there is no browser (and it is not required).
-fn setup(name: &str) -> Option<(gradlab::serve::Server, Driver, PathBuf, PathBuf)> {
+/// One browser at a time: two chromedriver sessions starting together on two cores had one
+/// reset its connection in CI.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A server on an ephemeral port with its runs directory, a browser on it, where screenshots
+/// go, and the turn to use the browser (held for the test); `None` when there is no browser
+/// (and it is not required).
+fn setup(name: &str) -> Option<(gradlab::serve::Server, Driver, PathBuf, PathBuf, std::sync::MutexGuard<'static, ()>)> {
     let (chromedriver, chromium) = browser()?;
+    let turn = ONE_BROWSER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let runs = std::env::temp_dir().join(format!("gradlab-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     let server = gradlab::serve::start(gradlab::serve::ServeConfig {
@@ -142,14 +148,14 @@ fn setup(name: &str) -> Option<(gradlab::serve::Server, Driver, PathBuf, PathBuf
     let driver = Driver::start(&chromedriver, &chromium);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
     std::fs::create_dir_all(&shots).unwrap();
-    Some((server, driver, runs, shots))
+    Some((server, driver, runs, shots, turn))
 }
 
 /// A Playground user: picks the spiral, watches the boundary move, shares the link; the link
 /// opens the same experiment.
 #[test]
 fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
-    let Some((server, driver, runs, shots)) = setup("spiral") else { return };
+    let Some((server, driver, runs, shots, _turn)) = setup("spiral") else { return };
     driver.call("POST", "url", Some(json!({"url": server.url()})));
     driver.wait_for("return document.querySelectorAll('button.preset').length > 6", Duration::from_secs(20));
     driver.script(
@@ -229,7 +235,7 @@ fn the_spiral_boundary_moves_and_the_url_reopens_the_experiment() {
 
 #[test]
 fn the_page_trains_live_and_shows_summary_json() {
-    let Some((server, driver, runs, shots)) = setup("line") else { return };
+    let Some((server, driver, runs, shots, _turn)) = setup("line") else { return };
 
     // A user: opens the page, picks the `line` preset, sets 8 seeds, presses Run.
     driver.call("POST", "url", Some(json!({"url": server.url()})));
