@@ -148,7 +148,10 @@ pub fn observers<'a>(
     if opts.keep_final_params {
         o.push(Box::new(checkpoints::FinalParams));
     }
-    if let Some(c) = confusion::ConfusionObserver::new(net, data, held_out) {
+    // Not for C-score subset runs: nothing reads their confusion.
+    if opts.subset.is_none()
+        && let Some(c) = confusion::ConfusionObserver::new(net, data, held_out)
+    {
         o.push(Box::new(c));
     }
     o
