@@ -614,37 +614,34 @@ mod tests {
         assert_eq!(bad(Schedule::Cosine { t_max: 10, eta_min: 0.2 }), "eta_min");
     }
 
+    /// `steps` full updates of both models of `g` by `opt`.
+    fn train(g: &mut Graph<f64>, loss: NodeId, mut opt: Optimizer<f64>, steps: usize) {
+        for _ in 0..steps {
+            g.forward();
+            g.backward(loss);
+            opt.step(g, &[true, true]);
+        }
+    }
+
     #[test]
     fn the_penalty_spares_what_is_not_a_weight() {
         let (mut g, p, loss) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
         let (mut h, q, loss_h) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
-        let mut spared = Optimizer::new(OptimConfig { l1: 0.1, l2: 0.5, ..OptimConfig::sgd(0.3) }, &g).penalise(&[]);
-        let mut plain = Optimizer::new(OptimConfig::sgd(0.3), &h);
-        for _ in 0..5 {
-            g.forward();
-            g.backward(loss);
-            spared.step(&mut g, &[true, true]);
-            h.forward();
-            h.backward(loss_h);
-            plain.step(&mut h, &[true, true]);
-        }
+        let spared = Optimizer::new(OptimConfig { l1: 0.1, l2: 0.5, ..OptimConfig::sgd(0.3) }, &g).penalise(&[]);
+        let plain = Optimizer::new(OptimConfig::sgd(0.3), &h);
+        train(&mut g, loss, spared, 5);
+        train(&mut h, loss_h, plain, 5);
         assert_eq!(g.value(p), h.value(q));
         assert_eq!(OptimConfig { l1: -0.1, ..OptimConfig::sgd(0.1) }.validate().unwrap_err().0, "l1");
         // The bias rates reach what is not a weight: l2_bias = λ on a parameter not named a weight
         // is plain l2 = λ on one that is.
         let (mut g, p, loss) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
         let (mut h, q, loss_h) = problem([[3.0, -2.0, 0.25], [-1.5, 4.0, 1.0]]);
-        let mut bias =
+        let bias =
             Optimizer::new(OptimConfig { l2_bias: 0.4, l1_bias: 0.02, ..OptimConfig::sgd(0.3) }, &g).penalise(&[]);
-        let mut weight = Optimizer::new(OptimConfig { l2: 0.4, l1: 0.02, ..OptimConfig::sgd(0.3) }, &h).penalise(&[q]);
-        for _ in 0..5 {
-            g.forward();
-            g.backward(loss);
-            bias.step(&mut g, &[true, true]);
-            h.forward();
-            h.backward(loss_h);
-            weight.step(&mut h, &[true, true]);
-        }
+        let weight = Optimizer::new(OptimConfig { l2: 0.4, l1: 0.02, ..OptimConfig::sgd(0.3) }, &h).penalise(&[q]);
+        train(&mut g, loss, bias, 5);
+        train(&mut h, loss_h, weight, 5);
         assert_eq!(g.value(p), h.value(q));
     }
 

@@ -17,8 +17,13 @@ fn run(lab: &Lab) -> Run {
     gradlab::training::train_parallel("t", &build, &data, held.as_ref(), &lab.cells[0].opts, &mut |_, _| true).unwrap()
 }
 
+/// A compiled-in preset's text, edited.
+fn text(name: &str, edit: impl Fn(String) -> String) -> String {
+    edit(gradlab::experiments::presets::text(name).unwrap().to_string())
+}
+
 fn preset(name: &str, edit: impl Fn(String) -> String) -> Lab {
-    parse(&edit(gradlab::experiments::presets::text(name).unwrap().to_string()))
+    parse(&text(name, edit))
 }
 
 #[test]
@@ -145,17 +150,13 @@ fn a_run_on_2d_data_draws_its_boundary_and_a_multi_class_run_its_confusion() {
     };
     let circle = write(
         "circle.toml",
-        gradlab::experiments::presets::text("playground-circle")
-            .unwrap()
-            .replace("seeds = 16", "seeds = 2")
-            .replace("max_iters = 2500", "max_iters = 50"),
+        text("playground-circle", |t| {
+            t.replace("seeds = 16", "seeds = 2").replace("max_iters = 2500", "max_iters = 50")
+        }),
     );
     let digits = write(
         "digits.toml",
-        gradlab::experiments::presets::text("digits-mlp")
-            .unwrap()
-            .replace("seeds = 8", "seeds = 2")
-            .replace("max_iters = 2000", "max_iters = 50"),
+        text("digits-mlp", |t| t.replace("seeds = 8", "seeds = 2").replace("max_iters = 2000", "max_iters = 50")),
     );
     for (file, out, has, lacks) in [
         (&circle, "c", "decision_boundary.png", "confusion.png"),

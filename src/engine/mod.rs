@@ -11,7 +11,8 @@
 //! Reading order: `scalar` (dual numbers), `activations` (every activation as one generic
 //! formula, derivatives by dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
-//! `elementwise`, `loss`. `tensor` holds the borrowed views every kernel takes and the tiled
+//! `elementwise`, `loss`, `norm` (layer normalisation), `noise` (dropout and Gaussian noise,
+//! drawn by the training loop, applied only in training mode). `tensor` holds the borrowed views every kernel takes and the tiled
 //! transpose; `fastmath` the vectorisable exp, ln_1p, tanh and erf; `denormals` the guard that
 //! flushes subnormals while training.
 //!

@@ -389,6 +389,15 @@ fn refuse(keys: &[(&str, bool)], msg: &str) -> Result<()> {
     }
 }
 
+/// The samples before `[data] features` (what the plane of 2D data is drawn from), given what
+/// [`load_data`] returned: the same samples without features, else loaded again.
+pub fn untransformed(d: &DataSection, train: &Samples, held: Option<&Samples>) -> Result<(Samples, Option<Samples>)> {
+    match d.features {
+        None => Ok((train.clone(), held.cloned())),
+        Some(_) => load_raw(d),
+    }
+}
+
 /// The samples as drawn or read, before `[data] features` (the page draws 2D data so).
 pub fn load_raw(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     let files = d.x.is_some() || d.y.is_some();
@@ -663,11 +672,12 @@ fn schedule(s: &OptimSection, updates: usize) -> Result<Schedule> {
 /// The training options of one cell, checked against its data and network.
 fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
     let t = &file.train;
+    let max_iters = t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS);
     let mut opts = TrainOptions {
         first_seed: t.first_seed.unwrap_or(0),
-        max_iters: t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS),
+        max_iters,
         init: init_options(&file.init)?,
-        optim: optim_config(&file.optim, t.max_iters.unwrap_or(crate::training::REPORT_MAX_ITERS))?,
+        optim: optim_config(&file.optim, max_iters)?,
         batch: file.data.batch,
         order_seed: t.order_seed.unwrap_or(0),
         eval_every: t.eval_every,
@@ -880,7 +890,7 @@ fn write_boundary(out: &Path, lab: &Lab, k: usize, run: &Run, data: &Samples) ->
     use crate::experiments::decision_boundary as db;
     let Some(params) = &run.final_params else { return Ok(()) };
     let d = &lab.cells[k].file.data;
-    let (raw, _) = load_raw(d)?;
+    let (raw, _) = untransformed(d, data, None)?;
     let Some(plane) = db::Plane::of_data(d, &raw) else { return Ok(()) };
     const GRID: usize = 80;
     let mut net = db::grid_net(&lab.cells[k].file.network, data, params.len(), GRID)?;

@@ -160,9 +160,13 @@ const BOUNDARY_GRID: usize = 48;
 
 /// The page's view of 2D data: its plane, points (`[x₁, x₂, value]`, value in the boundary's
 /// scale: ±1 for two classes, the class for more, the target for regression), and the net's input.
-fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<BoundaryView> {
+fn boundary_view(
+    lab: &lab::Lab,
+    data: &crate::data::Samples,
+    held: Option<&crate::data::Samples>,
+) -> Option<BoundaryView> {
     let d = &lab.cells[0].file.data;
-    let (raw, raw_held) = lab::load_raw(d).ok()?;
+    let (raw, raw_held) = lab::untransformed(d, data, held).ok()?;
     let plane = crate::experiments::decision_boundary::Plane::of_data(d, &raw)?;
     let target = lab.cells[0].file.network.output.target.clone().unwrap_or_else(|| "y".into());
     let (train, classes) = crate::experiments::decision_boundary::points(&raw, &target);
@@ -184,21 +188,24 @@ fn boundary_view(lab: &lab::Lab, data: &crate::data::Samples) -> Option<Boundary
     })
 }
 
-/// The run's boundary at its latest parameters (recomputed only when they changed), with the
-/// parameter version it is of (0: none yet).
-fn boundary(run: &LiveRun) -> (u64, Value) {
+/// The run's boundary at its latest parameters with the parameter version it is of, when that
+/// version is not `sent` (the watcher's); recomputed only when the parameters changed.
+fn boundary(run: &LiveRun, sent: u64) -> Option<(u64, Value)> {
     use crate::experiments::decision_boundary as db;
-    let Some(view) = &run.boundary else { return (0, Value::Null) };
+    let view = run.boundary.as_ref()?;
     let (version, params, at) = {
         let s = run.live.state.lock().expect("state");
+        if s.params_version == sent {
+            return None;
+        }
         let last = view.last.lock().expect("boundary");
         if s.params_version == last.0 {
-            return last.clone();
+            return Some(last.clone());
         }
         drop(last);
         // Every seed once captured (the first capture of a part comes at its first evaluation).
         if s.params.iter().any(|p| p.is_none()) {
-            return (0, Value::Null);
+            return None;
         }
         let params: Vec<crate::models::params::Point> =
             s.params.iter().map(|p| p.as_ref().expect("all").1.clone()).collect();
@@ -208,7 +215,7 @@ fn boundary(run: &LiveRun) -> (u64, Value) {
     if net.is_none() {
         *net = db::grid_net(&view.spec, &view.train, params.len(), BOUNDARY_GRID).ok();
     }
-    let Some(net) = net.as_mut() else { return (0, Value::Null) };
+    let net = net.as_mut()?;
     let refs: Vec<&crate::models::params::Point> = params.iter().collect();
     let b = db::compute(net, &view.plane, &view.train, &refs);
     let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect() };
@@ -223,7 +230,7 @@ fn boundary(run: &LiveRun) -> (u64, Value) {
         "units": b.units.iter().map(|(l, u, m)| json!({"layer": l, "unit": u, "values": round(m)})).collect::<Vec<_>>(),
     });
     *view.last.lock().expect("boundary") = (version, out.clone());
-    (version, out)
+    Some((version, out))
 }
 
 struct App {
@@ -501,7 +508,7 @@ async fn start_run(
     std::fs::create_dir_all(&dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     crate::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let boundary = boundary_view(&lab, &data);
+    let boundary = boundary_view(&lab, &data, held.as_ref());
     let live = Live::new(c.opts.first_seed, c.opts.seeds);
     let live = Arc::new(if boundary.is_some() { live.keeping_parameters() } else { live });
     live.set_pace(e.pace);
@@ -737,12 +744,12 @@ async fn control(
 fn delta(run: &LiveRun, sent: &mut [usize], boundary_sent: &mut u64) -> Value {
     let status = status_of(run); // before the state lock: it takes that lock itself
     // So does this; a watcher gets the boundary only when it changed since it last got it.
-    let (version, b) = boundary(run);
-    let boundary = if version != *boundary_sent {
-        *boundary_sent = version;
-        b
-    } else {
-        Value::Null
+    let boundary = match boundary(run, *boundary_sent) {
+        Some((version, b)) => {
+            *boundary_sent = version;
+            b
+        }
+        None => Value::Null,
     };
     let s = run.live.state.lock().expect("state");
     let mut rows = vec![];
