@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// Ensemble sizes for the CNN step, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub cnn_ensembles: Vec<usize>,
-    /// Only the cost of normalisation and noise layers (layernorm, dropout) in a training step.
+    /// Only the cost of normalisation and noise layers (layernorm, batchnorm, dropout) in a training step.
     #[arg(long)]
     pub layers_only: bool,
     /// Only the curvature figures (Lanczos during training, the digits CNN).
@@ -432,8 +432,8 @@ fn first(data: &Samples, n: usize) -> Samples {
 }
 
 /// Issue 26's layers: a training step of the digits MLP and CNN (one model, batch 64) with
-/// layer normalisation or dropout inserted, against the same net without (dropout in training
-/// mode, masks as drawn).
+/// layer normalisation, batch normalisation or dropout inserted, against the same net without
+/// (dropout and BatchNorm in training mode: masks as drawn, batch statistics).
 fn layer_costs(budget: Duration) -> Result<()> {
     let lab = crate::experiments::presets::lab("digits-mlp")?;
     let (data, _) = lab.data(0)?;
@@ -455,10 +455,14 @@ normalisation and noise layers: training step on 64 digits, one model, one threa
     };
     let ln = " { type = \"layernorm\" },";
     let drop = " { type = \"dropout\", rate = 0.5 },";
+    // BatchNorm between a layer and its ReLU, as it is usually placed.
+    let bn = |text: String| text.replacen(", act = \"relu\" },", " }, { type = \"batchnorm\", act = \"relu\" },", 1);
     for (name, without, with, training) in [
         ("MLP 64 relu + layernorm", mlp(""), mlp(ln), false),
+        ("MLP 64 + batchnorm, relu", mlp(""), bn(mlp("")), true),
         ("MLP 64 relu + dropout 0.5", mlp(""), mlp(drop), true),
         ("CNN (digits-cnn) + layernorm after conv1", cnn(""), cnn(ln), false),
+        ("CNN (digits-cnn), conv1 + batchnorm, relu", cnn(""), bn(cnn("")), true),
     ] {
         let time = |text: &str, training: bool| -> Result<f64> {
             let spec: crate::models::spec::NetworkSpec =

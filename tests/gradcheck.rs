@@ -541,3 +541,97 @@ fn dropout_with_a_fixed_mask_and_out_of_training() {
     let sd = (m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m.len() as f64).sqrt();
     assert!(mean.abs() < 0.005 && (sd - 0.25).abs() < 0.005, "mean {mean}, sd {sd}");
 }
+
+/// Batch normalisation after a dense and after a conv layer, for two models: in training mode
+/// (batch statistics) and in evaluation mode (running estimates) the gradients of the layers
+/// below, γ and β against central differences; the output normalised per model and channel;
+/// the running estimates moved by PyTorch's rule (unbiased variance, momentum 0.1) and only for
+/// the models being trained; evaluation normalises with them.
+#[test]
+fn batch_norm_after_dense_and_conv_layers_in_both_modes() {
+    use gradlab::engine::batch_norm::BatchNormSpec;
+    use gradlab::engine::conv2d::Conv2dSpec;
+    let spec = BatchNormSpec { eps: 1e-5, momentum: 0.1 };
+    for conv in [false, true] {
+        let e = 2;
+        let mut g = Graph::<f64>::new(e);
+        let (x, w, c, per) = if conv {
+            let x = g.input(&[1, 2, 5, 5, 3]).unwrap();
+            (x, g.param(&[3, 2, 3, 3]), 3, 9 * 3)
+        } else {
+            let x = g.input(&[1, 5, 6]).unwrap();
+            (x, g.param(&[4, 5]), 4, 6)
+        };
+        let b = g.param(&[c]);
+        let y = if conv {
+            g.conv2d(x, w, Some(b), Conv2dSpec::default()).unwrap()
+        } else {
+            g.dense(x, w, Some(b)).unwrap()
+        };
+        let (gamma, beta) = (g.param(&[c]), g.param(&[c]));
+        let (mean, var) = (g.state(&[c]), g.state(&[c]));
+        let n = g.batch_norm(y, [gamma, beta], [mean, var], spec).unwrap();
+        let a = g.activation(n, Activation::Tanh);
+        let head = g.param(&[1, c * per / if conv { 3 } else { 6 }]);
+        let out = g.dense(a, head, None).unwrap();
+        let batch = if conv { 3 } else { 6 };
+        let t = targets(&mut g, &[1, 1, batch], 4, false);
+        let loss = g.squared_error(out, t, 1.0, Reduction::Mean).unwrap();
+        let mut rng = SeededRng::new(9);
+        for v in g.value_mut(x) {
+            *v = rng.uniform() * 2.0 - 1.0;
+        }
+        randomise(&mut g, &[w, b, head, beta], 3, 1.0);
+        for v in g.value_mut(gamma) {
+            *v = 0.5 + rng.uniform();
+        }
+        for v in g.value_mut(mean) {
+            *v = rng.uniform() - 0.5;
+        }
+        for v in g.value_mut(var) {
+            *v = 0.5 + rng.uniform();
+        }
+        let what = if conv { "conv→batchnorm→tanh→dense" } else { "dense→batchnorm→tanh→dense" };
+        g.set_training(true);
+        check(&mut g, loss, &[w, gamma, beta, head], &format!("{what} (training)"));
+        // The bias before the normalisation has gradient 0: the batch mean takes it away.
+        assert!(g.grad(b).iter().all(|v| v.abs() < 1e-12), "{what}: bias before batchnorm");
+        g.set_training(false);
+        check(&mut g, loss, &[w, b, gamma, beta, head], &format!("{what} (evaluation)"));
+        // Evaluation: (y − running mean)/√(running var + ε)·γ + β, and nothing moves.
+        let (m0, v0) = (g.value(mean).to_vec(), g.value(var).to_vec());
+        g.forward();
+        assert_eq!((g.value(mean), g.value(var)), (&m0[..], &v0[..]), "{what}: evaluation moves nothing");
+        for k in 0..e * c {
+            let (yk, nk) = (&g.value(y)[k * per..(k + 1) * per], &g.value(n)[k * per..(k + 1) * per]);
+            for (&yv, &nv) in yk.iter().zip(nk) {
+                let want = (yv - m0[k]) / (v0[k] + 1e-5).sqrt() * g.value(gamma)[k] + g.value(beta)[k];
+                assert!((nv - want).abs() < 1e-12, "{what}: evaluation output");
+            }
+        }
+        // Training with γ = 1, β = 0: mean 0 and variance σ²/(σ² + ε) per model and channel;
+        // the running estimates of model 1 only (model 0 stopped) move by r ← 0.9·r + 0.1·s.
+        g.value_mut(gamma).fill(1.0);
+        g.value_mut(beta).fill(0.0);
+        g.set_training(true);
+        g.forward_models(Some(&[false, true]));
+        for k in 0..e * c {
+            let stats = |v: &[f64]| {
+                let xs = &v[k * per..(k + 1) * per];
+                let mu = xs.iter().sum::<f64>() / per as f64;
+                (mu, xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / per as f64)
+            };
+            let (mu, s2) = stats(g.value(y));
+            let (out_mu, out_var) = stats(g.value(n));
+            assert!(out_mu.abs() < 1e-12 && (out_var - s2 / (s2 + 1e-5)).abs() < 1e-12, "{what}: normalised");
+            let model = k / c;
+            let (want_m, want_v) = if model == 1 {
+                (0.9 * m0[k] + 0.1 * mu, 0.9 * v0[k] + 0.1 * s2 * per as f64 / (per - 1) as f64)
+            } else {
+                (m0[k], v0[k])
+            };
+            assert!((g.value(mean)[k] - want_m).abs() < 1e-14, "{what}: running mean of model {model}");
+            assert!((g.value(var)[k] - want_v).abs() < 1e-14, "{what}: running var of model {model}");
+        }
+    }
+}

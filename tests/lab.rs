@@ -320,6 +320,9 @@ fn bad_network_files_get_named_errors_and_write_nothing() {
         (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }, { type = \"dropout\", rate = 0.5 }]\nloss = \"softmax_ce\"\n", "network.layers.1", "cannot be the output"),
         (data("y9.npy") + "[network]\nlayers = [{ type = \"layernorm\" }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.0", "put a layer before it"),
         (data("y9.npy") + "[network]\nlayers = [{ type = \"gaussian_noise\", std = -1 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.0.std", "≥ 0"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 10 }, { type = \"batchnorm\" }]\nloss = \"softmax_ce\"\n", "network.layers.1", "a batchnorm cannot be the output"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 5 }, { type = \"batchnorm\", momentum = 1.5 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.1.momentum", "must be in [0, 1]"),
+        (data("y9.npy") + "[network]\nlayers = [{ type = \"dense\", units = 5 }, { type = \"batchnorm\", eps = 0 }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n", "network.layers.1.eps", "positive"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"step\"\n", "optim.step_size", "is missing (schedule = \"step\" needs it)"),
         (data("y9.npy") + dense + "[optim]\nschedule = \"exponential\"\n", "optim.gamma", "is missing"),
         (data("y9.npy") + dense + "[optim]\ngamma = 0.5\n", "optim.gamma", "does not apply to schedule = \"constant\""),
@@ -456,6 +459,84 @@ fn dropout_masks_are_each_seeds_own_and_evaluation_passes_through() {
     let (ev_d, ev_p) = (evaluate(&mut net, &held), evaluate(&mut twin, &held));
     assert_eq!(ev_d.loss, ev_p.loss);
     assert_eq!(r.held_out_accuracy.unwrap(), ev_p.accuracy, "the run's held-out accuracy is evaluation mode's");
+}
+
+/// BatchNorm in a file: γ, β, running mean and variance start at 1, 0, 0, 1 under PyTorch's
+/// names; the net learns the digits; a seed in an ensemble is bit for bit that seed alone
+/// (running estimates included); the saved file holds the running estimates, and the run's
+/// held-out accuracy is what evaluation mode gives from that file; a file without them is a
+/// named error; `gradlab check` passes in both modes.
+#[test]
+fn a_batchnorm_net_learns_saves_its_running_estimates_and_evaluates_with_them() {
+    let dir = tmp("bn");
+    let text = |seeds: usize, first: usize| {
+        format!(
+            "[data]\ngenerator = \"digits\"\nscale = 0.0625\nbatch = 64\n[network]\nlayers = [{{ type = \"conv2d\", channels = 8, kernel = 3, padding = 1 }}, {{ type = \"batchnorm\", act = \"relu\", name = \"bn1\" }}, {{ type = \"maxpool\", kernel = 2 }}, {{ type = \"dense\", units = 32 }}, {{ type = \"batchnorm\", act = \"relu\", name = \"bn2\" }}, {{ type = \"dense\", units = 10 }}]\nloss = \"softmax_ce\"\n[init]\nweights = \"he_uniform\"\n[optim]\nname = \"momentum\"\nlr = 0.05\nmomentum = 0.9\n[train]\nseeds = {seeds}\nfirst_seed = {first}\nmax_iters = 200\nstop = \"none\"\nsave_params = \"{}\"\n",
+            dir.join(format!("params-{seeds}")).display()
+        )
+    };
+    let lab3 = lab::parse(Path::new("bn.toml"), &text(3, 0)).unwrap();
+    let (data, held) = lab3.data(0).unwrap();
+    let held = held.unwrap();
+    let mut net = lab3.build(0, &data, 1).unwrap();
+    net.init(&gradlab::models::Init::seeds(0, 1, lab3.cells[0].opts.init.weights, 0.0));
+    for (name, want) in [("bn1.weight", 1.0), ("bn1.bias", 0.0)] {
+        assert!(net.graph.value(net.param(name)).iter().all(|&v| v == want), "{name}");
+    }
+    let names: Vec<&str> = net.buffers.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(names, ["bn1.running_mean", "bn1.running_var", "bn2.running_mean", "bn2.running_var"]);
+    for (name, id, _) in &net.buffers {
+        let want = if name.ends_with("var") { 1.0 } else { 0.0 };
+        assert!(net.graph.value(*id).iter().all(|&v| v == want), "{name}");
+    }
+    let three = lab3.run_cell(0, &data, Some(&held), &mut |_, _| true).unwrap();
+    for e in 0..3 {
+        assert!(three.held_out_accuracy.as_ref().unwrap()[e] > 0.93, "seed {e}: {:?}", three.held_out_accuracy);
+    }
+    let lab1 = lab::parse(Path::new("bn.toml"), &text(1, 2)).unwrap();
+    let alone = lab1.run_cell(0, &data, Some(&held), &mut |_, _| true).unwrap();
+    let bits = |r: &[f32]| r.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&alone.rows[0]), bits(&three.rows[2]), "seed 2 alone and in an ensemble of 3");
+    let (solo, member) = (dir.join("params-1/seed-2.safetensors"), dir.join("params-3/seed-2.safetensors"));
+    assert_eq!(std::fs::read(&solo).unwrap(), std::fs::read(&member).unwrap(), "the same saved model");
+    let bytes = std::fs::read(&solo).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, shape) in [("bn1.running_mean", vec![8]), ("bn1.running_var", vec![8]), ("bn2.running_var", vec![32])] {
+        let t = st.tensor(name).unwrap();
+        assert_eq!(t.shape(), &shape[..], "{name}");
+        let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let moved = if name.ends_with("var") { v.iter().any(|&x| x != 1.0) } else { v.iter().any(|&x| x != 0.0) };
+        assert!(moved && v.iter().all(|x| x.is_finite()), "{name} was tracked: {v:?}");
+    }
+    // Evaluation mode from the saved file: the run's held-out accuracy exactly; with fresh
+    // running estimates (0, 1) instead, another one.
+    let mut eval_net = lab1.build(0, &held, 1).unwrap();
+    gradlab::models::params::load_all(&mut eval_net, &solo).unwrap();
+    let ev = evaluate(&mut eval_net, &held);
+    assert_eq!(
+        ev.accuracy[0],
+        alone.held_out_accuracy.unwrap()[0],
+        "held-out = evaluation mode with the saved estimates"
+    );
+    for (name, id, _) in eval_net.buffers.clone() {
+        eval_net.graph.value_mut(id).fill(if name.ends_with("var") { 1.0 } else { 0.0 });
+    }
+    let fresh = evaluate(&mut eval_net, &held);
+    assert_ne!(fresh.loss[0], ev.loss[0], "the running estimates are what evaluation uses");
+    // A file without the running estimates: a named error.
+    let no_stats: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(n, _)| !n.contains("running")).collect();
+    let partial = dir.join("partial.safetensors");
+    std::fs::write(&partial, safetensors::serialize(no_stats, None).unwrap()).unwrap();
+    let err = gradlab::models::params::load_all(&mut eval_net, &partial).unwrap_err().to_string();
+    assert!(err.contains("bn1.running_mean") && err.contains("missing"), "{err}");
+    // `gradlab check` covers both modes.
+    let file = dir.join("bn.toml");
+    std::fs::write(&file, text(1, 0)).unwrap();
+    let o = gradlab(&["check", file.to_str().unwrap(), "--per-tensor", "8"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("training") && out.contains("evaluation"), "{out}{}", stderr(&o));
+    assert!(!out.contains("MISMATCH"), "{out}");
 }
 
 #[test]

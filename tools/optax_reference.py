@@ -49,6 +49,16 @@ CASES = {
         l2=(0.001, ["layers.0.weight", "layers.2.weight"]),
         tx=lambda iters: optax.sgd(cosine_with_warmup(0.1, 10, iters - 10, 0.001), momentum=0.9),
     ),
+    # Batch normalisation (batch statistics in training; running estimates with PyTorch's
+    # momentum 0.1 and unbiased variance) after two convolutions and a dense layer, and an L2
+    # penalty on the weights (issue 26). The running estimates are compared at the end too.
+    "bn-l2-cnn": dict(
+        layers=[("conv", 8, None), ("batchnorm", 0, "relu"), ("maxpool", 2, None), ("conv2", 16, None),
+                ("batchnorm", 0, "relu"), ("dense", 32, None), ("batchnorm", 0, "relu"), ("dense", 10, None)],
+        optim='name = "momentum"\nlr = 0.05\nmomentum = 0.9\nl2 = 0.001',
+        l2=(0.001, ["layers.0.weight", "layers.3.weight", "layers.5.weight", "layers.7.weight"]),
+        tx=lambda iters: optax.sgd(0.05, momentum=0.9),
+    ),
 }
 
 
@@ -75,6 +85,8 @@ def network_toml(layers):
             rows.append(f'{{ type = "conv2d", channels = {n}, kernel = 3{a} }}')
         elif kind == "layernorm":
             rows.append(f'{{ type = "layernorm"{a} }}')
+        elif kind == "batchnorm":
+            rows.append(f'{{ type = "batchnorm"{a} }}')
         else:
             rows.append(f'{{ type = "maxpool", kernel = {n} }}')
     return "layers = [\n  " + ",\n  ".join(rows) + ",\n]"
@@ -83,9 +95,11 @@ def network_toml(layers):
 ACTS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, None: lambda x: x}
 
 
-def forward(params, layers, x, taps=None):
+def forward(params, layers, x, taps=None, stats=None):
     """`taps`: zeros added to each layer's pre-activation, so that the gradient with respect to
-    them is the back-propagated gradient gradlab's probes report (`grad_rms`)."""
+    them is the back-propagated gradient gradlab's probes report (`grad_rms`). BatchNorm uses the
+    batch's statistics (training mode) and appends (layer, mean, biased variance, count) to
+    `stats`."""
     for i, (kind, n, act) in enumerate(layers):
         if kind == "dense":
             x = x.reshape(x.shape[0], -1) @ params[f"layers.{i}.weight"].T + params[f"layers.{i}.bias"]
@@ -98,6 +112,15 @@ def forward(params, layers, x, taps=None):
             mean = x.mean(axis=1, keepdims=True)
             var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
             x = (x - mean) / jnp.sqrt(var + 1e-5) * params[f"layers.{i}.weight"] + params[f"layers.{i}.bias"]
+        elif kind == "batchnorm":
+            axes = (0, 2, 3) if x.ndim == 4 else (0,)
+            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+            mean = x.mean(axis=axes)
+            var = ((x - mean.reshape(shape)) ** 2).mean(axis=axes)
+            if stats is not None:
+                stats.append((i, mean, var, x.size // x.shape[1]))
+            x = ((x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + 1e-5) * params[f"layers.{i}.weight"].reshape(shape)
+                 + params[f"layers.{i}.bias"].reshape(shape))
         else:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, n, n), (1, 1, n, n), "VALID")
         if taps is not None:
@@ -160,18 +183,25 @@ def main():
             rate, names = case.get("l2", (0.0, []))
 
             def loss_fn(p):
-                data = optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs), y).mean()
+                stats = []
+                data = optax.softmax_cross_entropy_with_integer_labels(forward(p, layers, inputs, stats=stats), y).mean()
                 penalty = sum(0.5 * rate * jnp.sum(p[k] ** 2) for k in names)
-                return data + penalty, data  # gradlab's loss column is the data loss
+                return data + penalty, (data, stats)  # gradlab's loss column is the data loss
             tx = case["tx"](args.iters) if "l2" in case else case["tx"]()
             state = tx.init(params)
             step = jax.jit(lambda p, s: (lambda la, gr: (la[1], *tx.update(gr, s, p)))(
                 *jax.value_and_grad(loss_fn, has_aux=True)(p)))
+            running = {}
             out = []
             for _ in range(args.iters):
-                l, updates, state = step(params, state)
+                (l, stats), updates, state = step(params, state)
                 params = optax.apply_updates(params, updates)
+                for i, mean, var, n in stats:
+                    i, n = int(i), int(n)
+                    m, v = running.get(i, (jnp.zeros_like(mean), jnp.ones_like(var)))
+                    running[i] = (0.9 * m + 0.1 * mean, 0.9 * v + 0.1 * var * n / (n - 1))
                 out.append(float(l))
+            trajectory.running = running
             return out
 
         j = trajectory(params, inputs)
@@ -181,6 +211,11 @@ def main():
         rel = max(abs(a - b) / abs(b) for a, b in zip(g[:n], j[:n]))
         print(f"{name:13} {n} iterations: loss {g[0]:.6f} → {g[n-1]:.6f} (JAX {j[0]:.6f} → {j[n-1]:.6f}), "
               f"max relative difference {rel:.2e}")
+        if getattr(trajectory, "running", None):
+            final = load_file(f"{d}/params/seed-{args.seed}.safetensors")
+            worst = max(float(jnp.max(jnp.abs(final[f"layers.{i}.running_{k}"] - r) / jnp.maximum(jnp.abs(r), 1e-3)))
+                        for i, (m, v) in trajectory.running.items() for k, r in (("mean", m), ("var", v)))
+            print(f"{'':13} running estimates after {args.iters} steps: max relative difference {worst:.2e}")
         if args.x64:
             jax.config.update("jax_enable_x64", True)
             t = trajectory({k: v.astype(jnp.float64) for k, v in params0.items()}, inputs.astype(np.float64))

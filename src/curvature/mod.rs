@@ -26,7 +26,8 @@ pub struct Hvp {
     net: Net<Dual<f64>>,
     /// Each parameter's node and its size per model.
     params: Vec<(NodeId, usize)>,
-    /// Every data node (inputs and targets), copied from the net at each `at`.
+    /// Every data node (inputs and targets) and state (BatchNorm's running estimates), copied
+    /// from the net at each `at`.
     inputs: Vec<NodeId>,
     /// Parameters per model.
     pub dim: usize,
@@ -42,7 +43,7 @@ impl Hvp {
             net.params.iter().map(|(_, id, _)| (*id, net.graph.value(*id).len() / e)).collect();
         let inputs = (0..net.graph.len())
             .map(NodeId)
-            .filter(|&id| matches!(net.graph.op(id), crate::engine::Op::Input))
+            .filter(|&id| matches!(net.graph.op(id), crate::engine::Op::Input | crate::engine::Op::State))
             .collect();
         let dim = params.iter().map(|p| p.1).sum();
         Hvp { net: twin, params, inputs, dim, products: 0 }

@@ -52,6 +52,9 @@ pub enum Op {
     Input,
     /// A trainable tensor.
     Param,
+    /// A tensor a layer keeps and updates itself, never differentiated (BatchNorm's running
+    /// estimates; PyTorch's "buffers").
+    State,
     /// `y[e] = w[e]·x[e] + b[e]`; `x`'s features are flattened channel-major (see `dense`).
     Dense { x: NodeId, w: NodeId, b: Option<NodeId> },
     /// 2D convolution of `x` `[E, C, H, W, B]` with kernels `w` `[E, out, C, kh, kw]`.
@@ -71,6 +74,16 @@ pub enum Op {
     WeightedSum { terms: Vec<(NodeId, f64)> },
     /// Layer normalisation of `x` `[E, F..., B]` over its features, with per-feature `γ`, `β`.
     LayerNorm { x: NodeId, gamma: NodeId, beta: NodeId, eps: f64 },
+    /// Batch normalisation of `x` `[E or 1, C, S..., B]` per channel, with per-channel `γ`, `β`
+    /// and running estimates `mean`, `var` (`State` nodes, `[E, C]`).
+    BatchNorm {
+        x: NodeId,
+        gamma: NodeId,
+        beta: NodeId,
+        mean: NodeId,
+        var: NodeId,
+        spec: super::batch_norm::BatchNormSpec,
+    },
     /// `x` with drawn noise while training (dropout's mask, or added Gaussian noise), `x`
     /// otherwise; the noise is the node's scratch.
     Noise { x: NodeId, noise: super::noise::Noise },
@@ -92,7 +105,8 @@ pub struct Graph<T: Real> {
     /// The per-model fast path for a one-hidden-layer network (`fused_mlp`), planned at the
     /// first forward: `None` until then, `Some(None)` when the tape runs everything.
     fused: Option<Option<fused_mlp::Plan>>,
-    /// Whether dropout applies its masks (the training forward and backward only).
+    /// Training mode: dropout applies its masks and BatchNorm uses (and tracks) batch
+    /// statistics (the training forward and backward only).
     training: bool,
 }
 
@@ -152,7 +166,7 @@ impl<T: Real> Graph<T> {
     fn push(&mut self, op: Op, shape: Vec<usize>, saved_len: usize) -> NodeId {
         let n: usize = shape.iter().product();
         let needs_grad = match &op {
-            Op::Input => false,
+            Op::Input | Op::State => false,
             Op::Param => true,
             Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
                 self.needs_grad[x.0] || self.needs_grad[w.0] || b.is_some_and(|b| self.needs_grad[b.0])
@@ -162,7 +176,9 @@ impl<T: Real> Graph<T> {
             | Op::SoftmaxCrossEntropy { logits: p, .. }
             | Op::SquaredError { pred: p, .. } => self.needs_grad[p.0],
             Op::WeightedSum { terms } => terms.iter().any(|(t, _)| self.needs_grad[t.0]),
-            Op::LayerNorm { x, gamma, beta, .. } => [x, gamma, beta].iter().any(|p| self.needs_grad[p.0]),
+            Op::LayerNorm { x, gamma, beta, .. } | Op::BatchNorm { x, gamma, beta, .. } => {
+                [x, gamma, beta].iter().any(|p| self.needs_grad[p.0])
+            }
             Op::Noise { x, .. } => self.needs_grad[x.0],
         };
         self.fused = None; // the network changed: plan again
@@ -192,6 +208,14 @@ impl<T: Real> Graph<T> {
         let mut s = vec![self.ensemble];
         s.extend_from_slice(shape);
         self.push(Op::Param, s, 0)
+    }
+
+    /// A non-trainable tensor of per-model shape `shape` (stored as `[E, ...shape]`) that an
+    /// operation updates itself (BatchNorm's running estimates), zero-filled.
+    pub fn state(&mut self, shape: &[usize]) -> NodeId {
+        let mut s = vec![self.ensemble];
+        s.extend_from_slice(shape);
+        self.push(Op::State, s, 0)
     }
 
     pub fn dense(&mut self, x: NodeId, w: NodeId, b: Option<NodeId>) -> Result<NodeId> {
@@ -249,6 +273,35 @@ impl<T: Real> Graph<T> {
         Ok(self.push(Op::LayerNorm { x, gamma, beta, eps }, s, n))
     }
 
+    /// Batch normalisation of `x` `[1 or E, C, S..., B]` per channel; `gamma`, `beta` are trainable
+    /// `[E, C]`, `mean`, `var` the running estimates, [`state`](Self::state) nodes `[E, C]`.
+    pub fn batch_norm(
+        &mut self,
+        x: NodeId,
+        [gamma, beta]: [NodeId; 2],
+        [mean, var]: [NodeId; 2],
+        spec: super::batch_norm::BatchNormSpec,
+    ) -> Result<NodeId> {
+        let mut s = self.shapes[x.0].clone();
+        let e = self.ensemble;
+        let bad = |msg: String| Err(Error::Shape { op: "batch_norm", msg });
+        if s.len() < 3 {
+            return bad(format!("needs an input [E, C, ..., B], got {s:?}"));
+        }
+        let want = [e, s[1]];
+        for (p, state) in [(gamma, false), (beta, false), (mean, true), (var, true)] {
+            if self.shapes[p.0] != want || matches!(self.ops[p.0], Op::State) != state {
+                return bad(format!("γ, β (parameters) and the running estimates (state) must be {want:?}"));
+            }
+        }
+        if !(spec.eps > 0.0 && (0.0..=1.0).contains(&spec.momentum)) {
+            return bad(format!("eps must be > 0 and momentum in [0, 1], got {} and {}", spec.eps, spec.momentum));
+        }
+        s[0] = e;
+        let n = super::batch_norm::saved_len(e, &s);
+        Ok(self.push(Op::BatchNorm { x, gamma, beta, mean, var, spec }, s, n))
+    }
+
     /// Dropout of `x` at `rate` (in [0, 1)); the output is per model, `[E, ...]`.
     pub fn dropout(&mut self, x: NodeId, rate: f64) -> Result<NodeId> {
         if !(0.0..1.0).contains(&rate) {
@@ -272,10 +325,20 @@ impl<T: Real> Graph<T> {
         self.push(Op::Noise { x, noise }, shape, n)
     }
 
-    /// Whether dropout applies its masks: on for a training forward and backward, off (the
-    /// default) for evaluation, per-sample twins, landscapes and curvature.
+    /// Training mode: on for a training forward and backward (dropout's masks, BatchNorm's
+    /// batch statistics, whose forward moves the running estimates), off (the default) for
+    /// evaluation, per-sample twins, landscapes and curvature.
     pub fn set_training(&mut self, on: bool) {
         self.training = on;
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    /// Every state node (BatchNorm's running estimates), in creation order.
+    pub fn states(&self) -> Vec<NodeId> {
+        (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::State)).map(NodeId).collect()
     }
 
     /// Every noise node with its kind and its buffer `[E, ...]` to fill before a training forward.
@@ -342,6 +405,18 @@ impl<T: Real> Graph<T> {
     /// for other nodes.
     pub fn activation_derivative(&self, id: NodeId) -> Option<&[T]> {
         matches!(self.ops[id.0], Op::Activation { .. }).then(|| &self.saved[id.0][..])
+    }
+    /// A BatchNorm node's statistics of the last forward, `[E, C]` each: the means it used and
+    /// `1/√(σ² + ε)` (the batch's in training mode, the running estimates' otherwise), and ε;
+    /// `None` for other nodes.
+    pub fn batch_norm_statistics(&self, id: NodeId) -> Option<(&[T], &[T], f64)> {
+        match &self.ops[id.0] {
+            Op::BatchNorm { spec, .. } => {
+                let (m, r) = self.saved[id.0].split_at(self.saved[id.0].len() / 2);
+                Some((m, r, spec.eps))
+            }
+            _ => None,
+        }
     }
     /// A loss node's unreduced terms from the last `forward`: one per prediction element
     /// (`[E, ..., B]`) for sigmoid CE and squared error, one per sample (`[E, B]`) for softmax
@@ -433,9 +508,18 @@ impl<T: Real> Graph<T> {
             let (before, rest) = self.values.split_at_mut(i);
             let out = &mut rest[0];
             let saved = &mut self.saved[i];
+            if let Op::BatchNorm { x, gamma, beta, mean, var, spec } = &self.ops[i] {
+                let [xv, gv, bv, mv, vv] = before
+                    .get_disjoint_mut([x.0, gamma.0, beta.0, mean.0, var.0])
+                    .expect("batch norm inputs are distinct nodes");
+                let x = TensorRef { data: &xv[..], shape: &self.shapes[x.0][..] };
+                let running = super::batch_norm::Running { mean: mv, var: vv };
+                super::batch_norm::forward(e, x, gv, bv, running, *spec, self.training, models, out, saved);
+                continue;
+            }
             let v = |id: NodeId| TensorRef { data: &before[id.0][..], shape: &self.shapes[id.0][..] };
             match &self.ops[i] {
-                Op::Input | Op::Param => {}
+                Op::Input | Op::Param | Op::State | Op::BatchNorm { .. } => {}
                 Op::Dense { x, w, b } => dense::forward(e, v(*x), v(*w), b.map(v), out, saved),
                 Op::Conv2d { x, w, b, geometry, taps } => {
                     conv2d::forward(e, geometry, taps, v(*x), v(*w), b.map(v), out, saved)
@@ -503,7 +587,7 @@ impl<T: Real> Graph<T> {
             clear(&mut rest[0], &mut stale[i]); // nothing flowed into it: zeros flow on
             let gy = &rest[0][..];
             match &ops[i] {
-                Op::Input | Op::Param => {}
+                Op::Input | Op::Param | Op::State => {}
                 Op::Dense { x, w, b } | Op::Conv2d { x, w, b, .. } => {
                     for id in [Some(*x), Some(*w), *b].into_iter().flatten() {
                         clear(&mut before[id.0], &mut stale[id.0]);
@@ -553,6 +637,14 @@ impl<T: Real> Graph<T> {
                     let [gx, gg, gb] =
                         before.get_disjoint_mut([x.0, gamma.0, beta.0]).expect("layer inputs are distinct nodes");
                     super::norm::backward(*ensemble, v(*gamma), gy, &saved[i], gx, gg, gb)
+                }
+                Op::BatchNorm { x, gamma, beta, .. } => {
+                    for id in [*x, *gamma, *beta] {
+                        clear(&mut before[id.0], &mut stale[id.0]);
+                    }
+                    let [gx, gg, gb] =
+                        before.get_disjoint_mut([x.0, gamma.0, beta.0]).expect("layer inputs are distinct nodes");
+                    super::batch_norm::backward(v(*x), &values[gamma.0], gy, &saved[i], *training, gx, gg, gb)
                 }
                 Op::WeightedSum { terms } => {
                     for (t, _) in terms {

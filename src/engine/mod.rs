@@ -11,7 +11,8 @@
 //! Reading order: `scalar` (dual numbers), `activations` (every activation as one generic
 //! formula, derivatives by dual numbers), `real` (float types), `gemm`, `graph` (the tape),
 //! then one file per operation family: `dense`, `conv2d` (+ `conv2d_direct`), `pool`,
-//! `elementwise`, `loss`, `norm` (layer normalisation), `noise` (dropout and Gaussian noise,
+//! `elementwise`, `loss`, `norm` (layer normalisation), `batch_norm` (with running estimates
+//! kept in `State` nodes), `noise` (dropout and Gaussian noise,
 //! drawn by the training loop, applied only in training mode). `tensor` holds the borrowed views every kernel takes and the tiled
 //! transpose; `fastmath` the vectorisable exp, ln_1p, tanh and erf; `denormals` the guard that
 //! flushes subnormals while training.
@@ -24,6 +25,7 @@
 
 pub mod activation_simd;
 pub mod activations;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod conv2d_direct;
 pub mod conv2d_simd;

@@ -130,12 +130,8 @@ pub fn compute(net: &mut Net<f32>, plane: &Plane, train: &Samples, params: &[&Po
     assert_eq!(params.len(), e_count, "one parameter set per model");
     let b = net.batch;
     let n = (b as f64).sqrt().round() as usize;
-    for (p, (_, id, _)) in net.params.clone().iter().enumerate() {
-        let v = net.graph.value_mut(*id);
-        let per = v.len() / e_count;
-        for (m, theta) in params.iter().enumerate() {
-            v[m * per..(m + 1) * per].copy_from_slice(&theta[p]);
-        }
+    for (m, theta) in params.iter().enumerate() {
+        crate::models::params::set_model(net, m, theta);
     }
     let grid = plane.grid(n, train);
     let all: Vec<usize> = (0..b).collect();

@@ -93,6 +93,16 @@ pub fn evaluate_points(
                                 }
                             }
                         }
+                        // Buffers (BatchNorm's running estimates) stay θ's: evaluation mode.
+                        let params = net.params.len();
+                        for (b, (_, id, _)) in net.buffers.clone().iter().enumerate() {
+                            let Some(t) = theta.get(params + b) else { break };
+                            let v = net.graph.value_mut(*id);
+                            let per = v.len() / len;
+                            for m in 0..len {
+                                v[m * per..(m + 1) * per].copy_from_slice(t);
+                            }
+                        }
                         let ev = evaluate(&mut net, data);
                         (start, ev.loss, ev.accuracy)
                     });

@@ -39,6 +39,16 @@ pub enum ParamKind {
     NormShift,
 }
 
+/// A tensor a layer keeps beside its parameters, saved with them, never trained (PyTorch's
+/// buffers): BatchNorm's running estimates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffer {
+    /// Starts at 0.
+    RunningMean,
+    /// Starts at 1.
+    RunningVar,
+}
+
 /// How a head's predictions are scored against its targets.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Metric {
@@ -110,6 +120,9 @@ pub struct Net<T: Real> {
     pub layers: Vec<LayerNodes>,
     /// Parameters in creation order, under their file names (`fc1.weight`, `layers.0.bias`, …).
     pub params: Vec<(String, NodeId, ParamKind)>,
+    /// Non-trainable state under its file names (`bn1.running_mean`, …), saved after the
+    /// parameters.
+    pub buffers: Vec<(String, NodeId, Buffer)>,
     pub batch: usize,
     /// The description it was built from (`spec::build`), for twins of other shapes
     /// (per-sample gradients); `None` for nets built by hand.
@@ -127,6 +140,7 @@ impl<T: Real> Net<T> {
             hidden: self.hidden.clone(),
             layers: self.layers.clone(),
             params: self.params.clone(),
+            buffers: self.buffers.clone(),
             batch: self.batch,
             spec: self.spec.clone(),
         }
@@ -170,6 +184,19 @@ impl<T: Real> Net<T> {
             };
             self.graph.value_mut(id).fill(T::from_f64(constant));
         }
+        for &(_, id, kind) in &self.buffers {
+            let start = if kind == Buffer::RunningVar { 1.0 } else { 0.0 };
+            self.graph.value_mut(id).fill(T::from_f64(start));
+        }
+    }
+
+    /// Every tensor that makes a model: the parameters, then the buffers (what a file holds
+    /// and a [`params::Point`] lists, in this order).
+    pub fn tensors(&self) -> impl Iterator<Item = (&str, NodeId)> {
+        self.params
+            .iter()
+            .map(|(n, id, _)| (n.as_str(), *id))
+            .chain(self.buffers.iter().map(|(n, id, _)| (n.as_str(), *id)))
     }
 
     /// Feeds samples `indices` (exactly one batch) of `data` as the input and every head's target,

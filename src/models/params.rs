@@ -5,35 +5,49 @@
 //! `conv2.bias [8, 4, 4]`. Tensors are written as F32; F32 and F64 are read.
 
 use super::Net;
+use crate::engine::NodeId;
 use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::path::Path;
 
-/// One model's parameters (or any vector shaped like them), tensor by tensor.
+/// One model's parameters (or any vector shaped like them), tensor by tensor; a model's state
+/// ([`of_model`]) also lists its buffers after them (directions and gradients do not).
 pub type Point = Vec<Vec<f32>>;
 
-/// Model `m`'s parameters of `net`.
+/// Model `m`'s parameters of `net`, then its buffers (BatchNorm's running estimates).
 pub fn of_model(net: &Net<f32>, m: usize) -> Point {
     let e = net.graph.ensemble();
-    net.params
-        .iter()
-        .map(|(_, id, _)| {
-            let v = net.graph.value(*id);
+    net.tensors()
+        .map(|(_, id)| {
+            let v = net.graph.value(id);
             let n = v.len() / e;
             v[m * n..(m + 1) * n].to_vec()
         })
         .collect()
 }
 
+/// Writes `point` (parameters, then buffers if it has them, as [`of_model`]) into model `m`.
+pub fn set_model<T: crate::engine::Real>(net: &mut Net<T>, m: usize, point: &[Vec<f32>]) {
+    let e = net.graph.ensemble();
+    let ids: Vec<NodeId> = net.tensors().map(|(_, id)| id).collect();
+    for (id, t) in ids.into_iter().zip(point) {
+        let v = net.graph.value_mut(id);
+        let n = v.len() / e;
+        for (d, &s) in v[m * n..(m + 1) * n].iter_mut().zip(t) {
+            *d = T::from_f64(s as f64);
+        }
+    }
+}
+
 /// Model `e`'s parameters as safetensors bytes.
 pub fn to_bytes(net: &Net<f32>, e: usize) -> Result<Vec<u8>> {
     let e_count = net.graph.ensemble();
     let mut blobs = vec![];
-    for (name, id, _) in &net.params {
-        let values = net.graph.value(*id);
+    for (name, id) in net.tensors() {
+        let values = net.graph.value(id);
         let n = values.len() / e_count;
         let bytes: Vec<u8> = values[e * n..(e + 1) * n].iter().flat_map(|v| v.to_le_bytes()).collect();
-        blobs.push((name.clone(), net.graph.shape(*id)[1..].to_vec(), bytes));
+        blobs.push((name.to_string(), net.graph.shape(id)[1..].to_vec(), bytes));
     }
     let views: Vec<(String, TensorView)> = blobs
         .iter()
@@ -50,12 +64,14 @@ pub fn save(net: &Net<f32>, e: usize, path: &Path) -> Result<()> {
     crate::atomic::write_atomic(path, &to_bytes(net, e)?)
 }
 
-/// Reads the parameters in `bytes` into model `e` (every model when `e` is `None`). Every
-/// parameter must be present with the expected shape and a float dtype; nothing else may be.
+/// Reads the parameters (and buffers) in `bytes` into model `e` (every model when `e` is
+/// `None`). Every parameter must be present with the expected shape and a float dtype; nothing
+/// else may be. Buffers (BatchNorm's running estimates) are required as parameters are (as
+/// PyTorch's strict `load_state_dict`): evaluation mode needs them.
 pub fn load_bytes<T: crate::engine::Real>(net: &mut Net<T>, e: Option<usize>, bytes: &[u8], path: &Path) -> Result<()> {
     let bad = |msg: String| Error::data(path, msg);
     let st = SafeTensors::deserialize(bytes).map_err(|err| bad(format!("not a valid safetensors file: {err}")))?;
-    let expected: Vec<&str> = net.params.iter().map(|(n, ..)| n.as_str()).collect();
+    let expected: Vec<&str> = net.tensors().map(|(n, _)| n).collect();
     let mut extra: Vec<&str> = st.names().into_iter().filter(|n| !expected.contains(n)).collect();
     if !extra.is_empty() {
         extra.sort();
@@ -66,7 +82,8 @@ pub fn load_bytes<T: crate::engine::Real>(net: &mut Net<T>, e: Option<usize>, by
         )));
     }
     let e_count = net.graph.ensemble();
-    for (name, id, _) in net.params.clone() {
+    let tensors: Vec<(String, NodeId)> = net.tensors().map(|(n, id)| (n.to_string(), id)).collect();
+    for (name, id) in tensors {
         let want: Vec<usize> = net.graph.shape(id)[1..].to_vec();
         let t = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing (expected shape {want:?})")))?;
         if t.shape() != want.as_slice() {

@@ -13,7 +13,7 @@
 
 use super::{Head, Metric, Net, argmax_column};
 use crate::data::Samples;
-use crate::engine::Real;
+use crate::engine::{NodeId, Real};
 use crate::error::{Error, Result};
 
 /// The head the per-sample measures are about: the only head with a class rule (binary or
@@ -161,7 +161,9 @@ impl PerSampleTwin {
                 let p = start + c.min(used - 1);
                 (p / data.n, p % data.n)
             };
-            for ((_, id, _), (_, tid, _)) in net.params.iter().zip(&self.net.params) {
+            let pairs_of_tensors: Vec<(NodeId, NodeId)> =
+                net.tensors().zip(self.net.tensors()).map(|((_, a), (_, b))| (a, b)).collect();
+            for (id, tid) in &pairs_of_tensors {
                 let src = net.graph.value(*id);
                 let n = src.len() / e_count;
                 let dst = self.net.graph.value_mut(*tid);

@@ -9,7 +9,7 @@
 //! [`build`] checks it against the data and makes the tape, naming the field at fault
 //! (`network.layers.2`: "kernel 7×7 does not fit input 4×4").
 
-use super::{Head, LayerNodes, Metric, Net, ParamKind};
+use super::{Buffer, Head, LayerNodes, Metric, Net, ParamKind};
 use crate::activations::Activation;
 use crate::data::Samples;
 use crate::engine::conv2d::Conv2dSpec;
@@ -75,6 +75,19 @@ pub enum Layer {
         act: Option<String>,
         name: Option<String>,
     },
+    /// Batch normalisation of the previous layer's output (or of the input, when first) per
+    /// channel or unit, `torch.nn.BatchNorm1d/2d`: batch statistics while training, running
+    /// estimates (momentum `momentum`) in evaluation; scale `weight` (from 1), shift `bias`
+    /// (from 0), running estimates saved as `running_mean` (from 0) and `running_var` (from 1);
+    /// then `act` if given.
+    Batchnorm {
+        #[serde(default = "default_eps")]
+        eps: f64,
+        #[serde(default = "default_momentum")]
+        momentum: f64,
+        act: Option<String>,
+        name: Option<String>,
+    },
     /// Dropout while training (`torch.nn.Dropout(rate)`: zeroed with probability `rate`, the
     /// rest scaled by 1/(1 − rate)); the identity in evaluation. Each model draws its masks from
     /// its own seed's stream.
@@ -107,6 +120,7 @@ impl Layer {
             | Layer::Maxpool { name, .. }
             | Layer::Avgpool { name, .. }
             | Layer::Layernorm { name, .. }
+            | Layer::Batchnorm { name, .. }
             | Layer::Dropout { name, .. }
             | Layer::GaussianNoise { name, .. }
             | Layer::Residual { name, .. } => name.as_deref(),
@@ -118,9 +132,14 @@ fn one() -> usize {
     1
 }
 
-/// PyTorch's `LayerNorm` ε.
+/// PyTorch's `LayerNorm` and `BatchNorm` ε.
 fn default_eps() -> f64 {
     1e-5
+}
+
+/// PyTorch's `BatchNorm` momentum (the weight of the newest batch in the running estimates).
+fn default_momentum() -> f64 {
+    0.1
 }
 
 /// One output of a multi-head network: a dense layer on the trunk's output.
@@ -228,6 +247,7 @@ pub fn build_fed<T: Real>(
     let mut layers = vec![];
     let mut hidden = vec![];
     let mut params = vec![];
+    let mut buffers = vec![];
     let last = spec.layers.len().saturating_sub(1);
     let mut names: Vec<&str> = vec![];
     for (i, layer) in spec.layers.iter().enumerate() {
@@ -313,6 +333,26 @@ pub fn build_fed<T: Real>(
                 params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
                 (g.layer_norm(cur, gamma, beta, *eps).map_err(shape_err)?, act(&field, name)?)
             }
+            Layer::Batchnorm { eps, momentum, act: name, .. } => {
+                if !(eps.is_finite() && *eps > 0.0) {
+                    return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
+                }
+                if !(0.0..=1.0).contains(momentum) {
+                    return Err(Error::field(
+                        format!("{field}.momentum"),
+                        format!("must be in [0, 1], got {momentum}"),
+                    ));
+                }
+                let channels = s[1];
+                let (gamma, beta) = (g.param(&[channels]), g.param(&[channels]));
+                let (mean, var) = (g.state(&[channels]), g.state(&[channels]));
+                params.push((format!("{prefix}.weight"), gamma, ParamKind::NormScale));
+                params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
+                buffers.push((format!("{prefix}.running_mean"), mean, Buffer::RunningMean));
+                buffers.push((format!("{prefix}.running_var"), var, Buffer::RunningVar));
+                let spec = crate::engine::batch_norm::BatchNormSpec { eps: *eps, momentum: *momentum };
+                (g.batch_norm(cur, [gamma, beta], [mean, var], spec).map_err(shape_err)?, act(&field, name)?)
+            }
             Layer::Dropout { rate, .. } => {
                 if !(rate.is_finite() && (0.0..1.0).contains(rate)) {
                     return Err(Error::field(format!("{field}.rate"), format!("must be in [0, 1), got {rate}")));
@@ -356,12 +396,17 @@ pub fn build_fed<T: Real>(
         layers.push(LayerNodes::new(prefix, node, cur, a));
     }
     if spec.heads.is_none()
-        && let Some(l @ (Layer::Dropout { .. } | Layer::GaussianNoise { .. } | Layer::Layernorm { .. })) =
-            spec.layers.last()
+        && let Some(
+            l @ (Layer::Dropout { .. }
+            | Layer::GaussianNoise { .. }
+            | Layer::Layernorm { .. }
+            | Layer::Batchnorm { .. }),
+        ) = spec.layers.last()
     {
         let kind = match l {
             Layer::Dropout { .. } => "dropout",
             Layer::GaussianNoise { .. } => "gaussian_noise",
+            Layer::Batchnorm { .. } => "batchnorm",
             _ => "layernorm",
         };
         return Err(Error::field(
@@ -441,6 +486,7 @@ pub fn build_fed<T: Real>(
         hidden,
         layers,
         params,
+        buffers,
         batch,
         spec: Some(std::sync::Arc::new(spec.clone())),
     })
@@ -620,6 +666,10 @@ pub fn describe<T: Real>(spec: &NetworkSpec, net: &Net<T>) -> String {
             Layer::Layernorm { eps, act, .. } => {
                 format!("layernorm ε {eps}{}", act.as_ref().map(|a| format!(" {a}")).unwrap_or_default())
             }
+            Layer::Batchnorm { eps, momentum, act, .. } => format!(
+                "batchnorm ε {eps} momentum {momentum}{}",
+                act.as_ref().map(|a| format!(" {a}")).unwrap_or_default()
+            ),
             Layer::Dropout { rate, .. } => format!("dropout {rate}"),
             Layer::GaussianNoise { std, .. } => format!("gaussian noise σ {std}"),
         };

@@ -4,8 +4,21 @@
 use crate::stats::quartiles;
 use serde::Serialize;
 
-pub const LAYER_QUANTITIES: [&str; 8] =
-    ["act_mean", "act_std", "act_p02", "act_p98", "saturated_fraction", "dead_fraction", "grad_rms", "grad_max"];
+/// `bn_batch_mean`, `bn_batch_std` (BatchNorm layers only): the mean over channels of |μ_c| and
+/// of σ_c, the statistics of the batch the layer normalised (its input's distribution, whose
+/// drift is the "internal covariate shift").
+pub const LAYER_QUANTITIES: [&str; 10] = [
+    "act_mean",
+    "act_std",
+    "act_p02",
+    "act_p98",
+    "saturated_fraction",
+    "dead_fraction",
+    "grad_rms",
+    "grad_max",
+    "bn_batch_mean",
+    "bn_batch_std",
+];
 pub const PARAM_QUANTITIES: [&str; 4] = ["param_grad_norm", "param_grad_rms", "param_norm", "update_ratio"];
 /// The histogram kinds: a layer's activations, its back-propagated gradient, a weight's gradient.
 pub const HISTOGRAMS: [&str; 3] = ["activation", "backprop_gradient", "weight_gradient"];

@@ -161,7 +161,7 @@ pub fn observers<'a>(
 const NOISE_SALT: u64 = 0xd509_0d7a_11e5_5eed;
 
 /// Fills every noise buffer (dropout masks, Gaussian noise) of the active models from their
-/// streams, node by node, and turns training mode on for the next forward and backward.
+/// streams, node by node.
 fn draw_noise(net: &mut Net<f32>, streams: &mut [SeededRng], active: &[bool]) {
     let e_count = net.graph.ensemble();
     for (noise, buf) in net.graph.noise_buffers() {
@@ -170,7 +170,6 @@ fn draw_noise(net: &mut Net<f32>, streams: &mut [SeededRng], active: &[bool]) {
             crate::engine::noise::draw(&mut buf[e * n..(e + 1) * n], noise, || rng.uniform());
         }
     }
-    net.graph.set_training(true);
 }
 
 /// Per active model: max |p| over all parameters, or `None` if any parameter is not finite
@@ -354,6 +353,9 @@ pub fn train_observed(
         if !noise_streams.is_empty() {
             draw_noise(net, &mut noise_streams, at.active);
         }
+        // Training mode for this forward and backward: dropout's masks, BatchNorm's batch
+        // statistics (which move its running estimates, of the active models only).
+        net.graph.set_training(true);
         // Stopped seeds are skipped where the engine can (its per-model path); their values
         // and gradients are then stale, and nothing below reads them.
         net.graph.forward_models(Some(at.active));

@@ -5,6 +5,7 @@
 //!   samples where the activation's derivative is below 1% of its maximum: sigmoid/tanh tails,
 //!   ReLU's zero side); the dead fraction (units off for every sample); the back-propagated
 //!   gradient with respect to the pre-activation, RMS and max |·|;
+//! - per BatchNorm layer: the mean over channels of its batch's |μ| and σ;
 //! - per parameter tensor: gradient norm and RMS, weight norm, update-to-weight ratio ‖Δw‖/‖w‖;
 //! - strided samples of activations, back-propagated and weight gradients at the first probe and
 //!   the latest one, for histograms pooled over seeds.
@@ -59,6 +60,7 @@ impl Prober {
                 let applies = match q {
                     "saturated_fraction" | "dead_fraction" => l.act.is_some(),
                     "grad_rms" | "grad_max" => !net.graph.grad(l.pre).is_empty(),
+                    "bn_batch_mean" | "bn_batch_std" => net.graph.batch_norm_statistics(l.pre).is_some(),
                     _ => true,
                 };
                 ks.push(applies.then(|| {
@@ -167,6 +169,13 @@ impl Prober {
                     put(7, mx as f64);
                     sample(&mut probes.first[e][hist], &mut probes.last[e][hist], gs, first);
                     hist += 1;
+                }
+                if let Some((means, rstd, eps)) = g.batch_norm_statistics(l.pre) {
+                    let c = means.len() / e_count;
+                    let (ms, rs) = (&means[e * c..(e + 1) * c], &rstd[e * c..(e + 1) * c]);
+                    put(8, ms.iter().map(|&m| (m as f64).abs()).sum::<f64>() / c as f64);
+                    let std = |r: f32| (1.0 / (r as f64 * r as f64) - eps).max(0.0).sqrt();
+                    put(9, rs.iter().map(|&r| std(r)).sum::<f64>() / c as f64);
                 }
             }
             for (p, (_, id, kind)) in net.params.iter().enumerate() {

@@ -77,6 +77,7 @@ pub fn fc73<T: Real>(cfg: &Fc73Twin, ensemble: usize, batch: usize) -> Result<Ne
         layers: vec![LayerNodes::new("fc1", pre, hidden, Some(cfg.act)), output],
         params,
         batch,
+        buffers: vec![],
         spec: None,
     })
 }
@@ -138,6 +139,7 @@ pub fn cnn<T: Real>(cfg: &CnnTwin, ensemble: usize, batch: usize) -> Result<Net<
         layers: vec![],
         params: vec![],
         batch,
+        buffers: vec![],
         spec: None,
     };
     net.layers = vec![
