@@ -55,8 +55,8 @@ pub fn check(
     }
     let indices: Vec<usize> = (0..batch).collect();
     net.feed(data, &indices);
-    let modes_differ = net.graph.len() > 0
-        && (0..net.graph.len()).any(|i| matches!(net.graph.op(NodeId(i)), Op::BatchNorm { .. } | Op::Noise { .. }));
+    let modes_differ =
+        (0..net.graph.len()).any(|i| matches!(net.graph.op(NodeId(i)), Op::BatchNorm { .. } | Op::Noise { .. }));
     let mut out = check_mode(&mut net, per_tensor, "evaluation");
     if modes_differ {
         let mut rng = crate::init::SeededRng::new(init.seeds[0] ^ 0x5eed_c0de);
