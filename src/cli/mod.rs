@@ -188,10 +188,24 @@ pub struct NoiseArgs {
     /// Tasks, comma-separated: random, line, detection.
     #[arg(long, value_delimiter = ',', default_value = "random,line,detection")]
     pub tasks: Vec<String>,
+    /// Regulariser arms at every noise level, comma-separated: none, dropout, weight_decay,
+    /// input_noise (Arpit et al. 2017, Sec. 5: do they slow memorisation more than learning?).
+    #[arg(long, value_delimiter = ',', default_value = "none,dropout,weight_decay,input_noise")]
+    pub arms: Vec<String>,
+    /// The dropout arm's rate, after every hidden layer.
+    #[arg(long, default_value_t = 0.5)]
+    pub dropout: f64,
+    /// The weight-decay arm's λ (SGD's `weight_decay`: g + λ·θ).
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// The input-noise arm's σ, Gaussian noise added to the input while training.
+    #[arg(long, default_value_t = 0.3)]
+    pub input_noise: f64,
     /// Seed of the built-in data (the same draw at every noise level).
     #[arg(long, default_value_t = 0)]
     pub data_seed: u64,
-    /// Output directory: summary.json, noise.md, <task>/ with metrics and curves per level.
+    /// Output directory: summary.json, noise.md, <task>/ with metrics, curves and fit.svg/png
+    /// (clean against corrupted labels fitted, per level and arm).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Write into --out even if it already holds files.

@@ -312,12 +312,29 @@ pub fn memorisation(args: &super::NoiseArgs) -> Result<ExitCode> {
     if let Some(v) = args.noise.iter().find(|v| !(0.0..=1.0).contains(*v)) {
         return Err(Error::Usage(format!("--noise {v}: shares are between 0 and 1")));
     }
+    let arms = args
+        .arms
+        .iter()
+        .map(|a| match a.as_str() {
+            "none" => Ok(mem::Arm::None),
+            "dropout" if (0.0..1.0).contains(&args.dropout) => Ok(mem::Arm::Dropout { rate: args.dropout }),
+            "dropout" => Err(Error::Usage(format!("--dropout {}: a rate in [0, 1)", args.dropout))),
+            "weight_decay" if args.weight_decay >= 0.0 => Ok(mem::Arm::WeightDecay { lambda: args.weight_decay }),
+            "weight_decay" => Err(Error::Usage(format!("--weight-decay {}: must be ≥ 0", args.weight_decay))),
+            "input_noise" if args.input_noise >= 0.0 => Ok(mem::Arm::InputNoise { std: args.input_noise }),
+            "input_noise" => Err(Error::Usage(format!("--input-noise {}: must be ≥ 0", args.input_noise))),
+            other => {
+                let hint = crate::names::did_you_mean(other, &mem::Arm::NAMES);
+                Err(Error::Usage(format!("--arms: unknown arm `{other}`{hint} ({})", mem::Arm::NAMES.join(", "))))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
     let opts = TrainOptions { max_iters: args.max_iters, ..TrainOptions::new(args.seeds) };
     validate_options(&opts)?;
     crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
     let (_, md, complete) =
-        mem::noise_study(&kinds, &args.noise, args.data_seed, &opts, &args.out, &mut progress_runner)?;
+        mem::noise_study(&kinds, &args.noise, &arms, args.data_seed, &opts, &args.out, &mut progress_runner)?;
     println!("{md}");
     finish(&args.out, started, complete)
 }

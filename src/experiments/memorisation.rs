@@ -207,17 +207,152 @@ pub fn with_label_noise(d: &Dataset, fraction: f64, seed: u64) -> Dataset {
     out
 }
 
-/// The label-noise study: for each task, the report's net on the built-in draw `data_seed`
-/// with each share of labels replaced by coin flips; writes `<out>/<task>/` (metrics, curves),
+/// A regulariser set against memorisation (Arpit et al. 2017, Sec. 5), applied to the report's
+/// net for a task (its preset).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "arm", rename_all = "snake_case")]
+pub enum Arm {
+    None,
+    /// `rate` dropout after every hidden layer with an activation.
+    Dropout {
+        rate: f64,
+    },
+    /// PyTorch's SGD `weight_decay` (`g + λ·θ`, every parameter).
+    WeightDecay {
+        lambda: f64,
+    },
+    /// Gaussian noise of std `std` added to the input while training.
+    InputNoise {
+        std: f64,
+    },
+}
+
+impl Arm {
+    pub const NAMES: [&'static str; 4] = ["none", "dropout", "weight_decay", "input_noise"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arm::None => "none",
+            Arm::Dropout { .. } => "dropout",
+            Arm::WeightDecay { .. } => "weight_decay",
+            Arm::InputNoise { .. } => "input_noise",
+        }
+    }
+
+    /// The arm and its strength, for tables: `dropout 0.5`.
+    pub fn label(&self) -> String {
+        match self {
+            Arm::None => "none".into(),
+            Arm::Dropout { rate } => format!("dropout {rate}"),
+            Arm::WeightDecay { lambda } => format!("weight decay {lambda}"),
+            Arm::InputNoise { std } => format!("input noise σ {std}"),
+        }
+    }
+
+    /// `spec` and `opts` with this regulariser.
+    pub fn apply(
+        &self,
+        spec: &crate::models::spec::NetworkSpec,
+        opts: &crate::training::TrainOptions,
+    ) -> (crate::models::spec::NetworkSpec, crate::training::TrainOptions) {
+        use crate::models::spec::Layer;
+        let (mut spec, mut opts) = (spec.clone(), opts.clone());
+        match *self {
+            Arm::None => {}
+            Arm::Dropout { rate } => {
+                let last = spec.layers.len() - 1;
+                let mut layers = vec![];
+                for (i, l) in spec.layers.iter().enumerate() {
+                    layers.push(l.clone());
+                    let hidden = matches!(l, Layer::Dense { act: Some(_), .. } | Layer::Conv2d { act: Some(_), .. });
+                    if hidden && (i != last || spec.heads.is_some()) {
+                        layers.push(Layer::Dropout { rate, name: None });
+                    }
+                }
+                // Residual `from` indices would shift; the report's nets have none.
+                spec.layers = layers;
+            }
+            Arm::WeightDecay { lambda } => opts.optim.weight_decay = lambda,
+            Arm::InputNoise { std } => spec.layers.insert(0, Layer::GaussianNoise { std, name: None }),
+        }
+        (spec, opts)
+    }
+}
+
+/// The preset of the report's net for a task.
+pub fn preset_of(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::Random => "fc73",
+        DatasetKind::Line => "line",
+        DatasetKind::Detection => "detect",
+    }
+}
+
+/// One run of the label-noise study: the report's row, the arm, and how much of the corrupted
+/// and of the clean labels the net fits (evaluation mode), medians over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArmRow {
+    #[serde(flatten)]
+    pub row: NoiseRow,
+    #[serde(flatten)]
+    pub arm: Arm,
+    /// Labels actually changed by the coin flips.
+    pub flipped: usize,
+    /// At each seed's last measurement.
+    pub fit_clean: Option<f64>,
+    pub fit_flipped: Option<f64>,
+    /// The first measured iteration with 90% of the clean labels fitted, and with 90% of the
+    /// corrupted ones (median over seeds; a seed that never got there counts as beyond the cap).
+    pub iterations_to_clean_90: Option<f64>,
+    pub iterations_to_flipped_90: Option<f64>,
+}
+
+/// First measured iteration at which `column` reaches `level`, per seed (`None`: never).
+fn first_reaching(run: &Run, column: &str, level: f32) -> Vec<Option<f64>> {
+    (0..run.seeds.len())
+        .map(|s| {
+            let c = run.column(s, column);
+            c.iter().position(|&v| v >= level).map(|i| run.row_iterations(s)[i] as f64)
+        })
+        .collect()
+}
+
+pub fn arm_row(task: &'static str, noise: f64, arm: Arm, flipped: usize, run: &Run) -> ArmRow {
+    let last = |col: &str| -> Option<f64> {
+        let v: Vec<f64> = (0..run.seeds.len())
+            .filter_map(|s| run.column(s, col).iter().rev().find(|x| x.is_finite()).map(|&x| x as f64))
+            .collect();
+        (!v.is_empty()).then(|| crate::stats::quantile(&v, 0.5))
+    };
+    let censored = |v: Vec<Option<f64>>| {
+        let v: Vec<f64> = v.into_iter().map(|x| x.unwrap_or(f64::INFINITY)).collect();
+        let m = crate::stats::quantile(&v, 0.5);
+        m.is_finite().then_some(m)
+    };
+    ArmRow {
+        row: noise_row(task, noise, run),
+        arm,
+        flipped,
+        fit_clean: last("fit_clean"),
+        fit_flipped: if flipped > 0 { last("fit_flipped") } else { None },
+        iterations_to_clean_90: censored(first_reaching(run, "fit_clean", 0.9)),
+        iterations_to_flipped_90: if flipped > 0 { censored(first_reaching(run, "fit_flipped", 0.9)) } else { None },
+    }
+}
+
+/// The label-noise study: for each task, the report's net (its preset) on the built-in draw
+/// `data_seed` with each share of labels replaced by coin flips, under each regulariser arm;
+/// writes `<out>/<task>/` (metrics, curves, the fit of clean and corrupted labels),
 /// `summary.json` and `noise.md`. Returns the rows, the markdown and whether it ran to the end.
 pub fn noise_study(
     kinds: &[DatasetKind],
     noise: &[f64],
+    arms: &[Arm],
     data_seed: u64,
     opts: &crate::training::TrainOptions,
     out: &Path,
     runner: &mut crate::experiments::Runner,
-) -> crate::error::Result<(Vec<NoiseRow>, String, bool)> {
+) -> crate::error::Result<(Vec<ArmRow>, String, bool)> {
     use crate::data::{self, Source};
     use crate::training::TrainOptions;
     let mut rows = vec![];
@@ -225,15 +360,45 @@ pub fn noise_study(
     for &kind in kinds {
         let source = Source::Builtin { seed: data_seed };
         let clean = data::load(kind, &source)?;
-        let held = data::held_out(kind, &source, data::HELD_OUT_SIZE);
-        let names: Vec<String> = noise.iter().map(|p| format!("{} noise {:.0}%", kind.name(), 100.0 * p)).collect();
-        let noisy: Vec<crate::data::Dataset> = noise.iter().map(|&p| with_label_noise(&clean, p, data_seed)).collect();
+        let held = data::held_out(kind, &source, data::HELD_OUT_SIZE).samples();
+        let lab = crate::experiments::presets::lab(preset_of(kind))?;
+        let cell = &lab.cells[0];
+        // Every run goes to the cap (memorisation goes on after 100% is first reached, as in
+        // Arpit et al.'s fixed budgets); the first iteration at 100% is read from the rows.
+        let base = TrainOptions {
+            seeds: opts.seeds,
+            first_seed: opts.first_seed,
+            max_iters: opts.max_iters,
+            held_out_every: opts.held_out_every,
+            stop: crate::training::StopRule::None,
+            ..cell.opts.clone()
+        };
+        let mut names = vec![];
+        let mut jobs = vec![];
+        for &p in noise {
+            let noisy = with_label_noise(&clean, p, data_seed);
+            let flipped: Vec<bool> = clean.labels.iter().zip(&noisy.labels).map(|(a, b)| a != b).collect();
+            let flipped = std::sync::Arc::new(flipped);
+            let samples = noisy.samples();
+            for &arm in arms {
+                names.push(format!("{} noise {:.0}% {}", kind.name(), 100.0 * p, arm.name()));
+                let (spec, o) = arm.apply(&cell.file.network, &base);
+                jobs.push((p, arm, spec, TrainOptions { flipped: Some(flipped.clone()), ..o }, samples.clone()));
+            }
+        }
         let (mut runs, done) = runner(&names, opts.max_iters, opts.seeds, &mut |k, progress| {
-            train_report_net(kind, &noisy[k], Some(&held), opts, progress)
+            let (_, _, spec, o, samples) = &jobs[k];
+            let build = |e: usize| crate::models::spec::build::<f32>(spec, samples, e, o.batch.unwrap_or(samples.n));
+            crate::training::train_parallel(&names[k], &build, samples, Some(&held), o, progress)
         })?;
-        for (run, &p) in runs.iter_mut().zip(noise) {
-            run.setting = format!("noise{:.0}%", 100.0 * p);
-            rows.push(noise_row(kind.name(), p, run));
+        for (run, (p, arm, _, o, _)) in runs.iter_mut().zip(&jobs) {
+            run.setting = format!("noise{:.0}% {}", 100.0 * p, arm.name());
+            for s in 0..run.seeds.len() {
+                let first = run.column(s, "accuracy").iter().position(|&a| a >= 1.0);
+                run.iterations[s] = first.map(|i| run.row_iterations(s)[i] as usize);
+            }
+            let flipped = o.flipped.as_ref().map_or(0, |f| f.iter().filter(|&&x| x).count());
+            rows.push(arm_row(kind.name(), *p, *arm, flipped, run));
         }
         let dir = out.join(kind.name());
         crate::atomic::prepare_out_dir(&dir, true)?;
@@ -242,10 +407,11 @@ pub fn noise_study(
         crate::report::figures::render(
             &dir.join("curves"),
             &crate::report::figures::CurvePanels::loss_and_accuracy(
-                &format!("{}: label noise, median over seeds with IQR band", kind.name()),
+                &format!("{}: label noise × regulariser, median over seeds with IQR band", kind.name()),
                 &refs,
             ),
         )?;
+        fit_figure(&dir.join("fit"), kind.name(), noise, arms, &runs)?;
         if !done {
             complete = false;
             break;
@@ -256,15 +422,134 @@ pub fn noise_study(
         study: &'static str,
         complete: bool,
         config: &'a TrainOptions,
-        rows: &'a [NoiseRow],
+        rows: &'a [ArmRow],
+        claims: Vec<String>,
     }
+    let claims = arm_sentences(&rows, opts.max_iters);
     crate::report::write_json(
         &out.join("summary.json"),
-        &Summary { study: "memorisation", complete, config: opts, rows: &rows },
+        &Summary { study: "memorisation", complete, config: opts, rows: &rows, claims: claims.clone() },
     )?;
-    let md = noise_markdown(&rows, opts.max_iters);
+    let mut md = noise_markdown(&rows, opts.max_iters);
+    if !claims.is_empty() {
+        md.push_str("\n## Regularisers against memorisation (Arpit et al. 2017, Sec. 5)\n\n");
+        for c in &claims {
+            md.push_str(&format!("- {c}\n"));
+        }
+    }
     crate::atomic::write_atomic(&out.join("noise.md"), md.as_bytes())?;
     Ok((rows, md, complete))
+}
+
+/// Arpit et al.'s Fig. 8 for one task: per noise level with corrupted labels, the fit of the
+/// clean labels (left) and of the corrupted ones (right) over iterations, one line per arm.
+fn fit_figure(path: &Path, task: &str, noise: &[f64], arms: &[Arm], runs: &[Run]) -> crate::error::Result<()> {
+    use crate::report::figures::{CurvePanels, Panel};
+    let mut panels = vec![];
+    for (i, &p) in noise.iter().enumerate().filter(|(_, p)| **p > 0.0) {
+        let level: Vec<Run> = runs[i * arms.len()..(i + 1) * arms.len()]
+            .iter()
+            .zip(arms)
+            .map(|(r, a)| Run { setting: a.label(), ..r.clone() })
+            .collect();
+        let refs: Vec<&Run> = level.iter().collect();
+        for (col, what) in [("fit_clean", "clean labels fitted"), ("fit_flipped", "corrupted labels fitted")] {
+            let mut panel =
+                Panel::of_runs(&refs, col, &format!("{task}, {:.0}% noise: {what}", 100.0 * p), false, (0.25, 0.75));
+            panel.y_range = Some((0.0, 1.02));
+            panel.y_label = "share (median, IQR)".into();
+            panels.push(panel);
+        }
+    }
+    if panels.is_empty() {
+        return Ok(());
+    }
+    render(
+        path,
+        &CurvePanels {
+            title: format!("{task}: what the net fits, clean against corrupted labels (evaluation mode)"),
+            panels,
+            columns: 2,
+        },
+    )
+}
+
+/// Computed sentences on Arpit et al.'s claim: per task and noise level with corrupted labels,
+/// how much each regulariser lowers (or delays) the fit of the corrupted labels against that of
+/// the clean ones, and what it does to held-out accuracy.
+pub fn arm_sentences(rows: &[ArmRow], cap: usize) -> Vec<String> {
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{:.0}%", 100.0 * x));
+    let mut out = vec![];
+    for base in rows.iter().filter(|r| r.arm == Arm::None && r.flipped > 0 && r.row.noise < 1.0) {
+        let others: Vec<&ArmRow> = rows
+            .iter()
+            .filter(|r| r.row.task == base.row.task && r.row.noise == base.row.noise && r.arm != Arm::None)
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let (Some(f0), Some(c0)) = (base.fit_flipped, base.fit_clean) else { continue };
+        let mut s = format!(
+            "{}, {:.0}% of the labels coin-flipped ({} changed): without a regulariser the net ends fitting {} of the corrupted labels and {} of the clean ones (held-out {})",
+            base.row.task,
+            100.0 * base.row.noise,
+            base.flipped,
+            pct(Some(f0)),
+            pct(Some(c0)),
+            pct(base.row.median_held_out_accuracy)
+        );
+        let (mut holds, mut fails) = (vec![], vec![]);
+        // Times to 90%, a seed's "never" counted as twice the cap (so a ratio stays finite).
+        let cap = 2.0 * cap as f64;
+        let t = |v: Option<f64>| v.unwrap_or(cap);
+        let it = |v: Option<f64>| v.map_or(format!("> {}", cap / 2.0), |x| format!("{x:.0}"));
+        s.push_str(&format!(
+            "; it fits 90% of the clean labels by iteration {} and of the corrupted ones by {}",
+            it(base.iterations_to_clean_90),
+            it(base.iterations_to_flipped_90)
+        ));
+        for r in &others {
+            let (Some(f), Some(c)) = (r.fit_flipped, r.fit_clean) else { continue };
+            s.push_str(&format!(
+                "; {}: {} and {} (held-out {}; 90% by {} and {})",
+                r.arm.label(),
+                pct(Some(f)),
+                pct(Some(c)),
+                pct(r.row.median_held_out_accuracy),
+                it(r.iterations_to_clean_90),
+                it(r.iterations_to_flipped_90)
+            ));
+            // The claim for this arm: it costs the corrupted labels clearly more than the clean
+            // ones, in fit at the end (at least 5 points more) or in time (the corrupted labels'
+            // 90% delayed by a factor 1.5 more than the clean labels').
+            let fit_gap = (f0 - f) > (c0 - c) + 0.05;
+            let slow_flip = t(r.iterations_to_flipped_90) / t(base.iterations_to_flipped_90);
+            let slow_clean = t(r.iterations_to_clean_90) / t(base.iterations_to_clean_90);
+            if fit_gap || slow_flip > 1.5 * slow_clean {
+                holds.push(r.arm.name());
+            } else {
+                fails.push(r.arm.name());
+            }
+        }
+        s.push_str(". ");
+        s.push_str(&match (holds.is_empty(), fails.is_empty()) {
+            (false, true) => format!(
+                "Every regulariser holds memorisation back much more than learning here ({}).",
+                holds.join(", ")
+            ),
+            (true, false) => format!(
+                "No regulariser here holds the corrupted labels back clearly more than the clean ones ({}).",
+                fails.join(", ")
+            ),
+            _ => format!(
+                "Memorisation is held back much more than learning by {}, not by {}.",
+                holds.join(", "),
+                fails.join(", ")
+            ),
+        });
+        out.push(s);
+    }
+    out
 }
 
 /// The data-draw against initialisation study: `n_draws` built-in draws × `opts.seeds` seeds
@@ -551,23 +836,30 @@ pub fn noise_row(task: &'static str, noise: f64, run: &Run) -> NoiseRow {
     }
 }
 
-pub fn noise_markdown(rows: &[NoiseRow], cap: usize) -> String {
+pub fn noise_markdown(rows: &[ArmRow], cap: usize) -> String {
     let mut md = String::from(
-        "# Label noise\n\nA share of the training labels replaced by coin flips (the held-out set keeps its true labels).\n\n| task | noise | converged | median iterations (IQR) | final training accuracy | held-out accuracy |\n|---|---:|---:|---:|---:|---:|\n",
+        "# Label noise\n\nA share of the training labels replaced by coin flips (the held-out set keeps its true labels), under each regulariser. Fit: the share of training labels (clean ones, and those the flips changed) the net gets right in evaluation mode at the end; iterations: the first measurement with 90% of the clean labels fitted, and with 90% of the changed ones (median over seeds). Every run trains to the cap; converged: reached 100% training accuracy.\n\n| task | noise | arm | converged | median iterations (IQR) | final training accuracy | clean fit | corrupted fit | to 90% clean | to 90% corrupted | held-out accuracy |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let it = |v: Option<f64>| v.map_or(format!("> {cap}"), |x| format!("{x:.0}"));
-    for r in rows {
+    let pct = |v: Option<f64>| v.map_or("—".into(), |a| format!("{:.1}%", 100.0 * a));
+    for a in rows {
+        let r = &a.row;
         md.push_str(&format!(
-            "| {} | {:.0}% | {}/{} | {} ({}–{}) | {:.1}% | {} |\n",
+            "| {} | {:.0}% | {} | {}/{} | {} ({}–{}) | {:.1}% | {} | {} | {} | {} | {} |\n",
             r.task,
             100.0 * r.noise,
+            a.arm.label(),
             r.converged,
             r.seeds,
             it(r.median_iterations),
             it(r.p25_iterations),
             it(r.p75_iterations),
             100.0 * r.median_final_train_accuracy,
-            r.median_held_out_accuracy.map_or("—".into(), |a| format!("{:.1}%", 100.0 * a))
+            pct(a.fit_clean),
+            pct(a.fit_flipped),
+            it(a.iterations_to_clean_90),
+            if a.flipped > 0 { it(a.iterations_to_flipped_90) } else { "—".into() },
+            pct(r.median_held_out_accuracy)
         ));
     }
     md

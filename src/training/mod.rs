@@ -9,7 +9,8 @@
 //! record: [`kept_rows`] (row thinning), [`dead_units`], [`held_out`] (curves and final
 //! accuracy), [`learning_order`], [`sample_dynamics`] (per-sample measures), [`probes`],
 //! [`sharpness`], [`live`] (a watched run), [`checkpoints`] (saved parameters) and
-//! [`subset_verdicts`] (C-score runs, where every model trains on its own subset). [`observers`] lists which a run gets. A new measurement is
+//! [`subset_verdicts`] (C-score runs, where every model trains on its own subset), [`flipped_fit`]
+//! (memorisation of corrupted labels). [`observers`] lists which a run gets. A new measurement is
 //! a new file with an `impl Observer` and one line there.
 //!
 //! Around it: [`options`] (the one configuration, its defaults and validator), [`evaluate`]
@@ -19,6 +20,7 @@ pub mod checkpoints;
 pub mod confusion;
 pub mod dead_units;
 pub mod evaluate;
+pub mod flipped_fit;
 pub mod held_out;
 pub mod kept_rows;
 pub mod learning_order;
@@ -148,6 +150,9 @@ pub fn observers<'a>(
     if opts.keep_final_params {
         o.push(Box::new(checkpoints::FinalParams));
     }
+    if let Some(f) = &opts.flipped {
+        o.push(Box::new(flipped_fit::FlippedFit::new(data, f, FLIPPED_FIT_EVERY)));
+    }
     // Not for C-score subset runs: nothing reads their confusion.
     if opts.subset.is_none()
         && let Some(c) = confusion::ConfusionObserver::new(net, data, held_out)
@@ -156,6 +161,9 @@ pub fn observers<'a>(
     }
     o
 }
+
+/// How often `flipped_fit` measures (besides its early log grid).
+pub const FLIPPED_FIT_EVERY: usize = 10;
 
 /// Salt of the noise streams (a seed's initialisation stream is the seed itself).
 const NOISE_SALT: u64 = 0xd509_0d7a_11e5_5eed;

@@ -98,6 +98,10 @@ pub struct TrainOptions {
     /// Keep every seed's final parameters in the run record (for decision boundaries).
     #[serde(skip)]
     pub keep_final_params: bool,
+    /// Per training sample, whether its label was corrupted: rows then get `fit_clean` and
+    /// `fit_flipped` (`flipped_fit`, the memorisation study).
+    #[serde(skip)]
+    pub flipped: Option<std::sync::Arc<Vec<bool>>>,
 }
 
 /// What `sample_dynamics` measures besides forgetting and the data map, which it always does.
@@ -188,6 +192,7 @@ impl TrainOptions {
             samples: None,
             subset: None,
             keep_final_params: false,
+            flipped: None,
         }
     }
 
