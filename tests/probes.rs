@@ -122,7 +122,8 @@ fn the_depth_study_writes_its_table_and_a_one_layer_ratio_is_one() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let cells = s["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 3 * 3 * 2, "activations × initialisations × depths");
+    assert_eq!(cells.len(), 2 * 3 * 3 * 2, "without and with BatchNorm × activations × initialisations × depths");
+    assert_eq!(cells.iter().filter(|c| c["batchnorm"] == true).count(), 3 * 3 * 2);
     for c in cells {
         let r = c["ratio_init"][1].as_f64().unwrap();
         if c["depth"] == 1 {
@@ -133,12 +134,18 @@ fn the_depth_study_writes_its_table_and_a_one_layer_ratio_is_one() {
     }
     // Sigmoid with the report's small weights shrinks the gradient towards the input more than
     // He initialisation does (Glorot & Bengio's finding; here at depth 2 already).
-    let ratio = |act: &str, init: &str| {
-        cells.iter().find(|c| c["act"] == act && c["init"] == init && c["depth"] == 2).unwrap()["ratio_init"][1]
+    let ratio = |act: &str, init: &str, bn: bool| {
+        cells.iter().find(|c| c["act"] == act && c["init"] == init && c["depth"] == 2 && c["batchnorm"] == bn).unwrap()
+            ["ratio_init"][1]
             .as_f64()
             .unwrap()
     };
-    assert!(ratio("sigmoid", "truncated_normal(0.1)") < ratio("sigmoid", "he_uniform"));
+    assert!(ratio("sigmoid", "truncated_normal(0.1)", false) < ratio("sigmoid", "he_uniform", false));
+    // BatchNorm rescales every layer's input: the report's small weights no longer shrink the
+    // gradient on its way down (the ratio is measured at the dense layers' outputs).
+    assert!(ratio("sigmoid", "truncated_normal(0.1)", true) > 2.0 * ratio("sigmoid", "truncated_normal(0.1)", false));
+    let md = std::fs::read_to_string(out.join("depth.md")).unwrap();
+    assert!(md.contains("Does BatchNorm let the deep nets train?") && md.contains("2 hidden sigmoid layers"), "{md}");
     for f in ["depth.md", "depth.svg", "depth.png"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }

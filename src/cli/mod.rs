@@ -298,6 +298,10 @@ pub struct DepthArgs {
     /// Units per hidden layer.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
+    /// Leave out the BatchNorm arm (each cell again with BatchNorm between every hidden layer
+    /// and its activation).
+    #[arg(long)]
+    pub no_batchnorm: bool,
     /// Iteration cap per cell.
     #[arg(long, default_value_t = 2000)]
     pub max_iters: usize,

@@ -275,7 +275,7 @@ pub fn depth(args: &super::DepthArgs) -> Result<ExitCode> {
     let samples = data.samples();
     crate::atomic::prepare_out_dir(&args.out, args.force)?;
     let started = std::time::Instant::now();
-    let cells = depth::plan(args.max_depth);
+    let cells = depth::plan(args.max_depth, !args.no_batchnorm);
     let (rows, complete) =
         depth::run_study(&cells, args.width, &samples, &data.source, &opts, &args.out, &mut progress_runner)?;
     println!("{}", depth::markdown(&rows, &opts));

@@ -3,7 +3,8 @@
 //! normal of std 0.1, Xavier, He). Measured per cell over many seeds: the ratio of the first
 //! hidden layer's back-propagated gradient RMS to the last hidden layer's (below 1: gradients
 //! shrink towards the input), at initialisation and at the end; iterations to 100%; the fraction
-//! converged.
+//! converged. Every cell also runs with BatchNorm between each hidden layer and its activation
+//! (the standard modern remedy): do the deep sigmoid and std-0.1 ReLU nets then train?
 
 use crate::activations::Activation;
 use crate::data::Samples;
@@ -25,11 +26,19 @@ pub struct DepthCell {
     pub init: &'static str,
     #[serde(skip)]
     pub weights: WeightInit,
+    /// BatchNorm between each hidden dense layer and its activation.
+    pub batchnorm: bool,
 }
 
 impl DepthCell {
     pub fn name(&self) -> String {
-        format!("depth{}+{}+{}", self.depth, self.act, self.init)
+        format!("depth{}+{}+{}{}", self.depth, self.act, self.init, if self.batchnorm { "+bn" } else { "" })
+    }
+
+    /// The layer holding hidden layer `k`'s dense pre-activation (two layers per hidden layer
+    /// with BatchNorm).
+    pub fn hidden_layer(&self, k: usize) -> String {
+        format!("layers.{}", if self.batchnorm { 2 * k } else { k })
     }
 }
 
@@ -39,23 +48,34 @@ pub const INITS: [(&str, WeightInit); 3] = [
     ("he_uniform", WeightInit::HeUniform),
 ];
 
-/// Every depth 1..=max_depth × sigmoid, tanh, ReLU × the three initialisations.
-pub fn plan(max_depth: usize) -> Vec<DepthCell> {
+/// Every depth 1..=max_depth × sigmoid, tanh, ReLU × the three initialisations, without and
+/// (`batchnorm`) with BatchNorm.
+pub fn plan(max_depth: usize, batchnorm: bool) -> Vec<DepthCell> {
     let mut cells = vec![];
-    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
-        for (init, weights) in INITS {
-            for depth in 1..=max_depth {
-                cells.push(DepthCell { depth, act, init, weights });
+    for bn in if batchnorm { vec![false, true] } else { vec![false] } {
+        for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+            for (init, weights) in INITS {
+                for depth in 1..=max_depth {
+                    cells.push(DepthCell { depth, act, init, weights, batchnorm: bn });
+                }
             }
         }
     }
     cells
 }
 
-/// `depth` hidden dense layers of `width` units with `act`, then one logit (sigmoid CE).
+/// `depth` hidden dense layers of `width` units with `act` (with BatchNorm: dense, then
+/// BatchNorm with `act`), then one logit (sigmoid CE).
 pub fn network(cell: &DepthCell, width: usize) -> NetworkSpec {
+    let act = Some(cell.act.to_string());
     let mut layers: Vec<Layer> = (0..cell.depth)
-        .map(|_| Layer::Dense { units: width, act: Some(cell.act.to_string()), bias: Default::default(), name: None })
+        .flat_map(|_| match cell.batchnorm {
+            false => vec![Layer::Dense { units: width, act: act.clone(), bias: Default::default(), name: None }],
+            true => vec![
+                Layer::Dense { units: width, act: None, bias: Default::default(), name: None },
+                Layer::Batchnorm { eps: 1e-5, momentum: 0.1, act: act.clone(), name: None },
+            ],
+        })
         .collect();
     layers.push(Layer::Dense { units: 1, act: None, bias: Default::default(), name: None });
     NetworkSpec { layers, output: OutputSpec { loss: Some("sigmoid_ce".into()), ..Default::default() }, heads: None }
@@ -122,8 +142,8 @@ pub fn summarise(cell: &DepthCell, run: &Run) -> DepthRow {
     let s = RunSummary::of(run);
     let (mut init, mut end) = (vec![], vec![]);
     if let Some(p) = &run.probes {
-        let last = format!("layers.{}", cell.depth - 1);
-        if let (Some(a), Some(b)) = (p.key("layers.0", "grad_rms"), p.key(&last, "grad_rms")) {
+        let (first, last) = (cell.hidden_layer(0), cell.hidden_layer(cell.depth - 1));
+        if let (Some(a), Some(b)) = (p.key(&first, "grad_rms"), p.key(&last, "grad_rms")) {
             let ((a0, a1), (b0, b1)) = (p.first_and_last(a), p.first_and_last(b));
             init = a0.iter().zip(&b0).map(|(x, y)| x / y).collect();
             end = a1.iter().zip(&b1).map(|(x, y)| x / y).collect();
@@ -180,11 +200,16 @@ pub fn write_outputs(
         y_label: y.into(),
         log_y: log,
         y_range: (!log).then_some((0.0, 1.02)),
-        series: INITS
+        series: [false, true]
             .iter()
-            .map(|(init, _)| {
+            .flat_map(|&bn| INITS.iter().map(move |(init, _)| (bn, init)))
+            .filter(|&(bn, _)| rows.iter().any(|r| r.cell.batchnorm == bn))
+            .map(|(bn, init)| {
                 let mut b = Band { iterations: vec![], median: vec![], lo: vec![], hi: vec![] };
-                for r in rows.iter().filter(|r| r.cell.act.to_string() == act && r.cell.init == *init) {
+                for r in rows
+                    .iter()
+                    .filter(|r| r.cell.act.to_string() == act && r.cell.init == *init && r.cell.batchnorm == bn)
+                {
                     let [lo, m, hi] = value(r);
                     if m.is_finite() {
                         b.iterations.push(r.cell.depth as f64);
@@ -193,7 +218,7 @@ pub fn write_outputs(
                         b.hi.push(hi);
                     }
                 }
-                (init.to_string(), b)
+                (format!("{init}{}", if bn { " + BatchNorm" } else { "" }), b)
             })
             .collect(),
         x_names: (1..=rows.iter().map(|r| r.cell.depth).max().unwrap_or(1)).map(|d| d.to_string()).collect(),
@@ -225,7 +250,7 @@ pub fn write_outputs(
 
 pub fn markdown(rows: &[DepthRow], opts: &TrainOptions) -> String {
     let mut md = format!(
-        "# Depth study\n\n{} seeds per cell, SGD lr {}, biases 0, cap {} iterations. Ratio: the first hidden layer's back-propagated gradient RMS over the last hidden layer's (median and IQR over seeds); below 1 the gradient shrinks on its way to the input.\n\n| activation | init | depth | ratio at iteration 1 | ratio at the end | converged | median iterations |\n|---|---|---:|---:|---:|---:|---:|\n",
+        "# Depth study\n\n{} seeds per cell, SGD lr {}, biases 0, cap {} iterations. Ratio: the first hidden layer's back-propagated gradient RMS over the last hidden layer's (median and IQR over seeds); below 1 the gradient shrinks on its way to the input.\n\n| activation | init | BatchNorm | depth | ratio at iteration 1 | ratio at the end | converged | median iterations |\n|---|---|---|---:|---:|---:|---:|---:|\n",
         opts.seeds, opts.optim.lr, opts.max_iters
     );
     let n = |v: f64| if v >= 0.01 { format!("{v:.3}") } else { format!("{v:.1e}") };
@@ -233,9 +258,10 @@ pub fn markdown(rows: &[DepthRow], opts: &TrainOptions) -> String {
         |q: [f64; 3]| if q[1].is_finite() { format!("{} ({}–{})", n(q[1]), n(q[0]), n(q[2])) } else { "—".into() };
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {}/{} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {}/{} | {} |\n",
             r.cell.act,
             r.cell.init,
+            if r.cell.batchnorm { "yes" } else { "no" },
             r.cell.depth,
             f(r.ratio_init),
             f(r.ratio_end),
@@ -244,5 +270,49 @@ pub fn markdown(rows: &[DepthRow], opts: &TrainOptions) -> String {
             r.median_iterations.map_or(format!("> {}", opts.max_iters), |m| format!("{m:.0}"))
         ));
     }
+    let claims = batchnorm_sentences(rows, opts.max_iters);
+    if !claims.is_empty() {
+        md.push_str("\n## Does BatchNorm let the deep nets train?\n\n");
+        for c in claims {
+            md.push_str(&format!("- {c}\n"));
+        }
+    }
     md
+}
+
+/// Computed sentences: at the greatest depth, each activation × initialisation without and with
+/// BatchNorm — seeds converged, median iterations, and the gradient ratio at iteration 1.
+pub fn batchnorm_sentences(rows: &[DepthRow], cap: usize) -> Vec<String> {
+    let Some(deep) = rows.iter().map(|r| r.cell.depth).max() else { return vec![] };
+    let it = |v: Option<f64>| v.map_or(format!("> {cap}"), |m| format!("{m:.0}"));
+    let n = |v: f64| if v >= 0.01 { format!("{v:.2}") } else { format!("{v:.1e}") };
+    let mut out = vec![];
+    for plain in rows.iter().filter(|r| r.cell.depth == deep && !r.cell.batchnorm) {
+        let Some(bn) = rows.iter().find(|r| {
+            r.cell.depth == deep && r.cell.batchnorm && r.cell.act == plain.cell.act && r.cell.init == plain.cell.init
+        }) else {
+            continue;
+        };
+        let verdict = match (plain.converged * 2 < plain.seeds, bn.converged * 2 >= bn.seeds) {
+            (true, true) => "BatchNorm lets it train",
+            (true, false) => "it does not train with or without BatchNorm",
+            (false, true) if bn.median_iterations < plain.median_iterations => "BatchNorm speeds it up",
+            (false, true) => "BatchNorm does not speed it up",
+            (false, false) => "BatchNorm stops it from training",
+        };
+        out.push(format!(
+            "{deep} hidden {} layers, {}: {}/{} seeds reach 100% (median {} iterations, first/last gradient ratio {} at iteration 1) without BatchNorm, {}/{} ({}, ratio {}) with it: {verdict}.",
+            plain.cell.act,
+            plain.cell.init,
+            plain.converged,
+            plain.seeds,
+            it(plain.median_iterations),
+            n(plain.ratio_init[1]),
+            bn.converged,
+            bn.seeds,
+            it(bn.median_iterations),
+            n(bn.ratio_init[1]),
+        ));
+    }
+    out
 }
