@@ -703,3 +703,123 @@ fn an_unknown_preset_is_named_with_a_suggestion() {
     let e = gradlab::experiments::presets::text("fc37").unwrap_err().to_string();
     assert!(e.contains("fc37") && e.contains("fc73"), "{e}");
 }
+
+/// Santurkar et al.'s measures along the gradient (`gradient_line`): measuring changes no number
+/// of training (BatchNorm's running estimates and the parameters put back), and at iteration 1
+/// the columns equal the loss range, largest gradient change and effective β recomputed here
+/// in f64 from each seed's initial parameters on the full batch.
+#[test]
+fn the_line_along_the_gradient_is_what_it_says_and_changes_no_number() {
+    use gradlab::training::gradient_line::LineOptions;
+    let text = "[data]\ngenerator = \"digits\"\nscale = 0.0625\n[network]\nlayers = [{ type = \"dense\", units = 16 }, { type = \"batchnorm\", act = \"relu\" }, { type = \"dense\", units = 10 }]\nloss = \"softmax_ce\"\n[init]\nweights = \"he_uniform\"\n[optim]\nname = \"sgd\"\nlr = 0.2\n[train]\nseeds = 3\nmax_iters = 25\nstop = \"none\"\n";
+    let mut lab_ = lab::parse(Path::new("line.toml"), text).unwrap();
+    let (data, _) = lab_.data(0).unwrap();
+    let plain = lab_.run_cell(0, &data, None, &mut |_, _| true).unwrap();
+    lab_.cells[0].opts.gradient_line = Some(LineOptions::new(4));
+    let measured = lab_.run_cell(0, &data, None, &mut |_, _| true).unwrap();
+    for s in 0..3 {
+        for col in ["loss", "accuracy"] {
+            let bits = |r: &Run| r.column(s, col).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&plain), bits(&measured), "seed {s}: {col}");
+        }
+        let every: Vec<bool> = measured.column(s, "line_beta").iter().map(|v| v.is_finite()).collect();
+        assert!(every.iter().enumerate().all(|(i, &m)| m == (i % 4 == 0)), "measured every 4 rows: {every:?}");
+    }
+    // Iteration 1 again, by hand in f64: θ − η·g for η = {¼, ½, 1, 2, 4}·lr on the full batch.
+    let spec = &lab_.cells[0].file.network;
+    for s in 0..3u64 {
+        let mut net = gradlab::models::spec::build::<f64>(spec, &data, 1, data.n).unwrap();
+        net.init(&gradlab::models::Init::seeds(s, 1, lab_.cells[0].opts.init.weights, 0.0));
+        let all: Vec<usize> = (0..data.n).collect();
+        net.feed(&data, &all);
+        let states: Vec<(gradlab::engine::NodeId, Vec<f64>)> =
+            net.buffers.iter().map(|b| (b.1, net.graph.value(b.1).to_vec())).collect();
+        let at = |net: &mut gradlab::models::Net<f64>| {
+            for (id, v) in &states {
+                net.graph.value_mut(*id).copy_from_slice(v);
+            }
+            net.graph.set_training(true);
+            net.graph.forward();
+            net.graph.backward(net.loss);
+            let g: Vec<f64> = net.params.iter().flat_map(|p| net.graph.grad(p.1).to_vec()).collect();
+            (net.graph.value(net.loss)[0], g)
+        };
+        let theta: Vec<Vec<f64>> = net.params.iter().map(|p| net.graph.value(p.1).to_vec()).collect();
+        let (l0, g0) = at(&mut net);
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let (mut hi, mut lo, mut change, mut beta) = (l0, l0, 0f64, 0f64);
+        for k in [0.25, 0.5, 1.0, 2.0, 4.0] {
+            let eta = k * 0.2;
+            let mut off = 0;
+            for (p, t) in net.params.clone().iter().zip(&theta) {
+                let v = net.graph.value_mut(p.1);
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = t[i] - eta * g0[off + i];
+                }
+                off += t.len();
+            }
+            let (l, g) = at(&mut net);
+            (hi, lo) = (hi.max(l), lo.min(l));
+            let d: Vec<f64> = g.iter().zip(&g0).map(|(a, b)| a - b).collect();
+            change = change.max(norm(&d));
+            beta = beta.max(norm(&d) / (eta * norm(&g0)));
+        }
+        let got = |c: &str| measured.column(s as usize, c)[0] as f64;
+        for (c, want) in [("line_loss_range", hi - lo), ("line_grad_change", change), ("line_beta", beta)] {
+            assert!((got(c) - want).abs() <= 2e-3 * want.abs(), "seed {s} {c}: {} vs {want}", got(c));
+        }
+    }
+}
+
+/// `gradlab study batchnorm` writes its table, figure and computed sentences; BatchNorm goes
+/// before every hidden activation of the presets (and not after the output); bad tasks are
+/// named.
+#[test]
+fn the_batchnorm_study_writes_its_table_and_inserts_batchnorm_where_it_belongs() {
+    use gradlab::experiments::batchnorm::with_batchnorm;
+    use gradlab::models::spec::Layer;
+    let detect = gradlab::experiments::presets::lab("detect").unwrap();
+    let bn = with_batchnorm(&detect.cells[0].file.network);
+    let kinds: Vec<&str> = bn
+        .layers
+        .iter()
+        .map(|l| match l {
+            Layer::Conv2d { act: None, .. } => "conv",
+            Layer::Batchnorm { act: Some(_), .. } => "bn+act",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["conv", "bn+act", "conv", "bn+act"], "{:?}", bn.layers);
+    let out = tmp("bnstudy");
+    let o = gradlab(&[
+        "study",
+        "batchnorm",
+        "--seeds",
+        "2",
+        "--max-iters",
+        "30",
+        "--every",
+        "5",
+        "--tasks",
+        "line,digits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let rows = s["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        for m in ["loss_range", "grad_change", "beta"] {
+            let v = r[m][1].as_f64().unwrap();
+            assert!(v > 0.0 && v.is_finite(), "{r}");
+        }
+    }
+    assert_eq!(s["claims"].as_array().unwrap().len(), 2);
+    for f in ["batchnorm.md", "batchnorm.png", "line/metrics.csv", "digits/curves.png"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let bad = gradlab(&["study", "batchnorm", "--tasks", "digts", "--out", out.join("x").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("did you mean `digits`"), "{}", stderr(&bad));
+}

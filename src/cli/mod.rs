@@ -156,10 +156,18 @@ pub enum StudyKind {
     #[command(after_help = EXIT_CODES)]
     EdgeOfStability(EosArgs),
     /// Label noise (Arpit et al. 2017, Zhang et al. 2017): the report's nets on random, line and
-    /// detection with a share of the training labels replaced by coin flips; iterations to
-    /// 100%, clean held-out accuracy and learning curves per noise level.
+    /// detection with a share of the training labels replaced by coin flips, each without and
+    /// with a regulariser (dropout, weight decay, input noise); how fast and how far the net
+    /// fits the clean and the corrupted labels (Arpit et al.'s Fig. 8), iterations to 100%,
+    /// clean held-out accuracy and learning curves per noise level and arm.
     #[command(after_help = EXIT_CODES)]
     Memorisation(NoiseArgs),
+    /// How BatchNorm helps optimisation (Santurkar et al. 2018): the digits CNN and the report's
+    /// CNNs without and with BatchNorm before every hidden activation, under SGD; along each
+    /// measured step's gradient (step sizes ¼–4× the learning rate, same batch) the range of
+    /// the loss, the largest change of the gradient and the effective β-smoothness.
+    #[command(after_help = EXIT_CODES)]
+    Batchnorm(BatchnormArgs),
     /// Which samples are hard, forgotten, memorised: forgetting events (Toneva et al. 2019),
     /// data maps (Swayamdipta et al. 2020), EL2N and GraNd (Paul et al. 2021), C-scores (Jiang
     /// et al. 2021) and the learning order on random, line, detection and the digits, on the
@@ -172,6 +180,32 @@ pub enum StudyKind {
     /// decomposition of the variance of log(iterations) with bootstrap intervals.
     #[command(name = "data-vs-init", after_help = EXIT_CODES)]
     DataVsInit(DataVsInitArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchnormArgs {
+    /// Seeds per task and arm, trained in lockstep.
+    #[arg(long, default_value_t = 16)]
+    pub seeds: usize,
+    /// Iterations per run (every run trains them all).
+    #[arg(long, default_value_t = 500)]
+    pub max_iters: usize,
+    /// Measure along the gradient every K iterations.
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub every: usize,
+    /// Tasks, comma-separated: digits (the digits CNN, minibatches of 64), line, detection
+    /// (the report's CNNs, full batch).
+    #[arg(long, value_delimiter = ',', default_value = "digits,line,detection")]
+    pub tasks: Vec<String>,
+    /// SGD's learning rate on the digits (line and detection keep the report's 0.1 and 0.01).
+    #[arg(long, default_value_t = 0.05)]
+    pub digits_lr: f64,
+    /// Output directory: summary.json, batchnorm.md, batchnorm.svg/png, <task>/ with metrics.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into --out even if it already holds files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -622,6 +656,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Study { which: StudyKind::Depth(args) } => train::depth(&args),
         Command::Study { which: StudyKind::EdgeOfStability(args) } => train::edge_of_stability(&args),
         Command::Study { which: StudyKind::Memorisation(args) } => train::memorisation(&args),
+        Command::Study { which: StudyKind::Batchnorm(args) } => train::batchnorm(&args),
         Command::Study { which: StudyKind::Samples(args) } => train::samples(&args),
         Command::Study { which: StudyKind::DataVsInit(args) } => train::data_vs_init(&args),
         Command::Table1(args) => train::fc_study(&args.common, crate::experiments::fc_random::FcSetting::table1(true)),

@@ -339,6 +339,33 @@ pub fn memorisation(args: &super::NoiseArgs) -> Result<ExitCode> {
     finish(&args.out, started, complete)
 }
 
+pub fn batchnorm(args: &super::BatchnormArgs) -> Result<ExitCode> {
+    use crate::experiments::batchnorm as bn;
+    let tasks = args
+        .tasks
+        .iter()
+        .map(|t| {
+            bn::Task::parse(t).ok_or_else(|| {
+                let hint = crate::names::did_you_mean(t, &bn::Task::NAMES);
+                Error::Usage(format!("--tasks: unknown task `{t}`{hint} ({})", bn::Task::NAMES.join(", ")))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if args.seeds == 0 || args.max_iters == 0 || args.every == 0 {
+        return Err(Error::Usage("--seeds, --max-iters and --every must be at least 1".into()));
+    }
+    if !(args.digits_lr > 0.0 && args.digits_lr.is_finite()) {
+        return Err(Error::Usage(format!("--digits-lr {}: must be a positive number", args.digits_lr)));
+    }
+    let study =
+        bn::Study { tasks, seeds: args.seeds, max_iters: args.max_iters, every: args.every, digits_lr: args.digits_lr };
+    crate::atomic::prepare_out_dir(&args.out, args.force)?;
+    let started = std::time::Instant::now();
+    let (_, md, complete) = bn::run(&study, &args.out, &mut progress_runner)?;
+    println!("{md}");
+    finish(&args.out, started, complete)
+}
+
 pub fn data_vs_init(args: &super::DataVsInitArgs) -> Result<ExitCode> {
     use crate::experiments::memorisation as mem;
     let kinds = task_kinds(&args.tasks)?;

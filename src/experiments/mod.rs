@@ -5,6 +5,7 @@
 //! `training`, or a [`Runner`] for several settings), and `write_outputs` (summary.json,
 //! metrics.csv, figures, tables); `reproduce` composes them and writes the report.
 
+pub mod batchnorm;
 pub mod check;
 pub mod cnn;
 pub mod cscores;

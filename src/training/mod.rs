@@ -10,7 +10,7 @@
 //! accuracy), [`learning_order`], [`sample_dynamics`] (per-sample measures), [`probes`],
 //! [`sharpness`], [`live`] (a watched run), [`checkpoints`] (saved parameters) and
 //! [`subset_verdicts`] (C-score runs, where every model trains on its own subset), [`flipped_fit`]
-//! (memorisation of corrupted labels). [`observers`] lists which a run gets. A new measurement is
+//! (memorisation of corrupted labels), [`gradient_line`] (the landscape along each step). [`observers`] lists which a run gets. A new measurement is
 //! a new file with an `impl Observer` and one line there.
 //!
 //! Around it: [`options`] (the one configuration, its defaults and validator), [`evaluate`]
@@ -21,6 +21,7 @@ pub mod confusion;
 pub mod dead_units;
 pub mod evaluate;
 pub mod flipped_fit;
+pub mod gradient_line;
 pub mod held_out;
 pub mod kept_rows;
 pub mod learning_order;
@@ -149,6 +150,9 @@ pub fn observers<'a>(
     }
     if opts.keep_final_params {
         o.push(Box::new(checkpoints::FinalParams));
+    }
+    if let Some(l) = &opts.gradient_line {
+        o.push(Box::new(gradient_line::GradientLine::new(data, l, opts.optim.lr)));
     }
     if let Some(f) = &opts.flipped {
         o.push(Box::new(flipped_fit::FlippedFit::new(data, f, FLIPPED_FIT_EVERY)));

@@ -102,6 +102,10 @@ pub struct TrainOptions {
     /// `fit_flipped` (`flipped_fit`, the memorisation study).
     #[serde(skip)]
     pub flipped: Option<std::sync::Arc<Vec<bool>>>,
+    /// The loss and gradient along each measured step's gradient direction (`gradient_line`,
+    /// Santurkar et al.'s smoothness measures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gradient_line: Option<super::gradient_line::LineOptions>,
 }
 
 /// What `sample_dynamics` measures besides forgetting and the data map, which it always does.
@@ -193,6 +197,7 @@ impl TrainOptions {
             subset: None,
             keep_final_params: false,
             flipped: None,
+            gradient_line: None,
         }
     }
 
