@@ -301,18 +301,26 @@ pub struct ArmRow {
     /// At each seed's last measurement.
     pub fit_clean: Option<f64>,
     pub fit_flipped: Option<f64>,
-    /// The first measured iteration with 90% of the clean labels fitted, and with 90% of the
-    /// corrupted ones (median over seeds; a seed that never got there counts as beyond the cap).
+    /// The first measured iteration from which 90% of the clean labels stay fitted, and 90% of
+    /// the corrupted ones (median over seeds; a seed that never got there counts as beyond the cap).
     pub iterations_to_clean_90: Option<f64>,
     pub iterations_to_flipped_90: Option<f64>,
 }
 
-/// First measured iteration at which `column` reaches `level`, per seed (`None`: never).
+/// Per seed, the first measured iteration from which `column` stays at or above `level` at
+/// every later measurement (`None`: never; an early chance agreement that is lost again does
+/// not count, as for a sample's learned iteration).
 fn first_reaching(run: &Run, column: &str, level: f32) -> Vec<Option<f64>> {
     (0..run.seeds.len())
         .map(|s| {
             let c = run.column(s, column);
-            c.iter().position(|&v| v >= level).map(|i| run.row_iterations(s)[i] as f64)
+            let measured: Vec<(usize, f32)> = c.iter().copied().enumerate().filter(|(_, v)| v.is_finite()).collect();
+            let below = measured.iter().rposition(|(_, v)| *v < level);
+            let from = match below {
+                None => measured.first(),
+                Some(k) => measured.get(k + 1),
+            };
+            from.map(|&(i, _)| run.row_iterations(s)[i] as f64)
         })
         .collect()
 }
@@ -838,7 +846,7 @@ pub fn noise_row(task: &'static str, noise: f64, run: &Run) -> NoiseRow {
 
 pub fn noise_markdown(rows: &[ArmRow], cap: usize) -> String {
     let mut md = String::from(
-        "# Label noise\n\nA share of the training labels replaced by coin flips (the held-out set keeps its true labels), under each regulariser. Fit: the share of training labels (clean ones, and those the flips changed) the net gets right in evaluation mode at the end; iterations: the first measurement with 90% of the clean labels fitted, and with 90% of the changed ones (median over seeds). Every run trains to the cap; converged: reached 100% training accuracy.\n\n| task | noise | arm | converged | median iterations (IQR) | final training accuracy | clean fit | corrupted fit | to 90% clean | to 90% corrupted | held-out accuracy |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "# Label noise\n\nA share of the training labels replaced by coin flips (the held-out set keeps its true labels), under each regulariser. Fit: the share of training labels (clean ones, and those the flips changed) the net gets right in evaluation mode at the end; iterations: the first measurement from which 90% of the clean labels stay fitted, and 90% of the changed ones (median over seeds). Every run trains to the cap; converged: reached 100% training accuracy.\n\n| task | noise | arm | converged | median iterations (IQR) | final training accuracy | clean fit | corrupted fit | to 90% clean | to 90% corrupted | held-out accuracy |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let it = |v: Option<f64>| v.map_or(format!("> {cap}"), |x| format!("{x:.0}"));
     let pct = |v: Option<f64>| v.map_or("—".into(), |a| format!("{:.1}%", 100.0 * a));
