@@ -124,6 +124,9 @@ fn sum_and_dot<T: Real>(a: &[T], b: &[T], m: T) -> (T, T) {
 
 /// `training`: batch statistics, and the running estimates of the models flagged in `update`
 /// (every model if `None`) moved; otherwise the running estimates normalise.
+// Never inlined: the tape's forward and backward loops stay as they were for every other op
+// (inlined here, the portable kernels' fc73 step measured 12% slower).
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
     e_count: usize,
@@ -173,6 +176,7 @@ pub fn forward<T: Real>(
 
 /// Adds the gradients of `x` (when `gx` is not empty), `γ` and `β` from `gy`, for the mode the
 /// forward ran in; `x` is the forward's input.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
     x: TensorRef<T>,
