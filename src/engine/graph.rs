@@ -548,8 +548,7 @@ impl<T: Real> Graph<T> {
     }
 
     /// Node `i`, a BatchNorm, forward (it writes its running estimates, nodes before it). Out of
-    /// the loop above so that the loop compiles as it did without it (measured: the portable
-    /// kernels' fc73 step was 7–12% slower with this inlined there).
+    /// the loop above so that the loop stays as it was for every other op.
     #[inline(never)]
     fn batch_norm_forward(&mut self, i: usize, models: Option<&[bool]>) {
         let Op::BatchNorm { x, gamma, beta, mean, var, spec } = &self.ops[i] else { unreachable!("a BatchNorm node") };
