@@ -469,10 +469,8 @@ normalisation and noise layers: training step on 64 digits, one model, one threa
                 toml::from_str(text).map_err(|e| crate::error::Error::Usage(format!("bench net: {e}")))?;
             let mut net = crate::models::spec::build::<f32>(&spec, &batch, 1, 64)?;
             if training {
-                for (noise, buf) in net.graph.noise_buffers() {
-                    let mut rng = crate::init::SeededRng::new(1);
-                    crate::engine::noise::draw(buf, noise, || rng.uniform());
-                }
+                let mut rng = crate::init::SeededRng::new(1);
+                net.graph.draw_noise(|| rng.uniform());
                 net.graph.set_training(true);
             }
             Ok(step_seconds(net, &batch, OptimConfig::sgd(0.05), budget))

@@ -514,9 +514,7 @@ fn dropout_with_a_fixed_mask_and_out_of_training() {
         *v = rng.uniform() * 2.0 - 1.0;
     }
     randomise(&mut g, &[w1, w2], 2, 1.0);
-    for (noise, mask) in g.noise_buffers() {
-        gradlab::engine::noise::draw(mask, noise, || rng.uniform());
-    }
+    g.draw_noise(|| rng.uniform());
     g.set_training(true);
     check(&mut g, loss, &[w1, w2], "dense→dropout→tanh→dense (training)");
     g.forward();

@@ -332,13 +332,13 @@ impl<T: Real> Graph<T> {
         self.training = on;
     }
 
-    pub fn is_training(&self) -> bool {
-        self.training
-    }
-
-    /// Every state node (BatchNorm's running estimates), in creation order.
-    pub fn states(&self) -> Vec<NodeId> {
-        (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::State)).map(NodeId).collect()
+    /// Fills every noise buffer of every model from one stream (`uniform` in [0, 1)), node by
+    /// node: one fixed draw, for gradient checks and benchmarks. Training draws each model from
+    /// its own stream instead (`training::draw_noise`).
+    pub fn draw_noise(&mut self, mut uniform: impl FnMut() -> f64) {
+        for (noise, buf) in self.noise_buffers() {
+            super::noise::draw(buf, noise, &mut uniform);
+        }
     }
 
     /// Every noise node with its kind and its buffer `[E, ...]` to fill before a training forward.

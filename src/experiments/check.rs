@@ -60,9 +60,7 @@ pub fn check(
     let mut out = check_mode(&mut net, per_tensor, "evaluation");
     if modes_differ {
         let mut rng = crate::init::SeededRng::new(init.seeds[0] ^ 0x5eed_c0de);
-        for (noise, buf) in net.graph.noise_buffers() {
-            crate::engine::noise::draw(buf, noise, || rng.uniform());
-        }
+        net.graph.draw_noise(|| rng.uniform());
         net.graph.set_training(true);
         out.extend(check_mode(&mut net, per_tensor, "training"));
     }

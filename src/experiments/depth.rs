@@ -67,18 +67,16 @@ pub fn plan(max_depth: usize, batchnorm: bool) -> Vec<DepthCell> {
 /// `depth` hidden dense layers of `width` units with `act` (with BatchNorm: dense, then
 /// BatchNorm with `act`), then one logit (sigmoid CE).
 pub fn network(cell: &DepthCell, width: usize) -> NetworkSpec {
-    let act = Some(cell.act.to_string());
     let mut layers: Vec<Layer> = (0..cell.depth)
-        .flat_map(|_| match cell.batchnorm {
-            false => vec![Layer::Dense { units: width, act: act.clone(), bias: Default::default(), name: None }],
-            true => vec![
-                Layer::Dense { units: width, act: None, bias: Default::default(), name: None },
-                Layer::Batchnorm { eps: 1e-5, momentum: 0.1, act: act.clone(), name: None },
-            ],
-        })
+        .map(|_| Layer::Dense { units: width, act: Some(cell.act.to_string()), bias: Default::default(), name: None })
         .collect();
     layers.push(Layer::Dense { units: 1, act: None, bias: Default::default(), name: None });
-    NetworkSpec { layers, output: OutputSpec { loss: Some("sigmoid_ce".into()), ..Default::default() }, heads: None }
+    let spec = NetworkSpec {
+        layers,
+        output: OutputSpec { loss: Some("sigmoid_ce".into()), ..Default::default() },
+        heads: None,
+    };
+    if cell.batchnorm { crate::experiments::batchnorm::with_batchnorm(&spec) } else { spec }
 }
 
 /// Trains one cell: biases 0 (as `torch.nn.init` users would), the report's SGD otherwise.

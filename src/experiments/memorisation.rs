@@ -332,11 +332,7 @@ pub fn arm_row(task: &'static str, noise: f64, arm: Arm, flipped: usize, run: &R
             .collect();
         (!v.is_empty()).then(|| crate::stats::quantile(&v, 0.5))
     };
-    let censored = |v: Vec<Option<f64>>| {
-        let v: Vec<f64> = v.into_iter().map(|x| x.unwrap_or(f64::INFINITY)).collect();
-        let m = crate::stats::quantile(&v, 0.5);
-        m.is_finite().then_some(m)
-    };
+    let censored = |v: Vec<Option<f64>>| censored_quantile(&v, 0.5);
     ArmRow {
         row: noise_row(task, noise, run),
         arm,

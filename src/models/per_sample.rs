@@ -154,6 +154,8 @@ impl PerSampleTwin {
         let mut out = vec![vec![(0.0, 0.0); data.n]; e_count];
         let mut indices = vec![[0usize; 1]; slots];
         let mut one = [0.0];
+        let tensors: Vec<(NodeId, NodeId)> =
+            net.tensors().zip(self.net.tensors()).map(|((_, a), (_, b))| (a, b)).collect();
         for start in (0..pairs).step_by(slots) {
             let used = slots.min(pairs - start);
             // Slot c holds pair start + c = (model, sample); unused slots repeat the last pair.
@@ -161,9 +163,7 @@ impl PerSampleTwin {
                 let p = start + c.min(used - 1);
                 (p / data.n, p % data.n)
             };
-            let pairs_of_tensors: Vec<(NodeId, NodeId)> =
-                net.tensors().zip(self.net.tensors()).map(|((_, a), (_, b))| (a, b)).collect();
-            for (id, tid) in &pairs_of_tensors {
+            for (id, tid) in &tensors {
                 let src = net.graph.value(*id);
                 let n = src.len() / e_count;
                 let dst = self.net.graph.value_mut(*tid);

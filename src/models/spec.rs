@@ -323,20 +323,15 @@ pub fn build_fed<T: Real>(
                 if i == 0 {
                     return Err(bad("layernorm normalises a layer's output: put a layer before it".into()));
                 }
-                if !(eps.is_finite() && *eps > 0.0) {
-                    return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
-                }
+                positive_eps(&field, *eps)?;
                 let features = s[1..s.len() - 1].to_vec();
                 let gamma = g.param(&features);
                 let beta = g.param(&features);
-                params.push((format!("{prefix}.weight"), gamma, ParamKind::NormScale));
-                params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
+                push_norm_params(&mut params, &prefix, gamma, beta);
                 (g.layer_norm(cur, gamma, beta, *eps).map_err(shape_err)?, act(&field, name)?)
             }
             Layer::Batchnorm { eps, momentum, act: name, .. } => {
-                if !(eps.is_finite() && *eps > 0.0) {
-                    return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
-                }
+                positive_eps(&field, *eps)?;
                 if !(0.0..=1.0).contains(momentum) {
                     return Err(Error::field(
                         format!("{field}.momentum"),
@@ -346,8 +341,7 @@ pub fn build_fed<T: Real>(
                 let channels = s[1];
                 let (gamma, beta) = (g.param(&[channels]), g.param(&[channels]));
                 let (mean, var) = (g.state(&[channels]), g.state(&[channels]));
-                params.push((format!("{prefix}.weight"), gamma, ParamKind::NormScale));
-                params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
+                push_norm_params(&mut params, &prefix, gamma, beta);
                 buffers.push((format!("{prefix}.running_mean"), mean, Buffer::RunningMean));
                 buffers.push((format!("{prefix}.running_var"), var, Buffer::RunningVar));
                 let spec = crate::engine::batch_norm::BatchNormSpec { eps: *eps, momentum: *momentum };
@@ -490,6 +484,20 @@ pub fn build_fed<T: Real>(
         batch,
         spec: Some(std::sync::Arc::new(spec.clone())),
     })
+}
+
+/// A normalisation's scale `<prefix>.weight` (γ) and shift `<prefix>.bias` (β).
+fn push_norm_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, gamma: NodeId, beta: NodeId) {
+    params.push((format!("{prefix}.weight"), gamma, ParamKind::NormScale));
+    params.push((format!("{prefix}.bias"), beta, ParamKind::NormShift));
+}
+
+/// A normalisation's ε: a positive number.
+fn positive_eps(field: &str, eps: f64) -> Result<()> {
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
+    }
+    Ok(())
 }
 
 fn push_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str, w: NodeId, b: Option<NodeId>) {

@@ -14,6 +14,8 @@ use crate::record::Run;
 pub struct FlippedFit<'a> {
     data: &'a Samples,
     flipped: &'a [bool],
+    /// Clean and corrupted samples.
+    counts: (usize, usize),
     every: usize,
     /// Per model, this iteration's (clean, flipped) fit, if measured.
     now: Option<Vec<(f64, f64)>>,
@@ -22,7 +24,8 @@ pub struct FlippedFit<'a> {
 impl<'a> FlippedFit<'a> {
     pub fn new(data: &'a Samples, flipped: &'a [bool], every: usize) -> FlippedFit<'a> {
         assert_eq!(flipped.len(), data.n, "one flag per training sample");
-        FlippedFit { data, flipped, every: every.max(1), now: None }
+        let n_flipped = flipped.iter().filter(|&&f| f).count();
+        FlippedFit { data, flipped, counts: (data.n - n_flipped, n_flipped), every: every.max(1), now: None }
     }
 }
 
@@ -32,8 +35,7 @@ impl Observer for FlippedFit<'_> {
     }
 
     fn before_forward(&mut self, net: &mut Net<f32>, at: &At) -> bool {
-        let due = (at.it - 1).is_multiple_of(self.every) || (at.it - 1).is_power_of_two();
-        if !due {
+        if !super::held_out::early_and_every(at.it, self.every) {
             self.now = None;
             return false;
         }
@@ -41,15 +43,18 @@ impl Observer for FlippedFit<'_> {
         let mut right = vec![true; net.batch];
         let mut hits = vec![(0usize, 0usize); e_count];
         let flipped = self.flipped;
+        // The label's head (`y`) when there is one: detection's width head has no corrupted
+        // targets.
+        let labelled = net.heads.iter().any(|h| h.target_name == "y" && h.metric.is_some());
+        let judged: Vec<usize> = (0..net.heads.len())
+            .filter(|&k| net.heads[k].metric.is_some() && (!labelled || net.heads[k].target_name == "y"))
+            .collect();
         each_batch(net, self.data, |net, indices, valid| {
             for (e, hit) in hits.iter_mut().enumerate() {
                 let r = &mut right[..valid];
                 r.fill(true);
-                // The label's head (`y`) when there is one: detection's width head has no
-                // corrupted targets.
-                let labelled = net.heads.iter().any(|h| h.target_name == "y" && h.metric.is_some());
-                for h in net.heads.iter().filter(|h| h.metric.is_some() && (!labelled || h.target_name == "y")) {
-                    net.and_correct(h, e, r);
+                for &k in &judged {
+                    net.and_correct(&net.heads[k], e, r);
                 }
                 for (&ok, &i) in r.iter().zip(indices) {
                     if ok {
@@ -58,8 +63,7 @@ impl Observer for FlippedFit<'_> {
                 }
             }
         });
-        let n_flipped = flipped.iter().filter(|&&f| f).count();
-        let n_clean = flipped.len() - n_flipped;
+        let (n_clean, n_flipped) = self.counts;
         let share = |k: usize, n: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
         self.now = Some(hits.iter().map(|&(c, f)| (share(c, n_clean), share(f, n_flipped))).collect());
         true

@@ -81,9 +81,10 @@ impl Observer for GradientLine<'_> {
         let states: Vec<(_, Vec<f32>)> = net.buffers.iter().map(|b| (b.1, net.graph.value(b.1).to_vec())).collect();
         net.feed(self.data, at.fed);
         let (loss0, g0) = loss_and_gradient(net);
-        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let mut out: Vec<[f64; 3]> = loss0.iter().map(|&l| [l, 0.0, 0.0]).collect();
-        let mut lo = loss0.clone();
+        let g0_norm: Vec<f64> = g0.iter().map(|g| g.iter().map(|x| x * x).sum::<f64>().sqrt()).collect();
+        // Per model: the loss's highest and lowest on the line, then [range, change, β].
+        let (mut hi, mut lo) = (loss0.clone(), loss0);
+        let mut out = vec![[0.0f64; 3]; e_count];
         for &k in &self.opts.steps {
             let eta = k * self.lr;
             let mut offset = 0; // where this tensor starts in a model's flattened gradient
@@ -102,19 +103,18 @@ impl Observer for GradientLine<'_> {
             }
             let (loss, g) = loss_and_gradient(net);
             for e in 0..e_count {
-                out[e][0] = out[e][0].max(loss[e]);
+                hi[e] = hi[e].max(loss[e]);
                 lo[e] = lo[e].min(loss[e]);
-                let diff: Vec<f64> = g[e].iter().zip(&g0[e]).map(|(a, b)| a - b).collect();
-                let change = norm(&diff);
+                let change = g[e].iter().zip(&g0[e]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
                 out[e][1] = out[e][1].max(change);
-                let moved = eta * norm(&g0[e]);
+                let moved = eta * g0_norm[e];
                 if moved > 0.0 {
                     out[e][2] = out[e][2].max(change / moved);
                 }
             }
         }
         for (e, o) in out.iter_mut().enumerate() {
-            o[0] -= lo[e];
+            o[0] = hi[e] - lo[e];
             if !(o.iter().all(|v| v.is_finite())) {
                 *o = [f64::NAN; 3];
             }

@@ -9,6 +9,12 @@ use crate::data::Samples;
 use crate::models::Net;
 use crate::record::Run;
 
+/// Whether iteration `it` is measured on the grid held-out curves use: iterations 1, 2, 3, 5,
+/// 9, 17, … (`it − 1` a power of two) and every `k` from the first.
+pub fn early_and_every(it: usize, k: usize) -> bool {
+    (it - 1).is_multiple_of(k) || (it - 1).is_power_of_two()
+}
+
 pub struct HeldOut<'a> {
     data: &'a Samples,
     /// The curve's interval; `None`: only the accuracy after training.
@@ -35,7 +41,7 @@ impl Observer for HeldOut<'_> {
     fn before_forward(&mut self, net: &mut Net<f32>, at: &At) -> bool {
         // Every K iterations, and early at 1, 2, 3, 5, 9, 17, … where the curve moves fast.
         self.now = match self.every {
-            Some(k) if (at.it - 1).is_multiple_of(k) || (at.it - 1).is_power_of_two() => {
+            Some(k) if early_and_every(at.it, k) => {
                 self.measured += 1;
                 Some(evaluate(net, self.data))
             }
