@@ -823,3 +823,25 @@ fn the_batchnorm_study_writes_its_table_and_inserts_batchnorm_where_it_belongs()
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("did you mean `digits`"), "{}", stderr(&bad));
 }
+
+/// The Python package's keyword overrides: a short name is the one section field it names, a
+/// dotted key is taken as it is, a misspelt one gets a suggestion; the result goes through the
+/// same validator as a file (`parse_doc`).
+#[test]
+fn short_keys_name_one_field_and_parse_doc_validates_like_a_file() {
+    assert_eq!(lab::dotted_key("lr").unwrap(), "optim.lr");
+    assert_eq!(lab::dotted_key("seeds").unwrap(), "train.seeds");
+    assert_eq!(lab::dotted_key("batch").unwrap(), "data.batch");
+    assert_eq!(lab::dotted_key("std").unwrap(), "init.std");
+    assert_eq!(lab::dotted_key("network.layers.0.act").unwrap(), "network.layers.0.act");
+    let e = lab::dotted_key("lrr").unwrap_err();
+    assert!(e.contains("`lrr`") && e.contains("did you mean `lr`"), "{e}");
+    let mut doc: toml::Table = gradlab::experiments::presets::text("fc73").unwrap().parse().unwrap();
+    set_key(&mut doc, &lab::dotted_key("seeds").unwrap(), toml::Value::Integer(0)).unwrap();
+    let e = lab::parse_doc(Path::new("<experiment>"), doc.clone()).unwrap_err().to_string();
+    assert!(e.starts_with("<experiment>: field `train.seeds`"), "{e}");
+    set_key(&mut doc, "train.seeds", toml::Value::Integer(3)).unwrap();
+    let l = lab::parse_doc(Path::new("<experiment>"), doc).unwrap();
+    assert_eq!(l.cells.len(), 2);
+    assert!(l.cells.iter().all(|c| c.opts.seeds == 3));
+}

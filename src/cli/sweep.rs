@@ -230,18 +230,21 @@ pub fn network_landscape(args: &super::LandscapeArgs) -> Result<ExitCode> {
 }
 
 pub fn hessian(args: &HessianArgs) -> Result<ExitCode> {
-    let summary = crate::experiments::curvature::hessian(&crate::experiments::curvature::HessianStudy {
+    use crate::experiments::curvature::{HessianStudy, SpectrumOptions};
+    let summary = crate::experiments::curvature::hessian(&HessianStudy {
         file: &args.file,
         params: args.params.as_deref(),
         out: &args.out,
         force: args.force,
-        top: args.top,
-        full: args.full.then_some(true).or(args.no_full.then_some(false)),
-        probes: args.probes,
-        steps: args.steps,
-        trace_tol: args.trace_tol,
-        max_probes: args.max_probes,
-        seed: args.seed,
+        options: SpectrumOptions {
+            top: args.top,
+            full: args.full.then_some(true).or(args.no_full.then_some(false)),
+            probes: args.probes,
+            steps: args.steps,
+            trace_tol: args.trace_tol,
+            max_probes: args.max_probes,
+            seed: args.seed,
+        },
     })?;
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(ExitCode::SUCCESS)

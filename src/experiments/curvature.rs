@@ -47,13 +47,10 @@ pub fn sharpness_row(lr: f64, run: &crate::record::Run) -> SharpnessRow {
     }
 }
 
-/// `gradlab hessian`: the curvature of a network file's training loss at one point.
-pub struct HessianStudy<'a> {
-    pub file: &'a std::path::Path,
-    /// Parameters (safetensors); the file's initialisation (first seed) without.
-    pub params: Option<&'a std::path::Path>,
-    pub out: &'a std::path::Path,
-    pub force: bool,
+/// How to measure the curvature at one point (`gradlab hessian`'s flags, `gradlab.hessian`'s
+/// keywords).
+#[derive(Clone, Debug)]
+pub struct SpectrumOptions {
     /// Lanczos's `top` largest and smallest eigenvalues.
     pub top: usize,
     /// The full spectrum: `None` when the net has at most `FULL_MAX` parameters.
@@ -67,42 +64,81 @@ pub struct HessianStudy<'a> {
     pub seed: u64,
 }
 
+/// `gradlab hessian`: the curvature of a network file's training loss at one point.
+pub struct HessianStudy<'a> {
+    pub file: &'a std::path::Path,
+    /// Parameters (safetensors); the file's initialisation (first seed) without.
+    pub params: Option<&'a std::path::Path>,
+    pub out: &'a std::path::Path,
+    pub force: bool,
+    pub options: SpectrumOptions,
+}
+
 /// The largest net whose full Hessian is formed (P products and a P × P Jacobi solve).
 pub const FULL_MAX: usize = 3000;
 
-pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
+/// The curvature of the training loss at one point, every estimate with its time.
+#[derive(Clone, Debug)]
+pub struct Spectrum {
+    pub parameters: usize,
+    pub loss: f64,
+    /// Lanczos: the `top` largest (descending) and smallest (ascending from the least) Ritz
+    /// values with their residuals, and the steps taken.
+    pub top: Vec<(f64, f64)>,
+    pub bottom: Vec<(f64, f64)>,
+    pub lanczos_steps: usize,
+    pub trace: crate::curvature::trace::Trace,
+    /// Stochastic Lanczos quadrature: each run's nodes and weights, their Gaussian-broadened
+    /// density on a grid, and the steps per run.
+    pub density_runs: Vec<Vec<(f64, f64)>>,
+    pub density_grid: Vec<f64>,
+    pub density: Vec<f64>,
+    pub density_steps: usize,
+    /// Every eigenvalue, descending (small nets).
+    pub full: Option<Vec<f64>>,
+    /// Seconds of Lanczos, the trace, the density and the full spectrum.
+    pub seconds: [f64; 4],
+    pub hessian_vector_products: usize,
+}
+
+/// Measures cell 0 of `lab` at `params` (safetensors bytes and the name they are known by), or
+/// at its first seed's initialisation, on its whole training set.
+pub fn spectrum(
+    lab: &crate::experiments::lab::Lab,
+    params: Option<(&[u8], &std::path::Path)>,
+    o: &SpectrumOptions,
+) -> crate::Result<Spectrum> {
     use crate::curvature::{Hvp, full_hessian, lanczos, trace};
     use crate::error::Error;
     use crate::init::SeededRng;
-    let lab = crate::experiments::lab::load(s.file)?;
+    let file = &lab.path;
     let cell = &lab.cells[0];
     let (data, _) = lab.data(0)?;
     let mut net: crate::models::Net<f64> =
-        crate::models::spec::build(&cell.file.network, &data, 1, data.n).map_err(|e| e.in_file(s.file))?;
+        crate::models::spec::build(&cell.file.network, &data, 1, data.n).map_err(|e| e.in_file(file))?;
     let p = net.graph.param_count();
-    let full = s.full.unwrap_or(p <= FULL_MAX);
+    let full = o.full.unwrap_or(p <= FULL_MAX);
     if full && p > FULL_MAX {
         return Err(Error::Usage(format!(
             "{}: {p} parameters; the full Hessian (--full) is for networks up to {FULL_MAX}; Lanczos, the trace and the density need no limit",
-            s.file.display()
+            file.display()
         )));
     }
-    if s.top == 0 || s.probes == 0 || s.steps < 2 || !(s.trace_tol > 0.0) || s.max_probes < 2 {
+    if o.top == 0 || o.probes == 0 || o.steps < 2 || !(o.trace_tol > 0.0) || o.max_probes < 2 {
         return Err(Error::Usage(
             "--top and --probes must be at least 1, --steps and --max-probes at least 2, --trace-tol positive".into(),
         ));
     }
     net.init(&crate::models::Init::seeds(cell.opts.first_seed, 1, cell.opts.init.weights, cell.opts.init.bias));
-    if let Some(path) = s.params {
-        crate::models::params::load_all(&mut net, path)?;
+    if let Some((bytes, path)) = params {
+        crate::models::params::load_bytes(&mut net, None, bytes, path)?;
     }
-    crate::atomic::prepare_out_dir(s.out, s.force)?;
     let all: Vec<usize> = (0..data.n).collect();
     net.feed(&data, &all);
     let mut hvp = Hvp::new(&net);
     hvp.at(&net);
     let (loss, _) = hvp.gradient();
-    let mut rngs = vec![SeededRng::new(s.seed)];
+    let mut rngs = vec![SeededRng::new(o.seed)];
     let timed = |f: &mut dyn FnMut()| {
         let t = std::time::Instant::now();
         f();
@@ -111,65 +147,149 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
 
     // Lanczos: both ends, to a tight residual.
     let mut ritz = lanczos::Ritz::default();
-    let o = lanczos::Options { top: s.top, bottom: s.top, tol: 1e-10, min_steps: 2, max_steps: p.min(300) };
+    let lo = lanczos::Options { top: o.top, bottom: o.top, tol: 1e-10, min_steps: 2, max_steps: p.min(300) };
     let lanczos_seconds = timed(&mut || {
         let start = lanczos::random_vectors(p, &mut rngs, false);
-        ritz = lanczos::lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &o).remove(0);
+        ritz = lanczos::lanczos(&mut |v: &[Vec<f64>]| hvp.apply(v), start, &lo).remove(0);
     });
-    let k = s.top.min(ritz.values.len());
-    let top = &ritz.values[..k];
-    let bottom: Vec<f64> = ritz.values[ritz.values.len() - k..].to_vec();
-    let mut csv = String::from("end,rank,eigenvalue,residual\n");
-    for i in 0..k {
-        csv.push_str(&format!("top,{},{},{}\n", i + 1, ritz.values[i], ritz.residuals[i]));
-    }
-    for i in 0..k {
-        let j = ritz.values.len() - 1 - i;
-        csv.push_str(&format!("bottom,{},{},{}\n", i + 1, ritz.values[j], ritz.residuals[j]));
-    }
-    crate::atomic::write_atomic(&s.out.join("extremes.csv"), csv.as_bytes())?;
+    let k = o.top.min(ritz.values.len());
+    let pair = |j: usize| (ritz.values[j], ritz.residuals[j]);
+    let top: Vec<(f64, f64)> = (0..k).map(pair).collect();
+    let bottom: Vec<(f64, f64)> = (0..k).map(|i| pair(ritz.values.len() - 1 - i)).collect();
 
     // Hutchinson's trace.
     let mut tr = vec![];
     let trace_seconds = timed(&mut || {
-        tr = trace::hutchinson(&mut |v: &[Vec<f64>]| hvp.apply(v), p, &mut rngs, s.trace_tol, s.max_probes);
+        tr = trace::hutchinson(&mut |v: &[Vec<f64>]| hvp.apply(v), p, &mut rngs, o.trace_tol, o.max_probes);
     });
-    let tr = tr.remove(0);
 
     // Spectral density by stochastic Lanczos quadrature.
     let mut runs = vec![];
-    let steps = s.steps.min(p);
+    let steps = o.steps.min(p);
     let density_seconds = timed(&mut || {
-        runs = lanczos::density(&mut |v: &[Vec<f64>]| hvp.apply(v), p, &mut rngs, s.probes, steps).remove(0);
+        runs = lanczos::density(&mut |v: &[Vec<f64>]| hvp.apply(v), p, &mut rngs, o.probes, steps).remove(0);
     });
-    let moment = |k: i32| {
-        runs.iter().map(|r| r.iter().map(|(t, w)| w * t.powi(k)).sum::<f64>()).sum::<f64>() / runs.len() as f64
-    };
-    let (grid, density) = lanczos::broadened(&runs, 1000, 1e-5, 0.01);
+    let (density_grid, density) = lanczos::broadened(&runs, 1000, 1e-5, 0.01);
+
+    // The full spectrum (small nets): the reference for the three estimates above.
+    let mut full_seconds = 0.0;
+    let full = full.then(|| {
+        let started = std::time::Instant::now();
+        let h = full_hessian(&mut hvp);
+        let ev = crate::curvature::eigen::symmetric_eigenvalues(&h, p);
+        full_seconds = started.elapsed().as_secs_f64();
+        ev
+    });
+    Ok(Spectrum {
+        parameters: p,
+        loss: loss[0],
+        top,
+        bottom,
+        lanczos_steps: ritz.steps,
+        trace: tr.remove(0),
+        density_runs: runs,
+        density_grid,
+        density,
+        density_steps: steps,
+        full,
+        seconds: [lanczos_seconds, trace_seconds, density_seconds, full_seconds],
+        hessian_vector_products: hvp.products,
+    })
+}
+
+impl Spectrum {
+    /// What `summary.json` says (`file` and `params` name the point; `lr` the file's rate).
+    pub fn summary(
+        &self,
+        file: &std::path::Path,
+        params: Option<&std::path::Path>,
+        lr: f64,
+        probes: usize,
+    ) -> serde_json::Value {
+        let moment = |k: i32| {
+            self.density_runs.iter().map(|r| r.iter().map(|(t, w)| w * t.powi(k)).sum::<f64>()).sum::<f64>()
+                / self.density_runs.len() as f64
+        };
+        let values = |v: &[(f64, f64)]| v.iter().map(|p| p.0).collect::<Vec<f64>>();
+        let exact = match &self.full {
+            None => serde_json::Value::Null,
+            Some(ev) => {
+                let n = ev.len() as f64;
+                serde_json::json!({
+                    "top": &ev[..ev.len().min(10)],
+                    "bottom": &ev[ev.len().saturating_sub(5)..],
+                    "negative": ev.iter().filter(|v| **v < 0.0).count(),
+                    "trace": ev.iter().sum::<f64>(),
+                    "mean": ev.iter().sum::<f64>() / n,
+                    "second_moment": ev.iter().map(|x| x * x).sum::<f64>() / n,
+                    "seconds": self.seconds[3],
+                })
+            }
+        };
+        let t = &self.trace;
+        // summary.json lists the bottom end as Lanczos orders it, descending to the least.
+        let bottom_descending: Vec<f64> = self.bottom.iter().rev().map(|p| p.0).collect();
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "params": params.map(|p| p.display().to_string()),
+            "parameters": self.parameters,
+            "loss": self.loss,
+            "lanczos": {"top": values(&self.top), "bottom": bottom_descending, "steps": self.lanczos_steps, "seconds": self.seconds[0]},
+            "trace": {"hutchinson": t.trace, "standard_error": t.standard_error, "probes": t.probes, "seconds": self.seconds[1]},
+            "density": {"runs": probes, "steps": self.density_steps, "mean": moment(1), "second_moment": moment(2), "seconds": self.seconds[2]},
+            "full": exact,
+            "lr": lr,
+            "two_over_lr": 2.0 / lr,
+            "hessian_vector_products": self.hessian_vector_products,
+        })
+    }
+}
+
+/// `gradlab hessian`: [`spectrum`], written as extremes.csv, density.csv, density_nodes.csv,
+/// spectrum.csv (small nets), the density figure and summary.json.
+pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
+    use crate::curvature::lanczos;
+    let lab = crate::experiments::lab::load(s.file)?;
+    let bytes = s
+        .params
+        .map(|path| {
+            std::fs::read(path).map_err(|err| match err.kind() {
+                std::io::ErrorKind::NotFound => crate::Error::data(path, "file not found"),
+                _ => crate::Error::io(path, err),
+            })
+        })
+        .transpose()?;
+    let point = bytes.as_deref().zip(s.params);
+    // A directory that is not free is found before the work, not after it.
+    crate::atomic::prepare_out_dir(s.out, s.force)?;
+    let sp = spectrum(&lab, point, &s.options)?;
+    let p = sp.parameters;
+    let mut csv = String::from("end,rank,eigenvalue,residual\n");
+    for (i, (v, r)) in sp.top.iter().enumerate() {
+        csv.push_str(&format!("top,{},{v},{r}\n", i + 1));
+    }
+    for (i, (v, r)) in sp.bottom.iter().enumerate() {
+        csv.push_str(&format!("bottom,{},{v},{r}\n", i + 1));
+    }
+    crate::atomic::write_atomic(&s.out.join("extremes.csv"), csv.as_bytes())?;
     let mut csv = String::from("eigenvalue,density\n");
-    for (x, d) in grid.iter().zip(&density) {
+    for (x, d) in sp.density_grid.iter().zip(&sp.density) {
         csv.push_str(&format!("{x},{d}\n"));
     }
     crate::atomic::write_atomic(&s.out.join("density.csv"), csv.as_bytes())?;
     let mut nodes = String::from("run,node,weight\n");
-    for (r, run) in runs.iter().enumerate() {
+    for (r, run) in sp.density_runs.iter().enumerate() {
         for (t, w) in run {
             nodes.push_str(&format!("{r},{t},{w}\n"));
         }
     }
     crate::atomic::write_atomic(&s.out.join("density_nodes.csv"), nodes.as_bytes())?;
-
-    // The full spectrum (small nets): the reference for the three estimates above.
-    let mut exact = serde_json::Value::Null;
     let mut series = vec![(
         "stochastic Lanczos quadrature".to_string(),
-        grid.iter().copied().zip(density.iter().copied()).collect(),
+        sp.density_grid.iter().copied().zip(sp.density.iter().copied()).collect(),
         false,
     )];
-    if full {
-        let started = std::time::Instant::now();
-        let h = full_hessian(&mut hvp);
-        let ev = crate::curvature::eigen::symmetric_eigenvalues(&h, p);
+    if let Some(ev) = &sp.full {
         let mut csv = String::from("rank,eigenvalue\n");
         for (i, v) in ev.iter().enumerate() {
             csv.push_str(&format!("{},{v}\n", i + 1));
@@ -178,23 +298,14 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
         let pts: Vec<(f64, f64)> = ev.iter().map(|&l| (l, 1.0 / p as f64)).collect();
         let (g, d) = lanczos::broadened(&[pts], 1000, 1e-5, 0.01);
         series.push(("full spectrum, broadened alike".into(), g.into_iter().zip(d).collect(), false));
-        let n = p as f64;
-        exact = serde_json::json!({
-            "top": &ev[..ev.len().min(10)],
-            "bottom": &ev[ev.len().saturating_sub(5)..],
-            "negative": ev.iter().filter(|v| **v < 0.0).count(),
-            "trace": ev.iter().sum::<f64>(),
-            "mean": ev.iter().sum::<f64>() / n,
-            "second_moment": ev.iter().map(|x| x * x).sum::<f64>() / n,
-            "seconds": started.elapsed().as_secs_f64(),
-        });
     }
+    let steps = sp.density_steps;
     crate::report::figures::render(
         &s.out.join("density"),
         &crate::report::figures::XyPanels {
             title: format!("Hessian eigenvalue density of {} ({p} parameters)", s.file.display()),
             panels: vec![crate::report::figures::XyPanel {
-                title: format!("{} SLQ runs × {steps} Lanczos steps, Gaussian broadening", s.probes),
+                title: format!("{} SLQ runs × {steps} Lanczos steps, Gaussian broadening", s.options.probes),
                 x_desc: "eigenvalue".into(),
                 y_desc: "density (log scale)".into(),
                 log_y: true,
@@ -209,20 +320,7 @@ pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
             columns: 1,
         },
     )?;
-    let lr = cell.opts.optim.lr;
-    let summary = serde_json::json!({
-        "file": s.file.display().to_string(),
-        "params": s.params.map(|p| p.display().to_string()),
-        "parameters": p,
-        "loss": loss[0],
-        "lanczos": {"top": top, "bottom": bottom, "steps": ritz.steps, "seconds": lanczos_seconds},
-        "trace": {"hutchinson": tr.trace, "standard_error": tr.standard_error, "probes": tr.probes, "seconds": trace_seconds},
-        "density": {"runs": s.probes, "steps": steps, "mean": moment(1), "second_moment": moment(2), "seconds": density_seconds},
-        "full": exact,
-        "lr": lr,
-        "two_over_lr": 2.0 / lr,
-        "hessian_vector_products": hvp.products,
-    });
+    let summary = sp.summary(s.file, s.params, lab.cells[0].opts.optim.lr, s.options.probes);
     crate::report::write_json(&s.out.join("summary.json"), &summary)?;
     Ok(summary)
 }

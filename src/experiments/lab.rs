@@ -196,7 +196,13 @@ pub fn load(path: &Path) -> Result<Lab> {
 /// Reads and checks every cell (data included, so a shape that does not fit is found before
 /// any training starts).
 pub fn parse(path: &Path, text: &str) -> Result<Lab> {
-    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::data(path, e.to_string().trim()))?;
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::data(path, e.to_string().trim()))?;
+    parse_doc(path, doc)
+}
+
+/// [`parse`] of a document already read (the Python package's dicts and keyword overrides);
+/// `path` names it in errors.
+pub fn parse_doc(path: &Path, mut doc: toml::Table) -> Result<Lab> {
     let sweep = match doc.remove("sweep") {
         None => vec![],
         Some(toml::Value::Table(t)) => t.into_iter().collect::<Vec<_>>(),
@@ -269,7 +275,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
 /// What one swept value sets: `"a.x, b.y" = [v, …]` sets every listed key to the same value
 /// (a joint axis: both conv layers' `act`); a table value sets each of its keys below the key
 /// (`"network" = [{ loss = "l2", output_act = "sigmoid" }, …]`: several keys per cell).
-pub(crate) fn assignments(key: &str, value: &toml::Value) -> Vec<(String, toml::Value)> {
+pub fn assignments(key: &str, value: &toml::Value) -> Vec<(String, toml::Value)> {
     let mut out = vec![];
     for key in key.split(',').map(str::trim) {
         match value {
@@ -305,6 +311,39 @@ pub fn set_key(doc: &mut toml::Table, key: &str, value: toml::Value) -> std::res
     }
     *cur = value;
     Ok(())
+}
+
+/// The dotted key a short name stands for: `lr` → `optim.lr`, `seeds` → `train.seeds`, … — a
+/// field of exactly one of `[data]`, `[init]`, `[optim]`, `[train]` (a dotted key is taken as it
+/// is). The Python package's keyword overrides go through here.
+pub fn dotted_key(name: &str) -> std::result::Result<String, String> {
+    if name.contains('.') {
+        return Ok(name.to_string());
+    }
+    let fields = |section: &str, v: serde_json::Value| -> Vec<(String, String)> {
+        let serde_json::Value::Object(m) = v else { return vec![] };
+        m.keys().map(|k| (k.clone(), format!("{section}.{k}"))).collect()
+    };
+    let json = |v: std::result::Result<serde_json::Value, serde_json::Error>| v.unwrap_or_default();
+    let mut all = fields("data", json(serde_json::to_value(DataSection::default())));
+    all.extend(fields("init", json(serde_json::to_value(InitSection::default()))));
+    all.extend(fields("optim", json(serde_json::to_value(OptimSection::default()))));
+    all.extend(fields("train", json(serde_json::to_value(TrainSection::default()))));
+    let found: Vec<&String> = all.iter().filter(|(k, _)| k == name).map(|(_, d)| d).collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            let names: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+            Err(format!(
+                "`{name}` is not a field of [data], [init], [optim] or [train]{} (a dotted key such as `network.loss` reaches any other)",
+                crate::names::did_you_mean(name, &names)
+            ))
+        }
+        many => Err(format!(
+            "`{name}` is a field of several sections; write one of {}",
+            many.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 /// Most samples a generator is asked for.
@@ -942,7 +981,37 @@ pub fn run(
         )));
     }
     crate::atomic::prepare_out_dir(plan.out, plan.force)?;
+    let trained = train(lab, &cells, (data, held_out), runner)?;
+    let summary =
+        write_outputs(plan.out, lab, &trained.runs, &trained.cscores, &trained.data, trained.complete, plan.shard)?;
+    if let Some(tb) = &first.file.train.tensorboard {
+        let only: Vec<Run> = trained.runs.iter().map(|(_, r)| r.clone()).collect();
+        crate::report::tensorboard::write_runs(tb, &only)?;
+    }
+    Ok((summary, trained.complete))
+}
+
+/// What [`train`] leaves: each trained cell's index and run, its C-scores when asked, whether
+/// every run finished, and the training data of the last cell (what `write_outputs` reads).
+pub struct Trained {
+    pub runs: Vec<(usize, Run)>,
+    pub cscores: Vec<Option<crate::record::samples::CScores>>,
+    pub complete: bool,
+    pub data: Samples,
+}
+
+/// Trains `cells` of `lab` through `runner`, then their C-scores where asked; `first_data` is
+/// cell 0's data, already loaded. Writes nothing (`run` does; the Python package keeps
+/// the runs in memory).
+pub fn train(
+    lab: &Lab,
+    cells: &[usize],
+    first_data: (Samples, Option<Samples>),
+    runner: &mut crate::experiments::Runner,
+) -> Result<Trained> {
+    let first = &lab.cells[0];
     let names: Vec<String> = cells.iter().map(|&k| lab.cells[k].name.clone()).collect();
+    let (data, held_out) = first_data;
     let mut cached = (first.file.data.clone(), data, held_out);
     let (runs, complete) = runner(&names, first.opts.max_iters, first.opts.seeds, &mut |i, progress| {
         let c = &lab.cells[cells[i]];
@@ -966,10 +1035,5 @@ pub fn run(
         }
         cscores.push(est);
     }
-    let summary = write_outputs(plan.out, lab, &runs, &cscores, &cached.1, complete, plan.shard)?;
-    if let Some(tb) = &first.file.train.tensorboard {
-        let only: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
-        crate::report::tensorboard::write_runs(tb, &only)?;
-    }
-    Ok((summary, complete))
+    Ok(Trained { runs, cscores, complete, data: cached.1 })
 }

@@ -83,11 +83,63 @@ fn number(buf: &mut ryu::Buffer, v: f32) -> &str {
     }
 }
 
-/// `curves.csv`: per setting and kept iteration (the union over seeds), the number of seeds
-/// still training and, for every metric column, the 25th, 50th and 75th percentiles over
-/// seeds — exact at each of those iterations. A seed that stopped holds its last finite value
-/// (a converged seed stays at 100%), as in the figures; a seed with no finite value yet is left
-/// out.
+/// A run's curves: at every iteration some seed has a row (the union over seeds), the number of
+/// seeds still training and, per metric column, the 25th, 50th and 75th percentiles over seeds
+/// — exact at each of those iterations. A seed that stopped holds its last finite value (a
+/// converged seed stays at 100%), as in the figures; a seed with no finite value yet is left
+/// out (NaN where no seed has one).
+#[derive(Clone, Debug)]
+pub struct Curves {
+    pub iterations: Vec<u32>,
+    pub seeds_running: Vec<u32>,
+    /// Per column of the run: p25, median, p75 at each iteration.
+    pub quartiles: Vec<[Vec<f32>; 3]>,
+}
+
+pub fn curves(run: &crate::record::Run) -> Curves {
+    let width = run.columns.len().max(1);
+    let grid = iteration_grid(&run.at);
+    // Per seed, the next row to take in; per column and seed, the last finite value so far.
+    let mut next = vec![0usize; run.seeds.len()];
+    let mut held = vec![vec![f32::NAN; run.seeds.len()]; width];
+    let mut values: Vec<f64> = Vec::with_capacity(run.seeds.len());
+    let mut out = Curves {
+        iterations: Vec::with_capacity(grid.len()),
+        seeds_running: Vec::with_capacity(grid.len()),
+        quartiles: run.columns.iter().map(|_| std::array::from_fn(|_| Vec::with_capacity(grid.len()))).collect(),
+    };
+    for &it in &grid {
+        let mut running = 0;
+        for (s, at) in run.at.iter().enumerate() {
+            for j in rows_through(at, &mut next[s], it) {
+                for (k, h) in held.iter_mut().enumerate() {
+                    let v = run.rows[s][j * width + k];
+                    if v.is_finite() {
+                        h[s] = v;
+                    }
+                }
+            }
+            running += u32::from(at.last().is_some_and(|&l| l >= it));
+        }
+        out.iterations.push(it);
+        out.seeds_running.push(running);
+        for (k, q3) in out.quartiles.iter_mut().enumerate() {
+            values.clear();
+            values.extend(held[k].iter().filter(|v| v.is_finite()).map(|&v| v as f64));
+            for (q, col) in [0.25, 0.5, 0.75].into_iter().zip(q3.iter_mut()) {
+                col.push(if values.is_empty() {
+                    f32::NAN
+                } else {
+                    crate::stats::quantile_by_selection(&mut values, q) as f32
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `curves.csv`: per setting, its [`curves`] (columns: the runs' union; a run without a column,
+/// or a quartile with no seed behind it, leaves it empty).
 pub fn write_curves_csv(path: &Path, runs: &[crate::record::Run]) -> Result<()> {
     let columns = union_of_columns(runs);
     let mut f = crate::atomic::AtomicFile::create(path)?;
@@ -100,26 +152,9 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::record::Run]) -> Result<()> 
     let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
     let mut line: Vec<u8> = Vec::with_capacity(512);
     for run in runs {
-        let width = run.columns.len().max(1);
-        let grid = iteration_grid(&run.at);
+        let c = curves(run);
         let slots: Vec<Option<usize>> = columns.iter().map(|c| run.columns.iter().position(|r| r == c)).collect();
-        // Per seed, the next row to take in; per column and seed, the last finite value so far.
-        let mut next = vec![0usize; run.seeds.len()];
-        let mut held = vec![vec![f32::NAN; run.seeds.len()]; width];
-        let mut values: Vec<f64> = Vec::with_capacity(run.seeds.len());
-        for &it in &grid {
-            let mut running = 0;
-            for (s, at) in run.at.iter().enumerate() {
-                for j in rows_through(at, &mut next[s], it) {
-                    for (k, h) in held.iter_mut().enumerate() {
-                        let v = run.rows[s][j * width + k];
-                        if v.is_finite() {
-                            h[s] = v;
-                        }
-                    }
-                }
-                running += usize::from(at.last().is_some_and(|&l| l >= it));
-            }
+        for (i, (&it, &running)) in c.iterations.iter().zip(&c.seeds_running).enumerate() {
             line.clear();
             line.extend_from_slice(run.setting.as_bytes());
             line.push(b',');
@@ -131,13 +166,11 @@ pub fn write_curves_csv(path: &Path, runs: &[crate::record::Run]) -> Result<()> 
                     line.extend_from_slice(b",,,");
                     continue;
                 };
-                values.clear();
-                values.extend(held[*k].iter().filter(|v| v.is_finite()).map(|&v| v as f64));
-                for q in [0.25, 0.5, 0.75] {
+                for q in &c.quartiles[*k] {
                     line.push(b',');
-                    if !values.is_empty() {
-                        let x = crate::stats::quantile_by_selection(&mut values, q) as f32;
-                        line.extend_from_slice(number(&mut float, x).as_bytes());
+                    // NaN only where no seed had a finite value (a quantile of finite values is finite).
+                    if !q[i].is_nan() {
+                        line.extend_from_slice(number(&mut float, q[i]).as_bytes());
                     }
                 }
             }
