@@ -138,7 +138,8 @@ fn read_lab(kind: &str, source: &Bound<'_, PyAny>, overrides: &Bound<'_, PyDict>
             }
         }
     }
-    lab::parse_doc(&name, doc).map_err(py_err)
+    // Checking reads the data (a download, for MNIST): without the GIL.
+    source.py().detach(|| lab::parse_doc(&name, doc)).map_err(py_err)
 }
 
 /// Moves a vector into NumPy (no copy).
@@ -345,11 +346,6 @@ fn run<'py>(
         c.opts.keep_final_params = true;
     }
     let cells: Vec<usize> = (0..lab.cells.len()).collect();
-    let (data, held_out) = lab.data(0).map_err(py_err)?;
-    let names: Vec<(String, Vec<usize>)> = {
-        let net = lab.build(0, &data, 1).map_err(py_err)?;
-        net.tensors().map(|(n, id)| (n.to_string(), net.graph.shape(id)[1..].to_vec())).collect()
-    };
     if let Some(o) = &out {
         gradlab::atomic::prepare_out_dir(o, force).map_err(py_err)?;
     }
@@ -359,7 +355,7 @@ fn run<'py>(
     let interrupted_ref = &interrupted;
     let stopped = move || interrupted_ref.lock().map_or(true, |e| e.is_some());
     let trained =
-        py.detach(move || -> gradlab::Result<(lab::Trained, Option<gradlab::experiments::sweep::SweepSummary>)> {
+        py.detach(move || -> gradlab::Result<(lab::Trained, Option<gradlab::experiments::sweep::SweepSummary>, Vec<Vec<(String, Vec<usize>)>>)> {
             let mut runner =
                 |names: &[String],
                  max_iters: usize,
@@ -403,7 +399,21 @@ fn run<'py>(
                     let complete = !stopped();
                     Ok((runs, complete))
                 };
-            let trained = lab::train(lab_ref, &cells, (data, held_out), &mut runner)?;
+            let trained = lab::train(lab_ref, &cells, lab_ref.data(0)?, &mut runner)?;
+            // Each cell's tensor names and shapes (a sweep may change a layer's width).
+            let mut names = vec![];
+            let mut loaded: Vec<(&lab::DataSection, gradlab::data::Samples)> = vec![];
+            for (k, _) in &trained.runs {
+                let section = &lab_ref.cells[*k].file.data;
+                if !loaded.iter().any(|(d, _)| *d == section) {
+                    loaded.push((section, lab_ref.data(*k)?.0));
+                }
+                let data = &loaded.iter().find(|(d, _)| *d == section).expect("just loaded").1;
+                let net = lab_ref.build(*k, data, 1)?;
+                let shapes: Vec<(String, Vec<usize>)> =
+                    net.tensors().map(|(n, id)| (n.to_string(), net.graph.shape(id)[1..].to_vec())).collect();
+                names.push(shapes);
+            }
             let summary = match &out {
                 Some(o) => Some(lab::write_outputs(
                     o,
@@ -416,9 +426,9 @@ fn run<'py>(
                 )?),
                 None => None,
             };
-            Ok((trained, summary))
+            Ok((trained, summary, names))
         });
-    let (trained, written) = trained.map_err(py_err)?;
+    let (trained, written, names) = trained.map_err(py_err)?;
     // summary.json's content (what `out` received, when given).
     let summary = written.unwrap_or_else(|| gradlab::experiments::sweep::SweepSummary {
         study: "lab".into(),
@@ -443,8 +453,8 @@ fn run<'py>(
     let interrupted = interrupted.into_inner().ok().flatten();
     d.set_item("interrupted", interrupted.map(|e| e.into_value(py)))?;
     let runs = PyList::empty(py);
-    for ((k, r), c) in trained.runs.into_iter().zip(trained.cscores) {
-        runs.append(run_to_py(py, &lab.cells[k], r, c, &names)?)?;
+    for (((k, r), c), names) in trained.runs.into_iter().zip(trained.cscores).zip(&names) {
+        runs.append(run_to_py(py, &lab.cells[k], r, c, names)?)?;
     }
     d.set_item("runs", runs)?;
     d.set_item("total_cells", lab.cells.len())?;

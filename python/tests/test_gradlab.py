@@ -156,6 +156,7 @@ def test_out_writes_what_the_command_line_writes(tmp_path: pathlib.Path) -> None
     gradlab.run(path, out=tmp_path / "py", progress=False)
     for name in ["summary.json", "metrics.csv", "curves.csv", "network.txt", "layers.csv", "layers-quartiles.csv"]:
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "py" / name).read_bytes(), name
+    assert sorted(os.listdir(tmp_path / "cli")) == sorted(os.listdir(tmp_path / "py"))
     with pytest.raises(ValueError, match="not empty|already"):
         gradlab.run(path, out=tmp_path / "py", progress=False)
 
@@ -172,6 +173,12 @@ def test_arrays_produced_once_are_not_copied() -> None:
     assert run.params[0]["fc1.weight"].shape == (4, 16) and run.params[0]["fc2.bias"].shape == (1,)
     it, med = run.curve("loss")
     assert it.shape == med.shape and np.all(np.diff(it.astype(np.int64)) > 0)
+
+
+def test_a_sweep_over_a_width_gives_each_cell_its_own_shapes() -> None:
+    r = gradlab.run(EXPERIMENT, progress=False, max_iters=20, sweep={"network.layers.0.units": [4, 8]})
+    assert [run.params[0]["fc1.weight"].shape for run in r] == [(4, 16), (8, 16)]
+    assert [run.params[0]["fc2.weight"].shape for run in r] == [(1, 4), (1, 8)]
 
 
 def test_the_three_forms_of_an_experiment_and_overrides_agree(tmp_path: pathlib.Path) -> None:

@@ -9,7 +9,9 @@ import pytest
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[2] / "examples" / "python" / "table1.ipynb"
 
 
-def test_the_table1_notebook_runs_top_to_bottom(tmp_path: pathlib.Path) -> None:
+def test_the_table1_notebook_runs_top_to_bottom(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel's own inline backend draws the figures into the notebook (MPLBACKEND=Agg would not).
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     try:
         import matplotlib  # noqa: F401
         import nbclient
