@@ -17,6 +17,7 @@ whole and marked `complete = False`.
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -88,7 +89,7 @@ class _Progress:
         self.tqdm: Any = None
         if enabled is not False:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
                 self.tqdm = tqdm
             except ImportError:
@@ -172,7 +173,7 @@ class Run:
     def to_pandas(self) -> "Any":
         """The run's rows as ``metrics.csv`` has them: setting, seed, iteration, then a column per
         metric (a copy)."""
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         frames = []
         for seed, rows, at in zip(self.seeds, self.rows, self.at):
@@ -210,8 +211,8 @@ class Result:
         self.runs: List[Run] = [Run(r) for r in d["runs"]]
 
     def __getitem__(self, key: Union[int, str]) -> Run:
-        if isinstance(key, int):
-            return self.runs[key]
+        if not isinstance(key, str):
+            return self.runs[operator.index(key)]
         for r in self.runs:
             if r.name == key:
                 return r
@@ -225,7 +226,7 @@ class Result:
 
     def to_pandas(self) -> "Any":
         """Every cell's rows in one DataFrame, as ``metrics.csv`` has them (a copy)."""
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         return pd.concat([r.to_pandas() for r in self.runs], ignore_index=True)
 
@@ -318,7 +319,8 @@ def neuron_landscape(
 ) -> Dict[str, np.ndarray]:
     """Task 1: one neuron's output, L2 loss and cross-entropy with their gradients over (w, b), as
     ``[b, w]`` arrays with the axes ``w`` and ``b`` (``gradlab landscape`` without ``--network``)."""
-    return _gradlab.neuron_landscape(act, x, y, tuple(w_range), tuple(b_range), points)
+    (w0, w1), (b0, b1) = w_range, b_range
+    return _gradlab.neuron_landscape(act, x, y, (float(w0), float(w1)), (float(b0), float(b1)), points)
 
 
 def hessian(

@@ -374,12 +374,19 @@ def test_a_progress_bar_when_tqdm_is_there_and_none_when_it_is_not(monkeypatch: 
 def test_per_sample_measures_equal_the_command_lines(tmp_path: pathlib.Path) -> None:
     text = gradlab.presets()["digits-mlp"].replace("seeds = 8", "seeds = 3").replace("max_iters = 2000", "max_iters = 110")
     path = tmp_path / "digits.toml"
-    path.write_text(text + "\n[samples]\nscore_at = [1, 50]\n")
+    path.write_text(text + "\n[samples]\nscore_at = [1, 50]\ncscore_ratios = [0.5, 0.75]\ncscore_epochs = 2\n")
     cli("run", str(path), "--out", str(tmp_path / "cli"), cwd=tmp_path)
     r = gradlab.run(path, progress=False)
     run = r[0]
     with open(tmp_path / "cli" / "sample_measures.csv") as f:
-        rows = [row for row in csv.DictReader(f) if row["seed"] != "mean"]
+        every = list(csv.DictReader(f))
+    rows = [row for row in every if row["seed"] != "mean"]
+    # C-scores (Jiang et al.): the mean rows' column, every sample.
+    cs = run.cscores
+    assert cs is not None and cs["per_ratio"].shape == (2, 1437) and cs["ratios"].tolist() == [0.5, 0.75]
+    means = [row for row in every if row["seed"] == "mean"]
+    np.testing.assert_array_equal(np.array([float(row["cscore"]) for row in means]), cs["cscore"])
+    np.testing.assert_array_equal(cs["per_ratio"].mean(axis=0), cs["cscore"])
     assert len(rows) == 3 * 1437 and run.samples is not None and len(run.samples) == 3
     num = lambda t: float(t) if t != "" else math.nan
     for s, seed in enumerate(run.seeds):
