@@ -81,29 +81,14 @@ fn read_lab(kind: &str, source: &Bound<'_, PyAny>, overrides: &Bound<'_, PyDict>
     let (name, mut doc): (PathBuf, toml::Table) = match kind {
         "path" => {
             let path: PathBuf = source.extract()?;
-            let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    pyo3::exceptions::PyFileNotFoundError::new_err(format!("{}: file not found", path.display()))
-                }
-                _ => py_err(Error::io(&path, e)),
-            })?;
-            let text = if gradlab::experiments::legacy::is_old(&text) {
-                gradlab::experiments::legacy::convert(&path, &text).map_err(py_err)?
-            } else {
-                text
-            };
-            let doc = text.parse().map_err(|e: toml::de::Error| py_err(Error::data(&path, e.to_string().trim())))?;
+            let text = String::from_utf8(read_file(&path)?)
+                .map_err(|_| py_err(Error::data(&path, "not UTF-8 text (a network file is TOML)")))?;
+            let doc = document(&path, text)?;
             (path, doc)
         }
         "text" => {
-            let text: String = source.extract()?;
             let path = PathBuf::from("<experiment>");
-            let text = if gradlab::experiments::legacy::is_old(&text) {
-                gradlab::experiments::legacy::convert(&path, &text).map_err(py_err)?
-            } else {
-                text
-            };
-            let doc = text.parse().map_err(|e: toml::de::Error| py_err(Error::data(&path, e.to_string().trim())))?;
+            let doc = document(&path, source.extract()?)?;
             (path, doc)
         }
         "dict" => match to_toml("experiment", source)? {
@@ -140,6 +125,27 @@ fn read_lab(kind: &str, source: &Bound<'_, PyAny>, overrides: &Bound<'_, PyDict>
     }
     // Checking reads the data (a download, for MNIST): without the GIL.
     source.py().detach(|| lab::parse_doc(&name, doc)).map_err(py_err)
+}
+
+/// A file's bytes; a missing file is Python's `FileNotFoundError`.
+fn read_file(path: &Path) -> PyResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            pyo3::exceptions::PyFileNotFoundError::new_err(format!("{}: file not found", path.display()))
+        }
+        _ => py_err(Error::io(path, e)),
+    })
+}
+
+/// A network file's text as a TOML document (an older `task = …` file converted first, as `gradlab
+/// run` does); `path` names it in errors.
+fn document(path: &Path, text: String) -> PyResult<toml::Table> {
+    let text = if gradlab::experiments::legacy::is_old(&text) {
+        gradlab::experiments::legacy::convert(path, &text).map_err(py_err)?
+    } else {
+        text
+    };
+    text.parse().map_err(|e: toml::de::Error| py_err(Error::data(path, e.to_string().trim())))
 }
 
 /// Moves a vector into NumPy (no copy).
@@ -514,13 +520,7 @@ fn params_bytes(py: Python<'_>, params: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>,
         return Ok((bytes, PathBuf::from("<params>")));
     }
     let path: PathBuf = params.extract()?;
-    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            pyo3::exceptions::PyFileNotFoundError::new_err(format!("{}: file not found", path.display()))
-        }
-        _ => py_err(Error::io(&path, e)),
-    })?;
-    Ok((bytes, path))
+    Ok((read_file(&path)?, path))
 }
 
 /// The loss landscape on the plane through `params` along two filter-normalised directions
