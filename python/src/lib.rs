@@ -8,6 +8,7 @@
 
 use gradlab::Error;
 use gradlab::experiments::lab::{self, Lab};
+use gradlab::experiments::sweep::SweepSummary;
 use gradlab::record::Run;
 use numpy::ndarray::{Array2, ArrayD, IxDyn};
 use numpy::{PyArray, PyArray1, PyArrayMethods, PyUntypedArrayMethods};
@@ -16,6 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// One cell's tensors: safetensors name and shape (one model's, without the seed axis).
+type CellShapes = Vec<(String, Vec<usize>)>;
 
 /// gradlab's errors as Python's: a file that cannot be read is an `OSError`, everything else
 /// (a field, a value, a shape, a missing tensor) a `ValueError` with gradlab's message, which
@@ -360,83 +364,84 @@ fn run<'py>(
     let lab_ref = &lab;
     let interrupted_ref = &interrupted;
     let stopped = move || interrupted_ref.lock().map_or(true, |e| e.is_some());
-    let trained =
-        py.detach(move || -> gradlab::Result<(lab::Trained, Option<gradlab::experiments::sweep::SweepSummary>, Vec<Vec<(String, Vec<usize>)>>)> {
-            let mut runner =
-                |names: &[String],
-                 max_iters: usize,
-                 seeds: usize,
-                 run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>|
-                 -> gradlab::Result<(Vec<Run>, bool)> {
-                    let mut runs = vec![];
-                    for (k, name) in names.iter().enumerate() {
-                        if stopped() {
-                            return Ok((runs, false));
-                        }
-                        let mut last: Option<Instant> = None;
-                        let tell = |it: i64, converged: usize| -> bool {
-                            Python::attach(|py| {
-                                // Python runs signal handlers inside the callback too: a KeyboardInterrupt
-                                // (or any error of the callback) surfaces from either call.
-                                let called = match &progress {
-                                    Some(p) => p
-                                        .call1(py, (k, names.len(), name.as_str(), it, max_iters, converged, seeds))
-                                        .map(drop),
-                                    None => Ok(()),
-                                };
-                                if let Err(e) = called.and_then(|()| py.check_signals())
-                                    && let Ok(mut slot) = interrupted_ref.lock()
-                                {
-                                    slot.get_or_insert(e);
-                                }
-                            });
-                            !stopped()
-                        };
-                        let r = run(k, &mut |it, converged| {
-                            if last.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
-                                last = Some(Instant::now());
-                                return tell(it as i64, converged);
-                            }
-                            !stopped()
-                        })?;
-                        tell(-1, 0);
-                        runs.push(r);
-                    }
-                    let complete = !stopped();
-                    Ok((runs, complete))
-                };
-            let trained = lab::train(lab_ref, &cells, lab_ref.data(0)?, &mut runner)?;
-            // Each cell's tensor names and shapes (a sweep may change a layer's width).
-            let mut names = vec![];
-            let mut loaded: Vec<(&lab::DataSection, gradlab::data::Samples)> = vec![];
-            for (k, _) in &trained.runs {
-                let section = &lab_ref.cells[*k].file.data;
-                if !loaded.iter().any(|(d, _)| *d == section) {
-                    loaded.push((section, lab_ref.data(*k)?.0));
+    let trained = py.detach(move || -> gradlab::Result<(lab::Trained, Option<SweepSummary>, Vec<CellShapes>)> {
+        // The shape of `gradlab::experiments::Runner`, spelled out so the closure is general over
+        // its lifetimes (an alias would pin them).
+        #[allow(clippy::type_complexity)]
+        let mut runner = |names: &[String],
+                          max_iters: usize,
+                          seeds: usize,
+                          run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>|
+         -> gradlab::Result<(Vec<Run>, bool)> {
+            let mut runs = vec![];
+            for (k, name) in names.iter().enumerate() {
+                if stopped() {
+                    return Ok((runs, false));
                 }
-                let data = &loaded.iter().find(|(d, _)| *d == section).expect("just loaded").1;
-                let net = lab_ref.build(*k, data, 1)?;
-                let shapes: Vec<(String, Vec<usize>)> =
-                    net.tensors().map(|(n, id)| (n.to_string(), net.graph.shape(id)[1..].to_vec())).collect();
-                names.push(shapes);
+                let mut last: Option<Instant> = None;
+                let tell = |it: i64, converged: usize| -> bool {
+                    Python::attach(|py| {
+                        // Python runs signal handlers inside the callback too: a KeyboardInterrupt
+                        // (or any error of the callback) surfaces from either call.
+                        let called = match &progress {
+                            Some(p) => {
+                                p.call1(py, (k, names.len(), name.as_str(), it, max_iters, converged, seeds)).map(drop)
+                            }
+                            None => Ok(()),
+                        };
+                        if let Err(e) = called.and_then(|()| py.check_signals())
+                            && let Ok(mut slot) = interrupted_ref.lock()
+                        {
+                            slot.get_or_insert(e);
+                        }
+                    });
+                    !stopped()
+                };
+                let r = run(k, &mut |it, converged| {
+                    if last.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                        last = Some(Instant::now());
+                        return tell(it as i64, converged);
+                    }
+                    !stopped()
+                })?;
+                tell(-1, 0);
+                runs.push(r);
             }
-            let summary = match &out {
-                Some(o) => Some(lab::write_outputs(
-                    o,
-                    lab_ref,
-                    &trained.runs,
-                    &trained.cscores,
-                    &trained.data,
-                    trained.complete,
-                    None,
-                )?),
-                None => None,
-            };
-            Ok((trained, summary, names))
-        });
+            let complete = !stopped();
+            Ok((runs, complete))
+        };
+        let trained = lab::train(lab_ref, &cells, lab_ref.data(0)?, &mut runner)?;
+        // Each cell's tensor names and shapes (a sweep may change a layer's width).
+        let mut names = vec![];
+        let mut loaded: Vec<(&lab::DataSection, gradlab::data::Samples)> = vec![];
+        for (k, _) in &trained.runs {
+            let section = &lab_ref.cells[*k].file.data;
+            if !loaded.iter().any(|(d, _)| *d == section) {
+                loaded.push((section, lab_ref.data(*k)?.0));
+            }
+            let data = &loaded.iter().find(|(d, _)| *d == section).expect("just loaded").1;
+            let net = lab_ref.build(*k, data, 1)?;
+            let shapes: Vec<(String, Vec<usize>)> =
+                net.tensors().map(|(n, id)| (n.to_string(), net.graph.shape(id)[1..].to_vec())).collect();
+            names.push(shapes);
+        }
+        let summary = match &out {
+            Some(o) => Some(lab::write_outputs(
+                o,
+                lab_ref,
+                &trained.runs,
+                &trained.cscores,
+                &trained.data,
+                trained.complete,
+                None,
+            )?),
+            None => None,
+        };
+        Ok((trained, summary, names))
+    });
     let (trained, written, names) = trained.map_err(py_err)?;
     // summary.json's content (what `out` received, when given).
-    let summary = written.unwrap_or_else(|| gradlab::experiments::sweep::SweepSummary {
+    let summary = written.unwrap_or_else(|| SweepSummary {
         study: "lab".into(),
         file: lab.path.display().to_string(),
         data: trained.data.source.clone(),

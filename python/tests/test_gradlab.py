@@ -243,15 +243,19 @@ def test_a_misspelt_keyword_gets_a_suggestion_and_a_missing_file_an_os_error(tmp
 LONG = EXPERIMENT.replace("max_iters = 400", "max_iters = 10000000").replace("seeds = 6", "seeds = 32")
 
 
-def test_ctrl_c_stops_the_run_and_leaves_a_whole_result() -> None:
+def test_ctrl_c_stops_the_run_and_leaves_a_whole_result(tmp_path: pathlib.Path) -> None:
     timer = threading.Timer(1.0, _thread.interrupt_main)
     timer.start()
     started = time.monotonic()
     with pytest.raises(gradlab.Interrupted) as caught:
-        gradlab.run(LONG, progress=False, stop="none", sweep={})
+        gradlab.run(LONG, progress=False, stop="none", sweep={}, out=tmp_path / "out")
     assert time.monotonic() - started < 30
     r = caught.value.result
     assert isinstance(caught.value, KeyboardInterrupt) and not r.complete and not r.summary["complete"]
+    # The files landed too, whole and marked incomplete, as the command line's after Ctrl-C.
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written == r.summary and not written["complete"]
+    assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
     run = r[0]
     assert len(run.seeds) == 32 and len(run.params) == 32
     last = [int(a[-1]) for a in run.at]
