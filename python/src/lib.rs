@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 /// One cell's tensors: safetensors name and shape (one model's, without the seed axis).
 type CellShapes = Vec<(String, Vec<usize>)>;
 
+/// What a runner (`gradlab::experiments::Runner`) is handed: trains cell `k` with a progress
+/// callback that returns false to stop.
+type TrainCell<'a> = dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run> + 'a;
+
 /// gradlab's errors as Python's: a file that cannot be read is an `OSError`, everything else
 /// (a field, a value, a shape, a missing tensor) a `ValueError` with gradlab's message, which
 /// names the file (or `<experiment>`), the key and the problem.
@@ -365,13 +369,10 @@ fn run<'py>(
     let interrupted_ref = &interrupted;
     let stopped = move || interrupted_ref.lock().map_or(true, |e| e.is_some());
     let trained = py.detach(move || -> gradlab::Result<(lab::Trained, Option<SweepSummary>, Vec<CellShapes>)> {
-        // The shape of `gradlab::experiments::Runner`, spelled out so the closure is general over
-        // its lifetimes (an alias would pin them).
-        #[allow(clippy::type_complexity)]
         let mut runner = |names: &[String],
                           max_iters: usize,
                           seeds: usize,
-                          run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>|
+                          run: &mut TrainCell<'_>|
          -> gradlab::Result<(Vec<Run>, bool)> {
             let mut runs = vec![];
             for (k, name) in names.iter().enumerate() {
