@@ -241,14 +241,10 @@ per-sample measures (issue 22), whole runs on both cores, best of 3, alternating
     let ratios: Vec<f64> = (1..=9).map(|k| k as f64 / 10.0).collect();
     let epochs = 20;
     let t = Instant::now();
-    let mut runner =
-        |names: &[String],
-         _: usize,
-         _: usize,
-         f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>| {
-            let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<Result<Vec<_>>>()?;
-            Ok((runs, true))
-        };
+    let mut runner = |names: &[String], _: usize, _: usize, f: &mut crate::experiments::TrainCell<'_>| {
+        let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<Result<Vec<_>>>()?;
+        Ok((runs, true))
+    };
     crate::experiments::cscores::run("bench", &c.file.network, &data, &c.opts, &ratios, epochs, &mut runner)?;
     println!(
         "C-scores of the 1 437 digits, 9 ratios × 32 seeds of the digits MLP, {epochs} epochs each: {:.2} s (target ≤ 60 s)",

@@ -244,14 +244,10 @@ fn cscore_runs_train_each_seed_on_its_own_subset_as_it_would_alone() {
     let lab = parse(&text);
     let (data, _) = lab.data(0).unwrap();
     let c = &lab.cells[0];
-    let mut runner =
-        |names: &[String],
-         _: usize,
-         _: usize,
-         f: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run>| {
-            let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<gradlab::Result<Vec<_>>>()?;
-            Ok((runs, true))
-        };
+    let mut runner = |names: &[String], _: usize, _: usize, f: &mut gradlab::experiments::TrainCell<'_>| {
+        let runs = (0..names.len()).map(|k| f(k, &mut |_, _| true)).collect::<gradlab::Result<Vec<_>>>()?;
+        Ok((runs, true))
+    };
     let est =
         gradlab::experiments::cscores::run("base", &c.file.network, &data, &c.opts, &[0.25, 0.75], 300, &mut runner)
             .unwrap()

@@ -21,10 +21,6 @@ use std::time::{Duration, Instant};
 /// One cell's tensors: safetensors name and shape (one model's, without the seed axis).
 type CellShapes = Vec<(String, Vec<usize>)>;
 
-/// What a runner (`gradlab::experiments::Runner`) is handed: trains cell `k` with a progress
-/// callback that returns false to stop.
-type TrainCell<'a> = dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> gradlab::Result<Run> + 'a;
-
 /// gradlab's errors as Python's: a file that cannot be read is an `OSError`, everything else
 /// (a field, a value, a shape, a missing tensor) a `ValueError` with gradlab's message, which
 /// names the file (or `<experiment>`), the key and the problem.
@@ -372,7 +368,7 @@ fn run<'py>(
         let mut runner = |names: &[String],
                           max_iters: usize,
                           seeds: usize,
-                          run: &mut TrainCell<'_>|
+                          run: &mut gradlab::experiments::TrainCell<'_>|
          -> gradlab::Result<(Vec<Run>, bool)> {
             let mut runs = vec![];
             for (k, name) in names.iter().enumerate() {

@@ -148,7 +148,7 @@ pub fn progress_runner(
     names: &[String],
     max_iters: usize,
     seeds: usize,
-    run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+    run: &mut crate::experiments::TrainCell<'_>,
 ) -> Result<(Vec<Run>, bool)> {
     run_settings(names, max_iters, seeds, |k, progress| run(k, progress))
 }

@@ -29,10 +29,10 @@ pub mod sweep;
 /// Runs named settings one after another with progress and interruption, `(names, max_iters,
 /// seeds, run) → (runs, ran to the end)`: the command line supplies one with progress bars and
 /// Ctrl-C; `run(k, progress)` trains setting `k`. Studies that orchestrate several runs take one.
-pub type Runner<'r> = dyn FnMut(
-        &[String],
-        usize,
-        usize,
-        &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> crate::Result<crate::record::Run>,
-    ) -> crate::Result<(Vec<crate::record::Run>, bool)>
-    + 'r;
+pub type Runner<'r> =
+    dyn FnMut(&[String], usize, usize, &mut TrainCell<'_>) -> crate::Result<(Vec<crate::record::Run>, bool)> + 'r;
+
+/// A runner's `run(k, progress)`: trains setting `k`; `progress(iteration, converged)` returns
+/// false to stop it after that iteration.
+pub type TrainCell<'a> =
+    dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> crate::Result<crate::record::Run> + 'a;

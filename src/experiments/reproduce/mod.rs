@@ -60,7 +60,7 @@ fn run_steps(
     label: &str,
     names: &[String],
     seeds: usize,
-    run: &mut dyn FnMut(usize, &mut dyn FnMut(usize, usize) -> bool) -> Result<Run>,
+    run: &mut crate::experiments::TrainCell<'_>,
 ) -> Result<(Vec<Run>, bool)> {
     let mut runs = vec![];
     for (k, name) in names.iter().enumerate() {
