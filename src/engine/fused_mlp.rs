@@ -231,7 +231,7 @@ pub(crate) fn forward<T: Real>(g: &mut Graph<T>, p: &mut Plan, models: Option<&[
             for e in first..first + n {
                 let le = slab_mut(log_f, e, b);
                 let bias = if p.per_sample { slab(b2, e, b) } else { &b2[e..e + 1] };
-                avx512::output_forward(slab(w2, e, h), slab(hid_f, e, h * b), bias, le);
+                output::forward(slab(w2, e, h), slab(hid_f, e, h * b), bias, le);
             }
             let o = first * b..(first + n) * b;
             if let (Some((out, d)), Some((_, a))) = (&mut out_f, p.output) {
@@ -303,7 +303,7 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
             // added to a zero as the tape does —
             // and on through the hidden activation to the first layer's bias gradient.
             for e in first..first + n {
-                avx512::output_backward(
+                output::backward(
                     slab(g_logits, e, b),
                     slab(hidden, e, h * b),
                     slab(w2, e, h),
@@ -338,7 +338,7 @@ pub(crate) fn backward<T: Real>(g: &mut Graph<T>, p: &Plan, models: Option<&[boo
     grads[p.b2.0] = gb2;
 }
 
-/// One model's gradients that [`avx512::output_backward`] writes.
+/// One model's gradients that [`output::backward`] writes.
 /// The biases' gradients are one per unit (`b2` 1, `b1` H long) or one per sample (B, H·B).
 struct OutputGradients<'a> {
     w2: &'a mut [f32],
@@ -350,53 +350,27 @@ struct OutputGradients<'a> {
 
 /// The output layer of one model in registers, with the arithmetic of the kernels the tape
 /// calls for it (their names below), lane by lane and in their order.
-mod avx512 {
+mod output {
     use super::OutputGradients;
-    #[cfg(target_arch = "x86_64")]
-    use std::arch::x86_64::*;
 
     const L: usize = 16;
 
     /// `o = w2·h + b2`: the axpy kernel's chain over the hidden units from zero, then the bias
     /// (one, or one per sample).
-    pub fn output_forward(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
+    pub fn forward(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
         let b = o.len();
         assert!(
             b.is_multiple_of(L) && hidden.len() == w2.len() * b && (b2.len() == 1 || b2.len() == b),
             "fused_mlp: output layer shapes"
         );
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a plan exists only where `simd::enabled()` found AVX-512F; shapes asserted.
-        unsafe {
-            forward_x86(w2, hidden, b2, o)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("no plan off x86-64: {w2:?} {hidden:?} {b2} {o:?}")
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn forward_x86(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
-        let b = o.len();
-        for c in (0..b).step_by(L) {
-            let mut acc = _mm512_setzero_ps();
-            for (j, &w) in w2.iter().enumerate() {
-                // SAFETY: c + 16 ≤ b and j·b + c + 16 ≤ hidden.len() (asserted).
-                acc =
-                    _mm512_fmadd_ps(_mm512_set1_ps(w), unsafe { _mm512_loadu_ps(hidden.as_ptr().add(j * b + c)) }, acc);
-            }
-            // SAFETY: as above (a per-sample bias is b long).
-            let bias =
-                if b2.len() == 1 { _mm512_set1_ps(b2[0]) } else { unsafe { _mm512_loadu_ps(b2.as_ptr().add(c)) } };
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(c), _mm512_add_ps(acc, bias)) };
-        }
+        // A plan exists only where `simd::enabled()` found a tier; shapes asserted.
+        crate::engine::simd::dispatch!(kernels, forward(w2, hidden, b2, o))
     }
 
     /// From `go` (the gradient at the logits): `∂w2` (dot kernel: one lane per batch position
     /// mod 16, pairwise sum, `+ 1·0`), `∂b2` (`0 +` lane sum), `∂hidden` (axpy kernel with k = 1:
     /// `w2·go + 1·0`), `∂pre = 0 + ∂hidden·act′` and `∂b1` (`0 +` lane sum of each row).
-    pub fn output_backward(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
+    pub fn backward(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
         let (b, h) = (go.len(), w2.len());
         assert!(
             b.is_multiple_of(L)
@@ -408,112 +382,130 @@ mod avx512 {
                 && (out.b2.len() == 1 && out.b1.len() == h || out.b2.len() == b && out.b1.len() == h * b),
             "fused_mlp: output layer shapes"
         );
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as for `output_forward`.
-        unsafe {
-            backward_x86(go, hidden, w2, dhidden, out)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("no plan off x86-64: {go:?} {hidden:?} {w2:?} {dhidden:?}")
+        crate::engine::simd::dispatch!(kernels, backward(go, hidden, w2, dhidden, out))
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn backward_x86(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
-        use crate::engine::gemm_simd::avx512::pairwise;
-        let b = go.len();
-        let zero = _mm512_setzero_ps();
-        let ld = |s: &[f32], i: usize| -> __m512 {
-            // SAFETY: every caller's index leaves 16 elements inside `s` (shapes asserted).
-            unsafe { _mm512_loadu_ps(s.as_ptr().add(i)) }
-        };
-        let mut lanes = zero;
-        for c in (0..b).step_by(L) {
-            lanes = _mm512_add_ps(lanes, ld(go, c));
+    mod kernels {
+        use super::{L, OutputGradients};
+        use crate::engine::lanes::Lanes;
+
+        crate::engine::simd::tiered! {
+            fn forward(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]);
+            fn backward(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients);
         }
-        if out.b2.len() == 1 {
-            out.b2[0] = 0.0 + pairwise(lanes);
-        } else {
-            // One bias per sample: its gradient is `0 + g` (the tape adds gy into a zero).
-            for c in (0..b).step_by(L) {
-                // SAFETY: c + 16 ≤ b = out.b2.len().
-                unsafe { _mm512_storeu_ps(out.b2.as_mut_ptr().add(c), _mm512_add_ps(zero, ld(go, c))) };
+
+        #[inline(always)]
+        unsafe fn forward<V: Lanes>(w2: &[f32], hidden: &[f32], b2: &[f32], o: &mut [f32]) {
+            let b = o.len();
+            let mut c = 0;
+            while c < b {
+                let mut acc = V::zero();
+                for (j, &w) in w2.iter().enumerate() {
+                    // SAFETY: c + 16 ≤ b and j·b + c + 16 ≤ hidden.len() (asserted).
+                    acc = V::fmadd(V::splat(w), unsafe { V::load(hidden.as_ptr().add(j * b + c)) }, acc);
+                }
+                // SAFETY: as above (a per-sample bias is b long).
+                let bias = if b2.len() == 1 { V::splat(b2[0]) } else { unsafe { V::load(b2.as_ptr().add(c)) } };
+                // SAFETY: as above.
+                unsafe { V::store(o.as_mut_ptr().add(c), V::add(acc, bias)) };
+                c += L;
             }
         }
-        let per_sample = out.b1.len() > w2.len();
-        // One hidden unit: its output-weight gradient and bias gradient (as registers of 16
-        // lanes, reduced below); ∂hidden and ∂pre (and a per-sample ∂b1) stored.
-        // Written through raw pointers only (the closure and the reductions below share b1).
-        let (ph, pp, pb1) = (out.hidden.as_mut_ptr(), out.pre.as_mut_ptr(), out.b1.as_mut_ptr());
-        let unit = |j: usize| -> (__m512, __m512) {
-            let (mut dot, mut bias, w) = (zero, zero, _mm512_set1_ps(w2[j]));
-            for c in (0..b).step_by(L) {
-                let (g, at) = (ld(go, c), j * b + c);
-                dot = _mm512_fmadd_ps(g, ld(hidden, at), dot);
-                let gh = _mm512_add_ps(_mm512_fmadd_ps(w, g, zero), _mm512_mul_ps(_mm512_set1_ps(1.0), zero));
-                let gp = _mm512_add_ps(zero, _mm512_mul_ps(gh, ld(dhidden, at)));
-                bias = _mm512_add_ps(bias, gp);
-                // SAFETY: at + 16 ≤ h·b = the gradients' lengths (asserted).
+
+        /// One hidden unit `j`: its output-weight gradient and bias gradient (as registers of
+        /// 16 lanes, reduced by the caller); ∂hidden and ∂pre (and a per-sample ∂b1) stored
+        /// through the raw pointers `(hidden, pre, b1)` (the caller's reductions share b1).
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn unit<V: Lanes>(
+            j: usize,
+            go: &[f32],
+            hidden: &[f32],
+            w2: &[f32],
+            dhidden: &[f32],
+            to: (*mut f32, *mut f32, *mut f32),
+            per_sample: bool,
+        ) -> (V, V) {
+            let b = go.len();
+            let zero = V::zero();
+            let (mut dot, mut bias, w) = (zero, zero, V::splat(w2[j]));
+            let mut c = 0;
+            while c < b {
+                let at = j * b + c;
+                // SAFETY: c + 16 ≤ b and at + 16 ≤ h·b = every buffer's length (asserted).
                 unsafe {
-                    _mm512_storeu_ps(ph.add(at), gh);
-                    _mm512_storeu_ps(pp.add(at), gp);
+                    let g = V::load(go.as_ptr().add(c));
+                    dot = V::fmadd(g, V::load(hidden.as_ptr().add(at)), dot);
+                    let gh = V::add(V::fmadd(w, g, zero), V::mul(V::splat(1.0), zero));
+                    let gp = V::add(zero, V::mul(gh, V::load(dhidden.as_ptr().add(at))));
+                    bias = V::add(bias, gp);
+                    V::store(to.0.add(at), gh);
+                    V::store(to.1.add(at), gp);
                     if per_sample {
-                        _mm512_storeu_ps(pb1.add(at), _mm512_add_ps(zero, gp));
+                        V::store(to.2.add(at), V::add(zero, gp));
                     }
                 }
+                c += L;
             }
             (dot, bias)
-        };
-        // Four hidden units at a time, their eight sums reduced together (`pairwise4`).
-        let h = w2.len();
-        let mut j0 = 0;
-        while j0 < h {
-            if j0 + 4 <= h {
-                let [u0, u1, u2, u3] = [unit(j0), unit(j0 + 1), unit(j0 + 2), unit(j0 + 3)];
-                let (d, bs) = (pairwise4([u0.0, u1.0, u2.0, u3.0]), pairwise4([u0.1, u1.1, u2.1, u3.1]));
-                for q in 0..4 {
-                    out.w2[j0 + q] = d[q] + 1.0 * 0.0;
-                    if !per_sample {
-                        // SAFETY: j0 + q < h = out.b1.len() (asserted).
-                        unsafe { *pb1.add(j0 + q) = 0.0 + bs[q] };
+        }
+
+        #[inline(always)]
+        unsafe fn backward<V: Lanes>(go: &[f32], hidden: &[f32], w2: &[f32], dhidden: &[f32], out: OutputGradients) {
+            let b = go.len();
+            let zero = V::zero();
+            let mut lanes = zero;
+            let mut c = 0;
+            while c < b {
+                // SAFETY: c + 16 ≤ b.
+                lanes = V::add(lanes, unsafe { V::load(go.as_ptr().add(c)) });
+                c += L;
+            }
+            if out.b2.len() == 1 {
+                out.b2[0] = 0.0 + V::pairwise(lanes);
+            } else {
+                // One bias per sample: its gradient is `0 + g` (the tape adds gy into a zero).
+                let mut c = 0;
+                while c < b {
+                    // SAFETY: c + 16 ≤ b = out.b2.len().
+                    unsafe { V::store(out.b2.as_mut_ptr().add(c), V::add(zero, V::load(go.as_ptr().add(c)))) };
+                    c += L;
+                }
+            }
+            let per_sample = out.b1.len() > w2.len();
+            let to = (out.hidden.as_mut_ptr(), out.pre.as_mut_ptr(), out.b1.as_mut_ptr());
+            let pb1 = to.2;
+            // Four hidden units at a time, their eight sums reduced together (`pairwise4`).
+            let h = w2.len();
+            let mut j0 = 0;
+            while j0 < h {
+                // SAFETY (the units and b1's writes): j0 + q < h and the shapes were asserted.
+                unsafe {
+                    if j0 + 4 <= h {
+                        let u0 = unit::<V>(j0, go, hidden, w2, dhidden, to, per_sample);
+                        let u1 = unit::<V>(j0 + 1, go, hidden, w2, dhidden, to, per_sample);
+                        let u2 = unit::<V>(j0 + 2, go, hidden, w2, dhidden, to, per_sample);
+                        let u3 = unit::<V>(j0 + 3, go, hidden, w2, dhidden, to, per_sample);
+                        let (d, bs) = (V::pairwise4([u0.0, u1.0, u2.0, u3.0]), V::pairwise4([u0.1, u1.1, u2.1, u3.1]));
+                        for q in 0..4 {
+                            out.w2[j0 + q] = d[q] + 1.0 * 0.0;
+                            if !per_sample {
+                                *pb1.add(j0 + q) = 0.0 + bs[q];
+                            }
+                        }
+                        j0 += 4;
+                    } else {
+                        let (d, bs) = unit::<V>(j0, go, hidden, w2, dhidden, to, per_sample);
+                        out.w2[j0] = V::pairwise(d) + 1.0 * 0.0;
+                        if !per_sample {
+                            *pb1.add(j0) = 0.0 + V::pairwise(bs);
+                        }
+                        j0 += 1;
                     }
                 }
-                j0 += 4;
-            } else {
-                let (d, bs) = unit(j0);
-                out.w2[j0] = pairwise(d) + 1.0 * 0.0;
-                if !per_sample {
-                    // SAFETY: j0 < h = out.b1.len() (asserted).
-                    unsafe { *pb1.add(j0) = 0.0 + pairwise(bs) };
-                }
-                j0 += 1;
             }
         }
-    }
-
-    /// `gemm::pairwise_sum` of each of four registers (halves of 8, 4, 2, then 1 lanes added,
-    /// the same additions as [`pairwise`]), the four reductions sharing each shuffle.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn pairwise4(v: [__m512; 4]) -> [f32; 4] {
-        // Lanes l and l + 8 of each: two registers' 256-bit halves side by side, then added.
-        let halves = |a: __m512, b: __m512| {
-            _mm512_add_ps(_mm512_shuffle_f32x4::<0b01_00_01_00>(a, b), _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b))
-        };
-        let (h01, h23) = (halves(v[0], v[1]), halves(v[2], v[3]));
-        // Lanes l and l + 4 of each 8: quarters 0, 2 of h01 and h23 against quarters 1, 3.
-        let q = _mm512_add_ps(
-            _mm512_shuffle_f32x4::<0b10_00_10_00>(h01, h23),
-            _mm512_shuffle_f32x4::<0b11_01_11_01>(h01, h23),
-        );
-        // Then l and l + 2, then l and l + 1, within each quarter (one register's sum each).
-        let p = _mm512_add_ps(q, _mm512_shuffle_ps::<0b11_10_11_10>(q, q));
-        let s = _mm512_add_ps(p, _mm512_shuffle_ps::<0b01_01_01_01>(p, p));
-        let mut lanes = [0f32; 16];
-        // SAFETY: 16 floats.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), s) };
-        [lanes[0], lanes[4], lanes[8], lanes[12]]
     }
 }
 
@@ -598,160 +590,167 @@ mod tests {
             .collect()
     }
 
+    /// `f` with every SIMD tier this CPU has (the fused path runs only on one).
+    fn on_every_tier(f: impl Fn()) {
+        let tiers = crate::engine::simd::simd_tiers();
+        if tiers.is_empty() {
+            eprintln!("skipped: no SIMD tier on this machine");
+        }
+        for tier in tiers {
+            let _tier = crate::engine::simd::Forced::new(tier);
+            f();
+        }
+    }
+
     /// Ten SGD steps of the fused path and of the tape leave every buffer equal bit for bit,
     /// for every activation, both losses and both reductions.
     #[test]
     fn equals_the_tape_bit_for_bit() {
-        if !crate::engine::simd::enabled() {
-            eprintln!("skipped: no AVX-512 on this machine");
-            return;
-        }
-        for act in Activation::all() {
-            for loss in [true, false] {
-                for reduction in Reduction::ALL {
-                    let (mut a, mut b) = (net(act, loss, reduction, 5), net(act, loss, reduction, 5));
-                    b.graph.disable_fusion();
-                    assert!(a.graph.is_fused() && !b.graph.is_fused());
-                    let (mut oa, mut ob) = (
-                        Optimizer::new(OptimConfig::sgd(0.5), &a.graph),
-                        Optimizer::new(OptimConfig::sgd(0.5), &b.graph),
-                    );
-                    let active = vec![true; 5];
-                    for step in 0..10 {
-                        for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
-                            n.graph.forward();
-                            n.graph.backward(n.loss);
-                            o.step(&mut n.graph, &active);
+        on_every_tier(|| {
+            for act in Activation::all() {
+                for loss in [true, false] {
+                    for reduction in Reduction::ALL {
+                        let (mut a, mut b) = (net(act, loss, reduction, 5), net(act, loss, reduction, 5));
+                        b.graph.disable_fusion();
+                        assert!(a.graph.is_fused() && !b.graph.is_fused());
+                        let (mut oa, mut ob) = (
+                            Optimizer::new(OptimConfig::sgd(0.5), &a.graph),
+                            Optimizer::new(OptimConfig::sgd(0.5), &b.graph),
+                        );
+                        let active = vec![true; 5];
+                        for step in 0..10 {
+                            for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
+                                n.graph.forward();
+                                n.graph.backward(n.loss);
+                                o.step(&mut n.graph, &active);
+                            }
+                            assert!(state(&a) == state(&b), "{act} {loss} {reduction}: differ after step {step}");
                         }
-                        assert!(state(&a) == state(&b), "{act} {loss} {reduction}: differ after step {step}");
                     }
                 }
             }
-        }
+        });
     }
 
     /// New data fed between steps (minibatches) reaches the per-model path's cached transpose.
     #[test]
     fn sees_new_inputs() {
-        if !crate::engine::simd::enabled() {
-            return;
-        }
-        let (mut a, mut b) =
-            (net(Activation::Relu, false, Reduction::Mean, 3), net(Activation::Relu, false, Reduction::Mean, 3));
-        b.graph.disable_fusion();
-        for seed in [5u64, 6, 7] {
-            let data = generators::random(64, seed).samples();
-            for n in [&mut a, &mut b] {
-                n.graph.forward();
-                n.graph.backward(n.loss);
-                n.feed(&data, &(0..64).rev().collect::<Vec<_>>());
+        on_every_tier(|| {
+            let (mut a, mut b) =
+                (net(Activation::Relu, false, Reduction::Mean, 3), net(Activation::Relu, false, Reduction::Mean, 3));
+            b.graph.disable_fusion();
+            for seed in [5u64, 6, 7] {
+                let data = generators::random(64, seed).samples();
+                for n in [&mut a, &mut b] {
+                    n.graph.forward();
+                    n.graph.backward(n.loss);
+                    n.feed(&data, &(0..64).rev().collect::<Vec<_>>());
+                }
             }
-        }
-        a.graph.forward();
-        b.graph.forward();
-        assert!(state(&a) == state(&b));
+            a.graph.forward();
+            b.graph.forward();
+            assert!(state(&a) == state(&b));
+        });
     }
 
     /// The other shapes the path covers: biases per sample (the original Task 2 variant), and
     /// hidden widths that are not a multiple of four (the reductions' remainder).
     #[test]
     fn equals_the_tape_with_per_sample_biases_and_odd_widths() {
-        if !crate::engine::simd::enabled() {
-            return;
-        }
-        for (per_sample_bias, hidden, inputs) in [(true, 4, 16), (false, 6, 16), (true, 7, 20), (false, 1, 32)] {
-            for loss in [true, false] {
-                let cfg = Fc73Twin { per_sample_bias, hidden, inputs, ..Fc73Twin::new(Activation::Tanh, loss) };
-                let data = generators::random(64, 1).samples();
-                let mk = || {
-                    let mut n = twins::fc73::<f32>(&cfg, 3, 64).unwrap();
-                    n.init(&Init::seeds(3, 3, WeightInit::Normal { std: 1.5 }, 0.1));
-                    if inputs == 16 {
-                        n.feed(&data, &(0..64).collect::<Vec<_>>());
-                    } else {
-                        let x = n.input;
-                        n.graph
-                            .value_mut(x)
-                            .iter_mut()
-                            .enumerate()
-                            .for_each(|(i, v)| *v = ((i * 37 % 101) as f32 - 50.0) * 0.02);
+        on_every_tier(|| {
+            for (per_sample_bias, hidden, inputs) in [(true, 4, 16), (false, 6, 16), (true, 7, 20), (false, 1, 32)] {
+                for loss in [true, false] {
+                    let cfg = Fc73Twin { per_sample_bias, hidden, inputs, ..Fc73Twin::new(Activation::Tanh, loss) };
+                    let data = generators::random(64, 1).samples();
+                    let mk = || {
+                        let mut n = twins::fc73::<f32>(&cfg, 3, 64).unwrap();
+                        n.init(&Init::seeds(3, 3, WeightInit::Normal { std: 1.5 }, 0.1));
+                        if inputs == 16 {
+                            n.feed(&data, &(0..64).collect::<Vec<_>>());
+                        } else {
+                            let x = n.input;
+                            n.graph
+                                .value_mut(x)
+                                .iter_mut()
+                                .enumerate()
+                                .for_each(|(i, v)| *v = ((i * 37 % 101) as f32 - 50.0) * 0.02);
+                        }
+                        n
+                    };
+                    let (mut a, mut b) = (mk(), mk());
+                    b.graph.disable_fusion();
+                    assert!(a.graph.is_fused(), "{cfg:?}");
+                    let (mut oa, mut ob) = (
+                        Optimizer::new(OptimConfig::sgd(0.5), &a.graph),
+                        Optimizer::new(OptimConfig::sgd(0.5), &b.graph),
+                    );
+                    for step in 0..5 {
+                        for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
+                            n.graph.forward();
+                            n.graph.backward(n.loss);
+                            o.step(&mut n.graph, &[true; 3]);
+                        }
+                        assert!(state(&a) == state(&b), "{cfg:?}: differ after step {step}");
                     }
-                    n
-                };
-                let (mut a, mut b) = (mk(), mk());
-                b.graph.disable_fusion();
-                assert!(a.graph.is_fused(), "{cfg:?}");
-                let (mut oa, mut ob) =
-                    (Optimizer::new(OptimConfig::sgd(0.5), &a.graph), Optimizer::new(OptimConfig::sgd(0.5), &b.graph));
-                for step in 0..5 {
-                    for (n, o) in [(&mut a, &mut oa), (&mut b, &mut ob)] {
-                        n.graph.forward();
-                        n.graph.backward(n.loss);
-                        o.step(&mut n.graph, &[true; 3]);
-                    }
-                    assert!(state(&a) == state(&b), "{cfg:?}: differ after step {step}");
                 }
             }
-        }
+        });
     }
 
     /// Models left out keep their values and gradients; the others equal a full pass.
     #[test]
     fn skips_the_models_left_out() {
-        if !crate::engine::simd::enabled() {
-            eprintln!("skipped: no AVX-512 on this machine");
-            return;
-        }
-        let (mut a, mut b) =
-            (net(Activation::Tanh, true, Reduction::Mean, 4), net(Activation::Tanh, true, Reduction::Mean, 4));
-        a.graph.forward();
-        a.graph.backward(a.loss);
-        let before = state(&a);
-        // Change every parameter of every model, then run models 1 and 3 only.
-        for n in [&mut a, &mut b] {
-            for p in n.graph.params() {
-                n.graph.value_mut(p).iter_mut().for_each(|v| *v *= 0.5);
-            }
-        }
-        let models = [false, true, false, true];
-        a.graph.forward_models(Some(&models));
-        a.graph.backward_models(a.loss, Some(&models));
-        b.graph.forward();
-        b.graph.backward(b.loss);
-        let g = &a.graph;
-        for (i, (was, (now, full))) in before.iter().zip(state(&a).iter().zip(state(&b))).enumerate() {
-            let node = NodeId(i / 4);
-            let per_model = now.len() / 4;
-            // Buffers shared by the models (inputs, the loss's seed of 1) are not per model.
-            if per_model == 0 || g.shape(node)[0] != 4 || now.len() % 4 != 0 {
-                continue;
-            }
-            let param = g.params().contains(&node) && i % 4 == 0;
-            for e in 0..4 {
-                let r = e * per_model..(e + 1) * per_model;
-                if models[e] {
-                    assert_eq!(now[r.clone()], full[r], "node {i}: model {e} computed");
-                } else if !param {
-                    assert_eq!(now[r.clone()], was[r], "node {i}: model {e} left out");
+        on_every_tier(|| {
+            let (mut a, mut b) =
+                (net(Activation::Tanh, true, Reduction::Mean, 4), net(Activation::Tanh, true, Reduction::Mean, 4));
+            a.graph.forward();
+            a.graph.backward(a.loss);
+            let before = state(&a);
+            // Change every parameter of every model, then run models 1 and 3 only.
+            for n in [&mut a, &mut b] {
+                for p in n.graph.params() {
+                    n.graph.value_mut(p).iter_mut().for_each(|v| *v *= 0.5);
                 }
             }
-        }
+            let models = [false, true, false, true];
+            a.graph.forward_models(Some(&models));
+            a.graph.backward_models(a.loss, Some(&models));
+            b.graph.forward();
+            b.graph.backward(b.loss);
+            let g = &a.graph;
+            for (i, (was, (now, full))) in before.iter().zip(state(&a).iter().zip(state(&b))).enumerate() {
+                let node = NodeId(i / 4);
+                let per_model = now.len() / 4;
+                // Buffers shared by the models (inputs, the loss's seed of 1) are not per model.
+                if per_model == 0 || g.shape(node)[0] != 4 || now.len() % 4 != 0 {
+                    continue;
+                }
+                let param = g.params().contains(&node) && i % 4 == 0;
+                for e in 0..4 {
+                    let r = e * per_model..(e + 1) * per_model;
+                    if models[e] {
+                        assert_eq!(now[r.clone()], full[r], "node {i}: model {e} computed");
+                    } else if !param {
+                        assert_eq!(now[r.clone()], was[r], "node {i}: model {e} left out");
+                    }
+                }
+            }
+        });
     }
 
     /// Networks the path does not cover run on the tape.
     #[test]
     fn plans_only_what_it_covers() {
-        if !crate::engine::simd::enabled() {
-            return;
-        }
-        let mut fc73 = net(Activation::Sigmoid, true, Reduction::Mean, 2);
-        assert!(fc73.graph.is_fused());
-        let per_sample = Fc73Twin { per_sample_bias: true, ..Fc73Twin::new(Activation::Sigmoid, true) };
-        assert!(twins::fc73::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
-        let odd_batch = Fc73Twin::new(Activation::Relu, false);
-        assert!(!twins::fc73::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
-        assert!(!twins::fc73::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
-        let few = Fc73Twin { inputs: 8, ..odd_batch };
-        assert!(!twins::fc73::<f32>(&few, 2, 64).unwrap().graph.is_fused(), "8 input features");
+        on_every_tier(|| {
+            let mut fc73 = net(Activation::Sigmoid, true, Reduction::Mean, 2);
+            assert!(fc73.graph.is_fused());
+            let per_sample = Fc73Twin { per_sample_bias: true, ..Fc73Twin::new(Activation::Sigmoid, true) };
+            assert!(twins::fc73::<f32>(&per_sample, 2, 64).unwrap().graph.is_fused(), "per-sample biases");
+            let odd_batch = Fc73Twin::new(Activation::Relu, false);
+            assert!(!twins::fc73::<f32>(&odd_batch, 2, 60).unwrap().graph.is_fused(), "batch 60");
+            assert!(!twins::fc73::<f64>(&odd_batch, 2, 64).unwrap().graph.is_fused(), "f64");
+            let few = Fc73Twin { inputs: 8, ..odd_batch };
+            assert!(!twins::fc73::<f32>(&few, 2, 64).unwrap().graph.is_fused(), "8 input features");
+        });
     }
 }

@@ -1,13 +1,15 @@
-//! The AVX-512 version of `gemm`'s register-blocked ("axpy") kernel for f32, chosen at run time.
+//! The SIMD versions of `gemm`'s register-blocked ("axpy") kernel and its dot kernel for f32,
+//! chosen at run time (see `simd`), written once over `lanes::Lanes`.
 //!
 //! The portable kernel's blocks of 8 rows × 16 columns are compiled by LLVM to 256-bit
 //! registers with every row of `B` re-loaded for each FMA: three loads per two FMAs, load-bound
 //! (measured: half of an fc73 step, ~25% of peak). Here a block is 4 rows × up to 64 columns
-//! (8 rows when `C` is one register wide) in named 512-bit registers, each row of `B` loaded
-//! once per block. Every element is still `Σₚ A[i,p]·B[p,j]` fused-multiply-added in order of
-//! `p` from zero, then `+ beta·C` — the portable kernel's arithmetic — so results are identical
-//! bit for bit (tested on tails of every width); see `simd` for the switch. The dot-product
-//! kernel (`dW = dY·Xᵀ` with few features) likewise keeps the portable lanes and their order.
+//! (8 rows when `C` is sixteen columns wide) in named registers on AVX-512, 4 rows × 16 columns
+//! on AVX2 (its 16 registers hold 8 such accumulators), each row of `B` loaded once per block.
+//! Every element is still `Σₚ A[i,p]·B[p,j]` fused-multiply-added in order of `p` from zero,
+//! then `+ beta·C` — the portable kernel's arithmetic — so results are identical bit for bit
+//! (tested on tails of every width, on every tier). The dot-product kernel (`dW = dY·Xᵀ` with
+//! few features) likewise keeps the portable kernel's sixteen lanes and their order.
 
 // Register blocks are indexed by row and column chunk on purpose: it mirrors the portable kernel.
 #![allow(clippy::needless_range_loop)]
@@ -32,13 +34,7 @@ pub fn axpy(
     assert!(extent(m, k, sa) <= a.len(), "gemm_simd: A ({m}×{k}, strides {sa:?}) exceeds its buffer");
     assert!(extent(k, n, [ldb, 1]) <= b.len(), "gemm_simd: B ({k}×{n}, row stride {ldb}) exceeds its buffer");
     assert!(extent(m, n, [ldc, 1]) <= c.len(), "gemm_simd: C ({m}×{n}, row stride {ldc}) exceeds its buffer");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `enabled()` (checked by the caller) detected AVX-512F; bounds were asserted.
-    unsafe {
-        avx512::axpy(m, k, n, a, sa, b, ldb, beta, c, ldc)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("enabled() is false off x86-64: {m} {k} {n} {a:?} {sa:?} {b:?} {ldb} {beta} {c:?} {ldc}")
+    super::simd::dispatch!(kernels, axpy(m, k, n, a, sa, b, ldb, beta, c, ldc))
 }
 
 /// `C[i,j] = A[i,:]·B[:,j] + beta·C[i,j]` with rows of `A` (stride `lda`) and columns of `B`
@@ -62,24 +58,23 @@ pub fn dot(
     assert!(extent(m, k, [lda, 1]) <= a.len(), "gemm_simd: A ({m}×{k}, row stride {lda}) exceeds its buffer");
     assert!(extent(n, k, [ldbt, 1]) <= b.len(), "gemm_simd: Bᵀ ({n}×{k}, row stride {ldbt}) exceeds its buffer");
     assert!(extent(m, n, sc) <= c.len(), "gemm_simd: C ({m}×{n}, strides {sc:?}) exceeds its buffer");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `enabled()` (checked by the caller) detected AVX-512F; bounds were asserted.
-    unsafe {
-        avx512::dot(m, k, n, a, lda, b, ldbt, beta, c, sc)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("enabled() is false off x86-64: {m} {k} {n} {a:?} {lda} {b:?} {ldbt} {beta} {c:?} {sc:?}")
+    super::simd::dispatch!(kernels, dot(m, k, n, a, lda, b, ldbt, beta, c, sc))
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512 {
-    use std::arch::x86_64::*;
+mod kernels {
+    use crate::engine::lanes::Lanes;
 
     const L: usize = 16;
 
-    #[target_feature(enable = "avx512f")]
+    crate::engine::simd::tiered! {
+        fn axpy(m: usize, k: usize, n: usize, a: &[f32], sa: [usize; 2], b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize);
+        fn dot(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldbt: usize, beta: f32, c: &mut [f32], sc: [usize; 2]);
+    }
+
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn axpy(
+    unsafe fn axpy<V: Lanes>(
         m: usize,
         k: usize,
         n: usize,
@@ -94,28 +89,34 @@ pub(crate) mod avx512 {
         let chunks = n.div_ceil(L);
         let mut i = 0;
         while i < m {
-            // A band of rows, then its columns in blocks of up to 4 chunks.
+            // A band of rows, then its columns in blocks of up to 4 chunks (AVX2: 4 rows × 1
+            // chunk or 1 row × 2: what its registers hold).
             let rows = match m - i {
-                8.. if chunks == 1 => 8,
+                8.. if chunks == 1 && V::WIDE => 8,
                 4.. => 4,
                 _ => 1,
             };
+            let widest = match (V::WIDE, rows) {
+                (true, _) => 4,
+                (false, 4) => 1,
+                (false, _) => 2,
+            };
             let mut q = 0;
             while q < chunks {
-                let cols = (chunks - q).min(4);
+                let cols = (chunks - q).min(widest);
                 let j0 = q * L;
                 // SAFETY (all arms): the block's rows and columns lie inside the asserted bounds.
                 unsafe {
                     match (rows, cols) {
-                        (8, _) => block::<8, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (4, 4) => block::<4, 4>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (4, 3) => block::<4, 3>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (4, 2) => block::<4, 2>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (4, _) => block::<4, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (_, 4) => block::<1, 4>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (_, 3) => block::<1, 3>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        (_, 2) => block::<1, 2>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
-                        _ => block::<1, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (8, _) => block::<V, 8, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (4, 4) => block::<V, 4, 4>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (4, 3) => block::<V, 4, 3>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (4, 2) => block::<V, 4, 2>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (4, _) => block::<V, 4, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (_, 4) => block::<V, 1, 4>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (_, 3) => block::<V, 1, 3>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        (_, 2) => block::<V, 1, 2>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
+                        _ => block::<V, 1, 1>(i, j0, k, n, a, sa, b, ldb, beta, c, ldc),
                     }
                 }
                 q += cols;
@@ -124,9 +125,9 @@ pub(crate) mod avx512 {
         }
     }
 
-    #[target_feature(enable = "avx512f")]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot(
+    unsafe fn dot<V: Lanes>(
         m: usize,
         k: usize,
         n: usize,
@@ -142,20 +143,14 @@ pub(crate) mod avx512 {
         let (ap, bp) = (a.as_ptr(), b.as_ptr());
         for j in 0..n {
             for i in 0..m {
-                let mut acc = _mm512_setzero_ps();
+                let mut acc = V::zero();
                 let mut p0 = 0;
                 while p0 < full {
                     // SAFETY: p0 + 16 ≤ k inside row i of A and column j of B.
-                    unsafe {
-                        acc = _mm512_fmadd_ps(
-                            _mm512_loadu_ps(ap.add(i * lda + p0)),
-                            _mm512_loadu_ps(bp.add(j * ldbt + p0)),
-                            acc,
-                        );
-                    }
+                    unsafe { acc = V::fmadd(V::load(ap.add(i * lda + p0)), V::load(bp.add(j * ldbt + p0)), acc) };
                     p0 += L;
                 }
-                let mut sum = pairwise(acc);
+                let mut sum = V::pairwise(acc);
                 for p in full..k {
                     sum = a[i * lda + p].mul_add(b[j * ldbt + p], sum);
                 }
@@ -165,25 +160,10 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// `gemm::pairwise_sum` of the 16 lanes: halves added as 8, 4, 2, then 1 lanes.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn pairwise(v: __m512) -> f32 {
-        let h8 = _mm256_add_ps(
-            _mm512_castps512_ps256(v),
-            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
-        );
-        let h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps::<1>(h8));
-        let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-        let h1 = _mm_add_ss(h2, _mm_shuffle_ps::<0b01>(h2, h2));
-        _mm_cvtss_f32(h1)
-    }
-
-    /// `R` rows × `C` chunks of 16 columns from row `i`, column `j0` (the last chunk masked at `n`).
-    #[target_feature(enable = "avx512f")]
-    #[inline]
+    /// `R` rows × `C` chunks of 16 columns from row `i`, column `j0` (the last chunk cut at `n`).
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const R: usize, const C: usize>(
+    unsafe fn block<V: Lanes, const R: usize, const C: usize>(
         i: usize,
         j0: usize,
         k: usize,
@@ -196,38 +176,44 @@ pub(crate) mod avx512 {
         c: &mut [f32],
         ldc: usize,
     ) {
-        let masks: [__mmask16; C] = std::array::from_fn(|q| {
-            let left = n - (j0 + q * L);
-            if left >= L { 0xffff } else { ((1u32 << left) - 1) as __mmask16 }
-        });
-        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        let mut width = [L; C];
+        for q in 0..C {
+            width[q] = (n - (j0 + q * L)).min(L);
+        }
+        let last = width[C - 1];
+        let mut acc = [[V::zero(); C]; R];
         let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
         for p in 0..k {
-            // SAFETY: rows i..i+R, columns j0.. below n (masked), p < k: inside the bounds.
+            // SAFETY: rows i..i+R, columns j0.. below n (the last chunk cut), p < k: inside the bounds.
             unsafe {
-                let bv: [__m512; C] =
-                    std::array::from_fn(|q| _mm512_maskz_loadu_ps(masks[q], bp.add(p * ldb + j0 + q * L)));
+                let mut bv = [V::zero(); C];
+                for q in 0..C {
+                    let at = bp.add(p * ldb + j0 + q * L);
+                    bv[q] = if q + 1 < C || last == L { V::load(at) } else { V::load_first(last, at) };
+                }
                 for r in 0..R {
-                    let av = _mm512_set1_ps(*ap.add((i + r) * sa[0] + p * sa[1]));
+                    let av = V::splat(*ap.add((i + r) * sa[0] + p * sa[1]));
                     for q in 0..C {
-                        acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+                        acc[r][q] = V::fmadd(av, bv[q], acc[r][q]);
                     }
                 }
             }
         }
         let bz = beta == 0.0;
-        let bb = _mm512_set1_ps(beta);
+        let bb = V::splat(beta);
         for r in 0..R {
             for q in 0..C {
                 // SAFETY: as above.
                 unsafe {
                     let at = cp.add((i + r) * ldc + j0 + q * L);
+                    let w = width[q];
                     let v = if bz {
                         acc[r][q]
                     } else {
-                        _mm512_add_ps(acc[r][q], _mm512_mul_ps(bb, _mm512_maskz_loadu_ps(masks[q], at)))
+                        let old = if w == L { V::load(at) } else { V::load_first(w, at) };
+                        V::add(acc[r][q], V::mul(bb, old))
                     };
-                    _mm512_mask_storeu_ps(at, masks[q], v);
+                    if w == L { V::store(at, v) } else { V::store_first(w, at, v) }
                 }
             }
         }
@@ -255,10 +241,13 @@ mod tests {
     /// portable dot kernel.
     #[test]
     fn dot_equals_the_portable_kernel_bit_for_bit() {
-        if !simd::enabled() {
-            eprintln!("skipped: no AVX-512 on this machine");
-            return;
+        for tier in simd::simd_tiers() {
+            let _tier = simd::Forced::new(tier);
+            dot_on_this_tier(tier);
         }
+    }
+
+    fn dot_on_this_tier(tier: simd::Tier) {
         let mut r = values(11);
         for m in [1usize, 4, 9] {
             for n in [1usize, 4, 17] {
@@ -273,7 +262,7 @@ mod tests {
                         let mut got = c0.clone();
                         super::dot(m, k, n, &a, lda, &b, ldbt, beta, &mut got, sc);
                         let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
-                        assert!(same, "m {m} n {n} k {k} beta {beta}");
+                        assert!(same, "{tier}: m {m} n {n} k {k} beta {beta}");
                     }
                 }
             }
@@ -283,10 +272,13 @@ mod tests {
     /// Every block shape and tail: equal bit for bit to the portable kernel.
     #[test]
     fn equals_the_portable_kernel_bit_for_bit() {
-        if !simd::enabled() {
-            eprintln!("skipped: no AVX-512 on this machine");
-            return;
+        for tier in simd::simd_tiers() {
+            let _tier = simd::Forced::new(tier);
+            axpy_on_this_tier(tier);
         }
+    }
+
+    fn axpy_on_this_tier(tier: simd::Tier) {
         let mut r = values(7);
         for m in [1usize, 3, 4, 5, 8, 9, 13, 128] {
             for n in [1usize, 7, 16, 17, 33, 48, 64, 65, 100] {
@@ -303,7 +295,7 @@ mod tests {
                             let mut got = c0.clone();
                             super::axpy(m, k, n, &a, sa, &b, ldb, beta, &mut got, ldc);
                             let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
-                            assert!(same, "m {m} n {n} k {k} trans_a {trans_a} beta {beta}");
+                            assert!(same, "{tier}: m {m} n {n} k {k} trans_a {trans_a} beta {beta}");
                         }
                     }
                 }

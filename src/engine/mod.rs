@@ -38,6 +38,7 @@ pub mod gemm;
 pub mod gemm_simd;
 pub mod graph;
 pub mod helper;
+pub mod lanes;
 pub mod loss;
 pub mod loss_simd;
 pub mod noise;
