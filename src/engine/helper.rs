@@ -2,24 +2,32 @@
 //!
 //! An ensemble is split into parts, one per core; a run with a single part (one seed, or the
 //! live lab with few) would leave the other cores idle. [`Helper::install`] starts a thread
-//! that waits, spinning, for half of each large product of this thread ([`join`]); the
-//! convolution kernels split their output rows in two (forward, weight gradient) or their input
-//! channels (input gradient, AVX-512 kernel), which changes no number (each value is computed by
-//! the same operations wherever it runs), and the helper adopts the caller's
-//! floating-point control (flushed subnormals) for each half. Spinning rather than sleeping
-//! between products: the halves take ~50 µs, and waking a sleeping thread costs about that
-//! (per-call threads and rayon's pool both made a detect step slower); after ~1 ms without work
-//! (a paused live run) it sleeps until the next product wakes it.
+//! that waits for half of each large product of this thread ([`join`]); the convolution
+//! kernels split their output rows in two (forward, weight gradient) or their input channels
+//! (input gradient), which changes no number (each value is computed by the same operations
+//! wherever it runs), and the helper adopts the caller's floating-point control (flushed
+//! subnormals) for each half.
+//!
+//! Two cores must never be slower than one. So: a half the helper has not started by the
+//! time the caller finished its own is taken back and run by the caller (a helper that the OS
+//! has not scheduled — a busy machine, a second vCPU that is only a hyperthread — costs a
+//! check, not a wait); the helper spins only briefly between products (the halves take ~50 µs,
+//! and waking a sleeping thread costs about that: per-call threads and rayon's pool both made a
+//! detect step slower), then yields its core, then sleeps; and whether to use a helper at all
+//! is decided once per process by measuring ([`pays`]): a split of a fixed amount of work
+//! against the same work on one thread.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 const IDLE: u8 = 0;
+/// A job is posted; the helper may take it (→ RUNNING) or the caller take it back (→ IDLE).
 const READY: u8 = 1;
 const DONE: u8 = 2;
 const FAILED: u8 = 3;
 const QUIT: u8 = 4;
+const RUNNING: u8 = 5;
 
 /// A job: the closure to run and the caller's floating-point control.
 type Job = (*mut (dyn FnMut() + Send), u32);
@@ -82,18 +90,26 @@ impl Drop for Helper {
     }
 }
 
-/// Spins without work before the helper sleeps: ~1 ms, far longer than the gaps between a
-/// training step's products, far shorter than a paused run.
-const SPINS_BEFORE_SLEEP: u32 = 1 << 16;
+/// Spins without work before the helper yields its core between looks: ~30 µs, longer than
+/// the gaps between a training step's products.
+const SPINS_BEFORE_YIELD: u32 = 1 << 11;
+/// Looks (spins, then yields) without work before the helper sleeps: ~1 ms, far shorter than a
+/// paused run.
+const LOOKS_BEFORE_SLEEP: u32 = 1 << 12;
 
 fn serve(slot: &Slot) {
     let _ = slot.thread.set(std::thread::current());
-    let mut idle_spins = 0u32;
+    let mut idle = 0u32;
     loop {
         match slot.state.load(Ordering::Acquire) {
             READY => {
-                idle_spins = 0;
-                // SAFETY: READY was published after the job was written (see `Slot`).
+                idle = 0;
+                // The caller may have taken the job back: only the winner of READY runs it.
+                if slot.state.compare_exchange(READY, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                    continue;
+                }
+                // SAFETY: READY was published after the job was written (see `Slot`), and the
+                // caller no longer touches it once the state is RUNNING.
                 let (job, control) = unsafe { (*slot.job.get()).take() }.expect("a job is set before READY");
                 super::denormals::set_control(control);
                 // SAFETY: the caller waits in `join` until DONE or FAILED, so the closure and
@@ -102,7 +118,7 @@ fn serve(slot: &Slot) {
                 slot.state.store(if ok { DONE } else { FAILED }, Ordering::Release);
             }
             QUIT => return,
-            _ if idle_spins >= SPINS_BEFORE_SLEEP => {
+            _ if idle >= LOOKS_BEFORE_SLEEP => {
                 // Say so, then look once more: `join` either sees `parked` and wakes us, or
                 // published READY before we looked (both SeqCst).
                 slot.parked.store(true, Ordering::SeqCst);
@@ -110,11 +126,15 @@ fn serve(slot: &Slot) {
                     std::thread::park_timeout(std::time::Duration::from_millis(100));
                 }
                 slot.parked.store(false, Ordering::SeqCst);
-                idle_spins = 0;
+                idle = 0;
             }
             _ => {
-                idle_spins += 1;
-                std::hint::spin_loop();
+                idle += 1;
+                if idle < SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
         }
     }
@@ -151,11 +171,27 @@ pub fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
         t.unpark();
     }
     let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(left));
+    // Not started by the helper yet: take it back and run it here (see the module's notes).
+    if slot.state.compare_exchange(READY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        // SAFETY: the helper never took the job (it only does after winning READY → RUNNING).
+        unsafe { *slot.job.get() = None };
+        STOLEN.fetch_add(1, Ordering::Relaxed);
+        if let Err(p) = mine {
+            std::panic::resume_unwind(p);
+        }
+        return call();
+    }
+    let mut spins = 0u32;
     let theirs = loop {
         match slot.state.load(Ordering::Acquire) {
             DONE => break true,
             FAILED => break false,
-            _ => std::hint::spin_loop(),
+            _ if spins < SPINS_BEFORE_YIELD => {
+                spins += 1;
+                std::hint::spin_loop()
+            }
+            // A helper descheduled mid-job: give it the core rather than spin against it.
+            _ => std::thread::yield_now(),
         }
     };
     slot.state.store(IDLE, Ordering::Release);
@@ -163,6 +199,85 @@ pub fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
         std::panic::resume_unwind(p);
     }
     assert!(theirs, "the helper thread's half of a product panicked");
+}
+
+/// Halves the caller took back from a helper that had not started them (for the benchmark).
+pub static STOLEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The outcome of [`pays`]' measurement: the work's time split with a helper over its time on
+/// one thread (best of several alternating rounds), and the decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Calibration {
+    pub one_thread_seconds: f64,
+    pub split_seconds: f64,
+    pub pays: bool,
+    /// `GRADLAB_HELPER=on|off` decided instead of the measurement.
+    pub forced: bool,
+}
+
+/// A split pays when it takes at most this share of the one-thread time (two cores at work
+/// with room for the hand-off; a hyperthread sibling or a busy core measures ~0.9–1.3).
+pub const PAYS_BELOW: f64 = 0.75;
+
+/// Whether a second thread speeds up one model's products on this machine now: measured once
+/// per process (a few milliseconds: the same fixed arithmetic — dependent FMA chains over an
+/// L1-resident array, ~60 µs a half, the size of a convolution's half — run on this thread
+/// alone and split with a helper, alternating, best of 15 each), unless `GRADLAB_HELPER=on|off`
+/// says. One core (`GRADLAB_THREADS=1` or one CPU) never installs one.
+pub fn pays() -> bool {
+    calibration().pays
+}
+
+/// [`pays`]' measurement (cached).
+pub fn calibration() -> Calibration {
+    use std::sync::OnceLock;
+    static CAL: OnceLock<Calibration> = OnceLock::new();
+    *CAL.get_or_init(|| {
+        let forced = match std::env::var("GRADLAB_HELPER").unwrap_or_default().as_str() {
+            "on" | "1" => Some(true),
+            "off" | "0" => Some(false),
+            _ => None,
+        };
+        let (one, split) = measure_split();
+        match forced {
+            Some(pays) => Calibration { one_thread_seconds: one, split_seconds: split, pays, forced: true },
+            None => Calibration {
+                one_thread_seconds: one,
+                split_seconds: split,
+                pays: split <= PAYS_BELOW * one,
+                forced: false,
+            },
+        }
+    })
+}
+
+/// (one thread, split) seconds for the calibration's work.
+fn measure_split() -> (f64, f64) {
+    use std::time::Instant;
+    /// Dependent FMAs over a 4 KB slice, `rounds` times: ~60 µs for the sizes below.
+    fn work(v: &mut [f32], rounds: usize) {
+        for _ in 0..rounds {
+            for x in v.iter_mut() {
+                *x = x.mul_add(0.999_9, 1e-4);
+            }
+        }
+        std::hint::black_box(v);
+    }
+    const ROUNDS: usize = 60;
+    let (mut a, mut b) = (vec![1f32; 1024], vec![1f32; 1024]);
+    let helper = Helper::install();
+    let (mut one, mut split) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..15 {
+        let t = Instant::now();
+        work(&mut a, ROUNDS);
+        work(&mut b, ROUNDS);
+        one = one.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        join(|| work(&mut a, ROUNDS), || work(&mut b, ROUNDS));
+        split = split.min(t.elapsed().as_secs_f64());
+    }
+    drop(helper);
+    (one, split)
 }
 
 #[cfg(test)]
@@ -180,9 +295,14 @@ mod tests {
             let (lo, hi) = a.split_at_mut(500);
             let here = std::thread::current().id();
             let mut elsewhere = None;
+            let started = AtomicBool::new(false);
             join(
-                || lo.iter_mut().for_each(|v| *v = round),
                 || {
+                    lo.iter_mut().for_each(|v| *v = round);
+                    until(&started)
+                },
+                || {
+                    started.store(true, Ordering::SeqCst);
                     elsewhere = Some(std::thread::current().id());
                     hi.iter_mut().for_each(|v| *v = round + 1)
                 },
@@ -192,16 +312,48 @@ mod tests {
         }
     }
 
+    /// Spins until `flag` is set, for at most two seconds: a left half that gives the helper
+    /// time to start the right one (a left half that ends first takes the right one back).
+    fn until(flag: &AtomicBool) {
+        let t = std::time::Instant::now();
+        while !flag.load(Ordering::SeqCst) && t.elapsed().as_secs() < 2 {
+            std::hint::spin_loop();
+        }
+    }
+
     #[test]
     fn a_sleeping_helper_wakes_for_the_next_product() {
         let _h = Helper::install();
         std::thread::sleep(std::time::Duration::from_millis(50)); // long enough to fall asleep
         for _ in 0..3 {
             let mut elsewhere = None;
-            join(|| {}, || elsewhere = Some(std::thread::current().id()));
+            let started = AtomicBool::new(false);
+            join(
+                || until(&started),
+                || {
+                    started.store(true, Ordering::SeqCst);
+                    elsewhere = Some(std::thread::current().id())
+                },
+            );
             assert!(elsewhere.is_some_and(|id| id != std::thread::current().id()));
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// A half the helper has not started when the caller's ends is taken back and run by the
+    /// caller: both halves done, whatever the helper does (here: asleep, then racing).
+    #[test]
+    fn a_half_the_helper_has_not_started_is_taken_back() {
+        let _h = Helper::install();
+        std::thread::sleep(std::time::Duration::from_millis(50)); // asleep: slow to start
+        let before = STOLEN.load(Ordering::Relaxed);
+        let mut ran = [0u32; 2];
+        for _ in 0..1000 {
+            let (l, r) = ran.split_at_mut(1);
+            join(|| l[0] += 1, || r[0] += 1);
+        }
+        assert_eq!(ran, [1000, 1000]);
+        assert!(STOLEN.load(Ordering::Relaxed) > before, "an empty left half took at least one right half back");
     }
 
     #[test]
@@ -209,8 +361,28 @@ mod tests {
         let _h = Helper::install();
         let _ftz = super::super::denormals::FlushDenormals::new();
         let mut there = 1.0f32;
-        join(|| {}, || there = std::hint::black_box(1e-38f32) * std::hint::black_box(0.01f32));
+        let mut elsewhere = None;
+        let started = AtomicBool::new(false);
+        join(
+            || until(&started),
+            || {
+                started.store(true, Ordering::SeqCst);
+                elsewhere = Some(std::thread::current().id());
+                there = std::hint::black_box(1e-38f32) * std::hint::black_box(0.01f32)
+            },
+        );
+        assert!(elsewhere.is_some_and(|id| id != std::thread::current().id()), "ran on the helper");
         #[cfg(target_arch = "x86_64")]
         assert_eq!(there, 0.0, "flushed on the helper too");
+    }
+
+    /// The calibration measured something and decided by its rule (or the variable's word).
+    #[test]
+    fn the_calibration_decides_by_its_measurement() {
+        let c = calibration();
+        assert!(c.one_thread_seconds > 0.0 && c.split_seconds > 0.0, "{c:?}");
+        if !c.forced {
+            assert_eq!(c.pays, c.split_seconds <= PAYS_BELOW * c.one_thread_seconds, "{c:?}");
+        }
     }
 }

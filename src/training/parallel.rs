@@ -59,8 +59,9 @@ pub fn train_parallel(
     // outgrows the cache).
     let workers = if opts.live.is_some() { parts.min(LIVE_THREADS) } else { threads().min(parts) }.max(1);
     if parts == 1 {
-        // One part: its large products split with a helper thread on another core.
-        let _helper = (threads() > 1).then(crate::engine::helper::Helper::install);
+        // One part: its large products split with a helper thread on another core, where a
+        // split measured faster than one thread on this machine (`helper::pays`).
+        let _helper = (threads() > 1 && crate::engine::helper::pays()).then(crate::engine::helper::Helper::install);
         return train(setting, &mut build(opts.seeds)?, data, held_out, opts, progress);
     }
     let sizes: Vec<usize> = (0..parts).map(|p| part_size.min(opts.seeds - p * part_size)).collect();
