@@ -250,6 +250,7 @@ pub fn samples(args: &super::SamplesArgs) -> Result<ExitCode> {
         prune: args.prune.clone(),
         ratios: args.ratios.clone(),
         tasks: args.tasks.clone(),
+        max_iters: None,
     };
     cfg.validate()?;
     validate_options(&TrainOptions::new(args.seeds))?;

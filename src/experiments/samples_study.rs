@@ -33,6 +33,8 @@ pub struct SamplesStudy {
     pub ratios: Vec<f64>,
     /// Tasks: any of random, line, detection, digits.
     pub tasks: Vec<String>,
+    /// An iteration cap below the presets' own (reproduce's quick mode), if any.
+    pub max_iters: Option<usize>,
 }
 
 impl SamplesStudy {
@@ -43,6 +45,7 @@ impl SamplesStudy {
             prune: vec![0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
             ratios: (1..=9).map(|k| k as f64 / 10.0).collect(),
             tasks: ["random", "line", "detection", "digits"].map(String::from).to_vec(),
+            max_iters: None,
         }
     }
 
@@ -79,13 +82,16 @@ fn preset_of(task: &str) -> Result<(&'static str, usize, usize)> {
 }
 
 /// The task's preset as a network file with the study's seeds and `[samples]`.
-fn task_lab(task: &str, seeds: usize, ratios: Option<&[f64]>) -> Result<Lab> {
+fn task_lab(task: &str, seeds: usize, ratios: Option<&[f64]>, max_iters: Option<usize>) -> Result<Lab> {
     let (preset, score_at, epochs) = preset_of(task)?;
     let mut doc: toml::Table = presets::text(preset)?.parse().map_err(|e| Error::Usage(format!("{e}")))?;
     doc.remove("sweep");
     let set = |doc: &mut toml::Table, k: &str, v: toml::Value| lab::set_key(doc, k, v).map_err(Error::Usage);
     set(&mut doc, "train.seeds", toml::Value::Integer(seeds as i64))?;
     set(&mut doc, "train.probe_every", toml::Value::Integer(0))?;
+    if let Some(cap) = max_iters {
+        set(&mut doc, "train.max_iters", toml::Value::Integer(cap as i64))?;
+    }
     set(&mut doc, "samples.score_at", toml::Value::Array(vec![toml::Value::Integer(score_at as i64)]))?;
     if let Some(r) = ratios {
         set(&mut doc, "samples.cscore_ratios", toml::Value::Array(r.iter().map(|&v| toml::Value::Float(v)).collect()))?;
@@ -191,14 +197,14 @@ pub fn run(study: &SamplesStudy, out: &Path, runner: &mut Runner) -> Result<Samp
         SamplesResult { study: "samples", complete: false, config: study.clone(), tasks: vec![], pruning: vec![] };
     let mut digits_measures: Option<(Lab, Samples, Option<Samples>, Vec<Measure>)> = None;
     for task in &study.tasks {
-        let l = task_lab(task, study.seeds, Some(&study.ratios))?;
+        let l = task_lab(task, study.seeds, Some(&study.ratios), study.max_iters)?;
         let (data, held) = l.data(0)?;
         let Some((run, cs)) = measure(&l, &data, held.as_ref(), &out.join(task), runner)? else {
             return Ok(result);
         };
         let sum = summary(&run, cs.as_ref()).expect("runs with [samples]");
         // Label noise: every measure but the C-score (its runs would double the cost).
-        let noisy_lab = task_lab(task, study.seeds, None)?;
+        let noisy_lab = task_lab(task, study.seeds, None, study.max_iters)?;
         let (noisy, flipped) = flip_labels(&data, study.noise, 1);
         let Some((noisy_run, _)) =
             measure(&noisy_lab, &noisy, held.as_ref(), &out.join(format!("{task}-noise")), runner)?
@@ -209,7 +215,7 @@ pub fn run(study: &SamplesStudy, out: &Path, runner: &mut Runner) -> Result<Samp
             pooled(&noisy_run, None).iter().map(|m| (m.name.clone(), precision_at(m, &flipped))).collect();
         result.tasks.push(TaskResult { task: task.clone(), samples: data.n, summary: sum, noise_precision });
         if task == "digits" {
-            digits_measures = Some((task_lab(task, study.seeds, None)?, data, held, pooled(&run, cs.as_ref())));
+            digits_measures = Some((task_lab(task, study.seeds, None, study.max_iters)?, data, held, pooled(&run, cs.as_ref())));
         }
     }
     if let Some((l, data, held, measures)) = &digits_measures {

@@ -12,7 +12,12 @@ use serde::Serialize;
 
 /// Everything the report is written from.
 pub struct Results {
+    /// Seeds of Table 1, of the CNN sections and of the per-sample measures.
     pub seeds: usize,
+    pub cnn_seeds: usize,
+    pub sample_seeds: usize,
+    /// What the time budget decided, if one chose the seeds.
+    pub budget: Option<super::budget::Budget>,
     pub quick: bool,
     pub data: String,
     pub wall_seconds: f64,
@@ -35,6 +40,53 @@ pub struct Results {
     pub sharpness: (Vec<crate::experiments::curvature::SharpnessRow>, Vec<crate::experiments::curvature::SharpnessRow>),
     /// Per-sample measures side by side (`study samples` on random and the digits).
     pub samples: crate::experiments::samples_study::SamplesResult,
+}
+
+/// "32 seeds", or "32 seeds for Table 1, 16 for the CNNs and the per-sample measures".
+fn seeds_phrase(r: &Results) -> String {
+    if r.cnn_seeds == r.seeds && r.sample_seeds == r.seeds {
+        format!("{} seeds per setting", r.seeds)
+    } else if r.cnn_seeds == r.sample_seeds {
+        format!("{} seeds per setting for Table 1, {} for the CNNs and the per-sample measures", r.seeds, r.cnn_seeds)
+    } else {
+        format!(
+            "{} seeds per setting for Table 1, {} for the CNNs, {} for the per-sample measures",
+            r.seeds, r.cnn_seeds, r.sample_seeds
+        )
+    }
+}
+
+/// What the time budget chose and what that costs.
+fn budget_sentence(r: &Results, b: &super::budget::Budget) -> String {
+    let machine = format!(
+        "this machine's calibration step (the detect CNN, one model, one thread) took {:.2} ms, training on {} thread{}",
+        b.step_seconds * 1e3,
+        b.threads,
+        if b.threads == 1 { "" } else { "s" }
+    );
+    if b.cnn_seeds >= super::budget::FULL_SEEDS {
+        format!(
+            "Time budget {:.0} s: {machine}; the full run was estimated at {:.0} s, so every section ran all {} seeds.",
+            b.seconds, b.full_estimate, r.seeds
+        )
+    } else {
+        format!(
+            "Time budget {:.0} s: {machine}; the full run was estimated at {:.0} s, so the CNN sections and the per-sample measures ran {} seeds instead of {} (estimated {:.0} s). Fewer seeds widen the interquartile bands and weaken the rank tests: with n seeds a side, the smallest two-sided Mann–Whitney p-value is 2/C(2n, n) ({:.1e} at n = {}), and the notch around a median (McGill et al.'s ±1.57·IQR/√n, roughly a 95% interval) spans ±{:.2} of the seeds' IQR. `gradlab reproduce --seeds 32` runs everything with 32 seeds; the full studies are `gradlab study leaky-vs-relu`, `gradlab study explosion`, `gradlab study memorisation` and `gradlab study samples`.",
+            b.seconds,
+            b.full_estimate,
+            b.cnn_seeds,
+            r.seeds,
+            b.estimate,
+            2.0 / binomial(2 * b.cnn_seeds, b.cnn_seeds),
+            b.cnn_seeds,
+            1.57 / (b.cnn_seeds as f64).sqrt()
+        )
+    }
+}
+
+/// C(n, k) as a float.
+fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
 fn it(v: Option<f64>, cap: usize) -> String {
@@ -61,12 +113,15 @@ fn summary_row(s: &RunSummary, cap: usize) -> Vec<String> {
 pub fn document(r: &Results) -> (Document, serde_json::Value) {
     let mut d = Document { title: "gradlab: CIS 680 HW1, reproduced and re-tested".into(), blocks: vec![] };
     d.p(format!(
-        "Every number below was measured in this run: {} seeds per setting{}, data: {}. Wall time {:.0} s. Iterations are full-batch gradient steps counted from 1; a seed that never reached 100% training accuracy counts as beyond the cap, so medians appear only when more than half converged. Held-out accuracy: the trained nets on 640 fresh samples from the same distribution (built-in generators).",
-        r.seeds,
+        "Every number below was measured in this run: {}{}, data: {}. Wall time {:.0} s. Iterations are full-batch gradient steps counted from 1; a seed that never reached 100% training accuracy counts as beyond the cap, so medians appear only when more than half converged. Held-out accuracy: the trained nets on 640 fresh samples from the same distribution (built-in generators).",
+        seeds_phrase(r),
         if r.quick { " (quick mode: short caps, few seeds — for trying it out, not for conclusions)" } else { "" },
         r.data,
         r.wall_seconds
     ));
+    if let Some(b) = &r.budget {
+        d.p(budget_sentence(r, b));
+    }
     task1(&mut d, r);
     task2(&mut d, r);
     task3(&mut d, r);
@@ -618,6 +673,9 @@ fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::V
     }
     let json = serde_json::json!({
         "seeds": r.seeds,
+        "cnn_seeds": r.cnn_seeds,
+        "sample_seeds": r.sample_seeds,
+        "budget": r.budget,
         "quick": r.quick,
         "data": r.data,
         "wall_seconds": r.wall_seconds,

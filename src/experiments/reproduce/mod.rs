@@ -2,6 +2,7 @@
 //! study's outputs in its directory), and the report itself (`document`: every number and
 //! every finding in it computed from this run's results, none pasted in).
 
+pub mod budget;
 pub mod document;
 
 pub use document::{Results, document};
@@ -23,7 +24,13 @@ use std::time::Instant;
 
 /// What a reproduction runs: seeds per setting, caps, data, where to.
 pub struct Plan<'a> {
+    /// Seeds of Table 1 (Task 2), and of the CNN sections (Tasks 3–4, explosion, label noise)
+    /// and the per-sample measures: all the same, or fewer for the last two within a budget.
     pub seeds: usize,
+    pub cnn_seeds: usize,
+    pub sample_seeds: usize,
+    /// What the time budget decided, if one chose the seeds.
+    pub budget: Option<budget::Budget>,
     pub quick: bool,
     pub source: Source,
     /// Seed of the label-noise coins.
@@ -77,7 +84,8 @@ fn run_steps(
 /// Runs every study into `plan.out` and writes `report.html`, `report.md` and `results.json`;
 /// `false` if interrupted (finished studies are written, the report is not).
 pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
-    let (seeds, cnn_iters, explosion_iters, source) = (plan.seeds, plan.cnn_iters, plan.explosion_iters, &plan.source);
+    let (seeds, cnn_seeds, cnn_iters, explosion_iters, source) =
+        (plan.seeds, plan.cnn_seeds, plan.cnn_iters, plan.explosion_iters, &plan.source);
     let load = |kind| -> Result<(data::Dataset, data::Dataset)> {
         Ok((data::load(kind, source)?, data::held_out(kind, source, data::HELD_OUT_SIZE)))
     };
@@ -228,7 +236,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
         let opts_for = |task: CnnTask| TrainOptions {
             optim: OptimConfig::sgd(task.lr()),
             max_iters: cap,
-            ..TrainOptions::new(seeds)
+            ..TrainOptions::new(cnn_seeds)
         };
         let datasets: Vec<_> = plan
             .iter()
@@ -265,8 +273,11 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
 
     // Label noise on line: does the net memorise coin-flip labels? (0%: Task 3's ReLU run.)
     use crate::experiments::memorisation as mem;
-    let noise_opts =
-        TrainOptions { optim: OptimConfig::sgd(CnnTask::Line.lr()), max_iters: cnn_iters, ..TrainOptions::new(seeds) };
+    let noise_opts = TrainOptions {
+        optim: OptimConfig::sgd(CnnTask::Line.lr()),
+        max_iters: cnn_iters,
+        ..TrainOptions::new(cnn_seeds)
+    };
     let mut noise_rows = vec![];
     let mut noise_runs = vec![];
     if let Some(c) = cnn_runs.iter().find(|c| c.task == CnnTask::Line) {
@@ -284,7 +295,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
             &noisy,
             Some(&line_held),
             &noise_opts,
-            &mut *p.training(&name, seeds),
+            &mut *p.training(&name, cnn_seeds),
         )?;
         run.setting = format!("noise{:.0}%", 100.0 * share);
         noise_rows.push(mem::noise_row("line", share, &run));
@@ -310,10 +321,12 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     // memorised, by each measure of the field, on the same seeds.
     let samples_study = {
         use crate::experiments::samples_study as ss;
-        let mut cfg = ss::SamplesStudy::new(seeds);
+        let mut cfg = ss::SamplesStudy::new(plan.sample_seeds);
         if plan.quick {
             cfg.tasks = vec!["random".into(), "digits".into()];
-            cfg.ratios = vec![0.3, 0.6, 0.9];
+            cfg.ratios = vec![0.5];
+            // Past every task's EL2N/GraNd iteration (at most 44), short of convergence.
+            cfg.max_iters = Some(150);
             cfg.prune = vec![0.0, 0.3];
         } else {
             // The CNN tasks' C-scores and noisy runs, and the finer pruning grid, would double
@@ -355,6 +368,9 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     }
     let results = Results {
         seeds,
+        cnn_seeds,
+        sample_seeds: plan.sample_seeds,
+        budget: plan.budget.clone(),
         quick: plan.quick,
         data: source.describe(),
         wall_seconds: plan.started.elapsed().as_secs_f64(),
