@@ -119,7 +119,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             if b.cnn_seeds == seeds {
                 format!("every section runs {seeds} seeds")
             } else {
-                format!("the CNN sections and per-sample measures run {} seeds (~{:.0} s; --seeds 32 for all)", b.cnn_seeds, b.estimate)
+                format!(
+                    "the CNN sections and per-sample measures run {} seeds (~{:.0} s; --seeds 32 for all)",
+                    b.cnn_seeds, b.estimate
+                )
             }
         );
     }
@@ -162,8 +165,15 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     let seeds_said = if cnn_seeds == seeds {
         format!("{seeds} seeds per setting")
     } else {
-        format!("{seeds} seeds for Table 1, {cnn_seeds} for the CNNs and per-sample measures within the {:.0} s budget; --seeds 32 for all", args.budget)
+        format!(
+            "{seeds} seeds for Table 1, {cnn_seeds} for the CNNs and per-sample measures within the {:.0} s budget; --seeds 32 for all",
+            args.budget
+        )
     };
-    println!("report: {} ({seeds_said}) in {:.1} s", args.out.join("report.html").display(), started.elapsed().as_secs_f64());
+    println!(
+        "report: {} ({seeds_said}) in {:.1} s",
+        args.out.join("report.html").display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -221,8 +221,8 @@ pub const PAYS_BELOW: f64 = 0.75;
 
 /// Whether a second thread speeds up one model's products on this machine now: measured once
 /// per process (a few milliseconds: the same fixed arithmetic — dependent FMA chains over an
-/// L1-resident array, ~60 µs a half, the size of a convolution's half — run on this thread
-/// alone and split with a helper, alternating, best of 15 each), unless `GRADLAB_HELPER=on|off`
+/// L1-resident array, ~40 µs a half, the size of a convolution's half — run on this thread
+/// alone and split with a helper, alternating, best of 20 each, after waking the helper and ten unmeasured splits), unless `GRADLAB_HELPER=on|off`
 /// says. One core (`GRADLAB_THREADS=1` or one CPU) never installs one.
 pub fn pays() -> bool {
     calibration().pays
@@ -254,7 +254,7 @@ pub fn calibration() -> Calibration {
 /// (one thread, split) seconds for the calibration's work.
 fn measure_split() -> (f64, f64) {
     use std::time::Instant;
-    /// Dependent FMAs over a 4 KB slice, `rounds` times: ~60 µs for the sizes below.
+    /// Dependent FMAs over a 4 KB slice, `rounds` times: ~40 µs for the sizes below.
     fn work(v: &mut [f32], rounds: usize) {
         for _ in 0..rounds {
             for x in v.iter_mut() {
@@ -263,11 +263,28 @@ fn measure_split() -> (f64, f64) {
         }
         std::hint::black_box(v);
     }
-    const ROUNDS: usize = 60;
+    const ROUNDS: usize = 800;
     let (mut a, mut b) = (vec![1f32; 1024], vec![1f32; 1024]);
     let helper = Helper::install();
+    // Wake the helper's core first (an idle vCPU takes a while to be scheduled): a few joins
+    // whose left half waits, up to 5 ms each, for the helper to start the right one.
+    for _ in 0..3 {
+        let started = AtomicBool::new(false);
+        let t = Instant::now();
+        join(
+            || {
+                while !started.load(Ordering::Acquire) && t.elapsed().as_millis() < 5 {
+                    std::hint::spin_loop();
+                }
+            },
+            || started.store(true, Ordering::Release),
+        );
+    }
+    for _ in 0..10 {
+        join(|| work(&mut a, ROUNDS), || work(&mut b, ROUNDS));
+    }
     let (mut one, mut split) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..15 {
+    for _ in 0..20 {
         let t = Instant::now();
         work(&mut a, ROUNDS);
         work(&mut b, ROUNDS);

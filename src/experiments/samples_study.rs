@@ -215,7 +215,8 @@ pub fn run(study: &SamplesStudy, out: &Path, runner: &mut Runner) -> Result<Samp
             pooled(&noisy_run, None).iter().map(|m| (m.name.clone(), precision_at(m, &flipped))).collect();
         result.tasks.push(TaskResult { task: task.clone(), samples: data.n, summary: sum, noise_precision });
         if task == "digits" {
-            digits_measures = Some((task_lab(task, study.seeds, None, study.max_iters)?, data, held, pooled(&run, cs.as_ref())));
+            digits_measures =
+                Some((task_lab(task, study.seeds, None, study.max_iters)?, data, held, pooled(&run, cs.as_ref())));
         }
     }
     if let Some((l, data, held, measures)) = &digits_measures {
