@@ -108,6 +108,20 @@ pub struct Graph<T: Real> {
     /// Training mode: dropout applies its masks and BatchNorm uses (and tracks) batch
     /// statistics (the training forward and backward only).
     training: bool,
+    /// Bytes reserved against the memory budget (`memory`), returned when the tape is dropped;
+    /// and the bytes asked for in all, counted on even after a node did not fit.
+    reserved: usize,
+    wanted: usize,
+    /// Set when a node did not fit the budget: from then on no buffer is allocated (shapes are
+    /// still tracked, so the builder runs to the end and [`Graph::over_budget`] can say how much
+    /// the whole network would need).
+    over_budget: bool,
+}
+
+impl<T: Real> Drop for Graph<T> {
+    fn drop(&mut self) {
+        super::memory::release(self.reserved);
+    }
 }
 
 impl<T: Real> Graph<T> {
@@ -125,6 +139,9 @@ impl<T: Real> Graph<T> {
             stale: vec![],
             fused: None,
             training: false,
+            reserved: 0,
+            wanted: 0,
+            over_budget: false,
         }
     }
 
@@ -156,6 +173,10 @@ impl<T: Real> Graph<T> {
             stale: vec![false; self.ops.len()],
             fused: None,
             training: false,
+            // The twin (a curvature measurement's, short-lived) is not counted.
+            reserved: 0,
+            wanted: 0,
+            over_budget: false,
         }
     }
 
@@ -164,7 +185,8 @@ impl<T: Real> Graph<T> {
     }
 
     fn push(&mut self, op: Op, shape: Vec<usize>, saved_len: usize) -> NodeId {
-        let n: usize = shape.iter().product();
+        // Sizes in checked arithmetic: a product past usize is "more than any budget".
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let needs_grad = match &op {
             Op::Input | Op::State => false,
             Op::Param => true,
@@ -182,6 +204,20 @@ impl<T: Real> Graph<T> {
             Op::Noise { x, .. } => self.needs_grad[x.0],
         };
         self.fused = None; // the network changed: plan again
+        // Values, gradient and saved buffers; a parameter also counts its optimiser's moments.
+        let copies = 1 + needs_grad as usize + 2 * matches!(op, Op::Param) as usize;
+        let bytes = n
+            .and_then(|n| n.checked_mul(copies))
+            .and_then(|e| e.checked_add(saved_len))
+            .and_then(|e| e.checked_mul(std::mem::size_of::<T>()));
+        self.wanted = bytes.and_then(|b| self.wanted.checked_add(b)).unwrap_or(usize::MAX);
+        let fits = !self.over_budget && bytes.is_some_and(|b| super::memory::reserve(b).is_ok());
+        if fits {
+            self.reserved += bytes.unwrap_or(0);
+        } else {
+            self.over_budget = true;
+        }
+        let (n, saved_len) = if fits { (n.unwrap_or(0), saved_len) } else { (0, 0) };
         self.ops.push(op);
         self.shapes.push(shape);
         self.values.push(vec![T::default(); n]);
@@ -437,6 +473,12 @@ impl<T: Real> Graph<T> {
         (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::Param)).map(NodeId).collect()
     }
     /// Bytes of every buffer of the tape (values, gradients, scratch).
+    /// `Some(bytes the whole tape asks for)` if it did not fit the memory budget (its buffers
+    /// are then not allocated: the tape must not be used).
+    pub fn over_budget(&self) -> Option<usize> {
+        self.over_budget.then_some(self.wanted)
+    }
+
     pub fn bytes(&self) -> usize {
         let n: usize = self.values.iter().chain(&self.grads).chain(&self.saved).map(Vec::len).sum();
         n * std::mem::size_of::<T>()

@@ -41,6 +41,7 @@ pub mod helper;
 pub mod lanes;
 pub mod loss;
 pub mod loss_simd;
+pub mod memory;
 pub mod noise;
 pub mod norm;
 pub mod pool;

@@ -202,6 +202,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
 
 /// [`parse`] of a document already read (the Python package's dicts and keyword overrides);
 /// `path` names it in errors.
+/// The most cells a sweep may have.
+pub const MAX_CELLS: usize = 100_000;
+
 pub fn parse_doc(path: &Path, mut doc: toml::Table) -> Result<Lab> {
     let sweep = match doc.remove("sweep") {
         None => vec![],
@@ -215,10 +218,12 @@ pub fn parse_doc(path: &Path, mut doc: toml::Table) -> Result<Lab> {
             _ => return Err(Error::data(path, format!("field `sweep.{key}`: must be a non-empty list of values"))),
         }
     }
-    let total: usize = axes.iter().map(|(_, v)| v.len()).product();
-    if total > 100_000 {
-        return Err(Error::data(path, format!("field `sweep`: {total} cells is beyond the supported 100000")));
-    }
+    // Counted in checked arithmetic: axes whose product passes usize are "too many" too.
+    let total = axes.iter().try_fold(1usize, |a, (_, v)| a.checked_mul(v.len())).filter(|&t| t <= MAX_CELLS);
+    let Some(total) = total else {
+        let shown = axes.iter().map(|(_, v)| v.len().to_string()).collect::<Vec<_>>().join(" × ");
+        return Err(Error::data(path, format!("field `sweep`: {shown} cells is beyond the supported {MAX_CELLS}")));
+    };
     let mut cells = vec![];
     let mut data_cache: Vec<(DataSection, Samples)> = vec![];
     for index in 0..total {

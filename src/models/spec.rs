@@ -472,6 +472,18 @@ pub fn build_fed<T: Real>(
         let terms: Vec<(NodeId, f64)> = heads.iter().map(|h| (h.loss, h.weight)).collect();
         g.weighted_sum(&terms)?
     };
+    if let Some(bytes) = g.over_budget() {
+        let m = crate::engine::memory::budget() as f64;
+        return Err(Error::field(
+            "network",
+            format!(
+                "{ensemble} model{} of this network on batches of {batch} need about {} (parameters, optimiser state, activations and gradients), over the memory budget of {} (half of this machine's memory, or GRADLAB_MEMORY): fewer seeds, a smaller batch or narrower layers",
+                if ensemble == 1 { "" } else { "s" },
+                crate::engine::memory::human(bytes as f64),
+                crate::engine::memory::human(m)
+            ),
+        ));
+    }
     Ok(Net {
         graph: g,
         input,

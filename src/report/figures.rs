@@ -40,8 +40,14 @@ pub trait Figure {
 pub fn render(base: &Path, fig: &impl Figure) -> Result<()> {
     register_fonts();
     let size = fig.size();
-    let svg_path = base.with_extension("svg");
-    let png_path = base.with_extension("png");
+    // `.svg` and `.png` appended, never replacing a dot of the name (a sweep cell's
+    // `optim.lr=0.1` keeps its value, so two cells' figures never share a file).
+    let with = |ext: &str| {
+        let mut name = base.as_os_str().to_owned();
+        name.push(ext);
+        std::path::PathBuf::from(name)
+    };
+    let (svg_path, png_path) = (with(".svg"), with(".png"));
     let fail = |p: &Path, e: String| Error::io(p, std::io::Error::other(format!("drawing failed: {e}")));
     let mut svg = String::new();
     {

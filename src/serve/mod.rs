@@ -501,17 +501,27 @@ async fn start_run(
     }
     let (data, held) = lab.data(0).map_err(|e| bad(e.to_string()))?;
     let c = &lab.cells[0];
-    let n = app.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pace = checked_pace(e.pace)?;
+    // A run's directory is created exclusively: two servers sharing `--runs` (or a clock that
+    // went back) take the next number instead of writing into each other's run.
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let id = format!("run-{stamp}-{n}");
-    let dir = app.runs_dir.join(&id);
-    std::fs::create_dir_all(&dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    std::fs::create_dir_all(&app.runs_dir).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (id, dir) = loop {
+        let n = app.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("run-{stamp}-{n}");
+        let dir = app.runs_dir.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break (id, dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1_000_000 => continue,
+            Err(e) => return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        }
+    };
     crate::atomic::write_atomic(&dir.join("experiment.toml"), e.toml.as_bytes())
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let boundary = boundary_view(&lab, &data, held.as_ref());
     let live = Live::new(c.opts.first_seed, c.opts.seeds);
     let live = Arc::new(if boundary.is_some() { live.keeping_parameters() } else { live });
-    live.set_pace(e.pace);
+    live.set_pace(pace);
     let run = Arc::new(LiveRun {
         id: id.clone(),
         toml: e.toml.clone(),
@@ -718,6 +728,20 @@ struct ControlRequest {
     per_second: Option<f64>,
 }
 
+/// The slowest and fastest pace a run may be given (iterations a second).
+const PACE_RANGE: (f64, f64) = (1e-3, 1e7);
+
+/// `pace` as a request gives it: absent (full speed), or a number in [`PACE_RANGE`].
+fn checked_pace(pace: Option<f64>) -> Api<Option<f64>> {
+    match pace {
+        Some(p) if !(p.is_finite() && (PACE_RANGE.0..=PACE_RANGE.1).contains(&p)) => Err(bad(format!(
+            "pace must be between {} and {} iterations a second (or absent: full speed), got {p:e}",
+            PACE_RANGE.0, PACE_RANGE.1
+        ))),
+        p => Ok(p),
+    }
+}
+
 async fn control(
     State(app): State<Arc<App>>,
     UrlPath(id): UrlPath<String>,
@@ -730,7 +754,7 @@ async fn control(
         "step" => Control::Step(c.steps.unwrap_or(1).clamp(1, MAX_ITERS)),
         "stop" => Control::Stop,
         "pace" => {
-            run.live.set_pace(c.per_second);
+            run.live.set_pace(checked_pace(c.per_second)?);
             return Ok(axum::Json(json!({ "ok": true })));
         }
         other => return Err(bad(format!("unknown action `{other}` (run, pause, step, stop, pace)"))),

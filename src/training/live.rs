@@ -92,11 +92,16 @@ impl Live {
             let mut pace = self.pace.lock().expect("pace lock");
             let Some((rate, origin)) = pace.as_mut() else { return };
             let (t0, it0) = *origin.get_or_insert((std::time::Instant::now(), it));
-            t0 + std::time::Duration::from_secs_f64(it.saturating_sub(it0) as f64 / *rate)
+            // Beyond what a Duration or an Instant holds: "not yet", a second at a time.
+            std::time::Duration::try_from_secs_f64(it.saturating_sub(it0) as f64 / *rate)
+                .ok()
+                .and_then(|d| t0.checked_add(d))
         };
         let now = std::time::Instant::now();
-        if due > now {
-            std::thread::sleep((due - now).min(std::time::Duration::from_secs(1)));
+        match due {
+            Some(due) if due > now => std::thread::sleep((due - now).min(std::time::Duration::from_secs(1))),
+            Some(_) => {}
+            None => std::thread::sleep(std::time::Duration::from_secs(1)),
         }
     }
 

@@ -1,0 +1,198 @@
+//! Hostile input (issue 36): each case the exit code or HTTP status, the message's key words,
+//! and that nothing was left half-written — and for the server, that it still answers after.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gradlab::serve::{ServeConfig, Server, start};
+
+#[path = "common/http.rs"]
+mod http_client;
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().expect("runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gradlab-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A network file `text` run with `gradlab run` into a fresh `out`: (exit code, stderr, out).
+fn run_file(name: &str, text: &str) -> (i32, String, PathBuf) {
+    let dir = tmp(name);
+    let file = dir.join("net.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let o = gradlab(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned(), out)
+}
+
+/// No file under `dir` (if it exists), so nothing half-written.
+fn empty_or_absent(dir: &Path) -> bool {
+    !dir.exists() || std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+const DIGITS: &str = "[data]\ngenerator = \"digits\"\nscale = 0.0625\nbatch = 64\n";
+
+#[test]
+fn a_network_too_large_for_memory_is_a_named_error_before_any_allocation() {
+    let text = format!(
+        "{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 100000000, act = \"relu\" }}, {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 2\nmax_iters = 2\n"
+    );
+    let (code, err, out) = run_file("huge", &text);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("network") && err.contains("memory budget") && err.contains("GB"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
+    assert!(empty_or_absent(&out));
+}
+
+#[test]
+fn the_memory_budget_is_the_users_to_set() {
+    // Fine at the default budget, refused at 1 MB.
+    let dir = tmp("budget");
+    let file = dir.join("net.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 4096, act = \"relu\" }}, {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 2\nmax_iters = 2\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["run", file.to_str().unwrap(), "--out", dir.join("out").to_str().unwrap()])
+        .env("GRADLAB_MEMORY", "1M")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("memory budget of 1.0 MB"), "{err}");
+}
+
+#[test]
+fn sweeps_whose_cell_count_overflows_are_refused_not_wrapped() {
+    let base = format!(
+        "{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 4 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 1\n[sweep]\n"
+    );
+    let axis = |key: &str, n: usize| format!("\"{key}\" = [{}]\n", vec!["0.1"; n].join(", "));
+    // Four axes of 65 536 values: 2⁶⁴ cells, which wrap to 0 in unchecked arithmetic.
+    let four = base.clone()
+        + &axis("optim.lr", 65536)
+        + &axis("optim.momentum", 65536)
+        + &axis("init.bias", 65536)
+        + &axis("init.std", 65536);
+    let (code, err, out) = run_file("sweep-wrap", &four);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("sweep") && err.contains("65536 × 65536 × 65536 × 65536") && err.contains("beyond"), "{err}");
+    assert!(empty_or_absent(&out));
+    let (code, err, _) = run_file("sweep-big", &(base + &axis("optim.lr", 400) + &axis("init.bias", 400)));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("160000") || err.contains("400 × 400"), "{err}");
+}
+
+#[test]
+fn a_swept_value_with_a_dot_gives_each_cell_its_own_figures() {
+    let text = format!(
+        "{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 8, act = \"relu\" }}, {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 3\nprobe_every = 1\n[sweep]\n\"optim.lr\" = [0.1, 0.5]\n"
+    );
+    let (code, err, out) = run_file("sweep-dot", &text);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for lr in ["0.1", "0.5"] {
+        assert!(
+            names.iter().any(|n| n.starts_with("histograms-") && n.ends_with(&format!("lr={lr}.png"))),
+            "no figure for lr {lr}: {names:?}"
+        );
+    }
+}
+
+fn server(runs: &Path) -> Server {
+    start(ServeConfig { host: "127.0.0.1".parse().unwrap(), port: 0, runs: runs.to_path_buf(), data: vec![] }).unwrap()
+}
+
+fn post(s: &Server, path: &str, body: &str) -> (u16, String) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let (status, _, raw) = http_client::request(addr, "POST", path, Some(body), &[]);
+    (status, String::from_utf8_lossy(&raw).into_owned())
+}
+
+fn still_answers(s: &Server) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let (status, _, _) = http_client::request(addr, "GET", "/api/presets", None, &[]);
+    assert_eq!(status, 200, "the server still answers");
+}
+
+fn fc73_text(iters: usize) -> String {
+    let text = include_str!("../examples/networks/fc73.toml");
+    text.split("[sweep]")
+        .next()
+        .unwrap()
+        .replace("seeds = 32", "seeds = 2")
+        .replace("max_iters = 10000", &format!("max_iters = {iters}"))
+}
+
+#[test]
+fn no_request_ends_the_server() {
+    let runs = tmp("serve-runs");
+    let s = server(&runs);
+    // A pace too small (or not a number) for a Duration: 400, named.
+    for pace in ["1e-300", "-1", "0"] {
+        let body = format!("{{\"toml\": {}, \"pace\": {pace}}}", serde_json::to_string(&fc73_text(5)).unwrap());
+        let (status, text) = post(&s, "/api/runs", &body);
+        assert_eq!(status, 400, "pace {pace}: {text}");
+        assert!(text.contains("pace"), "{text}");
+        still_answers(&s);
+    }
+    // A pace control on a running run.
+    let body = serde_json::json!({ "toml": fc73_text(100_000), "pace": 50.0 }).to_string();
+    let (status, text) = post(&s, "/api/runs", &body);
+    assert_eq!(status, 201, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"].as_str().unwrap().to_string();
+    let (status, text) = post(&s, &format!("/api/runs/{id}/control"), "{\"action\": \"pace\", \"per_second\": 1e-300}");
+    assert_eq!(status, 400, "{text}");
+    still_answers(&s);
+    let (status, _) = post(&s, &format!("/api/runs/{id}/control"), "{\"action\": \"stop\"}");
+    assert_eq!(status, 200);
+    // A network of 25 GB posted to validation: a named 400, no allocation.
+    let huge = fc73_text(5).replace("units = 4", "units = 100000000");
+    assert!(huge.contains("100000000"), "the preset has a layer of 4 units");
+    let (status, text) = post(&s, "/api/validate", &serde_json::json!({ "toml": huge }).to_string());
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("memory budget"), "{text}");
+    still_answers(&s);
+}
+
+/// Waits (up to 10 s) until run `id` no longer trains (one run at a time per server).
+fn finished(s: &Server, id: &str) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let t = std::time::Instant::now();
+    while t.elapsed().as_secs() < 10 {
+        let (_, _, raw) = http_client::request(addr, "GET", &format!("/api/runs/{id}"), None, &[]);
+        if !String::from_utf8_lossy(&raw).contains("\"running\"") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("run {id} still running after 10 s");
+}
+
+#[test]
+fn two_servers_sharing_a_runs_directory_never_share_a_run() {
+    let runs = tmp("serve-shared");
+    let (a, b) = (server(&runs), server(&runs));
+    let body = serde_json::json!({ "toml": fc73_text(3) }).to_string();
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        for s in [&a, &b] {
+            let (status, text) = post(s, "/api/runs", &body);
+            assert_eq!(status, 201, "{text}");
+            let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "run id {id} given twice");
+            finished(s, &id);
+        }
+    }
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 6);
+}
