@@ -196,3 +196,56 @@ fn two_servers_sharing_a_runs_directory_never_share_a_run() {
     }
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 6);
 }
+
+#[test]
+fn counts_and_transforms_that_would_go_wrong_are_named_errors() {
+    let dense = "[network]\nlayers = [ { type = \"dense\", units = 8, act = \"relu\" }, { type = \"dense\", units = 10 } ]\nloss = \"softmax_ce\"\n";
+    let cases: Vec<(&str, String, i32, &[&str])> = vec![
+        (
+            "cscore-epochs",
+            format!("{DIGITS}{dense}[train]\nseeds = 1\nmax_iters = 2\n[samples]\ncscore_ratios = [0.5]\ncscore_epochs = 9223372036854775000\n"),
+            3,
+            &["samples.cscore_epochs", "beyond"],
+        ),
+        (
+            // Within the epoch limit, but the C-scores alone are days of training.
+            "cscore-work",
+            format!("{DIGITS}{dense}[train]\nseeds = 64\nmax_iters = 2\n[samples]\ncscore_ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\ncscore_epochs = 1000000\n"),
+            2,
+            &["hours", "--yes"],
+        ),
+        (
+            "scale",
+            format!("[data]\ngenerator = \"digits\"\nscale = 1e39\nbatch = 64\n{dense}[train]\nseeds = 1\nmax_iters = 2\n"),
+            3,
+            &["data.scale", "inf", "finite"],
+        ),
+        (
+            "batchnorm-one",
+            "[data]\ngenerator = \"digits\"\nbatch = 1\n[network]\nlayers = [ { type = \"dense\", units = 8 }, { type = \"batchnorm\", act = \"relu\" }, { type = \"dense\", units = 10 } ]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 2\n".into(),
+            3,
+            &["data.batch", "BatchNorm"],
+        ),
+        (
+            "name-comma",
+            format!("{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 8, act = \"relu\", name = \"a,b\" }}, {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 2\n"),
+            3,
+            &["network.layers.0.name", "plain name"],
+        ),
+        (
+            "name-newline",
+            format!("{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 8, act = \"relu\", name = \"a\\nb\" }}, {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 2\n"),
+            3,
+            &["network.layers.0.name", "plain name"],
+        ),
+    ];
+    for (name, text, want, words) in cases {
+        let (code, err, out) = run_file(name, &text);
+        assert_eq!(code, want, "{name}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{name}: `{w}` not in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(empty_or_absent(&out), "{name}: outputs left");
+    }
+}

@@ -28,7 +28,7 @@ pub fn estimate(runs: &[SubsetVerdicts], n: usize) -> (Vec<f64>, usize) {
 /// subset when `None`; a last partial minibatch is left out, as the training loop does).
 pub fn iterations(n: usize, batch: Option<usize>, ratio: f64, epochs: usize) -> usize {
     let sub = Subset { ratio };
-    epochs * (sub.size(n) / sub.batch(n, batch)).max(1)
+    epochs.saturating_mul((sub.size(n) / sub.batch(n, batch)).max(1))
 }
 
 /// Epochs of the main training (`max_iters` minibatches of `batch` over `n` samples), the

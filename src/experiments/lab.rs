@@ -202,6 +202,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Lab> {
 
 /// [`parse`] of a document already read (the Python package's dicts and keyword overrides);
 /// `path` names it in errors.
+/// The most epochs a C-score subset may be trained for.
+pub const MAX_CSCORE_EPOCHS: usize = 1_000_000;
+
 /// The most cells a sweep may have.
 pub const MAX_CELLS: usize = 100_000;
 
@@ -392,6 +395,25 @@ fn playground_keys(d: &DataSection) -> [(&'static str, bool); 2] {
 
 /// The training samples and, if any, the held-out ones, with `[data] features` applied.
 pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
+    let (train, held) = transformed(d)?;
+    // Finite data can leave a transform infinite (`scale = 1e39`): checked after every one.
+    for (which, s) in [("training", Some(&train)), ("held-out", held.as_ref())] {
+        if let Some(i) = s.and_then(|s| s.x.iter().position(|v| !v.is_finite())) {
+            let field = if d.features.is_some() { "data.features" } else { "data.scale" };
+            return Err(Error::field(
+                field,
+                format!(
+                    "turns {which} input value {i} into {} (f32): the transformed data must stay finite",
+                    s.map_or(0.0, |s| s.x[i])
+                ),
+            ));
+        }
+    }
+    Ok((train, held))
+}
+
+/// The `[data]` samples after `scale` (in the loaders) and `features`.
+fn transformed(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     let (train, held) = load_raw(d)?;
     let Some(names) = &d.features else { return Ok((train, held)) };
     let features = input_features(names)?;
@@ -748,6 +770,15 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
     if opts.batch == Some(data.n) {
         opts.batch = None;
     }
+    if opts.batch.unwrap_or(data.n) == 1
+        && file.network.layers.iter().any(|l| matches!(l, spec::Layer::Batchnorm { .. }))
+    {
+        // One sample: its batch statistics normalise every value to β (PyTorch refuses too).
+        return Err(Error::field(
+            if opts.batch.is_some() { "data.batch" } else { "data.n" },
+            "a batch of 1 gives BatchNorm one value per channel to normalise, which trains nothing: use at least 2",
+        ));
+    }
     let net: Net<f32> = spec::build(&file.network, data, 1, opts.batch.unwrap_or(data.n).min(4))?;
     let all_scored = net.heads.iter().all(|h| h.metric.is_some());
     opts.stop = match (t.stop.as_deref(), t.target_loss) {
@@ -796,6 +827,12 @@ fn resolve(file: &LabFile, data: &Samples) -> Result<TrainOptions> {
         }
         if sm.cscore_epochs == Some(0) {
             return Err(Error::field("samples.cscore_epochs", "must be at least 1"));
+        }
+        if let Some(e) = sm.cscore_epochs.filter(|&e| e > MAX_CSCORE_EPOCHS) {
+            return Err(Error::field(
+                "samples.cscore_epochs",
+                format!("{e} is beyond the supported {MAX_CSCORE_EPOCHS}"),
+            ));
         }
         if sm.cscore_epochs.is_some() && sm.cscore_ratios.is_none() {
             return Err(Error::field("samples.cscore_epochs", "needs samples.cscore_ratios"));
@@ -970,14 +1007,30 @@ pub fn run(
     let cells: Vec<usize> = (0..lab.cells.len()).filter(|k| plan.shard.is_none_or(|(i, n)| k % n == i)).collect();
     // Work in fc73 step-equivalents: parameters × samples per step, relative to 73 × 64.
     let (data, held_out) = lab.data(0)?;
-    let size = lab.build(0, &data, 1)?.graph.param_count() as f64 * first.opts.batch.unwrap_or(data.n) as f64;
+    let params = lab.build(0, &data, 1)?.graph.param_count() as f64;
+    let size = params * first.opts.batch.unwrap_or(data.n) as f64;
+    // Every training the file implies: the cells' own, and their C-scores' (seeds × ratios ×
+    // epochs over a share of the samples), counted in f64 so that no count wraps.
+    let cscore_work =
+        |k: usize| -> f64 {
+            let c = &lab.cells[k];
+            let Some(ratios) = c.file.samples.as_ref().and_then(|s| s.cscore_ratios.as_ref()) else { return 0.0 };
+            let epochs =
+                c.file.samples.as_ref().and_then(|s| s.cscore_epochs).unwrap_or_else(|| {
+                    crate::experiments::cscores::default_epochs(data.n, c.opts.batch, c.opts.max_iters)
+                }) as f64;
+            let samples: f64 = ratios.iter().map(|r| r * data.n as f64).sum();
+            c.opts.seeds as f64 * epochs * samples * params / (73.0 * 64.0)
+        };
     let work: f64 = cells
         .iter()
-        .map(|&k| lab.cells[k].opts.seeds as f64 * lab.cells[k].opts.max_iters as f64 * size / (73.0 * 64.0))
+        .map(|&k| {
+            lab.cells[k].opts.seeds as f64 * lab.cells[k].opts.max_iters as f64 * size / (73.0 * 64.0) + cscore_work(k)
+        })
         .sum();
     if work > WORK_BOUND && !plan.beyond_bound {
         return Err(Error::Usage(format!(
-            "{}: {} cells × {} seeds × {} iterations of this network is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
+            "{}: {} cells × {} seeds × {} iterations of this network (with any C-score trainings) is about {:.0} hours of training here; pass --yes to run it anyway, or split it with --shard",
             lab.path.display(),
             cells.len(),
             first.opts.seeds,

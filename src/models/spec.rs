@@ -206,6 +206,19 @@ impl LossName {
     }
 }
 
+/// Layer and head names go into CSV columns, file names and safetensors keys unquoted, so they
+/// are restricted to letters, digits, `_` and `-` (no `.`: it separates `<name>.weight`), at
+/// most 64 characters.
+fn plain_name(n: &str) -> bool {
+    n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn name_rule(n: &str) -> String {
+    format!(
+        "{n:?} is not a plain name: letters, digits, `_` and `-` only, at most 64 characters (it names CSV columns, files and parameters)"
+    )
+}
+
 fn act(field: &str, name: &Option<String>) -> Result<Option<Activation>> {
     name.as_deref().map(|n| Activation::parse(n).map_err(|e| Error::field(format!("{field}.act"), e))).transpose()
 }
@@ -257,6 +270,7 @@ pub fn build_fed<T: Real>(
             Some(n) if n.is_empty() || names.contains(&n) => {
                 return Err(Error::field(format!("{field}.name"), format!("`{n}` is empty or used twice")));
             }
+            Some(n) if !plain_name(n) => return Err(Error::field(format!("{field}.name"), name_rule(n))),
             Some(n) => {
                 names.push(n);
                 n.to_string()
@@ -445,6 +459,9 @@ pub fn build_fed<T: Real>(
                 let field = format!("network.heads.{k}");
                 if h.units == 0 {
                     return Err(Error::field(format!("{field}.units"), "must be at least 1"));
+                }
+                if !h.name.is_empty() && !plain_name(&h.name) {
+                    return Err(Error::field(format!("{field}.name"), name_rule(&h.name)));
                 }
                 if list[..k].iter().any(|o| o.name == h.name) || h.name.is_empty() || names.contains(&h.name.as_str()) {
                     return Err(Error::field(format!("{field}.name"), format!("`{}` is empty or used twice", h.name)));
