@@ -136,6 +136,16 @@ fn a_named_set_downloads_once_checks_out_and_reads_as_idx() {
     // Cached: a second load asks the server nothing.
     mnist::load(&set, &cache, 1.0, None, None).unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 4);
+    // A cached file of the pinned size but other content (issue 36: trusted by size, it was
+    // trained on): a named error, checked on every use, and nothing fetched or trained.
+    let victim = cache.join("small/train-labels-idx1-ubyte.gz");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+    let e = mnist::load(&set, &cache, 1.0, None, None).unwrap_err().to_string();
+    assert!(e.contains("train-labels") && e.contains("SHA-256") && e.contains("delete it"), "{e}");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
     std::fs::remove_dir_all(&cache).unwrap();
 }
 

@@ -249,3 +249,48 @@ fn counts_and_transforms_that_would_go_wrong_are_named_errors() {
         assert!(empty_or_absent(&out), "{name}: outputs left");
     }
 }
+
+#[test]
+fn readers_refuse_devices_and_read_what_spreadsheets_write() {
+    // `--params /dev/zero` grew a gigabyte a second: a device is not a parameters file.
+    #[cfg(unix)]
+    {
+        let dir = tmp("devzero");
+        let net = dir.join("fc73.toml");
+        std::fs::write(&net, include_str!("../examples/networks/fc73.toml")).unwrap();
+        let o = gradlab(&[
+            "hessian",
+            net.to_str().unwrap(),
+            "--params",
+            "/dev/zero",
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+        assert!(empty_or_absent(&dir.join("out")));
+    }
+    // A CSV with a UTF-8 byte-order mark: its first column keeps its name; a missing CSV or
+    // archive is bad input (3), as a missing .npy is, with no hint about the course layout.
+    let dir = tmp("csv");
+    let mut csv = String::from("\u{feff}x1,x2,label\n");
+    for i in 0..20 {
+        csv += &format!("{},{},{}\n", i as f32 * 0.1, 1.0 - i as f32 * 0.1, i % 2);
+    }
+    std::fs::write(dir.join("t.csv"), csv).unwrap();
+    let text = |x: &str| {
+        format!(
+            "[data]\nx = \"{0}/{x}\"\ny = \"{0}/t.csv:label\"\n[network]\nlayers = [{{ type = \"dense\", units = 2 }}]\nloss = \"softmax_ce\"\n[train]\nseeds = 1\nmax_iters = 2\n",
+            dir.display()
+        )
+    };
+    let (code, err, _) = run_file("csv-bom", &text("t.csv:x1,x2"));
+    assert_eq!(code, 0, "{err}");
+    for missing in ["none.csv:x1", "none.npz:x", "none.npy"] {
+        let (code, err, out) = run_file("missing", &text(missing));
+        assert_eq!(code, 3, "{missing}: {err}");
+        assert!(err.contains("not found") && !err.contains("--data"), "{missing}: {err}");
+        assert!(empty_or_absent(&out));
+    }
+}

@@ -45,7 +45,18 @@ fn hex(d: &[u8]) -> String {
 /// fetched from `file.url` and checked. Errors name the URL or the path and what went wrong.
 pub fn fetch(file: &Pinned, dest: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<PathBuf> {
     if dest.metadata().is_ok_and(|m| m.len() == file.size) {
-        return Ok(dest.to_path_buf());
+        // Checked on every use, not trusted by size (11 MB: milliseconds).
+        let bytes = std::fs::read(dest).map_err(|e| cache_error(dest, e))?;
+        if sha256_hex(&bytes) == file.sha256 {
+            return Ok(dest.to_path_buf());
+        }
+        return Err(Error::data(
+            dest,
+            format!(
+                "this cached download has the pinned size but not the pinned SHA-256 {} (corrupted or replaced): delete it and run again to fetch {} afresh",
+                file.sha256, file.url
+            ),
+        ));
     }
     let dir = dest.parent().expect("a file in a directory");
     std::fs::create_dir_all(dir).map_err(|e| cache_error(dir, e))?;

@@ -3,7 +3,6 @@
 //! values row-major. Only unsigned bytes (type 0x08) are read: every published set uses them.
 
 use crate::error::{Error, Result};
-use std::io::Read;
 use std::path::Path;
 
 /// An IDX array of bytes.
@@ -15,13 +14,12 @@ pub struct Idx {
 
 /// Reads `path` (`.gz` decompressed).
 pub fn read(path: &Path) -> Result<Idx> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    use super::read::{MAX_ARRAY_BYTES, bounded, read_at_most};
+    let raw = bounded(path, MAX_ARRAY_BYTES, "")?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::data(path, format!("not a readable gzip file: {e}")))?;
-        out
+        // Decompressed no further than an input may hold: a small gzip cannot become gigabytes.
+        read_at_most(flate2::read::GzDecoder::new(&raw[..]), MAX_ARRAY_BYTES)
+            .map_err(|m| Error::data(path, format!("gzip content {m}")))?
     } else {
         raw
     };

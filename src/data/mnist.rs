@@ -133,6 +133,12 @@ pub fn load(
         let [count, h, w] = x.shape[..] else {
             return Err(Error::data(images, format!("images have shape {:?}; expected [N, height, width]", x.shape)));
         };
+        if count == 0 || h == 0 || w == 0 {
+            return Err(Error::data(
+                images,
+                format!("images have shape {:?}: no images, or images of no pixels", x.shape),
+            ));
+        }
         if y.shape != [count] {
             return Err(Error::data(
                 labels,

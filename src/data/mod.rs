@@ -11,6 +11,7 @@ pub mod idx;
 pub mod mnist;
 pub mod npy;
 pub mod playground;
+pub mod read;
 pub mod samples;
 
 pub use samples::{Samples, Target};
@@ -164,7 +165,7 @@ pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
     }
     let file = |suffix: &str| dir.join(name).join(format!("{name}_{suffix}.npy"));
     let (img_path, lab_path) = (file("imgs"), file("labs"));
-    let imgs = npy::read_npy(&img_path)?;
+    let imgs = npy::read_course_npy(&img_path)?;
     let side = kind.side();
     if imgs.shape.len() != 3 || imgs.shape[1] != side || imgs.shape[2] != side {
         return Err(Error::data(&img_path, format!("images have shape {:?}; expected N×{side}×{side}", imgs.shape)));
@@ -174,14 +175,14 @@ pub fn load_dir(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
         return Err(Error::data(&img_path, "the dataset is empty (N = 0)"));
     }
     check_finite(&img_path, "image", &imgs.data)?;
-    let labs = npy::read_npy(&lab_path)?;
+    let labs = npy::read_course_npy(&lab_path)?;
     let labels = check_vector(&lab_path, "labels", &labs, n)?;
     if let Some(i) = labels.iter().position(|&l| l != 0.0 && l != 1.0) {
         return Err(Error::data(&lab_path, format!("label {i} is {}; labels must be 0 or 1", labels[i])));
     }
     let widths = if kind == DatasetKind::Detection {
         let path = file("width");
-        let w = check_vector(&path, "widths", &npy::read_npy(&path)?, n)?;
+        let w = check_vector(&path, "widths", &npy::read_course_npy(&path)?, n)?;
         if let Some(i) = w.iter().position(|&v| v <= 0.0) {
             return Err(Error::data(&path, format!("width {i} is {}; widths must be positive", w[i])));
         }

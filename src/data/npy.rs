@@ -31,13 +31,19 @@ const DTYPES: &[(&str, usize)] = &[
 const DTYPE_HELP: &str = "expected bool, uint8–uint64, int8–int64, float32 or float64";
 
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(
-            path,
-            "file not found; check --data points at a directory laid out like ../shared/datasets/cis680-hw1/",
-        ),
-        _ => Error::io(path, e),
-    })?;
+    read_npy_with_hint(path, "")
+}
+
+/// [`read_npy`] for the course's directory layout: a missing file says where to point `--data`.
+pub fn read_course_npy(path: &Path) -> Result<NpyArray> {
+    read_npy_with_hint(
+        path,
+        "; check --data points at a directory laid out like the course's (random/, line/, detection/)",
+    )
+}
+
+fn read_npy_with_hint(path: &Path, hint: &str) -> Result<NpyArray> {
+    let bytes = super::read::bounded(path, super::read::MAX_ARRAY_BYTES, hint)?;
     parse_npy(&bytes).map_err(|msg| Error::data(path, msg))
 }
 
@@ -246,6 +252,13 @@ fn split_spec<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
 }
 
 fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
+        _ => Error::io(path, e),
+    })?;
+    if !meta.is_file() {
+        return Err(Error::data(path, "is not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| Error::data(path, format!("not a readable .npz (zip) archive: {e}")))?;
@@ -258,14 +271,25 @@ fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
             return Err(Error::data(path, format!("the archive has no array `{name}` (it has {})", names.join(", "))));
         }
     };
-    let mut bytes = vec![];
-    std::io::Read::read_to_end(&mut entry, &mut bytes)
-        .map_err(|e| Error::data(path, format!("array `{name}`: {e}")))?;
+    // The member's declared size first, then never more than it (nor than an input may hold):
+    // a small archive cannot inflate into gigabytes.
+    let limit = entry.size().min(super::read::MAX_ARRAY_BYTES);
+    if entry.size() > super::read::MAX_ARRAY_BYTES {
+        return Err(Error::data(
+            path,
+            format!("array `{name}` is {} bytes uncompressed, beyond the {} an input may have", entry.size(), limit),
+        ));
+    }
+    let bytes =
+        super::read::read_at_most(&mut entry, limit).map_err(|m| Error::data(path, format!("array `{name}` {m}")))?;
     parse_npy(&bytes).map_err(|m| Error::data(path, format!("array `{name}`: {m}")))
 }
 
 fn read_csv(path: &Path, columns: Option<&str>) -> Result<NpyArray> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = super::read::bounded(path, super::read::MAX_ARRAY_BYTES, "")?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::data(path, "is not UTF-8 text"))?;
+    // A byte-order mark (spreadsheets write one) is not part of the first column's name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
     let split = |l: &str| l.split(',').map(|c| c.trim().trim_matches('"').to_string()).collect::<Vec<_>>();
     // A first row that is not all numbers is the header.

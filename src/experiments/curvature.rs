@@ -250,15 +250,7 @@ impl Spectrum {
 pub fn hessian(s: &HessianStudy) -> crate::Result<serde_json::Value> {
     use crate::curvature::lanczos;
     let lab = crate::experiments::lab::load(s.file)?;
-    let bytes = s
-        .params
-        .map(|path| {
-            std::fs::read(path).map_err(|err| match err.kind() {
-                std::io::ErrorKind::NotFound => crate::Error::data(path, "file not found"),
-                _ => crate::Error::io(path, err),
-            })
-        })
-        .transpose()?;
+    let bytes = s.params.map(|path| crate::models::params::read_params_file(path)).transpose()?;
     let point = bytes.as_deref().zip(s.params);
     // A directory that is not free is found before the work, not after it.
     crate::atomic::prepare_out_dir(s.out, s.force)?;

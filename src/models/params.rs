@@ -122,9 +122,12 @@ pub fn load_bytes<T: crate::engine::Real>(net: &mut Net<T>, e: Option<usize>, by
 
 /// Reads `path` into every model of `net`.
 pub fn load_all<T: crate::engine::Real>(net: &mut Net<T>, path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
-        _ => Error::io(path, err),
-    })?;
+    let bytes = read_params_file(path)?;
     load_bytes(net, None, &bytes, path)
+}
+
+/// A safetensors file of parameters: a regular file no larger than the memory budget (every
+/// parameter it holds must fit there anyway).
+pub fn read_params_file(path: &Path) -> Result<Vec<u8>> {
+    crate::data::read::bounded(path, crate::engine::memory::budget() as u64, "")
 }
