@@ -294,3 +294,40 @@ fn readers_refuse_devices_and_read_what_spreadsheets_write() {
         assert!(empty_or_absent(&out));
     }
 }
+
+#[test]
+fn the_server_reads_no_file_outside_its_data_and_answers_only_its_own_name() {
+    let root = tmp("serve-data");
+    let (inside, outside) = (root.join("data"), root.join("outside"));
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.csv"), "SECRET-FIRST-LINE\n1\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.join("secret.csv"), inside.join("link.csv")).unwrap();
+    let s = start(ServeConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        runs: root.join("runs"),
+        data: vec![inside.clone()],
+    })
+    .unwrap();
+    #[cfg(unix)]
+    for x in ["link.csv:a", "link.csv"] {
+        let toml = format!(
+            "[data]\nx = \"{0}/{x}\"\ny = \"{0}/{x}\"\n[network]\nlayers = [{{ type = \"dense\", units = 2 }}]\nloss = \"softmax_ce\"\n",
+            inside.display()
+        );
+        let (status, text) = post(&s, "/api/validate", &serde_json::json!({ "toml": toml }).to_string());
+        assert_eq!(status, 400, "{x}: {text}");
+        assert!(text.contains("not in a data directory") && !text.contains("SECRET"), "{x}: {text}");
+    }
+    // DNS rebinding: another site's name in `Host` is refused on a loopback server.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    stream.write_all(b"GET /api/presets HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    still_answers(&s);
+}

@@ -246,6 +246,12 @@ pub fn read_array(spec: &Path) -> Result<NpyArray> {
 }
 
 /// `("dir/a.npz", "x")` from `"dir/a.npz:x"`.
+/// The file a data key names: `dir/a.npz` of `dir/a.npz:x`, `t.csv` of `t.csv:a,b`, else the
+/// key itself (what a server checks against its data directories).
+pub fn file_of(text: &str) -> &str {
+    split_spec(text, ".npz:").or_else(|| split_spec(text, ".csv:")).map_or(text, |(file, _)| file)
+}
+
 fn split_spec<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
     let at = text.rfind(marker)?;
     Some((&text[..at + marker.len() - 1], &text[at + marker.len()..]))

@@ -319,7 +319,21 @@ fn router(app: Arc<App>) -> Router {
 
 /// With a token set, an API call must carry it (`X-Gradlab-Token`, or `?token=` for the event
 /// stream, which a browser cannot give headers).
+///
+/// Without a token (bound to loopback), the `Host` must be a loopback name: a page on another
+/// site whose name an attacker points at 127.0.0.1 (DNS rebinding) reaches the port, but says
+/// its own name in `Host`, and is refused.
 async fn require_token(State(app): State<Arc<App>>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    if app.token.is_none() {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !loopback_host(host) {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!("Host `{host}` is not this machine's loopback name (localhost, 127.0.0.1, [::1])"),
+            )
+            .into_response();
+        }
+    }
     if let Some(t) = &app.token {
         let header_ok = headers.get("x-gradlab-token").and_then(|v| v.to_str().ok()) == Some(t.as_str());
         let query_ok = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == format!("token={t}")));
@@ -329,6 +343,17 @@ async fn require_token(State(app): State<Arc<App>>, headers: HeaderMap, req: Req
         }
     }
     next.run(req).await
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        host.split_once(']').map_or(host, |(h, _)| h).trim_start_matches('[')
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn new_token() -> String {
@@ -425,7 +450,9 @@ fn check(app: &App, text: &str) -> Api<lab::Lab> {
             }
         }
         for (key, p) in files {
-            if !readable(app, Path::new(p)) {
+            // The real path of the file part (`t.csv` of `t.csv:a,b`): a link inside a data
+            // directory to a file outside it is outside.
+            if !readable(app, Path::new(crate::data::npy::file_of(p))) {
                 return Err(bad(format!(
                     "experiment.toml: `{key}`: {p} is not in a data directory this server may read ({}); start it with --data DIR",
                     if app.data_dirs.is_empty() {
