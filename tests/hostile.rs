@@ -331,3 +331,36 @@ fn the_server_reads_no_file_outside_its_data_and_answers_only_its_own_name() {
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     still_answers(&s);
 }
+
+/// An interrupted CNN run whose seeds run in parts says how many of the asked seeds ran
+/// (it returned seeds 0 and 1 of 8 as if 2 had been asked).
+#[test]
+fn an_interrupted_run_says_how_many_of_its_seeds_ran() {
+    let dir = tmp("interrupt");
+    let file = dir.join("line.toml");
+    let text = include_str!("../examples/networks/line.toml")
+        .replace("seeds = 32", "seeds = 8")
+        .replace("max_iters = 10000", "max_iters = 100000\nstop = \"none\"");
+    assert!(text.contains("stop = \"none\""), "the preset has a cap line to extend");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("GRADLAB_THREADS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{said}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let cell = &summary["cells"][0];
+    assert_eq!(summary["complete"], false);
+    assert_eq!(cell["seeds_asked"], 8, "{cell}");
+    let ran = cell["seeds"].as_u64().unwrap();
+    assert!((1..8).contains(&ran), "{cell}");
+    assert!(said.contains(&format!("{} of its 8 seeds started", 8 - ran)), "{said}");
+}

@@ -130,6 +130,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             c.median_iterations.map_or("—".to_string(), |m| format!("{m:.0}")),
             held.unwrap_or_default()
         );
+        if c.seeds < c.seeds_asked {
+            println!(
+                "{}: interrupted before {} of its {} seeds started; the outputs hold the {} that ran",
+                c.name,
+                c.seeds_asked - c.seeds,
+                c.seeds_asked,
+                c.seeds
+            );
+        }
     }
     println!(
         "ran {} of {} cells into {} in {:.1} s",

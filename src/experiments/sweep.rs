@@ -25,7 +25,10 @@ pub struct CellSummary {
     pub name: String,
     /// This cell's values of the swept keys (`act`, `lr`, … or `optim.lr`, …).
     pub axes: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Seeds that ran, and that were asked for (more when interrupted before some started).
     pub seeds: usize,
+    #[serde(default)]
+    pub seeds_asked: usize,
     pub converged: usize,
     pub diverged: usize,
     pub iterations: Vec<Option<usize>>,
@@ -60,6 +63,7 @@ pub fn cell_summary(
         name: name.to_string(),
         axes,
         seeds: s.seeds,
+        seeds_asked: s.seeds_asked,
         converged: s.converged,
         diverged: s.diverged,
         iterations: s.iterations,

@@ -14,6 +14,9 @@ use serde::Serialize;
 pub struct Run {
     pub setting: String,
     pub seeds: Vec<u64>,
+    /// Seeds the run was asked for: more than `seeds` when it was interrupted before some of
+    /// its parts started (those contribute nothing; the summary and the message say so).
+    pub seeds_asked: usize,
     /// Metric names, the columns of `rows` (CSV columns after `setting,seed,iteration`).
     pub columns: Vec<String>,
     /// Per seed: `rows × columns` values, row-major, at the iterations in `at`.
@@ -109,7 +112,9 @@ impl Run {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub setting: String,
+    /// Seeds that ran (and are summarised here), and seeds asked for (more when interrupted).
     pub seeds: usize,
+    pub seeds_asked: usize,
     pub seed_values: Vec<u64>,
     pub converged: usize,
     pub diverged: usize,
@@ -151,6 +156,7 @@ impl RunSummary {
         RunSummary {
             setting: run.setting.clone(),
             seeds: run.seeds.len(),
+            seeds_asked: run.seeds_asked.max(run.seeds.len()),
             seed_values: run.seeds.clone(),
             converged: run.converged(),
             diverged: run.diverged(),

@@ -264,6 +264,7 @@ pub fn train_observed(
     let mut run = Run {
         setting: setting.to_string(),
         seeds: init.seeds.clone(),
+        seeds_asked: e_count,
         columns,
         rows: vec![Vec::new(); e_count],
         at: vec![Vec::new(); e_count],

@@ -151,7 +151,8 @@ pub fn train_parallel(
             }
         }
     }
-    let run = merged.expect("at least one part");
+    let mut run = merged.expect("at least one part");
+    run.seeds_asked = opts.seeds;
     let last = run.at.iter().filter_map(|a| a.last()).max().copied().unwrap_or(0);
     progress(last as usize, run.converged());
     Ok(run)
