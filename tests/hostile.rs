@@ -364,3 +364,19 @@ fn an_interrupted_run_says_how_many_of_its_seeds_ran() {
     assert!((1..8).contains(&ran), "{cell}");
     assert!(said.contains(&format!("{} of its 8 seeds started", 8 - ran)), "{said}");
 }
+
+/// The README's promise: every full-batch classification run records the learning order,
+/// `gradlab run` of a network file included.
+#[test]
+fn a_network_files_run_writes_its_learning_order() {
+    let text = include_str!("../examples/networks/line.toml").replace("seeds = 32", "seeds = 3");
+    let (code, err, out) = run_file("order", &text);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("setting,seed,sample,learned_at"));
+    assert_eq!(csv.lines().count(), 1 + 3 * 64, "a row per seed and sample");
+    let order: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("learning_order.json")).unwrap()).unwrap();
+    assert_eq!(order[0]["seeds"], 3);
+    assert_eq!(order[0]["median_learned"].as_array().unwrap().len(), 64);
+}

@@ -941,6 +941,11 @@ pub fn write_outputs(
         crate::atomic::write_atomic(&out.join("network.txt"), text.as_bytes())?;
     }
     crate::report::probes::write_outputs(out, &only)?;
+    // The learning order of full-batch classification runs (no ease measure is known for a
+    // file's data: Kendall's W and the per-sample medians).
+    crate::experiments::memorisation::write_order_files(out, &only, |r| {
+        crate::experiments::memorisation::order_of(r, None)
+    })?;
     let refs: Vec<&Run> = only.iter().collect();
     crate::report::samples::write_outputs(out, &refs, cscores, data)?;
     crate::report::confusion::write_outputs(out, &refs)?;

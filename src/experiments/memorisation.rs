@@ -74,6 +74,12 @@ pub struct SampleOrder {
 }
 
 pub fn sample_order(run: &Run, data: &Dataset) -> Option<SampleOrder> {
+    order_of(run, ease(data))
+}
+
+/// How `run`'s seeds ordered its training samples, related to `ease` (a name and a value per
+/// sample) where one is known; `None` when the run did not record the learning order.
+pub fn order_of(run: &Run, ease: Option<(&'static str, Vec<f64>)>) -> Option<SampleOrder> {
     let learned = run.learned_at.as_ref()?;
     let n = learned.first()?.len();
     let as_f = |v: Option<u32>| v.map_or(f64::INFINITY, f64::from);
@@ -81,7 +87,7 @@ pub fn sample_order(run: &Run, data: &Dataset) -> Option<SampleOrder> {
         (0..n).map(|s| learned.iter().map(|seed| seed[s].map(f64::from)).collect()).collect();
     let median: Vec<Option<f64>> = per_sample.iter().map(|v| censored_quantile(v, 0.5)).collect();
     let scores: Vec<Vec<f64>> = learned.iter().map(|seed| seed.iter().map(|&v| as_f(v)).collect()).collect();
-    let e = ease(data);
+    let e = ease;
     let (rho, p) = match &e {
         Some((_, ease)) if ease.len() == n && ease.iter().all(|x| x.is_finite()) => {
             let m: Vec<f64> = median.iter().map(|v| v.unwrap_or(f64::INFINITY)).collect();
@@ -106,6 +112,22 @@ pub fn sample_order(run: &Run, data: &Dataset) -> Option<SampleOrder> {
 /// `learning_order.json`, and per setting `learning-order-<setting>` (the samples as images,
 /// first- to last-learned).
 pub fn write_outputs(dir: &Path, runs: &[Run], data: &Dataset) -> crate::error::Result<Vec<SampleOrder>> {
+    let orders = write_order_files(dir, runs, |run| sample_order(run, data))?;
+    for o in &orders {
+        let name = o.setting.replace(['/', ' '], "_");
+        render(&dir.join(format!("learning-order-{name}")), &OrderFigure { order: o, data })?;
+    }
+    Ok(orders)
+}
+
+/// `samples.csv` (`setting,seed,sample,learned_at`) and `learning_order.json` for the runs
+/// that recorded the learning order (`order` gives each its summary); nothing when none did.
+/// Shared by the report's studies and `gradlab run`.
+pub fn write_order_files(
+    dir: &Path,
+    runs: &[Run],
+    order: impl Fn(&Run) -> Option<SampleOrder>,
+) -> crate::error::Result<Vec<SampleOrder>> {
     use std::fmt::Write;
     let mut csv = String::from("setting,seed,sample,learned_at\n");
     let mut orders = vec![];
@@ -116,9 +138,7 @@ pub fn write_outputs(dir: &Path, runs: &[Run], data: &Dataset) -> crate::error::
                 let _ = writeln!(csv, "{},{seed},{s},{}", run.setting, v.map(|x| x.to_string()).unwrap_or_default());
             }
         }
-        if let Some(o) = sample_order(run, data) {
-            let name = run.setting.replace(['/', ' '], "_");
-            render(&dir.join(format!("learning-order-{name}")), &OrderFigure { order: &o, data })?;
+        if let Some(o) = order(run) {
             orders.push(o);
         }
     }
