@@ -66,11 +66,36 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The file every output directory gets when prepared, so that `--force` knows an earlier output
+/// (and clears only those); outputs of earlier versions are known by their summaries.
+pub const OUTPUT_MARK: &str = ".gradlab-output";
+const OUTPUT_MARKERS: [&str; 4] = [OUTPUT_MARK, "summary.json", "results.json", "metrics.csv"];
+
 /// Makes `dir` ready for outputs: created if missing; refused if it is a file, or if it holds
-/// files already and `force` is not set (so one run never silently mixes with another).
+/// files already and `force` is not set (so one run never silently mixes with another). With
+/// `force`, an earlier gradlab output there is cleared first (no stale file of another run is
+/// left beside the new ones); a non-empty directory that is not one is refused even so.
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Usage(format!("--out {}: exists and is not a directory", dir.display())));
+    }
+    if dir.is_dir() && force {
+        let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.peekable();
+        if entries.peek().is_some() {
+            if !OUTPUT_MARKERS.iter().any(|m| dir.join(m).is_file()) {
+                return Err(Error::Usage(format!(
+                    "--out {}: holds files but no earlier gradlab output ({}); --force clears only those: choose another directory",
+                    dir.display(),
+                    OUTPUT_MARKERS.join(", ")
+                )));
+            }
+            for e in entries {
+                let p = e.map_err(|e| Error::io(dir, e))?.path();
+                let gone =
+                    if p.is_dir() && !p.is_symlink() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                gone.map_err(|e| Error::io(&p, e))?;
+            }
+        }
     }
     if dir.is_dir() && !force {
         let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -80,6 +105,20 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             )));
         }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mark = dir.join(OUTPUT_MARK);
+    if !mark.exists() {
+        write_atomic(&mark, b"gradlab wrote this directory; `--force` may clear it for a new run\n")?;
+    }
+    Ok(())
+}
+
+/// `dir` (and its parents) created if missing, whatever it holds: a study's own subdirectory
+/// inside an output directory already prepared.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!("{}: exists and is not a directory", dir.display())));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
@@ -98,9 +137,22 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        let fresh = dir.join("fresh");
+        prepare_out_dir(&fresh, false).unwrap();
+        assert!(fresh.join(OUTPUT_MARK).is_file());
+        std::fs::remove_dir_all(&fresh).unwrap();
         assert!(prepare_out_dir(&dir, false).unwrap_err().to_string().contains("not empty"));
-        prepare_out_dir(&dir, true).unwrap();
+        // Not an earlier output: even --force leaves it alone.
+        assert!(prepare_out_dir(&dir, true).unwrap_err().to_string().contains("no earlier gradlab output"));
+        assert!(p.is_file());
         assert!(prepare_out_dir(&p, true).unwrap_err().to_string().contains("not a directory"));
+        // An earlier output: --force clears it, subdirectories and stale files included.
+        write_atomic(&dir.join("summary.json"), b"{}").unwrap();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        write_atomic(&dir.join("sub/confusion.png"), b"old").unwrap();
+        prepare_out_dir(&dir, true).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [OUTPUT_MARK], "only the new mark");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

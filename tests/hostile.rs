@@ -380,3 +380,57 @@ fn a_network_files_run_writes_its_learning_order() {
     assert_eq!(order[0]["seeds"], 3);
     assert_eq!(order[0]["median_learned"].as_array().unwrap().len(), 64);
 }
+
+#[test]
+fn outputs_stay_true_a_late_error_writes_nothing_and_force_leaves_nothing_stale() {
+    let dir = tmp("late");
+    let params = dir.join("params");
+    let o = gradlab(&[
+        "train",
+        "fc",
+        "--seeds",
+        "1",
+        "--max-iters",
+        "2",
+        "--save-params",
+        params.to_str().unwrap(),
+        "--out",
+        dir.join("train").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let net = dir.join("fc73.toml");
+    std::fs::write(&net, include_str!("../examples/networks/fc73.toml")).unwrap();
+    let out = dir.join("landscape");
+    let o = gradlab(&[
+        "landscape",
+        "--network",
+        net.to_str().unwrap(),
+        "--params",
+        params.join("seed-0.safetensors").to_str().unwrap(),
+        "--other",
+        dir.join("missing.safetensors").to_str().unwrap(),
+        "--points",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("missing.safetensors") && err.contains("not found"), "{err}");
+    assert!(empty_or_absent(&out), "nothing written before the error");
+    // --force replaces an earlier output whole: a file of the earlier run does not survive.
+    let run_out = dir.join("train");
+    std::fs::write(run_out.join("confusion.png"), b"stale").unwrap();
+    let o =
+        gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "2", "--force", "--out", run_out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!run_out.join("confusion.png").exists(), "a stale file survived --force");
+    assert!(run_out.join("summary.json").is_file());
+    // A directory that is no earlier output is not cleared, even with --force.
+    let mine = dir.join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), b"precious").unwrap();
+    let o = gradlab(&["train", "fc", "--seeds", "1", "--max-iters", "2", "--force", "--out", mine.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(mine.join("thesis.tex")).unwrap(), b"precious");
+}

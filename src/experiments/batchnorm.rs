@@ -179,7 +179,7 @@ pub fn run(study: &Study, out: &Path, runner: &mut crate::experiments::Runner) -
             rows.push(row(task, k == 1, opts.optim.lr, run));
         }
         let dir = out.join(task.name());
-        crate::atomic::prepare_out_dir(&dir, true)?;
+        crate::atomic::ensure_dir(&dir)?;
         crate::report::write_run_csvs(&dir, &runs)?;
         let refs: Vec<&Run> = runs.iter().collect();
         render(

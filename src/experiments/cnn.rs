@@ -68,7 +68,7 @@ pub fn run_plan(
             runs.insert(0, run);
         }
         let dir = out.join(task.name());
-        crate::atomic::prepare_out_dir(&dir, true)?;
+        crate::atomic::ensure_dir(&dir)?;
         write_outputs(&dir, task, &settings, &opts, &runs, data, complete)?;
         all.push(CnnRuns { task, settings, opts, runs, data: data.source.clone() });
         if !complete {

@@ -425,7 +425,7 @@ pub fn noise_study(
             rows.push(arm_row(kind.name(), *p, *arm, flipped, run));
         }
         let dir = out.join(kind.name());
-        crate::atomic::prepare_out_dir(&dir, true)?;
+        crate::atomic::ensure_dir(&dir)?;
         crate::report::write_run_csvs(&dir, &runs)?;
         let refs: Vec<&crate::record::Run> = runs.iter().collect();
         crate::report::figures::render(

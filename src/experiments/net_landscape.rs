@@ -307,6 +307,29 @@ pub struct PlaneStudy<'a> {
     pub force: bool,
 }
 
+/// The checkpoints `seed-<seed>-iter-<n>.safetensors` in `dir`, in order of `n`, read by `load`
+/// (at least two).
+fn checkpoints(dir: &Path, seed: u64, load: &dyn Fn(&Path) -> Result<Point>) -> Result<Vec<Point>> {
+    let prefix = format!("seed-{seed}-iter-");
+    let mut files: Vec<(usize, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_string();
+            let n: usize = name.strip_prefix(&prefix)?.strip_suffix(".safetensors")?.parse().ok()?;
+            Some((n, path))
+        })
+        .collect();
+    files.sort();
+    if files.len() < 2 {
+        return Err(Error::data(
+            dir,
+            format!("needs at least two checkpoints {prefix}<n>.safetensors (save_params with save_every)"),
+        ));
+    }
+    files.iter().map(|(_, p)| load(p)).collect()
+}
+
 /// Evaluates and writes the plane (grid.csv, directions.safetensors, figures), the lines and
 /// the trajectory's plane; returns the summary (also in summary.json) and the samples per pass.
 pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
@@ -323,7 +346,12 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
         crate::models::params::load_all(&mut one, path)?;
         Ok(parameters(&one))
     };
+    // Every input read before the first output is written: a bad --other or checkpoint is an
+    // error with nothing half-written.
     let theta = load(s.params)?;
+    let start = s.start.as_ref().map(|p| load(p)).transpose()?;
+    let other = s.other.as_ref().map(|p| load(p)).transpose()?;
+    let trajectory = s.trajectory.map(|dir| checkpoints(dir, s.trajectory_seed, &load)).transpose()?;
     crate::atomic::prepare_out_dir(s.out, s.force)?;
     let started = std::time::Instant::now();
     let ((d1, d2), loss, acc) = plane(&build, &data, &theta, s.direction_seed, s.biases, s.points, s.span)?;
@@ -357,10 +385,9 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
     let ts: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
     let mut lines = vec![];
     let mut lines_csv = String::from("line,t,loss,accuracy\n");
-    for (name, from, to) in [
-        ("start to params", s.start.as_ref().map(|p| load(p)).transpose()?, Some(theta.clone())),
-        ("params to other", Some(theta.clone()), s.other.as_ref().map(|p| load(p)).transpose()?),
-    ] {
+    for (name, from, to) in
+        [("start to params", start, Some(theta.clone())), ("params to other", Some(theta.clone()), other)]
+    {
         let (Some(from), Some(to)) = (from, to) else { continue };
         let diff: Point = from.iter().zip(&to).map(|(a, b)| a.iter().zip(b).map(|(x, y)| y - x).collect()).collect();
         let coefs: Vec<Vec<f64>> = ts.iter().map(|&t| vec![t]).collect();
@@ -408,25 +435,7 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
     }
     // The trajectory's own plane: its top two principal directions, the path drawn over it.
     let mut pca_explained = None;
-    if let Some(dir) = &s.trajectory {
-        let prefix = format!("seed-{}-iter-", s.trajectory_seed);
-        let mut files: Vec<(usize, std::path::PathBuf)> = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                let name = path.file_name()?.to_str()?.to_string();
-                let n: usize = name.strip_prefix(&prefix)?.strip_suffix(".safetensors")?.parse().ok()?;
-                Some((n, path))
-            })
-            .collect();
-        files.sort();
-        if files.len() < 2 {
-            return Err(Error::data(
-                dir,
-                format!("needs at least two checkpoints {prefix}<n>.safetensors (save_params with save_every)"),
-            ));
-        }
-        let points: Vec<Point> = files.iter().map(|(_, p)| load(p)).collect::<Result<_>>()?;
+    if let Some(points) = trajectory {
         let mut path_points = points.clone();
         path_points.push(theta.clone());
         if let Some(((p1, p2), explained, coords)) = pca_plane(&path_points, &theta) {
@@ -447,7 +456,7 @@ pub fn plane_study(s: &PlaneStudy) -> Result<(LandscapeSummary, usize)> {
             crate::report::figures::render(
                 &s.out.join("pca-plane"),
                 &GridPanels {
-                    title: format!("the training trajectory's plane ({} checkpoints)", files.len() + 1),
+                    title: format!("the training trajectory's plane ({} checkpoints)", points.len() + 1),
                     panels: vec![panel],
                     surface: false,
                 },

@@ -95,7 +95,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     prepare_out_dir(plan.out, plan.force)?;
     let out = |sub: &str| -> Result<PathBuf> {
         let d = plan.out.join(sub);
-        prepare_out_dir(&d, true)?;
+        crate::atomic::ensure_dir(&d)?;
         Ok(d)
     };
 
