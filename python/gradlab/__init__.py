@@ -56,6 +56,15 @@ class Interrupted(KeyboardInterrupt):
         self.result = result
 
 
+def _pandas() -> Any:
+    """pandas, or an ImportError that says how to get it (it is an optional dependency)."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped]
+    except ImportError:
+        raise ImportError("to_pandas() needs pandas: pip install pandas (or pip install 'gradlab[pandas]')") from None
+    return pd
+
+
 def presets() -> Dict[str, str]:
     """The compiled-in network files (the report's nets, the digits and Playground examples),
     name → TOML text. ``gradlab.run(name)`` runs one."""
@@ -74,6 +83,15 @@ def _source(experiment: Experiment) -> Tuple[str, Any]:
         known = presets()
         if experiment in known and not os.path.exists(experiment):
             return "text", known[experiment]
+        if not os.path.exists(experiment) and os.sep not in experiment and "." not in experiment:
+            # Not a file, and named like a preset: the user most likely misspelt one.
+            import difflib
+
+            close = difflib.get_close_matches(experiment, list(known), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise FileNotFoundError(
+                f"{experiment}: no such file, nor a preset{hint} (presets: {', '.join(sorted(known))})"
+            )
         return "path", experiment
     raise TypeError(
         f"an experiment is a path, a network file's text, a preset's name or a dict, not {type(experiment).__name__}"
@@ -173,8 +191,7 @@ class Run:
     def to_pandas(self) -> "Any":
         """The run's rows as ``metrics.csv`` has them: setting, seed, iteration, then a column per
         metric (a copy)."""
-        import pandas as pd  # type: ignore[import-untyped]
-
+        pd = _pandas()
         frames = []
         for seed, rows, at in zip(self.seeds, self.rows, self.at):
             f = pd.DataFrame(rows, columns=self.columns)
@@ -226,8 +243,7 @@ class Result:
 
     def to_pandas(self) -> "Any":
         """Every cell's rows in one DataFrame, as ``metrics.csv`` has them (a copy)."""
-        import pandas as pd  # type: ignore[import-untyped]
-
+        pd = _pandas()
         return pd.concat([r.to_pandas() for r in self.runs], ignore_index=True)
 
     def __repr__(self) -> str:

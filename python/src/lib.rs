@@ -26,6 +26,10 @@ type CellShapes = Vec<(String, Vec<usize>)>;
 /// names the file (or `<experiment>`), the key and the problem.
 fn py_err(e: Error) -> PyErr {
     match e {
+        // A data file the experiment names is missing: Python's own exception for it.
+        Error::Data { ref msg, .. } if msg.starts_with("file not found") => {
+            pyo3::exceptions::PyFileNotFoundError::new_err(e.to_string())
+        }
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
         e => PyValueError::new_err(e.to_string()),
     }

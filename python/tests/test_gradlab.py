@@ -240,6 +240,35 @@ def test_a_misspelt_keyword_gets_a_suggestion_and_a_missing_file_an_os_error(tmp
         gradlab.run(42)  # type: ignore[arg-type]
 
 
+def test_hostile_input_raises_a_named_error_and_the_interpreter_lives_on(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A misspelt preset: a suggestion, not "file not found" alone.
+    with pytest.raises(FileNotFoundError, match="did you mean `fc73`"):
+        gradlab.run("fc37")
+    # A network too large for memory: a named error before any allocation (it ended the kernel).
+    huge = {
+        "data": {"generator": "digits", "batch": 64},
+        "network": {"layers": [{"type": "dense", "units": 10**9, "act": "relu"}, {"type": "dense", "units": 10}], "loss": "softmax_ce"},
+        "train": {"seeds": 2, "max_iters": 2},
+    }
+    with pytest.raises(ValueError, match="memory budget"):
+        gradlab.run(huge)
+    # A data file that is missing: FileNotFoundError, as the README promises.
+    missing = {
+        "data": {"x": str(tmp_path / "none.npy"), "y": str(tmp_path / "none.npy")},
+        "network": {"layers": [{"type": "dense", "units": 2}], "loss": "softmax_ce"},
+    }
+    with pytest.raises(FileNotFoundError, match="none.npy"):
+        gradlab.run(missing)
+    # to_pandas without pandas says how to get it.
+    r = gradlab.run(EXPERIMENT, max_iters=5, progress=False)
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        r.to_pandas()
+    assert gradlab.run(EXPERIMENT, max_iters=5, progress=False).complete
+
+
 LONG = EXPERIMENT.replace("max_iters = 400", "max_iters = 10000000").replace("seeds = 6", "seeds = 32")
 
 
