@@ -32,3 +32,22 @@ mod tests {
         assert_eq!(super::did_you_mean("completely-else", &["sigmoid", "tanh"]), "");
     }
 }
+
+/// `x` for a message: as written for everyday magnitudes, in scientific notation beyond them
+/// (`1e300`, not 301 digits).
+pub fn number(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 || !x.is_finite() || (1e-4..1e6).contains(&a) { format!("{x}") } else { format!("{x:e}") }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn large_and_small_numbers_are_short() {
+        assert_eq!(super::number(1e300), "1e300");
+        assert_eq!(super::number(-2.5e-9), "-2.5e-9");
+        assert_eq!(super::number(0.1), "0.1");
+        assert_eq!(super::number(12345.0), "12345");
+        assert_eq!(super::number(f64::NAN), "NaN");
+    }
+}

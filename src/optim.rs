@@ -186,18 +186,18 @@ impl OptimConfig {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let pos = |v: f64| v.is_finite() && v > 0.0;
         if !pos(self.lr) {
-            return Err(("lr", format!("must be a positive number, got {}", self.lr)));
+            return Err(("lr", format!("must be a positive number, got {}", crate::names::number(self.lr))));
         }
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(("momentum", format!("must be in [0, 1), got {}", self.momentum)));
+            return Err(("momentum", format!("must be in [0, 1), got {}", crate::names::number(self.momentum))));
         }
         for (field, v) in [("beta1", self.beta1), ("beta2", self.beta2), ("alpha", self.alpha)] {
             if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return Err((field, format!("must be in [0, 1), got {v}")));
+                return Err((field, format!("must be in [0, 1), got {}", crate::names::number(v))));
             }
         }
         if !pos(self.eps) {
-            return Err(("eps", format!("must be a positive number, got {}", self.eps)));
+            return Err(("eps", format!("must be a positive number, got {}", crate::names::number(self.eps))));
         }
         for (field, v) in [
             ("weight_decay", self.weight_decay),
@@ -207,19 +207,19 @@ impl OptimConfig {
             ("l2_bias", self.l2_bias),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err((field, format!("must be a finite number ≥ 0, got {v}")));
+                return Err((field, format!("must be a finite number ≥ 0, got {}", crate::names::number(v))));
             }
         }
         if let Some(c) = self.clip_norm
             && !pos(c)
         {
-            return Err(("clip_norm", format!("must be a positive number, got {c}")));
+            return Err(("clip_norm", format!("must be a positive number, got {}", crate::names::number(c))));
         }
         match self.schedule {
             Schedule::Step { step_size: 0, .. } => return Err(("step_size", "must be at least 1".into())),
             Schedule::Cosine { t_max: 0, .. } => return Err(("t_max", "must be at least 1".into())),
             Schedule::Step { gamma, .. } | Schedule::Exponential { gamma } if !pos(gamma) => {
-                return Err(("gamma", format!("must be a positive number, got {gamma}")));
+                return Err(("gamma", format!("must be a positive number, got {}", crate::names::number(gamma))));
             }
             Schedule::Cosine { eta_min, .. } if !(eta_min.is_finite() && eta_min >= 0.0 && eta_min < self.lr) => {
                 return Err(("eta_min", format!("must be in [0, lr = {}), got {eta_min}", self.lr)));

@@ -434,3 +434,61 @@ fn outputs_stay_true_a_late_error_writes_nothing_and_force_leaves_nothing_stale(
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(mine.join("thesis.tex")).unwrap(), b"precious");
 }
+
+/// Small messages: an archive member compressed with bzip2 is named as such (it read as
+/// "missing"); a huge number is printed short; the server's neuron names its own parameters.
+#[test]
+fn small_messages_say_what_is_wrong() {
+    let dir = tmp("small");
+    // A stored .npz member, its compression method then set to 12 (bzip2) in both headers.
+    let npy = {
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+        let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+        let mut h = format!("{header}{}", " ".repeat(pad));
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((h.len() as u16).to_le_bytes());
+        b.extend(h.as_bytes());
+        for v in [1f32, 2.0, 3.0, 4.0] {
+            b.extend(v.to_le_bytes());
+        }
+        b
+    };
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut zipped);
+        let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file("x.npy", opts).unwrap();
+        std::io::Write::write_all(&mut w, &npy).unwrap();
+        w.finish().unwrap();
+    }
+    let mut bytes = zipped.into_inner();
+    let local = 0usize;
+    assert_eq!(&bytes[local..local + 4], b"PK\x03\x04");
+    bytes[local + 8] = 12;
+    let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bytes[central + 10] = 12;
+    std::fs::write(dir.join("a.npz"), &bytes).unwrap();
+    let text = format!(
+        "[data]\nx = \"{0}/a.npz:x\"\ny = \"{0}/a.npz:x\"\n[network]\nlayers = [{{ type = \"dense\", units = 2 }}]\nloss = \"l2\"\n",
+        dir.display()
+    );
+    let (code, err, _) = run_file("bzip2", &text);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("array `x` cannot be read") && err.contains("deflate"), "{err}");
+    // A learning rate of 1e300 is said as 1e300, not as 301 digits.
+    let text = format!(
+        "{DIGITS}[network]\nlayers = [ {{ type = \"dense\", units = 10 }} ]\nloss = \"softmax_ce\"\n[optim]\nmomentum = 1e300\n"
+    );
+    let (code, err, _) = run_file("big-number", &text);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("1e300") && !err.contains("00000000000"), "{err}");
+    // The server's neuron: its own parameter names, a 400, and it still answers.
+    let s = server(&tmp("neuron-runs"));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let (status, _, raw) = http_client::request(addr, "GET", "/api/neuron?act=sigmoid&w=1e300&b=0", None, &[]);
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("w must be") && text.contains("1e300") && !text.contains("--"), "{text}");
+    still_answers(&s);
+}

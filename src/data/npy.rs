@@ -271,6 +271,15 @@ fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
     let names: Vec<String> = zip.file_names().filter_map(|n| n.strip_suffix(".npy")).map(String::from).collect();
     let mut entry = match zip.by_name(&format!("{name}.npy")) {
         Ok(e) => e,
+        Err(e) if names.iter().any(|n| n == name) => {
+            // There, but not readable: a compression other than stored and deflate (bzip2, lzma).
+            return Err(Error::data(
+                path,
+                format!(
+                    "array `{name}` cannot be read ({e}): only stored or deflate members are, as np.savez and np.savez_compressed write them"
+                ),
+            ));
+        }
         Err(_) => {
             let mut names = names;
             names.sort();

@@ -475,7 +475,10 @@ pub fn load_raw(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     if let Some(s) = d.scale
         && !(s.is_finite() && s != 0.0)
     {
-        return Err(Error::field("data.scale", format!("must be a finite non-zero number, got {s}")));
+        return Err(Error::field(
+            "data.scale",
+            format!("must be a finite non-zero number, got {}", crate::names::number(s)),
+        ));
     }
     let scale = d.scale.unwrap_or(1.0);
     if let Some(g) = &d.generator {
@@ -614,14 +617,17 @@ fn playground(d: &DataSection, kind: data::playground::Playground, scale: f64) -
     if !(noise.is_finite() && (0.0..=1.0).contains(&noise)) {
         return Err(Error::field(
             "data.noise",
-            format!("must be in [0, 1] (the Playground's slider goes to 0.5), got {noise}"),
+            format!("must be in [0, 1] (the Playground's slider goes to 0.5), got {}", crate::names::number(noise)),
         ));
     }
     let ratio = d.train_ratio.unwrap_or(0.5);
     if !(ratio.is_finite() && ratio > 0.0 && ratio <= 1.0) || (n as f64 * ratio).floor() < 1.0 {
         return Err(Error::field(
             "data.train_ratio",
-            format!("must be in (0, 1] and leave at least one training sample of {n}, got {ratio}"),
+            format!(
+                "must be in (0, 1] and leave at least one training sample of {n}, got {}",
+                crate::names::number(ratio)
+            ),
         ));
     }
     let (mut train, mut held) = data::playground::generate(kind, n, noise, ratio, d.seed.unwrap_or(0));

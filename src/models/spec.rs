@@ -349,7 +349,7 @@ pub fn build_fed<T: Real>(
                 if !(0.0..=1.0).contains(momentum) {
                     return Err(Error::field(
                         format!("{field}.momentum"),
-                        format!("must be in [0, 1], got {momentum}"),
+                        format!("must be in [0, 1], got {}", crate::names::number(*momentum)),
                     ));
                 }
                 let channels = s[1];
@@ -363,7 +363,10 @@ pub fn build_fed<T: Real>(
             }
             Layer::Dropout { rate, .. } => {
                 if !(rate.is_finite() && (0.0..1.0).contains(rate)) {
-                    return Err(Error::field(format!("{field}.rate"), format!("must be in [0, 1), got {rate}")));
+                    return Err(Error::field(
+                        format!("{field}.rate"),
+                        format!("must be in [0, 1), got {}", crate::names::number(*rate)),
+                    ));
                 }
                 (g.dropout(cur, *rate).map_err(shape_err)?, None)
             }
@@ -371,7 +374,7 @@ pub fn build_fed<T: Real>(
                 if !(std.is_finite() && *std >= 0.0) {
                     return Err(Error::field(
                         format!("{field}.std"),
-                        format!("must be a finite number ≥ 0, got {std}"),
+                        format!("must be a finite number ≥ 0, got {}", crate::names::number(*std)),
                     ));
                 }
                 (g.gaussian_noise(cur, *std).map_err(shape_err)?, None)
@@ -524,7 +527,10 @@ fn push_norm_params(params: &mut Vec<(String, NodeId, ParamKind)>, prefix: &str,
 /// A normalisation's ε: a positive number.
 fn positive_eps(field: &str, eps: f64) -> Result<()> {
     if !(eps.is_finite() && eps > 0.0) {
-        return Err(Error::field(format!("{field}.eps"), format!("must be a positive number, got {eps}")));
+        return Err(Error::field(
+            format!("{field}.eps"),
+            format!("must be a positive number, got {}", crate::names::number(eps)),
+        ));
     }
     Ok(())
 }

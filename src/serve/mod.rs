@@ -931,6 +931,12 @@ struct NeuronQuery {
 async fn neuron(Query(q): Query<NeuronQuery>) -> Api<axum::Json<Value>> {
     use crate::experiments::landscape::{LandscapeConfig, compute};
     let act = crate::activations::Activation::parse(q.act.as_deref().unwrap_or("sigmoid")).map_err(bad)?;
+    // The page's own names for the values (not the command line's flags), checked here.
+    for (name, v) in [("x", q.x), ("y", q.y), ("w", q.w), ("b", q.b)] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && v.abs() <= 1e6)) {
+            return Err(bad(format!("{name} must be a number within ±1e6, got {}", crate::names::number(v))));
+        }
+    }
     let base = LandscapeConfig {
         act,
         x: q.x.unwrap_or(1.0),

@@ -255,7 +255,7 @@ impl TrainOptions {
             return bad("init.std", m);
         }
         if !self.init.bias.is_finite() {
-            return bad("init.bias", format!("must be finite, got {}", self.init.bias));
+            return bad("init.bias", format!("must be finite, got {}", crate::names::number(self.init.bias)));
         }
         if let Err((f, m)) = self.optim.validate() {
             return bad(&format!("optim.{f}"), m);
