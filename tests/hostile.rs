@@ -239,6 +239,14 @@ fn counts_and_transforms_that_would_go_wrong_are_named_errors() {
             &["network.layers.0.name", "plain name"],
         ),
     ];
+    let mut cases = cases;
+    // Found by the property tests: a padding whose sizes wrapped in unchecked arithmetic.
+    cases.push((
+        "conv-padding",
+        "[data]\ngenerator = \"line\"\n[network]\nlayers = [ { type = \"conv2d\", channels = 4, kernel = 3, padding = 4611686018427387904 }, { type = \"dense\", units = 1 } ]\nloss = \"sigmoid_ce\"\n[train]\nseeds = 1\nmax_iters = 2\n".into(),
+        3,
+        &["network.layers.0", "beyond any memory"],
+    ));
     for (name, text, want, words) in cases {
         let (code, err, out) = run_file(name, &text);
         assert_eq!(code, want, "{name}: {err}");

@@ -31,7 +31,8 @@ impl Default for Conv2dSpec {
 impl Conv2dSpec {
     /// Output side for an input side and kernel side, if the kernel fits.
     pub fn out_size(&self, input: usize, kernel: usize) -> Option<usize> {
-        let padded = input + 2 * self.padding;
+        // Checked: a padding near usize::MAX must not wrap into a small size.
+        let padded = self.padding.checked_mul(2)?.checked_add(input)?;
         (padded >= kernel && self.stride > 0).then(|| (padded - kernel) / self.stride + 1)
     }
 }
@@ -80,6 +81,20 @@ pub fn geometry(
         return err(format!("kernel {}×{} does not fit input {}×{} with {spec:?}", w[3], w[4], x[2], x[3]));
     };
     let g = Geometry { c: x[1], h: x[2], w: x[3], b: x[4], out: w[1], kh: w[3], kw: w[4], oh, ow, spec };
+    // Every size the kernels index with (taps, positions, the padded input, the unrolled
+    // input) must fit a usize and stay below what any memory holds: checked here, once, so
+    // that no later product wraps (found by property tests: a huge padding).
+    const MOST: usize = 1 << 40;
+    let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&p| p <= MOST);
+    let padded = |n: usize| spec.padding.checked_mul(2).and_then(|p| p.checked_add(n));
+    let sizes_fit = product(&[g.c, g.kh, g.kw]).is_some()
+        && product(&[oh, ow, g.b]).is_some()
+        && product(&[g.out, oh, ow, g.b]).is_some()
+        && padded(g.h).zip(padded(g.w)).is_some_and(|(h, w)| product(&[g.c, h, w, g.b]).is_some())
+        && product(&[g.c, g.kh, g.kw, oh, ow, g.b]).is_some();
+    if !sizes_fit {
+        return err(format!("kernel {w:?} on input {x:?} with {spec:?} gives sizes beyond any memory"));
+    }
     if let Some(b) = b
         && b != [ensemble, g.out]
         && b != [ensemble, g.out, oh, ow]
