@@ -203,7 +203,7 @@ pub struct BatchnormArgs {
     /// Output directory: summary.json, batchnorm.md, batchnorm.svg/png, <task>/ with metrics.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -242,7 +242,7 @@ pub struct NoiseArgs {
     /// (clean against corrupted labels fitted, per level and arm).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -268,7 +268,7 @@ pub struct SamplesArgs {
     /// noisy twin) the run's outputs with sample_measures.csv/json, data maps and extremes.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -294,7 +294,7 @@ pub struct DataVsInitArgs {
     /// Output directory: summary.json, decomposition.md.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -316,7 +316,7 @@ pub struct EosArgs {
     /// Output directory: eos.csv, summary.json, metrics.csv, edge_of_stability.svg/png.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -348,7 +348,7 @@ pub struct DepthArgs {
     /// Output directory: summary.json, depth.md, depth.svg/png.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -374,7 +374,7 @@ pub struct StudyArgs {
     /// with each task's metrics and figures.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
@@ -465,7 +465,7 @@ pub struct CommonArgs {
     /// Output directory: metrics.csv, summary.json, a markdown table, figures (SVG + PNG).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files (they are overwritten).
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
     /// Start every model from the parameters in FILE (safetensors, PyTorch names and shapes;
@@ -598,7 +598,7 @@ pub struct LandscapeArgs {
     /// heatmaps.svg/png and surfaces.svg/png.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }

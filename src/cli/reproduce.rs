@@ -44,7 +44,7 @@ pub struct ReproduceArgs {
     /// Iteration cap of the CNN runs [default: 10000; 150 with --quick].
     #[arg(long)]
     pub cnn_iters: Option<usize>,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }

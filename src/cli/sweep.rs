@@ -20,7 +20,7 @@ pub struct RunArgs {
     /// combine the shards' directories with `gradlab merge`.
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
-    /// Write into the output directory even if it already holds files.
+    /// Replace an earlier gradlab output in the output directory (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
     /// Run even if the sweep's total work is beyond about four hours of this machine.
@@ -54,7 +54,7 @@ pub struct HessianArgs {
     /// density.svg/png (SLQ), spectrum.csv (full), summary.json (all of it, with the trace).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
     /// Lanczos: this many of the largest and of the smallest eigenvalues.
@@ -93,7 +93,7 @@ pub struct MergeArgs {
     /// Where the merged summary.json and metrics.csv go.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Write into --out even if it already holds files.
+    /// Replace an earlier gradlab output in --out (cleared first; a directory holding other files is refused).
     #[arg(long)]
     pub force: bool,
 }
