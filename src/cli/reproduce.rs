@@ -107,7 +107,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
-    let (cnn_seeds, sample_seeds) = budget.as_ref().map_or((seeds, seeds), |b| (b.cnn_seeds, b.sample_seeds));
+    let scaled_seeds = budget.as_ref().map_or(seeds, |b| b.scaled_seeds);
     if let Some(b) = &budget {
         eprintln!(
             "budget {:.0} s: a CNN step takes {:.2} ms here ({} thread{}), the full run ~{:.0} s: {}",
@@ -116,12 +116,12 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
             b.threads,
             if b.threads == 1 { "" } else { "s" },
             b.full_estimate,
-            if b.cnn_seeds == seeds {
+            if b.scaled_seeds == seeds {
                 format!("every section runs {seeds} seeds")
             } else {
                 format!(
                     "the CNN sections and per-sample measures run {} seeds (~{:.0} s; --seeds 32 for all)",
-                    b.cnn_seeds, b.estimate
+                    b.scaled_seeds, b.estimate
                 )
             }
         );
@@ -137,8 +137,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
     };
     let plan = rp::Plan {
         seeds,
-        cnn_seeds,
-        sample_seeds,
+        scaled_seeds,
         budget: budget.clone(),
         quick: args.quick,
         source,
@@ -162,11 +161,11 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<ExitCode> {
         eprintln!("interrupted: finished studies are in {}; no report was written", args.out.display());
         return Ok(ExitCode::from(130));
     }
-    let seeds_said = if cnn_seeds == seeds {
+    let seeds_said = if scaled_seeds == seeds {
         format!("{seeds} seeds per setting")
     } else {
         format!(
-            "{seeds} seeds for Table 1, {cnn_seeds} for the CNNs and per-sample measures within the {:.0} s budget; --seeds 32 for all",
+            "{seeds} seeds for Table 1, {scaled_seeds} for the CNNs and per-sample measures within the {:.0} s budget; --seeds 32 for all",
             args.budget
         )
     };

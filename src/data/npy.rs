@@ -258,13 +258,7 @@ fn split_spec<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
 }
 
 fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found"),
-        _ => Error::io(path, e),
-    })?;
-    if !meta.is_file() {
-        return Err(Error::data(path, "is not a regular file"));
-    }
+    super::read::regular_file(path, "")?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| Error::data(path, format!("not a readable .npz (zip) archive: {e}")))?;
@@ -288,11 +282,14 @@ fn read_npz(path: &Path, name: &str) -> Result<NpyArray> {
     };
     // The member's declared size first, then never more than it (nor than an input may hold):
     // a small archive cannot inflate into gigabytes.
-    let limit = entry.size().min(super::read::MAX_ARRAY_BYTES);
-    if entry.size() > super::read::MAX_ARRAY_BYTES {
+    let limit = entry.size();
+    if limit > super::read::MAX_ARRAY_BYTES {
         return Err(Error::data(
             path,
-            format!("array `{name}` is {} bytes uncompressed, beyond the {} an input may have", entry.size(), limit),
+            format!(
+                "array `{name}` is {limit} bytes uncompressed, beyond the {} an input may have",
+                super::read::MAX_ARRAY_BYTES
+            ),
         ));
     }
     let bytes =

@@ -14,6 +14,16 @@ pub const MAX_ARRAY_BYTES: u64 = 1 << 30;
 /// The whole of `path`, a regular file of at most `limit` bytes. A missing file's message ends
 /// with `missing_hint` (where such files come from).
 pub fn bounded(path: &Path, limit: u64, missing_hint: &str) -> Result<Vec<u8>> {
+    let meta = regular_file(path, missing_hint)?;
+    if meta.len() > limit {
+        return Err(Error::data(path, format!("is {} bytes, beyond the {limit} this input may have", meta.len())));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    read_at_most(file, limit).map_err(|m| Error::data(path, m))
+}
+
+/// `path`'s metadata if it is a regular file; a missing file's message ends with `missing_hint`.
+pub fn regular_file(path: &Path, missing_hint: &str) -> Result<std::fs::Metadata> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::data(path, format!("file not found{missing_hint}")),
         _ => Error::io(path, e),
@@ -21,11 +31,7 @@ pub fn bounded(path: &Path, limit: u64, missing_hint: &str) -> Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(Error::data(path, "is not a regular file (a directory, device or pipe cannot be read as data)"));
     }
-    if meta.len() > limit {
-        return Err(Error::data(path, format!("is {} bytes, beyond the {limit} this input may have", meta.len())));
-    }
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    read_at_most(file, limit).map_err(|m| Error::data(path, m))
+    Ok(meta)
 }
 
 /// Everything `r` gives, or an error once it gives more than `limit` bytes (a decompressor

@@ -31,9 +31,14 @@ impl Default for Conv2dSpec {
 impl Conv2dSpec {
     /// Output side for an input side and kernel side, if the kernel fits.
     pub fn out_size(&self, input: usize, kernel: usize) -> Option<usize> {
-        // Checked: a padding near usize::MAX must not wrap into a small size.
-        let padded = self.padding.checked_mul(2)?.checked_add(input)?;
+        let padded = self.padded(input)?;
         (padded >= kernel && self.stride > 0).then(|| (padded - kernel) / self.stride + 1)
+    }
+
+    /// `input` with the padding on both sides, checked: a padding near usize::MAX must not wrap
+    /// into a small size.
+    pub fn padded(&self, input: usize) -> Option<usize> {
+        self.padding.checked_mul(2)?.checked_add(input)
     }
 }
 
@@ -86,11 +91,10 @@ pub fn geometry(
     // that no later product wraps (found by property tests: a huge padding).
     const MOST: usize = 1 << 40;
     let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&p| p <= MOST);
-    let padded = |n: usize| spec.padding.checked_mul(2).and_then(|p| p.checked_add(n));
     let sizes_fit = product(&[g.c, g.kh, g.kw]).is_some()
         && product(&[oh, ow, g.b]).is_some()
         && product(&[g.out, oh, ow, g.b]).is_some()
-        && padded(g.h).zip(padded(g.w)).is_some_and(|(h, w)| product(&[g.c, h, w, g.b]).is_some())
+        && spec.padded(g.h).zip(spec.padded(g.w)).is_some_and(|(h, w)| product(&[g.c, h, w, g.b]).is_some())
         && product(&[g.c, g.kh, g.kw, oh, ow, g.b]).is_some();
     if !sizes_fit {
         return err(format!("kernel {w:?} on input {x:?} with {spec:?} gives sizes beyond any memory"));

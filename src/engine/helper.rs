@@ -251,6 +251,15 @@ pub fn calibration() -> Calibration {
     })
 }
 
+/// Spins until `flag` is set, for at most `limit`: a left half of a [`join`] that gives the
+/// helper time to start the right one (a left half that ends first takes the right one back).
+fn wait_for(flag: &AtomicBool, limit: std::time::Duration) {
+    let t = std::time::Instant::now();
+    while !flag.load(Ordering::Acquire) && t.elapsed() < limit {
+        std::hint::spin_loop();
+    }
+}
+
 /// (one thread, split) seconds for the calibration's work.
 fn measure_split() -> (f64, f64) {
     use std::time::Instant;
@@ -270,15 +279,7 @@ fn measure_split() -> (f64, f64) {
     // whose left half waits, up to 5 ms each, for the helper to start the right one.
     for _ in 0..3 {
         let started = AtomicBool::new(false);
-        let t = Instant::now();
-        join(
-            || {
-                while !started.load(Ordering::Acquire) && t.elapsed().as_millis() < 5 {
-                    std::hint::spin_loop();
-                }
-            },
-            || started.store(true, Ordering::Release),
-        );
+        join(|| wait_for(&started, std::time::Duration::from_millis(5)), || started.store(true, Ordering::Release));
     }
     for _ in 0..10 {
         join(|| work(&mut a, ROUNDS), || work(&mut b, ROUNDS));
@@ -329,13 +330,9 @@ mod tests {
         }
     }
 
-    /// Spins until `flag` is set, for at most two seconds: a left half that gives the helper
-    /// time to start the right one (a left half that ends first takes the right one back).
+    /// [`wait_for`] with the tests' patience: two seconds.
     fn until(flag: &AtomicBool) {
-        let t = std::time::Instant::now();
-        while !flag.load(Ordering::SeqCst) && t.elapsed().as_secs() < 2 {
-            std::hint::spin_loop();
-        }
+        wait_for(flag, std::time::Duration::from_secs(2))
     }
 
     #[test]

@@ -397,15 +397,12 @@ fn playground_keys(d: &DataSection) -> [(&'static str, bool); 2] {
 pub fn load_data(d: &DataSection) -> Result<(Samples, Option<Samples>)> {
     let (train, held) = transformed(d)?;
     // Finite data can leave a transform infinite (`scale = 1e39`): checked after every one.
-    for (which, s) in [("training", Some(&train)), ("held-out", held.as_ref())] {
-        if let Some(i) = s.and_then(|s| s.x.iter().position(|v| !v.is_finite())) {
+    for (which, s) in [("training", &train)].into_iter().chain(held.as_ref().map(|h| ("held-out", h))) {
+        if let Some(i) = s.x.iter().position(|v| !v.is_finite()) {
             let field = if d.features.is_some() { "data.features" } else { "data.scale" };
             return Err(Error::field(
                 field,
-                format!(
-                    "turns {which} input value {i} into {} (f32): the transformed data must stay finite",
-                    s.map_or(0.0, |s| s.x[i])
-                ),
+                format!("turns {which} input value {i} into {} (f32): the transformed data must stay finite", s.x[i]),
             ));
         }
     }

@@ -503,25 +503,20 @@ fn readable(app: &App, p: &Path) -> bool {
     app.data_dirs.iter().any(|d| resolved.starts_with(d))
 }
 
-/// [`check`] (and with `load`, the cell's data) on a blocking thread: a large generated data set
-/// takes seconds, which on the one async worker would stall every other request.
-async fn check_off_worker(
-    app: &Arc<App>,
-    text: &str,
-    load: bool,
-) -> Api<(lab::Lab, Option<(crate::data::Samples, Option<crate::data::Samples>)>)> {
-    let (app, text) = (app.clone(), text.to_string());
-    tokio::task::spawn_blocking(move || {
-        let lab = check(&app, &text)?;
-        let data = if load { Some(lab.data(0).map_err(|e| bad(e.to_string()))?) } else { None };
-        Ok((lab, data))
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("checking the experiment failed: {e}")))?
+/// `f` on a blocking thread: checking an experiment and loading its data (a large generated data
+/// set takes seconds) would stall every other request on the one async worker.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Api<T> + Send + 'static) -> Api<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("checking the experiment failed: {e}")))?
 }
 
 async fn validate(State(app): State<Arc<App>>, axum::Json(e): axum::Json<Experiment>) -> Api<axum::Json<Value>> {
-    let (lab, _) = check_off_worker(&app, &e.toml, false).await?;
+    let lab = blocking({
+        let app = app.clone();
+        move || check(&app, &e.toml)
+    })
+    .await?;
     let c = &lab.cells[0];
     Ok(axum::Json(json!({ "ok": true, "seeds": c.opts.seeds, "max_iters": c.opts.max_iters })))
 }
@@ -531,7 +526,15 @@ async fn start_run(
     axum::Json(e): axum::Json<Experiment>,
 ) -> Api<(StatusCode, axum::Json<Value>)> {
     let pace = checked_pace(e.pace)?;
-    let (lab, data) = check_off_worker(&app, &e.toml, true).await?;
+    let (lab, (data, held)) = blocking({
+        let (app, text) = (app.clone(), e.toml.clone());
+        move || {
+            let lab = check(&app, &text)?;
+            let data = lab.data(0).map_err(|e| bad(e.to_string()))?;
+            Ok((lab, data))
+        }
+    })
+    .await?;
     {
         let runs = app.runs.lock().expect("runs lock");
         if let Some(r) =
@@ -543,7 +546,6 @@ async fn start_run(
             ));
         }
     }
-    let (data, held) = data.expect("loaded with the check");
     let c = &lab.cells[0];
     // A run's directory is created exclusively: two servers sharing `--runs` (or a clock that
     // went back) take the next number instead of writing into each other's run.

@@ -38,9 +38,8 @@ pub struct Budget {
     /// The calibration step on this machine, and the threads training runs on.
     pub step_seconds: f64,
     pub threads: usize,
-    /// Seeds of the CNN sections and of the per-sample measures.
-    pub cnn_seeds: usize,
-    pub sample_seeds: usize,
+    /// Seeds of the sections the budget scales: the CNNs and the per-sample measures.
+    pub scaled_seeds: usize,
     /// The whole run's estimated seconds at those seeds, and at the full 32.
     pub estimate: f64,
     pub full_estimate: f64,
@@ -85,8 +84,7 @@ pub fn plan(seconds: f64, step_seconds: f64, threads: usize) -> Budget {
         seconds,
         step_seconds,
         threads,
-        cnn_seeds: seeds,
-        sample_seeds: seeds,
+        scaled_seeds: seeds,
         estimate: estimate(seeds),
         full_estimate: estimate(FULL_SEEDS),
     }
@@ -99,15 +97,15 @@ mod tests {
     #[test]
     fn the_reference_machine_runs_every_seed_and_a_slower_one_fewer() {
         let here = plan(180.0, REFERENCE_STEP_SECONDS, 2);
-        assert_eq!((here.cnn_seeds, here.sample_seeds), (FULL_SEEDS, FULL_SEEDS));
+        assert_eq!(here.scaled_seeds, FULL_SEEDS);
         assert!((here.full_estimate - 108.0).abs() < 1e-9, "{here:?}");
         // Three times slower: 324 s at 32 seeds; 16 seeds make 3·(5 + 51.5) = 169.5 s.
         let slow = plan(180.0, 3.0 * REFERENCE_STEP_SECONDS, 2);
-        assert_eq!(slow.cnn_seeds, 16, "{slow:?}");
+        assert_eq!(slow.scaled_seeds, 16, "{slow:?}");
         assert!(slow.estimate <= 180.0 && slow.full_estimate > 180.0, "{slow:?}");
         // One thread instead of two counts like a step twice as slow.
-        assert_eq!(plan(180.0, 1.5 * REFERENCE_STEP_SECONDS, 1).cnn_seeds, 16);
+        assert_eq!(plan(180.0, 1.5 * REFERENCE_STEP_SECONDS, 1).scaled_seeds, 16);
         // Never below the minimum, whatever the budget.
-        assert_eq!(plan(1.0, 100.0 * REFERENCE_STEP_SECONDS, 1).cnn_seeds, MIN_SEEDS);
+        assert_eq!(plan(1.0, 100.0 * REFERENCE_STEP_SECONDS, 1).scaled_seeds, MIN_SEEDS);
     }
 }

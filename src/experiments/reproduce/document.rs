@@ -12,10 +12,9 @@ use serde::Serialize;
 
 /// Everything the report is written from.
 pub struct Results {
-    /// Seeds of Table 1, of the CNN sections and of the per-sample measures.
+    /// Seeds of Table 1, and of the CNN sections and the per-sample measures.
     pub seeds: usize,
-    pub cnn_seeds: usize,
-    pub sample_seeds: usize,
+    pub scaled_seeds: usize,
     /// What the time budget decided, if one chose the seeds.
     pub budget: Option<super::budget::Budget>,
     pub quick: bool,
@@ -44,14 +43,12 @@ pub struct Results {
 
 /// "32 seeds", or "32 seeds for Table 1, 16 for the CNNs and the per-sample measures".
 fn seeds_phrase(r: &Results) -> String {
-    if r.cnn_seeds == r.seeds && r.sample_seeds == r.seeds {
+    if r.scaled_seeds == r.seeds {
         format!("{} seeds per setting", r.seeds)
-    } else if r.cnn_seeds == r.sample_seeds {
-        format!("{} seeds per setting for Table 1, {} for the CNNs and the per-sample measures", r.seeds, r.cnn_seeds)
     } else {
         format!(
-            "{} seeds per setting for Table 1, {} for the CNNs, {} for the per-sample measures",
-            r.seeds, r.cnn_seeds, r.sample_seeds
+            "{} seeds per setting for Table 1, {} for the CNNs and the per-sample measures",
+            r.seeds, r.scaled_seeds
         )
     }
 }
@@ -64,7 +61,7 @@ fn budget_sentence(r: &Results, b: &super::budget::Budget) -> String {
         b.threads,
         if b.threads == 1 { "" } else { "s" }
     );
-    if b.cnn_seeds >= super::budget::FULL_SEEDS {
+    if b.scaled_seeds >= super::budget::FULL_SEEDS {
         format!(
             "Time budget {:.0} s: {machine}; the full run was estimated at {:.0} s, so every section ran all {} seeds.",
             b.seconds, b.full_estimate, r.seeds
@@ -74,12 +71,12 @@ fn budget_sentence(r: &Results, b: &super::budget::Budget) -> String {
             "Time budget {:.0} s: {machine}; the full run was estimated at {:.0} s, so the CNN sections and the per-sample measures ran {} seeds instead of {} (estimated {:.0} s). Fewer seeds widen the interquartile bands and weaken the rank tests: with n seeds a side, the smallest two-sided Mann–Whitney p-value is 2/C(2n, n) ({:.1e} at n = {}), and the notch around a median (McGill et al.'s ±1.57·IQR/√n, roughly a 95% interval) spans ±{:.2} of the seeds' IQR. `gradlab reproduce --seeds 32` runs everything with 32 seeds; the full studies are `gradlab study leaky-vs-relu`, `gradlab study explosion`, `gradlab study memorisation` and `gradlab study samples`.",
             b.seconds,
             b.full_estimate,
-            b.cnn_seeds,
+            b.scaled_seeds,
             r.seeds,
             b.estimate,
-            2.0 / binomial(2 * b.cnn_seeds, b.cnn_seeds),
-            b.cnn_seeds,
-            1.57 / (b.cnn_seeds as f64).sqrt()
+            2.0 / binomial(2 * b.scaled_seeds, b.scaled_seeds),
+            b.scaled_seeds,
+            1.57 / (b.scaled_seeds as f64).sqrt()
         )
     }
 }
@@ -673,8 +670,7 @@ fn results_json(r: &Results, generalisation: &[Generalisation]) -> serde_json::V
     }
     let json = serde_json::json!({
         "seeds": r.seeds,
-        "cnn_seeds": r.cnn_seeds,
-        "sample_seeds": r.sample_seeds,
+        "scaled_seeds": r.scaled_seeds,
         "budget": r.budget,
         "quick": r.quick,
         "data": r.data,

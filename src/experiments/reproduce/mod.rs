@@ -24,11 +24,10 @@ use std::time::Instant;
 
 /// What a reproduction runs: seeds per setting, caps, data, where to.
 pub struct Plan<'a> {
-    /// Seeds of Table 1 (Task 2), and of the CNN sections (Tasks 3–4, explosion, label noise)
-    /// and the per-sample measures: all the same, or fewer for the last two within a budget.
+    /// Seeds of Table 1 (Task 2), and of the sections a budget scales — the CNNs (Tasks 3–4,
+    /// explosion, label noise) and the per-sample measures: the same, or fewer within a budget.
     pub seeds: usize,
-    pub cnn_seeds: usize,
-    pub sample_seeds: usize,
+    pub scaled_seeds: usize,
     /// What the time budget decided, if one chose the seeds.
     pub budget: Option<budget::Budget>,
     pub quick: bool,
@@ -85,7 +84,7 @@ fn run_steps(
 /// `false` if interrupted (finished studies are written, the report is not).
 pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     let (seeds, cnn_seeds, cnn_iters, explosion_iters, source) =
-        (plan.seeds, plan.cnn_seeds, plan.cnn_iters, plan.explosion_iters, &plan.source);
+        (plan.seeds, plan.scaled_seeds, plan.cnn_iters, plan.explosion_iters, &plan.source);
     let load = |kind| -> Result<(data::Dataset, data::Dataset)> {
         Ok((data::load(kind, source)?, data::held_out(kind, source, data::HELD_OUT_SIZE)))
     };
@@ -321,7 +320,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     // memorised, by each measure of the field, on the same seeds.
     let samples_study = {
         use crate::experiments::samples_study as ss;
-        let mut cfg = ss::SamplesStudy::new(plan.sample_seeds);
+        let mut cfg = ss::SamplesStudy::new(plan.scaled_seeds);
         if plan.quick {
             cfg.tasks = vec!["random".into(), "digits".into()];
             cfg.ratios = vec![0.5];
@@ -368,8 +367,7 @@ pub fn run(plan: &Plan, p: &dyn Steps) -> Result<bool> {
     }
     let results = Results {
         seeds,
-        cnn_seeds,
-        sample_seeds: plan.sample_seeds,
+        scaled_seeds: cnn_seeds,
         budget: plan.budget.clone(),
         quick: plan.quick,
         data: source.describe(),
