@@ -85,7 +85,8 @@ pub enum Command {
     Landscape(LandscapeArgs),
     /// Measure speed against a large sgemm measured in the same run: training steps (fc73 per
     /// activation on the per-model path, the tape and portable kernels; the detect CNN on
-    /// portable and AVX-512 kernels, on one core and on two), file networks against builders,
+    /// portable, AVX2 and AVX-512 kernels, on one core and on two, with the helper thread's
+    /// calibration), file networks against builders,
     /// probe overhead, whole-network landscapes.
     Bench(crate::bench::BenchArgs),
     /// The live lab in a browser: pick a preset or edit an experiment file, press Run, and watch

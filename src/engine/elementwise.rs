@@ -1,7 +1,7 @@
 //! Elementwise activation. Forward evaluates the activation's formula once on dual numbers,
 //! which yields value and derivative together; the derivative is saved for backward.
-//! In f32, the activations with an exponential run `activation_simd`'s AVX-512 twins where the
-//! CPU has them.
+//! In f32, the activations with an exponential run `activation_simd`'s SIMD twins (AVX-512 or
+//! AVX2) where the CPU has them.
 
 use super::real::Real;
 use super::simd::{as_f32, as_f32_mut};

@@ -17,11 +17,12 @@
 //! transpose; `fastmath` the vectorisable exp, ln_1p, tanh and erf; `denormals` the guard that
 //! flushes subnormals while training.
 //!
-//! Speed, never numbers: `simd` switches the AVX-512 twins of the hot kernels (`gemm_simd`,
-//! `conv2d_simd`, `activation_simd`, `loss_simd`), each equal bit for bit to its portable
-//! kernel; `fused_mlp` runs one-hidden-layer networks (fc73) model by model with the tape's
-//! arithmetic, skipping stopped models (`Graph::forward_models`); `helper` lends one model's
-//! large convolutions a second core.
+//! Speed, never numbers: `simd` chooses the tier (AVX-512, AVX2, portable) of the SIMD twins of
+//! the hot kernels (`gemm_simd`, `conv2d_simd`, `activation_simd`, `loss_simd`), each written
+//! once over `lanes::Lanes` and equal bit for bit to its portable kernel; `fused_mlp` runs
+//! one-hidden-layer networks (fc73) model by model with the tape's arithmetic, skipping stopped
+//! models (`Graph::forward_models`); `helper` lends one model's large convolutions a second
+//! core where a measurement says it pays. `memory` holds the budget every tape reserves against.
 
 pub mod activation_simd;
 pub mod activations;
